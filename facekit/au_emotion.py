@@ -1,0 +1,215 @@
+"""Emotions from facial action units: the EMFACS prototype rules and a small classifier on AU vectors.
+
+Two readers of the same AU vector (intensities 0-5, columns in :data:`facekit.synth.AUS` order unless ``aus=`` says
+otherwise):
+
+* :func:`predict_emotion_rules` matches the vector against the EMFACS prototypes below (a documented table, no
+  training) and :func:`explain_rules` turns one decision into a sentence: ``happy because AU6 = 3.1 and AU12 = 4.0``.
+* :func:`fit_au_classifier` trains a multinomial logistic regression on AU vectors (any subset of AUs, e.g. the five
+  the FAU model predicts); its weights are readable per AU and per emotion (:meth:`AUClassifier.explain`).
+
+:func:`score_predictions` gives the numbers the notebook compares: accuracy, macro-F1 and per-class recall.
+
+The prototype table (Friesen & Ekman's EMFACS, in the form quoted by most FACS summaries, e.g. Wikipedia's
+"Facial Action Coding System" and Lucey et al., CK+, CVPRW 2010):
+
+======== ============================= ===================================================================
+emotion  prototype AUs                 reading
+======== ============================= ===================================================================
+angry    4 + 5 + 7 + 23                brow lowerer, upper lid raiser, lid tightener, lip tightener
+disgust  9 + 15 + 16                   nose wrinkler, lip corner depressor, lower lip depressor
+fear     1 + 2 + 4 + 5 + 7 + 20 + 26   inner + outer brow raiser, brow lowerer, lids, lip stretcher, jaw drop
+happy    6 + 12                        cheek raiser, lip corner puller (the Duchenne smile)
+sad      1 + 4 + 15                    inner brow raiser, brow lowerer, lip corner depressor
+surprise 1 + 2 + 5 + 26                brows raised, upper lid raised, jaw drop
+neutral  (no AU active)                every intensity below the activation threshold
+======== ============================= ===================================================================
+
+Matching rule: an AU is *active* when its intensity reaches ``threshold`` (default 1.0, FACS "A" = trace). Each
+emotion scores the cosine similarity between the AU vector and its binary prototype; fear's prototype contains
+surprise's, and the cosine (unlike a mean over the prototype) prefers the prototype that explains the active AUs
+without leaving any out or adding absent ones. With no active AU the answer is ``neutral``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from facekit.data.fer import EMOTIONS
+
+#: EMFACS prototypes: emotion -> the AUs that must be present (see the module docstring for the source).
+EMFACS_PROTOTYPES: dict[str, tuple[int, ...]] = {
+    "angry": (4, 5, 7, 23),
+    "disgust": (9, 15, 16),
+    "fear": (1, 2, 4, 5, 7, 20, 26),
+    "happy": (6, 12),
+    "sad": (1, 4, 15),
+    "surprise": (1, 2, 5, 26),
+}
+
+#: FACS names of the AUs the workbook uses, for captions and explanations.
+AU_NAMES: dict[int, str] = {
+    1: "inner brow raiser", 2: "outer brow raiser", 4: "brow lowerer", 5: "upper lid raiser", 6: "cheek raiser",
+    7: "lid tightener", 9: "nose wrinkler", 10: "upper lip raiser", 12: "lip corner puller", 14: "dimpler",
+    15: "lip corner depressor", 16: "lower lip depressor", 17: "chin raiser", 20: "lip stretcher",
+    23: "lip tightener", 25: "lips part", 26: "jaw drop",
+}
+
+#: Intensity (0-5 scale) at which an AU counts as present; FACS intensity "A" (trace) is about 1.
+ACTIVE_THRESHOLD = 1.0
+
+
+def _synth_aus() -> tuple[int, ...]:
+    from facekit.synth import AUS
+
+    return tuple(int(a) for a in AUS)
+
+
+def _as_matrix(au, aus: Sequence[int] | None) -> tuple[np.ndarray, tuple[int, ...]]:
+    """AU intensities as a float (N, A) array and the AU numbers of its columns, checked against each other."""
+    aus = tuple(int(a) for a in (aus if aus is not None else _synth_aus()))
+    x = np.asarray(au.detach().cpu().numpy() if hasattr(au, "detach") else au, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] != len(aus):
+        raise ValueError(f"AU array has shape {x.shape}, expected (N, {len(aus)}) with columns AU{', AU'.join(map(str, aus))}; "
+                         "pass aus=[...] naming the AU of each column.")
+    if not np.isfinite(x).all():
+        raise ValueError("AU array contains NaN or inf: drop or impute those faces first.")
+    return x, aus
+
+
+def prototype_matrix(aus: Sequence[int] | None = None) -> pd.DataFrame:
+    """The EMFACS table as a 0/1 DataFrame: rows = emotions with a prototype, columns = ``AU<k>`` for ``aus``.
+
+    Raises if ``aus`` lacks an AU some prototype needs (say which), because a rule that silently ignores half its
+    AUs is a different rule.
+    """
+    aus = tuple(int(a) for a in (aus if aus is not None else _synth_aus()))
+    missing = sorted({a for proto in EMFACS_PROTOTYPES.values() for a in proto} - set(aus))
+    if missing:
+        raise ValueError(f"The EMFACS rules need AU{', AU'.join(map(str, missing))}, which the AU vector lacks "
+                         f"(it has AU{', AU'.join(map(str, aus))}). Use fit_au_classifier for partial AU sets.")
+    table = pd.DataFrame(0, index=pd.Index(list(EMFACS_PROTOTYPES), name="emotion"),
+                         columns=[f"AU{a}" for a in aus])
+    for emotion, proto in EMFACS_PROTOTYPES.items():
+        table.loc[emotion, [f"AU{a}" for a in proto]] = 1
+    return table
+
+
+def rule_scores(au, aus: Sequence[int] | None = None, threshold: float = ACTIVE_THRESHOLD) -> pd.DataFrame:
+    """Cosine match of each face's AU vector with each EMFACS prototype (N rows, one column per prototype).
+
+    Intensities below ``threshold`` are treated as absent before matching, so trace noise does not vote.
+    """
+    x, aus = _as_matrix(au, aus)
+    protos = prototype_matrix(aus).to_numpy(dtype=np.float64)
+    active = np.where(x >= threshold, x, 0.0)
+    norm = np.linalg.norm(active, axis=1, keepdims=True) * np.linalg.norm(protos, axis=1)[None, :]
+    scores = np.divide(active @ protos.T, norm, out=np.zeros((len(x), len(protos))), where=norm > 0)
+    return pd.DataFrame(scores, columns=list(EMFACS_PROTOTYPES))
+
+
+def predict_emotion_rules(au, aus: Sequence[int] | None = None, threshold: float = ACTIVE_THRESHOLD) -> np.ndarray:
+    """EMFACS rule prediction: label indices into :data:`facekit.data.fer.EMOTIONS` (neutral when no AU is active)."""
+    x, aus = _as_matrix(au, aus)
+    scores = rule_scores(x, aus, threshold)
+    best = scores.to_numpy().argmax(axis=1)
+    labels = np.array([EMOTIONS.index(scores.columns[b]) for b in best], dtype=np.int64)
+    labels[(x < threshold).all(axis=1)] = EMOTIONS.index("neutral")
+    return labels
+
+
+def explain_rules(au_row, aus: Sequence[int] | None = None, threshold: float = ACTIVE_THRESHOLD) -> str:
+    """One face's rule decision in words, e.g. ``"happy because AU6 = 3.1 and AU12 = 4.0"``."""
+    x, aus = _as_matrix(au_row, aus)
+    if len(x) != 1:
+        raise ValueError(f"explain_rules explains one face; got {len(x)}. Pass one row, e.g. au[i].")
+    emotion = EMOTIONS[int(predict_emotion_rules(x, aus, threshold)[0])]
+    if emotion == "neutral":
+        top = int(np.argmax(x[0]))
+        return f"neutral because no AU reaches {threshold:g} (largest: AU{aus[top]} = {x[0, top]:.1f})"
+    parts = [f"AU{a} = {x[0, aus.index(a)]:.1f}" for a in EMFACS_PROTOTYPES[emotion]]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"{emotion} because {listed}"
+
+
+@dataclass
+class AUClassifier:
+    """A multinomial logistic regression from AU intensities to the seven emotions (fit with :func:`fit_au_classifier`)."""
+
+    aus: tuple[int, ...]
+    model: object
+    mean: np.ndarray
+    scale: np.ndarray
+    classes: np.ndarray = field(default_factory=lambda: np.arange(len(EMOTIONS)))
+
+    def _features(self, au) -> np.ndarray:
+        x, _ = _as_matrix(au, self.aus)
+        return (x - self.mean) / self.scale
+
+    def predict_proba(self, au) -> np.ndarray:
+        """(N, 7) probabilities in :data:`EMOTIONS` order (classes absent from training get 0)."""
+        proba = np.zeros((len(np.atleast_2d(np.asarray(au))), len(EMOTIONS)))
+        proba[:, self.model.classes_] = self.model.predict_proba(self._features(au))
+        return proba
+
+    def predict(self, au) -> np.ndarray:
+        """Label indices into :data:`EMOTIONS`."""
+        return self.model.predict(self._features(au)).astype(np.int64)
+
+    def weights(self) -> pd.DataFrame:
+        """Per-emotion weight of each (standardised) AU: the model's whole decision rule, readable as a table."""
+        return pd.DataFrame(self.model.coef_, index=[EMOTIONS[c] for c in self.model.classes_],
+                            columns=[f"AU{a}" for a in self.aus])
+
+    def explain(self, au_row, top: int = 2) -> str:
+        """One face's decision in words: the AUs that pushed most towards the predicted emotion."""
+        z = self._features(au_row)
+        if len(z) != 1:
+            raise ValueError(f"explain explains one face; got {len(z)}. Pass one row, e.g. au[i].")
+        label = int(self.model.predict(z)[0])
+        row = list(self.model.classes_).index(label)
+        contrib = self.model.coef_[row] * z[0]
+        order = np.argsort(-contrib)[:top]
+        raw = (z[0] * self.scale + self.mean)
+        parts = [f"AU{self.aus[i]} = {raw[i]:.1f}" for i in order if contrib[i] > 0] or ["no AU above its mean"]
+        listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        return f"{EMOTIONS[label]} because {listed}"
+
+
+def fit_au_classifier(au, labels, aus: Sequence[int] | None = None, C: float = 1.0, seed: int = 0) -> AUClassifier:
+    """Fit a standardised multinomial logistic regression on AU vectors (columns named by ``aus``)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, aus = _as_matrix(au, aus)
+    y = np.asarray(labels.cpu().numpy() if hasattr(labels, "cpu") else labels, dtype=np.int64)
+    if len(y) != len(x):
+        raise ValueError(f"fit_au_classifier got {len(x)} AU rows but {len(y)} labels; they must match one to one.")
+    if len(np.unique(y)) < 2:
+        raise ValueError("fit_au_classifier needs at least two emotions among the labels.")
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-8] = 1.0
+    model = LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    model.fit((x - mean) / scale, y)
+    return AUClassifier(aus, model, mean, scale)
+
+
+def score_predictions(y_true, y_pred) -> dict:
+    """Accuracy, macro-F1 over the seven emotions and per-class recall (``recall_<emotion>``), as plain floats."""
+    from sklearn.metrics import f1_score, recall_score
+
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"score_predictions: y_true has shape {y_true.shape} but y_pred {y_pred.shape}.")
+    labels = list(range(len(EMOTIONS)))
+    present = [c for c in labels if (y_true == c).any()]
+    recall = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    out = {"accuracy": float((y_true == y_pred).mean()),
+           "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))}
+    out.update({f"recall_{e}": (float(recall[c]) if c in present else float("nan")) for c, e in enumerate(EMOTIONS)})
+    return out

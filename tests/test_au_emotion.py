@@ -1,0 +1,82 @@
+"""EMFACS rules and the AU-vector classifier (facekit.au_emotion)."""
+import numpy as np
+import pytest
+
+from facekit import au_emotion as ae
+from facekit.data.fer import EMOTIONS
+
+AUS17 = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 20, 23, 25, 26)
+
+
+def prototype_vector(emotion, intensity=3.0, aus=AUS17):
+    x = np.zeros(len(aus))
+    for a in ae.EMFACS_PROTOTYPES.get(emotion, ()):
+        x[aus.index(a)] = intensity
+    return x
+
+
+def test_synth_column_order_matches_the_one_tested_here():
+    synth = pytest.importorskip("facekit.synth")
+    assert tuple(synth.AUS) == AUS17
+
+
+@pytest.mark.parametrize("emotion", EMOTIONS)
+def test_rules_recover_each_prototype(emotion):
+    x = prototype_vector(emotion)
+    assert EMOTIONS[ae.predict_emotion_rules(x, aus=AUS17)[0]] == emotion
+
+
+def test_fear_is_not_read_as_surprise_and_vice_versa():
+    both = np.stack([prototype_vector("fear"), prototype_vector("surprise")])
+    assert [EMOTIONS[i] for i in ae.predict_emotion_rules(both, aus=AUS17)] == ["fear", "surprise"]
+
+
+def test_trace_noise_below_threshold_stays_neutral_and_does_not_flip_a_prototype():
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(0, 0.9, size=(5, len(AUS17)))
+    assert (ae.predict_emotion_rules(noise, aus=AUS17) == EMOTIONS.index("neutral")).all()
+    sad = prototype_vector("sad") + noise[0]
+    assert EMOTIONS[ae.predict_emotion_rules(sad, aus=AUS17)[0]] == "sad"
+
+
+def test_explanation_names_the_deciding_aus_with_their_values():
+    x = prototype_vector("happy")
+    x[AUS17.index(6)], x[AUS17.index(12)] = 3.1, 4.0
+    assert ae.explain_rules(x, aus=AUS17) == "happy because AU6 = 3.1 and AU12 = 4.0"
+    assert ae.explain_rules(np.zeros(17), aus=AUS17).startswith("neutral because")
+
+
+def test_rules_refuse_an_au_set_that_lacks_prototype_aus():
+    with pytest.raises(ValueError, match="need AU1"):
+        ae.predict_emotion_rules(np.zeros((2, 5)), aus=(6, 10, 12, 14, 17))
+
+
+def test_wrong_column_count_says_what_was_expected():
+    with pytest.raises(ValueError, match=r"expected \(N, 17\)"):
+        ae.predict_emotion_rules(np.zeros((2, 5)), aus=AUS17)
+
+
+def test_classifier_on_five_aus_learns_happy_vs_rest_and_explains():
+    rng = np.random.default_rng(1)
+    n = 200
+    y = rng.integers(0, len(EMOTIONS), n)
+    au5 = rng.uniform(0, 1, size=(n, 5))
+    happy = y == EMOTIONS.index("happy")
+    au5[happy, 0] += 3  # AU6
+    au5[happy, 2] += 3  # AU12
+    clf = ae.fit_au_classifier(au5, y, aus=(6, 10, 12, 14, 17), seed=0)
+    pred = clf.predict(au5)
+    assert (pred[happy] == EMOTIONS.index("happy")).mean() > 0.9
+    assert clf.predict_proba(au5).shape == (n, len(EMOTIONS))
+    assert np.allclose(clf.predict_proba(au5).sum(1), 1)
+    assert set(clf.weights().columns) == {"AU6", "AU10", "AU12", "AU14", "AU17"}
+    i = int(np.flatnonzero(happy)[0])
+    assert clf.explain(au5[i]).startswith("happy because AU")
+
+
+def test_score_predictions_counts_what_it_should():
+    y = np.array([3, 3, 4, 6])
+    s = ae.score_predictions(y, np.array([3, 4, 4, 6]))
+    assert s["accuracy"] == 0.75
+    assert s["recall_happy"] == 0.5 and s["recall_sad"] == 1.0
+    assert np.isnan(s["recall_angry"])
