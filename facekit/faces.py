@@ -1,0 +1,194 @@
+"""Faces from any image folder or photo: OpenCV Haar-cascade detection, crop, grayscale, resize.
+
+The cascade file comes with ``opencv-python-headless<5`` (``cv2.data.haarcascades``; OpenCV 5 dropped both
+``CascadeClassifier`` and the files). When no face is found the image is centre-cropped instead and the result says so;
+unreadable or non-image files are skipped with a warning naming them; an empty folder is an error naming the folder.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
+_CASCADE = None
+
+
+@dataclass
+class FaceCrops:
+    """Faces cut out of a folder of images, ready for a 48x48 (or 64x64) model.
+
+    ``images`` uint8 (N, size, size) grayscale; ``names`` the file stems; ``labels`` the true label of each face
+    (from ``labels.csv`` in the folder, else ``None``); ``detected`` whether the Haar cascade found the face (``False``:
+    centre crop or an image that was already a face crop); ``boxes`` (x, y, w, h) in the original image;
+    ``notes`` one human-readable line per image (e.g. "no face found: centre crop"); ``skipped`` files left out.
+    """
+
+    images: np.ndarray
+    names: list[str]
+    labels: list[str | None]
+    detected: np.ndarray
+    boxes: np.ndarray
+    notes: list[str]
+    skipped: list[str] = field(default_factory=list)
+    sources: list[Path] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def haar_cascade():
+    """OpenCV's frontal-face Haar cascade (loaded once), with an error that says what to install when it is missing."""
+    global _CASCADE
+    if _CASCADE is not None:
+        return _CASCADE
+    import cv2
+
+    if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
+        raise RuntimeError(
+            f"This OpenCV ({cv2.__version__}) has no Haar cascades (OpenCV 5 removed them): "
+            "pip install 'opencv-python-headless>=4.8,<5'."
+        )
+    path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise RuntimeError(f"Cannot load the Haar cascade {path}: reinstall 'opencv-python-headless>=4.8,<5'.")
+    _CASCADE = cascade
+    return cascade
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """uint8 grayscale (H, W) from gray, RGB or RGBA uint8/float input."""
+    import cv2
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_RGBA2GRAY)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    raise ValueError(f"Expected a gray (H, W) or RGB(A) (H, W, 3|4) image, got shape {image.shape}.")
+
+
+def detect_face(gray: np.ndarray, margin: float = 0.15) -> tuple[int, int, int, int] | None:
+    """The largest frontal face (x, y, w, h) in a uint8 gray image, grown by ``margin`` on each side, or ``None``."""
+    import cv2
+
+    min_side = max(24, min(gray.shape) // 8)
+    faces = haar_cascade().detectMultiScale(cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=5,
+                                            minSize=(min_side, min_side))
+    if len(faces) == 0:
+        return None
+    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+    grow = int(round(margin * max(w, h)))
+    side = max(w, h) + 2 * grow
+    cx, cy = x + w / 2, y + h / 2
+    x0 = int(round(cx - side / 2))
+    y0 = int(round(cy - side / 2))
+    side = min(side, gray.shape[0], gray.shape[1])
+    x0 = min(max(x0, 0), gray.shape[1] - side)
+    y0 = min(max(y0, 0), gray.shape[0] - side)
+    return int(x0), int(y0), int(side), int(side)
+
+
+def centre_box(gray: np.ndarray) -> tuple[int, int, int, int]:
+    """The largest centred square of an image (x, y, w, h)."""
+    h, w = gray.shape[:2]
+    side = min(h, w)
+    return (w - side) // 2, (h - side) // 2, side, side
+
+
+def crop_face(image: np.ndarray, size: int = 48, detect: bool | str = "auto") -> tuple[np.ndarray, bool, tuple, str]:
+    """Cut one face out of a photo: returns (uint8 gray (size, size), detected, box, note).
+
+    ``detect="auto"`` skips detection for images no larger than twice ``size`` (already a face crop, e.g. FER2013 or
+    the synthetic test faces); ``True`` always runs the cascade; ``False`` never does. Without a face the largest
+    centred square is used and the note says so.
+    """
+    import cv2
+
+    gray = to_gray(image)
+    run = detect is True or (detect == "auto" and max(gray.shape) > 2 * size)
+    box, found, note = None, False, "already a face crop: used whole"
+    if run:
+        box = detect_face(gray)
+        found = box is not None
+        note = "face detected (Haar cascade)" if found else "no face found: centre crop"
+    if box is None:
+        box = centre_box(gray)
+    x, y, w, h = box
+    crop = gray[y:y + h, x:x + w]
+    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interp), found, tuple(int(v) for v in box), note
+
+
+def read_labels(folder: str | os.PathLike) -> dict[str, str]:
+    """``labels.csv`` of a test folder (columns ``file,label[,why]``) as {file stem: label}; {} when absent."""
+    path = Path(folder) / "labels.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if rows and not {"file", "label"} <= set(rows[0]):
+        raise ValueError(f"{path} must have the columns 'file' and 'label' (found {', '.join(rows[0])}).")
+    return {Path(r["file"]).stem: r["label"].strip() for r in rows}
+
+
+def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | str = "auto") -> FaceCrops:
+    """Every image in ``folder`` (sorted by name) as a face crop; see :func:`crop_face` for ``detect``.
+
+    Non-image files and images OpenCV cannot decode are skipped with a warning naming them; a folder without any
+    readable image raises ``ValueError`` naming the folder; a missing folder raises ``FileNotFoundError``.
+    """
+    import cv2
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Image folder {folder} does not exist.")
+    labels = read_labels(folder)
+    images, names, found, boxes, notes, skipped, sources = [], [], [], [], [], [], []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        if path.name == "labels.csv" or path.suffix.lower() in {".md", ".txt"}:
+            continue
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            warnings.warn(f"Skipping {path}: not an image file (expected one of {', '.join(IMAGE_SUFFIXES)}).",
+                          stacklevel=2)
+            skipped.append(str(path))
+            continue
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None or image.size == 0:
+            warnings.warn(f"Skipping {path}: OpenCV cannot read it (corrupt or not really an image).", stacklevel=2)
+            skipped.append(str(path))
+            continue
+        if image.ndim == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        if image.dtype == np.uint16:
+            image = (image // 257).astype(np.uint8)
+        face, ok, box, note = crop_face(image, size=size, detect=detect)
+        images.append(face), names.append(path.stem), found.append(ok), boxes.append(box)
+        notes.append(f"{path.name}: {note}"), sources.append(path)
+        labels_for = labels.get(path.stem)
+        if labels and labels_for is None:
+            warnings.warn(f"{path.name} has no row in {folder / 'labels.csv'}: its true label is unknown.",
+                          stacklevel=2)
+    if not images:
+        raise ValueError(f"No readable image in {folder}: put PNG/JPEG faces there (see data/README.md).")
+    return FaceCrops(np.stack(images), names, [labels.get(n) for n in names], np.array(found),
+                     np.array(boxes, dtype=np.int64), notes, skipped, sources)
+
+
+def crop_photos(photos, size: int = 48) -> FaceCrops:
+    """Face crops of in-memory photos (e.g. :func:`facekit.assets.load_real_photos`), always running detection."""
+    images, found, boxes, notes = [], [], [], []
+    for photo in photos:
+        face, ok, box, note = crop_face(photo.image, size=size, detect=True)
+        images.append(face), found.append(ok), boxes.append(box), notes.append(f"{photo.name}: {note}")
+    return FaceCrops(np.stack(images), [p.name for p in photos], [p.label for p in photos], np.array(found),
+                     np.array(boxes, dtype=np.int64), notes)
