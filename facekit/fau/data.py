@@ -1,0 +1,237 @@
+"""AU intensity data for the heatmap model: from the face generator, from real AU labels, and the shipped test faces.
+
+Every source becomes an :class:`AUData`: face images, the intensities of AU6/10/12/14/17 (0-5) and, per AU, the two
+points (left, right; image pixels, x then y) where its heatmap peaks. For generated faces the points come from the
+generator's landmarks (:data:`AU_POINTS`); for real faces without landmarks, from the mean generated face
+(:func:`template_points`), which is where :mod:`facekit.fau.register` puts the eyes of a registered photo.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from facekit.fau.model import FAU_AUS
+
+AU_POINTS: dict[int, tuple[str, str]] = {
+    6: ("cheek_l", "cheek_r"),              # cheek raiser: the cheeks rise under the eyes
+    10: ("upper_lip_l", "upper_lip_r"),     # upper lip raiser
+    12: ("mouth_corner_l", "mouth_corner_r"),  # lip corner puller
+    14: ("dimple_l", "dimple_r"),           # dimpler: beside the mouth corners
+    17: ("chin_l", "chin_r"),               # chin raiser
+}
+"""The two generator landmarks each AU's heatmaps are centred on (``_l`` = image left)."""
+
+LABEL_COLUMNS = tuple(f"AU{a}" for a in FAU_AUS)
+
+
+@dataclass
+class AUData:
+    """Faces with AU6/10/12/14/17 intensities and the two heatmap points per AU.
+
+    images: uint8 (N, H, W) grey or (N, 3, H, W) colour; intensities: float32 (N, 5) on 0-5;
+    points: float32 (N, 5, 2, 2) (AU, left/right, x/y) in image pixels; names: one id per face.
+    """
+
+    images: np.ndarray
+    intensities: np.ndarray
+    points: np.ndarray
+    source: str = "synth"
+    names: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        n = len(self.images)
+        if self.intensities.shape != (n, len(FAU_AUS)):
+            raise ValueError(f"AUData: intensities must be ({n}, {len(FAU_AUS)}), got {self.intensities.shape}.")
+        if self.points.shape != (n, len(FAU_AUS), 2, 2):
+            raise ValueError(f"AUData: points must be ({n}, {len(FAU_AUS)}, 2, 2), got {self.points.shape}.")
+        if not self.names:
+            self.names = [f"{self.source}_{i:04d}" for i in range(n)]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[-1])
+
+    def subset(self, idx) -> "AUData":
+        idx = np.asarray(idx)
+        return AUData(self.images[idx], self.intensities[idx], self.points[idx], self.source,
+                      [self.names[i] for i in np.arange(len(self))[idx]], dict(self.meta))
+
+    def frame(self) -> pd.DataFrame:
+        """Intensities as a DataFrame (index: names, columns AU6 .. AU17)."""
+        return pd.DataFrame(self.intensities, index=self.names, columns=list(LABEL_COLUMNS))
+
+
+def to_input(images, in_channels: int = 1, size: int | None = None) -> torch.Tensor:
+    """uint8 images (N, H, W) or (N, 3, H, W) -> float (N, in_channels, S, S) in [0, 1] (grey <-> RGB as needed)."""
+    x = torch.as_tensor(np.asarray(images)).float() / 255.0
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    if x.shape[1] == 3 and in_channels == 1:
+        x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    elif x.shape[1] == 1 and in_channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    if size is not None and x.shape[-1] != size:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.contiguous()
+
+
+def au_points(landmarks, landmark_names=None) -> np.ndarray:
+    """Generator landmarks (N, K, 2) -> (N, 5, 2, 2) heatmap points, using :data:`AU_POINTS`."""
+    if landmark_names is None:
+        from facekit.synth import LANDMARK_NAMES as landmark_names
+    names = list(landmark_names)
+    missing = sorted({n for pair in AU_POINTS.values() for n in pair} - set(names))
+    if missing:
+        raise KeyError(f"The generator's LANDMARK_NAMES lack {missing}, needed by facekit.fau.data.AU_POINTS.")
+    idx = np.array([[names.index(a), names.index(b)] for a, b in (AU_POINTS[au] for au in FAU_AUS)])
+    return np.asarray(landmarks, dtype=np.float32)[:, idx]
+
+
+def au_columns(au) -> np.ndarray:
+    """(N, 17) generator AU array (facekit.synth.AUS order) -> (N, 5) AU6/10/12/14/17."""
+    from facekit.synth import AUS
+
+    cols = [list(AUS).index(a) for a in FAU_AUS]
+    return np.asarray(au, dtype=np.float32)[:, cols]
+
+
+def from_face_batch(batch, source: str = "synth", names=None) -> AUData:
+    """A facekit.synth FaceBatch -> AUData."""
+    return AUData(np.asarray(batch.images), au_columns(batch.au), au_points(batch.landmarks), source,
+                  list(names) if names is not None else [])
+
+
+def make_au_data(n: int, seed: int, domain: str = "lab", size: int = 128, color: bool = False) -> AUData:
+    """Render ``n`` faces with widely varying AU6/10/12/14/17 (facekit.synth.make_au_dataset), held in memory."""
+    from facekit.synth import make_au_dataset
+
+    batch = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color)
+    return from_face_batch(batch, source=domain)
+
+
+@lru_cache(maxsize=8)
+def _template(size: int) -> tuple[np.ndarray, np.ndarray]:
+    from facekit.synth import LANDMARK_NAMES, render_faces
+
+    batch = render_faces(64, seed=12345, domain="lab", size=size, nuisance=False)
+    mean = np.asarray(batch.landmarks, dtype=np.float32).mean(axis=0)
+    return mean, au_points(mean[None], LANDMARK_NAMES)[0]
+
+
+def template_landmarks(size: int = 128) -> dict[str, np.ndarray]:
+    """Mean landmark positions (x, y) of neutral generated faces at ``size``: the frame real faces are registered to."""
+    from facekit.synth import LANDMARK_NAMES
+
+    mean, _ = _template(size)
+    return {name: mean[i].copy() for i, name in enumerate(LANDMARK_NAMES)}
+
+
+def template_points(size: int = 128) -> np.ndarray:
+    """(5, 2, 2) heatmap points of the mean generated face, for registered real faces without landmarks."""
+    return _template(size)[1].copy()
+
+
+# --- real AU labels (BP4D / DISFA style) ---------------------------------------------------------------------------
+
+def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | None = None, size: int = 128,
+                color: bool = False, register: bool = False) -> AUData:
+    """Real AU data: a CSV with a ``path`` column (image file, relative to ``image_root`` or the CSV's folder) and
+    intensity columns ``AU6, AU10, AU12, AU14, AU17`` (0-5). Optional point columns ``AU6_l_x, AU6_l_y, AU6_r_x,
+    AU6_r_y, ...`` in the pixels of the resized ``size`` x ``size`` image; without them the faces are assumed
+    registered (``register=True`` registers them with the Haar cascades first) and the template points are used.
+    """
+    import cv2
+
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"AU label file {csv_path} does not exist.")
+    df = pd.read_csv(csv_path)
+    need = ["path", *LABEL_COLUMNS]
+    absent = [c for c in need if c not in df.columns]
+    if absent:
+        raise ValueError(f"{csv_path}: missing columns {absent}; expected 'path' and {list(LABEL_COLUMNS)} "
+                         f"(found {list(df.columns)}).")
+    root = Path(image_root) if image_root else csv_path.parent
+    images, pts = [], []
+    point_cols = [f"AU{a}_{s}_{c}" for a in FAU_AUS for s in "lr" for c in "xy"]
+    has_points = all(c in df.columns for c in point_cols)
+    for row_no, row in enumerate(df.itertuples(index=False), start=2):
+        file = root / str(row.path)
+        img = cv2.imread(str(file), cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise FileNotFoundError(f"{csv_path} line {row_no}: cannot read image {file}.")
+        if register:
+            from facekit.fau.register import register_face
+
+            img = register_face(img, size=size).image
+        else:
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        images.append(img[..., ::-1].transpose(2, 0, 1) if color else img)
+        if has_points:
+            pts.append(np.asarray([getattr(row, c) for c in point_cols], dtype=np.float32).reshape(5, 2, 2))
+    inten = df[list(LABEL_COLUMNS)].to_numpy(np.float32)
+    if np.nanmin(inten) < 0 or np.nanmax(inten) > 5:
+        raise ValueError(f"{csv_path}: AU intensities must lie in 0-5 (found {np.nanmin(inten)}..{np.nanmax(inten)}).")
+    points = np.stack(pts) if has_points else np.repeat(template_points(size)[None], len(df), axis=0)
+    names = [Path(p).stem for p in df["path"].astype(str)]
+    return AUData(np.stack(images), inten, points, source=csv_path.stem, names=names)
+
+
+# --- the shipped test faces (data/fau/test, data/fau/test2) ---------------------------------------------------------
+
+TEST_SETS = {"test": ("lab", 2024), "test2": ("wild", 2025)}
+"""Folder name -> (generator domain, seed) of the shipped test faces."""
+
+
+def write_test_faces(folder: str | os.PathLike, domain: str, seed: int, n: int = 5, size: int = 128) -> Path:
+    """Render ``n`` faces and write ``subject_<i>.png`` + ``labels.csv`` (path, AU intensities, points) to ``folder``.
+
+    This regenerates ``data/fau/test`` (``lab``) and ``data/fau/test2`` (``wild``): see :data:`TEST_SETS`.
+    """
+    import cv2
+
+    from facekit.io import atomic_write_bytes, atomic_write_text
+
+    data = make_au_data(n, seed=seed, domain=domain, size=size)
+    folder = Path(folder)
+    rows = []
+    for i in range(n):
+        name = f"subject_{i + 1}"
+        ok, png = cv2.imencode(".png", data.images[i])
+        atomic_write_bytes(folder / f"{name}.png", png.tobytes())
+        row = {"path": f"{name}.png", **{c: round(float(v), 3) for c, v in zip(LABEL_COLUMNS, data.intensities[i])}}
+        for j, a in enumerate(FAU_AUS):
+            for k, s in enumerate("lr"):
+                row[f"AU{a}_{s}_x"] = round(float(data.points[i, j, k, 0]), 2)
+                row[f"AU{a}_{s}_y"] = round(float(data.points[i, j, k, 1]), 2)
+        rows.append(row)
+    atomic_write_text(folder / "labels.csv", pd.DataFrame(rows).to_csv(index=False))
+    return folder
+
+
+def regenerate_test_sets(root: str | os.PathLike | None = None) -> list[Path]:
+    """Rewrite ``data/fau/test`` and ``data/fau/test2`` from the generator (:data:`TEST_SETS`)."""
+    from facekit.paths import data_dir
+
+    root = Path(root) if root else data_dir("fau")
+    return [write_test_faces(root / name, domain, seed) for name, (domain, seed) in TEST_SETS.items()]
+
+
+def load_test_faces(name: str = "test", root: str | os.PathLike | None = None, size: int = 128) -> AUData:
+    """The shipped test faces ``data/fau/<name>/`` (labels.csv + PNGs) as AUData."""
+    from facekit.paths import data_dir
+
+    folder = Path(root) / name if root else data_dir("fau", name)
+    data = load_au_csv(folder / "labels.csv", size=size)
+    data.source = name
+    return data

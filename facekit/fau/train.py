@@ -1,0 +1,192 @@
+"""Training the FAU heatmap model: MSE between predicted and target heatmaps, Adam, tqdm, history, atomic
+checkpoints after every epoch and resume.
+
+:func:`train_step` is one optimisation step written out (zero_grad -> forward -> loss -> backward -> step) so it can
+be read in class and reused for few-shot tuning; :func:`train_fau` loops over it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from facekit.fau.data import AUData, to_input
+from facekit.fau.heatmaps import make_heatmaps, read_intensities
+from facekit.fau.metrics import score_aus
+from facekit.fau.model import ResNet, fau_checkpoint, load_fau_weights
+
+
+def make_batch(data: AUData, idx, config, sigma: float = 2.0, augment: bool = False,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and heatmap targets of faces ``idx``: ((B, C, S, S), (B, 10, S/4, S/4)).
+
+    ``augment`` (training only) applies light, label-preserving changes: a horizontal flip (left and right points
+    swap), a shift of up to 4 pixels (points move with it), and brightness/contrast jitter of +-15 %.
+    """
+    idx = np.asarray(idx)
+    x = to_input(data.images[idx], config.in_channels)
+    pts = torch.as_tensor(data.points[idx], dtype=torch.float32).clone()
+    inten = torch.as_tensor(data.intensities[idx], dtype=torch.float32)
+    size = x.shape[-1]
+    if size != config.input_size:
+        x = torch.nn.functional.interpolate(x, size=(config.input_size,) * 2, mode="bilinear", align_corners=False)
+        pts = (pts + 0.5) * (config.input_size / size) - 0.5
+        size = config.input_size
+    if augment:
+        b = x.shape[0]
+        g = generator
+        flip = torch.rand(b, generator=g) < 0.5
+        if flip.any():
+            x[flip] = x[flip].flip(-1)
+            p = pts[flip]
+            p[..., 0] = size - 1 - p[..., 0]
+            pts[flip] = p.flip(2)                        # left point becomes the right one
+        shifts = torch.randint(-4, 5, (b, 2), generator=g)
+        for i in range(b):
+            dx, dy = int(shifts[i, 0]), int(shifts[i, 1])
+            if dx or dy:
+                x[i] = _shift(x[i], dx, dy)
+                pts[i, ..., 0] += dx
+                pts[i, ..., 1] += dy
+        gain = 1 + 0.3 * (torch.rand(b, 1, 1, 1, generator=g) - 0.5)
+        bias = 0.3 * (torch.rand(b, 1, 1, 1, generator=g) - 0.5)
+        x = ((x - 0.5) * gain + 0.5 + bias * 0.5).clamp(0, 1)
+    target = make_heatmaps(pts, inten, config.map_size, sigma=sigma, image_size=size)
+    return x, target
+
+
+def _shift(img: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """Translate a (C, H, W) image by (dx, dy) pixels, filling with the edge value (no wrap-around)."""
+    c, h, w = img.shape
+    pad = torch.nn.functional.pad(img.unsqueeze(0), (4, 4, 4, 4), mode="replicate")[0]
+    return pad[:, 4 - dy:4 - dy + h, 4 - dx:4 - dx + w].clone()
+
+
+def train_step(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, optimizer: torch.optim.Optimizer,
+               loss_fn: nn.Module | None = None) -> float:
+    """One optimisation step on one batch; returns the loss."""
+    loss_fn = loss_fn or nn.MSELoss()
+    model.train()
+    optimizer.zero_grad()
+    heatmaps = model(images)
+    loss = loss_fn(heatmaps, targets)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+@torch.no_grad()
+def predict_heatmaps(model: ResNet, data: AUData | np.ndarray, batch_size: int = 64,
+                     device: str | torch.device = "cpu") -> torch.Tensor:
+    """Heatmaps (N, 10, map, map) for AUData or a uint8 image array, in eval mode."""
+    images = data.images if isinstance(data, AUData) else np.asarray(data)
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = to_input(images[start:start + batch_size], model.config.in_channels, model.config.input_size)
+        out.append(model(x.to(device)).cpu())
+    return torch.cat(out) if out else torch.empty(0, model.config.num_maps, model.config.map_size,
+                                                  model.config.map_size)
+
+
+def predict_intensities(model: ResNet, data: AUData | np.ndarray, batch_size: int = 64,
+                        device: str | torch.device = "cpu") -> np.ndarray:
+    """(N, 5) predicted intensities (max of each map, mean over the AU's two maps, clipped to 0-5)."""
+    hm = predict_heatmaps(model, data, batch_size, device)
+    return read_intensities(hm, model.config.maps_per_au).numpy()
+
+
+def evaluate(model: ResNet, data: AUData, batch_size: int = 64, device="cpu") -> pd.DataFrame:
+    """Per-AU ICC(3,1), PCC and MAE on ``data`` (see :func:`facekit.fau.metrics.score_aus`)."""
+    return score_aus(data.intensities, predict_intensities(model, data, batch_size, device))
+
+
+def set_backbone_frozen(model: ResNet, frozen: bool = True) -> int:
+    """Freeze (or unfreeze) stem + layer1..layer4; returns the number of trainable parameters left."""
+    for module in model.backbone():
+        for p in module.parameters():
+            p.requires_grad_(not frozen)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs: int = 10, lr: float = 2e-3,
+              batch_size: int = 32, weight_decay: float = 0.0, freeze_backbone: bool = False, augment: bool = True,
+              sigma: float = 2.0, seed: int = 0, ckpt_path: str | os.PathLike | None = None, resume: bool = False,
+              device: str | torch.device = "cpu", progress: bool = True, extra: dict | None = None) -> pd.DataFrame:
+    """Train ``model`` on ``train`` with MSE on heatmaps; returns the history (one row per epoch).
+
+    Cosine learning-rate decay over ``epochs``. After every epoch the model, optimizer, scheduler and history are
+    saved atomically to ``ckpt_path`` (if given); ``resume=True`` continues from that file when it exists (the
+    epochs already done are skipped, the result is the same as an uninterrupted run). ``freeze_backbone`` trains
+    only the deconvolution head and ``final_layer`` (BatchNorm statistics of the frozen part are kept too).
+    """
+    if len(train) == 0:
+        raise ValueError("train_fau: the training set is empty.")
+    model.to(device)
+    if freeze_backbone:
+        set_backbone_frozen(model, True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    steps_per_epoch = (len(train) + batch_size - 1) // batch_size
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs * steps_per_epoch))
+    history: list[dict] = []
+    start_epoch = 0
+    if resume and ckpt_path and Path(ckpt_path).is_file():
+        from facekit.io import load_checkpoint
+
+        ckpt = load_checkpoint(ckpt_path)
+        load_fau_weights(model, ckpt, source=str(ckpt_path))
+        if "optimizer" in ckpt:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+        history = list(ckpt.get("history", []))
+        start_epoch = int(ckpt.get("epoch", len(history)))
+    loss_fn = nn.MSELoss()
+    for epoch in range(start_epoch, epochs):
+        g = torch.Generator().manual_seed(seed * 1000 + epoch)   # per-epoch seed: resume gives the same run
+        order = torch.randperm(len(train), generator=g).numpy()
+        t0 = time.perf_counter()
+        losses = []
+        bar = tqdm(range(steps_per_epoch), desc=f"train-fau epoch {epoch + 1}/{epochs}", disable=not progress,
+                   leave=False)
+        for s in bar:
+            idx = order[s * batch_size:(s + 1) * batch_size]
+            x, y = make_batch(train, idx, model.config, sigma=sigma, augment=augment, generator=g)
+            losses.append(train_step(model, x.to(device), y.to(device), optimizer, loss_fn))
+            scheduler.step()
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        if freeze_backbone:
+            for module in model.backbone():
+                module.eval()
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "lr": scheduler.get_last_lr()[0],
+               "seconds": time.perf_counter() - t0}
+        if val is not None and len(val):
+            scores = evaluate(model, val, device=device)
+            row.update(val_icc=scores.loc["mean", "icc"], val_pcc=scores.loc["mean", "pcc"],
+                       val_mae=scores.loc["mean", "mae"])
+        history.append(row)
+        if progress:
+            tqdm.write("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        if ckpt_path:
+            from facekit.io import save_checkpoint
+
+            save_checkpoint(fau_checkpoint(model, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                                           history=history, epoch=epoch + 1, **(extra or {})), ckpt_path)
+    return pd.DataFrame(history)
+
+
+def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **extra) -> Path:
+    """Copy a training checkpoint without optimizer/scheduler state (what ships in data/checkpoints)."""
+    from facekit.io import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(src)
+    for key in ("optimizer", "scheduler"):
+        ckpt.pop(key, None)
+    ckpt.update(extra)
+    return save_checkpoint(ckpt, dst)

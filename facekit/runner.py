@@ -1,0 +1,134 @@
+"""Run the numbered notebooks headless through papermill, in order, the way ``make workbook`` and the tests do."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from facekit import paths
+
+NOTEBOOK_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised: names the notebook, the cell and the error, and where the executed copy was kept."""
+
+    def __init__(self, notebook: Path, cell: int | None, source: str, error: str, executed: Path):
+        self.notebook, self.cell, self.error, self.executed = notebook, cell, error, executed
+        first_line = next((line for line in source.splitlines() if line.strip()), "")
+        where = f"cell {cell} ({first_line.strip()[:60]!r})" if cell is not None else "an unknown cell"
+        super().__init__(f"Notebook {notebook.name} failed in {where}: {error}\n"
+                         f"The executed notebook, with the traceback, is kept at {executed}")
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    notebook: Path
+    executed: Path
+    out_dir: Path | None
+    seconds: float
+
+
+def list_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
+    """The workbook's notebooks ``NN_name.ipynb``, in numeric order."""
+    folder = Path(folder) if folder else paths.repo_root() / "notebooks"
+    return sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
+
+
+def resolve_notebooks(names: list[str] | None, folder: str | os.PathLike | None = None) -> list[Path]:
+    """Notebooks by path, file name, stem or number prefix (``02``); all of them when ``names`` is empty."""
+    available = list_notebooks(folder)
+    if not names:
+        return available
+    picked = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and path.is_file():
+            picked.append(path.resolve())
+            continue
+        matches = [p for p in available if p.stem == path.stem or p.name.startswith(f"{name}_")]
+        if len(matches) != 1:
+            choices = ", ".join(p.stem for p in available)
+            raise FileNotFoundError(f"No single notebook matches {name!r}; available: {choices}")
+        picked.append(matches[0])
+    return picked
+
+
+def jupyter_env(base: str | os.PathLike | None = None) -> dict[str, str]:
+    """Environment variables that keep Jupyter and IPython out of the home folder (CI runs as root, read-only home)."""
+    base = Path(base) if base else paths.build_dir("jupyter")
+    env = {
+        "JUPYTER_CONFIG_DIR": base / "config",
+        "JUPYTER_DATA_DIR": base / "data",
+        "JUPYTER_RUNTIME_DIR": base / "runtime",
+        "IPYTHONDIR": base / "ipython",
+        "MPLCONFIGDIR": base / "matplotlib",
+    }
+    for value in env.values():
+        value.mkdir(parents=True, exist_ok=True)
+    return {key: str(value) for key, value in env.items()}
+
+
+def execute_notebook(notebook: str | os.PathLike, *, quick: bool = False, out_dir: str | os.PathLike | None = None,
+                     ckpt_dir: str | os.PathLike | None = None, executed_dir: str | os.PathLike | None = None,
+                     parameters: dict | None = None, timeout: int | None = None) -> NotebookRun:
+    """Execute one notebook with papermill (kernel ``python3`` of this environment, cwd = the notebook's folder).
+
+    Injects ``QUICK``, ``INTERACTIVE=False``, ``OUT_DIR`` and ``CKPT_DIR`` (the latter two only when given, so the
+    notebook's own defaults ``figures/<stem>/`` and ``build/checkpoints/`` apply otherwise). The executed copy goes to
+    ``executed_dir`` (default ``build/notebooks/``) and is kept when the notebook fails.
+    """
+    import time
+
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = Path(notebook).resolve()
+    executed_dir = Path(executed_dir) if executed_dir else paths.build_dir("notebooks")
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    executed = executed_dir / notebook.name
+    params = {"QUICK": bool(quick), "INTERACTIVE": False}
+    if out_dir is not None:
+        params["OUT_DIR"] = str(Path(out_dir).resolve())
+    if ckpt_dir is not None:
+        params["CKPT_DIR"] = str(Path(ckpt_dir).resolve())
+    params.update(parameters or {})
+    for key, value in jupyter_env().items():
+        os.environ.setdefault(key, value)
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
+                            cwd=str(notebook.parent), progress_bar=False, execution_timeout=timeout)
+    except PapermillExecutionError as exc:
+        raise NotebookFailed(notebook, _source_cell_number(notebook, exc.source), exc.source,
+                             f"{exc.ename}: {exc.evalue}", executed) from None
+    return NotebookRun(notebook, executed, Path(params["OUT_DIR"]) if "OUT_DIR" in params else None,
+                       time.perf_counter() - start)
+
+
+def _source_cell_number(notebook: Path, source: str) -> int | None:
+    """1-based number of the failing cell in the source notebook, found by its code (papermill adds cells)."""
+    import nbformat
+
+    cells = nbformat.read(notebook, as_version=4).cells
+    return next((i + 1 for i, cell in enumerate(cells) if cell.source == source), None)
+
+
+def run_notebooks(names: list[str] | None = None, *, quick: bool = False, out: str | os.PathLike | None = None,
+                  executed_dir: str | os.PathLike | None = None) -> list[NotebookRun]:
+    """Execute notebooks in numeric order; with ``out``, figures go to ``out/<stem>/`` and checkpoints to
+    ``out/checkpoints/`` instead of ``figures/`` and ``build/checkpoints/``. Stops at the first failure."""
+    notebooks = resolve_notebooks(names)
+    runs = []
+    bar = tqdm(notebooks, desc="notebooks", unit="nb")
+    for notebook in bar:
+        bar.set_postfix_str(notebook.stem)
+        out_dir = Path(out) / notebook.stem if out else None
+        ckpt_dir = Path(out) / "checkpoints" if out else None
+        runs.append(execute_notebook(notebook, quick=quick, out_dir=out_dir, ckpt_dir=ckpt_dir,
+                                     executed_dir=executed_dir))
+        tqdm.write(f"{notebook.name}: {runs[-1].seconds:.1f} s")
+    return runs
