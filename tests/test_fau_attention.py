@@ -1,0 +1,87 @@
+"""Patch attention (facekit.fau.attention): switchable by configuration, shape-preserving, uses the points."""
+import pytest
+import torch
+
+from facekit.fau.attention import PatchAttention, attention_table, attention_weights
+from facekit.fau.model import FAUConfig, build_fau_model, fau_checkpoint, load_fau_weights
+
+
+def small_config(**kw):
+    return FAUConfig(layers=(1, 1, 1, 1), base_width=8, deconv_filters=(16, 16, 16), input_size=64, **kw)
+
+
+def points_for(b, size=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, 5, 2, 2, generator=g) * size * 0.6 + size * 0.2
+
+
+def test_switch_off_by_default_and_on_by_configuration():
+    assert not FAUConfig().patch_attention
+    assert isinstance(build_fau_model(small_config()).refine, torch.nn.Identity)
+    assert isinstance(build_fau_model(small_config(patch_attention=True)).refine, PatchAttention)
+    assert FAUConfig.from_dict(small_config(patch_attention=True).to_dict()).patch_attention
+
+
+@pytest.mark.parametrize("with_points", [False, True])
+def test_output_shape_is_unchanged(with_points):
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 64, 64)
+    base = build_fau_model(small_config()).eval()
+    attn = build_fau_model(small_config(patch_attention=True)).eval()
+    pts = points_for(3) if with_points else None
+    assert attn(x, points=pts).shape == base(x).shape == base(x, points=pts).shape == (3, 10, 16, 16)
+
+
+def test_untrained_component_is_the_identity_up_to_the_gate_and_points_change_the_output():
+    torch.manual_seed(0)
+    module = PatchAttention(16, 10, input_size=64).eval()
+    feats = torch.rand(2, 16, 16, 16)
+    pts = points_for(2)
+    out = module(feats, pts)
+    assert out.shape == feats.shape
+    assert module.last_attention.shape == (2, 10)
+    assert ((module.last_attention > 0) & (module.last_attention < 1)).all()
+    moved = module(feats, pts.flip(-1))
+    assert not torch.allclose(out, moved), "the patches must follow the points"
+
+
+def test_gradients_reach_the_attention_scores():
+    torch.manual_seed(0)
+    model = build_fau_model(small_config(patch_attention=True)).train()
+    out = model(torch.rand(2, 1, 64, 64), points=points_for(2))
+    out.square().mean().backward()
+    assert model.refine.encode[0].weight.grad is not None
+    assert model.refine.write.weight.grad.abs().sum() > 0
+
+
+def test_training_points_update_the_default_and_survive_a_checkpoint():
+    torch.manual_seed(0)
+    model = build_fau_model(small_config(patch_attention=True)).train()
+    before = model.refine.default_points.clone()
+    model(torch.rand(2, 1, 64, 64), points=points_for(2))
+    assert not torch.allclose(before, model.refine.default_points)
+    fresh = build_fau_model(small_config(patch_attention=True))
+    load_fau_weights(fresh, fau_checkpoint(model))
+    assert torch.allclose(fresh.refine.default_points, model.refine.default_points)
+
+
+def test_baseline_checkpoint_does_not_load_into_the_attention_model_silently():
+    base = build_fau_model(small_config())
+    with pytest.raises(ValueError, match="Missing keys"):
+        load_fau_weights(build_fau_model(small_config(patch_attention=True)), fau_checkpoint(base))
+
+
+def test_bad_points_say_what_shape_is_expected():
+    model = build_fau_model(small_config(patch_attention=True)).eval()
+    with pytest.raises(ValueError, match=r"points must be \(2, 10, 2\)"):
+        model(torch.rand(2, 1, 64, 64), points=torch.zeros(2, 3, 2))
+
+
+def test_attention_weights_and_table():
+    model = build_fau_model(small_config(patch_attention=True))
+    w = attention_weights(model, torch.rand(4, 1, 64, 64), points_for(4))
+    assert w.shape == (4, 10)
+    table = attention_table(w)
+    assert list(table.index) == ["AU6", "AU10", "AU12", "AU14", "AU17"] and list(table.columns) == ["left", "right"]
+    with pytest.raises(ValueError, match="no patch attention"):
+        attention_weights(build_fau_model(small_config()), torch.rand(1, 1, 64, 64))
