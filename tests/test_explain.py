@@ -1,0 +1,104 @@
+"""facekit.explain: the grad-cam wrapper (shapes, ranges, hooks released, ReLUs restored) and the region scores."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from facekit import explain as E
+from facekit.emotion.xception import MiniXception, preprocess
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return MiniXception().eval()
+
+
+@pytest.fixture(scope="module")
+def x():
+    gen = torch.Generator().manual_seed(1)
+    return preprocess(torch.randint(0, 256, (4, 48, 48), dtype=torch.uint8, generator=gen))
+
+
+@pytest.mark.parametrize("method,layer,grid", [("gradcam", "last_conv", 3), ("gradcam", "block3", 6),
+                                               ("hirescam", "block2", 11), ("gradcam++", "block3", 6)])
+def test_cam_shape_range_and_no_hooks_left(model, x, method, layer, grid):
+    cams = E.compute_cams(model, x, targets=[0, 1, 2, 3], method=method, layer=layer)
+    assert cams.shape == (4, 48, 48) and cams.dtype == np.float32
+    assert cams.min() >= 0 and cams.max() <= 1 + 1e-6
+    assert E.hooks_attached(model) == 0
+    with torch.no_grad():
+        acts = {}
+        handle = E.target_layer(model, layer).register_forward_hook(lambda m, i, o: acts.setdefault("a", o))
+        model(x[:1])
+        handle.remove()
+    assert acts["a"].shape[-1] == grid  # the CAM's native resolution that gets upsampled
+
+
+def test_cams_are_deterministic(model, x):
+    a = E.compute_cams(model, x, method="gradcam", layer="block3")
+    b = E.compute_cams(model, x, method="gradcam", layer="block3")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_hooks_released_after_a_failure(model, x):
+    with pytest.raises(Exception):
+        E.compute_cams(model, x, targets=[99, 99, 99, 99])  # no class 99: fails inside the CAM's with block
+    assert E.hooks_attached(model) == 0
+
+
+def test_guided_backprop_restores_model(model, x):
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    model.train()
+    gb = E.guided_backprop(model, x, targets=[3, 3, 3, 3])
+    assert gb.shape == (4, 48, 48) and np.isfinite(gb).all() and np.abs(gb).sum() > 0
+    assert model.training  # mode restored
+    assert [m for m in model.modules() if isinstance(m, nn.ReLU)] == relus  # the very same ReLU objects
+    assert all(p.grad is None for p in model.parameters())
+    model.eval()
+
+
+def test_guided_gradcam_bundle(model, x):
+    expl = E.guided_gradcam(model, x, method="gradcam", layer="block3")
+    assert expl.faces.shape == (4, 48, 48) and expl.faces.dtype == np.uint8
+    np.testing.assert_allclose(expl.probs.sum(1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(expl.target, expl.pred)
+    np.testing.assert_allclose(expl.ggc, expl.gb * expl.cam)
+
+
+def test_region_share_inside_outside_and_chance():
+    mask = np.zeros((2, 10, 10), bool)
+    mask[:, 2:5, 2:5] = True
+    inside = np.zeros((2, 10, 10))
+    inside[:, 3, 3], inside[:, 2, 4] = 1.0, 0.5
+    outside = np.zeros((2, 10, 10))
+    outside[:, 8, 8] = 1.0
+    np.testing.assert_allclose(E.region_share(inside, mask), [1.0, 1.0])
+    np.testing.assert_allclose(E.region_share(outside, mask), [0.0, 0.0])
+    np.testing.assert_allclose(E.region_share(np.ones((2, 10, 10)), mask), E.mask_area(mask))
+    assert np.isnan(E.region_share(np.zeros((1, 10, 10)), mask[:1])[0])
+    assert E.pointing_game(inside, mask).tolist() == [True, True]
+    assert E.pointing_game(outside, mask).tolist() == [False, False]
+
+
+def test_shape_mismatch_and_bad_names_explain_themselves(model, x):
+    with pytest.raises(ValueError, match="same"):
+        E.region_share(np.zeros((2, 10, 10)), np.zeros((2, 9, 9), bool))
+    with pytest.raises(ValueError, match="block3"):
+        E.compute_cams(model, x, layer="block9")
+    with pytest.raises(ValueError, match="gradcam"):
+        E.compute_cams(model, x, method="magiccam")
+    with pytest.raises(ValueError, match="preprocess"):
+        E.compute_cams(model, torch.zeros(4, 48, 48, dtype=torch.uint8))
+
+
+def test_road_and_score_table(model, x):
+    masks = np.zeros((4, 48, 48), bool)
+    masks[:, 10:30, 10:30] = True
+    table = E.score_explanations(model, x, [0, 1, 0, 1], masks, methods=[("gradcam", "block3")],
+                                 class_names=("a", "b"), road_n=2, road_percentiles=(50,))
+    assert len(table) == 4 and set(table["emotion"]) == {"a", "b"}
+    assert table["road"].notna().sum() == 2 and np.isfinite(table["road"].dropna()).all()
+    assert table["region_share"].between(0, 1).all()
+    summary = E.summarize_scores(table)
+    assert "all" in set(summary["emotion"])
