@@ -50,14 +50,6 @@ EMFACS_PROTOTYPES: dict[str, tuple[int, ...]] = {
     "surprise": (1, 2, 5, 26),
 }
 
-#: FACS names of the AUs the workbook uses, for captions and explanations.
-AU_NAMES: dict[int, str] = {
-    1: "inner brow raiser", 2: "outer brow raiser", 4: "brow lowerer", 5: "upper lid raiser", 6: "cheek raiser",
-    7: "lid tightener", 9: "nose wrinkler", 10: "upper lip raiser", 12: "lip corner puller", 14: "dimpler",
-    15: "lip corner depressor", 16: "lower lip depressor", 17: "chin raiser", 20: "lip stretcher",
-    23: "lip tightener", 25: "lips part", 26: "jaw drop",
-}
-
 #: Intensity (0-5 scale) at which an AU counts as present; FACS intensity "A" (trace) is about 1.
 ACTIVE_THRESHOLD = 1.0
 
