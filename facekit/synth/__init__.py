@@ -1,0 +1,17 @@
+"""Synthetic FACS faces: a procedural generator whose expressions are caused by Action Units, with ground truth.
+
+Every face comes with what no public data set offers: its true emotion, the intensity of every AU (0-5), named
+landmarks and the image region each AU moves. ``make_fer_dataset`` reproduces FER2013's exact split and class counts;
+``make_au_dataset`` gives larger faces with widely varying AUs for Task 2. See ``data/README_synth.md``.
+"""
+from facekit.data.fer import EMOTIONS
+from facekit.synth.facs import AU_NAMES, AUS, EMFACS, LABEL_NOISE, au_index, label_confusion, sample_expressions
+from facekit.synth.regions import au_region_masks
+from facekit.synth.render import DOMAINS, LANDMARK_NAMES, FaceBatch, render_faces
+from facekit.synth.dataset import make_au_dataset, make_fer_dataset
+
+__all__ = [
+    "AUS", "AU_NAMES", "DOMAINS", "EMFACS", "EMOTIONS", "LABEL_NOISE", "LANDMARK_NAMES", "FaceBatch",
+    "au_index", "au_region_masks", "label_confusion", "make_au_dataset", "make_fer_dataset", "render_faces",
+    "sample_expressions",
+]

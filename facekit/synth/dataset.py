@@ -1,0 +1,71 @@
+"""Whole synthetic data sets: a FER2013 twin (exact split and class counts) and an AU set for Task 2."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS, FERData
+from facekit.synth.facs import AUS, au_index, sample_expressions, sample_independent_aus
+from facekit.synth.render import DOMAINS, FaceBatch, _generator, render_faces
+
+#: The AUs that Task 2 regresses; :func:`make_au_dataset` varies them widely and independently.
+TASK2_AUS: tuple[int, ...] = (6, 10, 12, 14, 17)
+
+
+def fer_split_counts(n_scale: float = 1.0) -> dict[str, tuple[int, ...]]:
+    """FER2013's class counts per split, scaled by ``n_scale`` (each cell rounded, at least 1)."""
+    if not n_scale > 0:
+        raise ValueError(f"n_scale must be positive (1.0 = FER2013's 35,887 faces), got {n_scale}")
+    return {s: tuple(max(1, round(c * n_scale)) for c in counts) for s, counts in FER2013_COUNTS.items()}
+
+
+def fer_label_plan(n_scale: float = 1.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels and split codes in FER2013's row order (Training, then PublicTest, then PrivateTest), shuffled
+    within each split with ``seed``."""
+    labels, usage = [], []
+    gen = _generator("plan", seed)
+    for s, counts in fer_split_counts(n_scale).items():
+        lab = torch.cat([torch.full((c,), e, dtype=torch.long) for e, c in enumerate(counts)])
+        labels.append(lab[torch.randperm(len(lab), generator=gen)])
+        usage.append(torch.full((len(lab),), SPLITS.index(s), dtype=torch.long))
+    return torch.cat(labels), torch.cat(usage)
+
+
+def make_fer_dataset(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", progress: bool = True) -> FERData:
+    """A synthetic FER2013: 48x48 gray faces with FER2013's exact class counts per split (times ``n_scale``).
+
+    ``labels`` are annotator labels (about 10 % differ from the emotion shown, as in FER2013); ``clean_labels``,
+    ``au`` and ``landmarks`` carry the ground truth. ``meta`` records the parameters and the rendering rate.
+    """
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
+    labels, usage = fer_label_plan(n_scale, seed)
+    start = time.perf_counter()
+    batch = render_faces(len(labels), seed=seed, domain=domain, size=48, labels=labels, progress=progress)
+    seconds = time.perf_counter() - start
+    return FERData(
+        images=batch.images, labels=batch.emotion, usage=usage,
+        source=f"synthetic FACS faces (facekit.synth, domain={domain}, n_scale={n_scale:g}, seed={seed})",
+        au=batch.au, landmarks=batch.landmarks, clean_labels=batch.clean_emotion,
+        meta={"generator": "facekit.synth", "domain": domain, "n_scale": n_scale, "seed": seed,
+              "render_seconds": seconds, "render_rate_faces_per_s": len(labels) / max(seconds, 1e-9)})
+
+
+def make_au_dataset(n: int, seed: int = 0, domain: str = "lab", size: int = 128, color: bool = False,
+                    progress: bool = False) -> FaceBatch:
+    """Faces for AU analysis (Task 2): each face shows an emotion prototype, and the Task 2 AUs
+    (:data:`TASK2_AUS`: 6, 10, 12, 14, 17) are then redrawn independently of it (0 with chance 0.4, else 0.3-5),
+    so they vary widely and are not tied to one emotion. ``emotion`` is the prototype's emotion."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    gen = _generator("au-set", seed, domain)
+    clean = torch.randint(0, len(EMOTIONS), (n,), generator=gen)
+    au = sample_expressions(clean, gen)
+    cols = [au_index(a) for a in TASK2_AUS]
+    au[:, cols] = sample_independent_aus(n, gen, TASK2_AUS)
+    return render_faces(n, seed=seed, domain=domain, size=size, color=color, emotion=clean, au=au.clamp(0, 5),
+                        progress=progress)
+
+
+__all__ = ["TASK2_AUS", "fer_label_plan", "fer_split_counts", "make_au_dataset", "make_fer_dataset", "AUS"]

@@ -1,0 +1,660 @@
+"""A vectorized torch renderer of procedural faces whose expressions are caused by FACS Action Units.
+
+How it works: every output pixel is mapped back (through the face's pose) into a *canonical face frame* where the
+face is upright, centred and about 1.2 x 1.8 units; every part of the face (brows, eyes, nose, lips, wrinkles, cheeks,
+chin, hair, glasses, beard) is an analytic shape there whose position and shape depend on the identity and on the AU
+intensities. Shapes have soft edges one output pixel wide (smoothstep on a signed distance), which anti-aliases them
+without supersampling, and every effect has compact support, so an AU changes pixels only inside its region
+(:func:`au_region_masks`). Whole batches are rendered at once: no Python loop runs over pixels or faces.
+
+Three independent random streams per chunk (identity, expression, nuisance) keep things reproducible and let a demo
+change one AU while the identity and nuisances stay fixed.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from facekit.data.fer import EMOTIONS
+from facekit.synth.facs import AUS, au_index, noisy_labels, sample_expressions
+
+#: Landmarks returned with every face, ``_l`` = image left. (x, y) in output pixel coordinates.
+LANDMARK_NAMES: tuple[str, ...] = (
+    "brow_inner_l", "brow_inner_r", "brow_outer_l", "brow_outer_r", "eye_l", "eye_r",
+    "eye_top_l", "eye_top_r", "eye_bottom_l", "eye_bottom_r", "nose_tip", "nose_wing_l", "nose_wing_r",
+    "cheek_l", "cheek_r", "upper_lip_l", "upper_lip_r", "mouth_corner_l", "mouth_corner_r", "dimple_l", "dimple_r",
+    "lip_top", "lip_bottom", "chin_l", "chin_r", "chin", "eye_outer_l", "eye_outer_r", "eye_inner_l", "eye_inner_r",
+    "brow_mid_l", "brow_mid_r", "jaw_l", "jaw_r",
+)
+
+DOMAINS: tuple[str, ...] = ("lab", "wild")
+
+# ---------------------------------------------------------------------------------------------------------------
+# Random parameters. Each face draws a vector of uniforms per stream and maps it through these (lo, hi) ranges.
+
+_IDENTITY = {  # name: (lab lo, lab hi, wild lo, wild hi)
+    "face_w": (0.56, 0.70, 0.54, 0.72), "face_h": (0.80, 0.92, 0.78, 0.94), "jaw": (0.05, 0.40, 0.0, 0.45),
+    "face_cy": (0.02, 0.10, 0.0, 0.12),
+    "eye_dx": (0.22, 0.30, 0.21, 0.31), "eye_w": (0.085, 0.12, 0.08, 0.125), "eye_h": (0.035, 0.062, 0.03, 0.065),
+    "eye_y": (-0.16, -0.08, -0.17, -0.07), "iris": (0.05, 0.45, 0.05, 0.6), "gaze": (-0.3, 0.3, -0.4, 0.4),
+    "brow_gap": (0.07, 0.14, 0.06, 0.15), "brow_y": (0.09, 0.19, 0.08, 0.20), "brow_len": (0.17, 0.25, 0.16, 0.26),
+    "brow_th": (0.018, 0.05, 0.014, 0.055), "brow_dark": (0.25, 0.85, 0.2, 0.9), "brow_arch": (0.0, 0.045, -0.01, 0.05),
+    "brow_slant": (-0.05, 0.05, -0.06, 0.06),
+    "nose_y": (0.12, 0.22, 0.11, 0.23), "nose_w": (0.07, 0.12, 0.065, 0.13),
+    "mouth_y": (0.40, 0.50, 0.39, 0.52), "mouth_w": (0.14, 0.23, 0.13, 0.24), "lip_up": (0.016, 0.04, 0.014, 0.042),
+    "lip_lo": (0.022, 0.05, 0.02, 0.055), "mouth_curve": (-0.035, 0.035, -0.04, 0.04),
+    "lip_dark": (0.15, 0.45, 0.1, 0.5), "age": (0.0, 1.0, 0.0, 1.0),
+    "skin": (0.45, 0.88, 0.25, 0.9), "hair": (0.05, 0.7, 0.05, 0.9), "hairline": (0.45, 0.72, 0.4, 0.75),
+    "fringe": (0.0, 1.0, 0.0, 1.0), "side_hair": (0.0, 1.0, 0.0, 1.0), "long_hair": (0.0, 1.0, 0.0, 1.0),
+    "glasses": (0.0, 1.0, 0.0, 1.0), "beard": (0.0, 1.0, 0.0, 1.0), "hue": (0.0, 1.0, 0.0, 1.0),
+    "cheek": (0.0, 0.08, 0.0, 0.1),
+}
+_P_GLASSES = {"lab": 0.12, "wild": 0.25}
+_P_BEARD = {"lab": 0.10, "wild": 0.2}
+_P_LONG = {"lab": 0.35, "wild": 0.45}
+
+_NUISANCE = {  # name: (lab lo, lab hi, wild lo, wild hi)
+    "roll": (-0.2, 0.2, -0.45, 0.45), "yaw": (-0.22, 0.22, -0.5, 0.5), "scale": (0.92, 1.1, 0.78, 1.18),
+    "tx": (-0.07, 0.07, -0.16, 0.16), "ty": (-0.07, 0.07, -0.14, 0.14),
+    "light_dir": (0.0, 6.2832, 0.0, 6.2832), "light": (0.0, 0.45, 0.25, 0.85), "contrast": (0.7, 1.2, 0.55, 1.5),
+    "bright": (-0.1, 0.1, -0.25, 0.2), "gamma": (0.8, 1.25, 0.6, 1.6), "bg": (0.05, 0.95, 0.0, 1.0),
+    "bg_grad": (-0.25, 0.25, -0.4, 0.4), "clutter": (0.0, 0.35, 0.1, 0.6), "blur": (0.0, 1.0, 0.0, 1.0),
+    "noise": (0.0, 0.035, 0.01, 0.08), "occ": (0.0, 1.0, 0.0, 1.0), "occ_kind": (0.0, 1.0, 0.0, 1.0),
+    "occ_x": (-0.6, 0.6, -0.7, 0.7), "occ_y": (-0.2, 0.8, -0.5, 0.9), "occ_size": (0.25, 0.45, 0.3, 0.6),
+    "occ_angle": (-1.0, 1.0, -1.5, 1.5), "tint_r": (0.9, 1.1, 0.75, 1.25), "tint_b": (0.9, 1.1, 0.75, 1.25),
+}
+_P_OCCLUDED = {"lab": 0.07, "wild": 0.3}
+_P_BLUR = {"lab": 0.3, "wild": 0.5}
+
+_YAW_SHIFT = 0.12    # canonical units the features slide sideways per unit of yaw
+_YAW_SQUASH = 0.35   # relative compression of the far half of the face per unit of yaw
+
+
+def _stream_seed(*parts) -> int:
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 62) - 1)
+
+
+def _generator(*parts) -> torch.Generator:
+    return torch.Generator().manual_seed(_stream_seed(*parts))
+
+
+def _draw(table: dict, u: torch.Tensor, domain: str) -> dict[str, torch.Tensor]:
+    off = 0 if domain == "lab" else 2
+    return {k: lo_hi[off] + (lo_hi[off + 1] - lo_hi[off]) * u[:, i] for i, (k, lo_hi) in enumerate(table.items())}
+
+
+def draw_identity(n: int, gen: torch.Generator | None = None, domain: str = "lab",
+                  identity_seed=None) -> dict[str, torch.Tensor]:
+    """Per-face identity parameters (face shape, features, skin, hair, glasses, beard, age lines).
+
+    ``identity_seed`` (int or int tensor (n,)) gives the same identity for the same seed; otherwise ``gen`` draws.
+    """
+    k = len(_IDENTITY)
+    if identity_seed is None:
+        u = torch.rand(n, k, generator=gen)
+    else:
+        ids = torch.as_tensor(identity_seed, dtype=torch.long).reshape(-1).expand(n) if torch.as_tensor(
+            identity_seed).numel() == 1 else torch.as_tensor(identity_seed, dtype=torch.long)
+        if len(ids) != n:
+            raise ValueError(f"identity_seed has {len(ids)} values for {n} faces; pass one int or one per face")
+        u = torch.empty(n, k)
+        for s in torch.unique(ids).tolist():
+            u[ids == s] = torch.rand(k, generator=_generator("identity", domain, int(s)))
+    p = _draw(_IDENTITY, u, domain)
+    p["glasses"] = (p["glasses"] < _P_GLASSES[domain]).float()
+    p["beard"] = (p["beard"] < _P_BEARD[domain]).float() * (0.4 + 0.6 * p["hue"])
+    p["long_hair"] = (p["long_hair"] < _P_LONG[domain]).float()
+    p["fringe"] = (p["fringe"] < 0.3).float() * p["side_hair"]
+    return p
+
+
+def draw_nuisance(n: int, gen: torch.Generator, domain: str = "lab", enabled: bool = True) -> dict[str, torch.Tensor]:
+    """Per-face pose, lighting, background, blur, noise and occlusion; ``enabled=False`` gives a clean frontal face."""
+    u = torch.rand(n, len(_NUISANCE), generator=gen)
+    p = _draw(_NUISANCE, u, domain)
+    p["clutter_field"] = torch.rand(n, 3, 6, 6, generator=gen)
+    p["noise_field_seed"] = torch.randint(0, 2**31 - 1, (1,), generator=gen)
+    p["occ"] = (p["occ"] < _P_OCCLUDED[domain]).float()
+    p["blur"] = (p["blur"] < _P_BLUR[domain]).float() * p["blur"]
+    if not enabled:
+        for key, value in {"roll": 0.0, "yaw": 0.0, "scale": 1.0, "tx": 0.0, "ty": 0.0, "light": 0.0,
+                           "contrast": 1.0, "bright": 0.0, "gamma": 1.0, "bg": 0.5, "bg_grad": 0.0, "clutter": 0.0,
+                           "blur": 0.0, "noise": 0.0, "occ": 0.0, "tint_r": 1.0, "tint_b": 1.0}.items():
+            p[key] = torch.full((n,), value)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Geometry: where every part of the face sits, given identity and AU intensities (all in the canonical frame).
+
+def face_geometry(ident: dict, au: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Feature positions in the canonical frame (``ua`` = distance from the midline, ``y`` down) for each face."""
+    a = {k: au[:, au_index(k)] / 5.0 for k in AUS}
+    g: dict[str, torch.Tensor] = {}
+    g["cy"] = ident["face_cy"]
+    g["fw"] = ident["face_w"]
+    g["fh"] = ident["face_h"]
+    g["fh_low"] = ident["face_h"] + 0.09 * a[26]
+    g["jaw"] = ident["jaw"]
+    # brows: inner and outer ends (ua, y); AU1 lifts the inner end, AU2 the outer, AU4 lowers and draws them together
+    brow_y = ident["eye_y"] - ident["brow_y"]
+    g["bx_in"] = ident["brow_gap"] - 0.035 * a[4]
+    g["bx_out"] = ident["brow_gap"] + ident["brow_len"]
+    g["by_in"] = brow_y - ident["brow_slant"] - 0.085 * a[1] + 0.06 * a[4] + 0.025 * a[9] - 0.01 * a[2]
+    g["by_out"] = brow_y + ident["brow_slant"] - 0.08 * a[2] + 0.025 * a[4] - 0.015 * a[1]
+    g["b_arch"] = ident["brow_arch"] + 0.02 * a[2] - 0.015 * a[4] + 0.01 * a[1]
+    g["b_th"] = ident["brow_th"]
+    # eyes: centre, half width, opening above (top) and below (bottom) the centre line
+    g["ex"] = ident["eye_dx"]
+    g["ey"] = ident["eye_y"]
+    g["ew"] = ident["eye_w"]
+    g["et"] = (ident["eye_h"] + 0.035 * a[5] - 0.014 * a[7] - 0.012 * a[4] - 0.008 * a[6] - 0.006 * a[9]).clamp(min=0.004)
+    g["eb"] = (0.7 * ident["eye_h"] - 0.02 * a[6] - 0.02 * a[7] + 0.006 * a[5] - 0.004 * a[9]).clamp(min=0.003)
+    # nose
+    g["ny"] = ident["nose_y"]
+    g["nw"] = ident["nose_w"]
+    g["nostril_y"] = ident["nose_y"] + 0.025 - 0.03 * a[9] - 0.012 * a[10]
+    # cheeks (AU6 lifts them; AU12 a little)
+    g["cheek_x"] = ident["eye_dx"] + 0.06
+    g["cheek_y"] = ident["nose_y"] - 0.02 - 0.06 * a[6] - 0.02 * a[12]
+    g["cheek_amp"] = ident["cheek"] + 0.16 * a[6] + 0.05 * a[12]
+    # mouth
+    my = ident["mouth_y"]
+    g["my"] = my
+    g["mw"] = ident["mouth_w"] * (1 + 0.25 * a[12] + 0.32 * a[20] - 0.16 * a[23] - 0.08 * a[14] - 0.05 * a[17])
+    g["m_corner_y"] = (my + ident["mouth_curve"] - 0.075 * a[12] - 0.012 * a[14] + 0.06 * a[15] + 0.015 * a[20]
+                       - 0.01 * a[10] + 0.02 * a[26])
+    g["m_center_y"] = my - 0.018 * a[17] - 0.012 * a[10] + 0.006 * a[15]
+    opening = 0.03 * a[25] + 0.11 * a[26]
+    g["gap_u"] = 0.3 * opening + 0.028 * a[10] * (a[25] > 0) + 0.012 * a[10]
+    g["gap_l"] = 0.7 * opening + 0.035 * a[16]
+    thin = (1 - 0.55 * a[23] - 0.3 * a[20]).clamp(min=0.25)
+    g["lip_up"] = ident["lip_up"] * thin + 0.01 * a[10]
+    g["lip_lo"] = ident["lip_lo"] * thin + 0.014 * a[17] + 0.008 * a[16]
+    g["lip_dark"] = ident["lip_dark"] + 0.15 * a[23]
+    # furrows and wrinkles
+    age = ident["age"]
+    g["naso_amp"] = 0.06 + 0.12 * age + 0.3 * a[12] + 0.28 * a[10] + 0.22 * a[9] + 0.1 * a[6]
+    g["naso_top_y"] = ident["nose_y"] - 0.02 - 0.03 * a[10] - 0.02 * a[9]
+    g["naso_bot_x"] = ident["mouth_w"] + 0.05 + 0.05 * a[12] + 0.03 * a[20]
+    g["naso_bot_y"] = my + 0.07 - 0.03 * a[12]
+    g["fh_c_amp"] = 0.12 * age + 0.55 * a[1] + 0.15 * a[2]
+    g["fh_l_amp"] = 0.08 * age + 0.55 * a[2]
+    g["glab_amp"] = 0.05 * age + 0.6 * a[4] + 0.15 * a[9]
+    g["crow_amp"] = 0.1 * age + 0.6 * a[6] + 0.1 * a[7]
+    g["under_eye_amp"] = 0.08 + 0.1 * age + 0.35 * a[6] + 0.15 * a[7]
+    g["nose_wr_amp"] = 0.55 * a[9]
+    g["dimple_amp"] = 0.65 * a[14] + 0.1 * a[12]
+    g["marionette_amp"] = 0.06 * age + 0.5 * a[15]
+    g["chin_wr_amp"] = 0.6 * a[17]
+    g["mentolabial_amp"] = 0.1 + 0.45 * a[17] + 0.1 * a[15]
+    g["chin_y"] = g["cy"] + g["fh_low"]
+    g["upper_teeth"] = (a[10] + a[12] * 0.6 + a[25] * 0.3).clamp(max=1)
+    g["lower_teeth"] = (a[16] + 0.2 * a[20]).clamp(max=1)
+    return g
+
+
+def feature_to_image(ua, y, side, pose: dict, size: int) -> torch.Tensor:
+    """Map canonical feature points (ua >= 0 from the midline, side -1 = image left) to output pixels (x, y)."""
+    yaw = pose["yaw"]
+    u = side * ua / (1 + _YAW_SQUASH * yaw * side)
+    x = u + _YAW_SHIFT * yaw
+    fs = 1 - 0.25 * yaw.abs()
+    cx, cy = x * fs, y
+    c, s = torch.cos(pose["roll"]), torch.sin(pose["roll"])
+    px = pose["tx"] + pose["scale"] * (c * cx - s * cy)
+    py = pose["ty"] + pose["scale"] * (s * cx + c * cy)
+    return torch.stack([(px + 1) * size / 2 - 0.5, (py + 1) * size / 2 - 0.5], -1)
+
+
+def landmarks_from_geometry(g: dict, pose: dict, size: int) -> torch.Tensor:
+    """(n, len(LANDMARK_NAMES), 2) pixel coordinates of the named landmarks."""
+    zero = torch.zeros_like(g["ex"])
+    t_mid = 0.5
+    brow_mid_y = g["by_in"] + (g["by_out"] - g["by_in"]) * t_mid - g["b_arch"]
+    chin_y = g["chin_y"]
+    pts = {
+        "brow_inner": (g["bx_in"], g["by_in"]), "brow_outer": (g["bx_out"], g["by_out"]),
+        "eye": (g["ex"], g["ey"]), "eye_top": (g["ex"], g["ey"] - g["et"]), "eye_bottom": (g["ex"], g["ey"] + g["eb"]),
+        "nose_wing": (g["nw"], g["nostril_y"]), "cheek": (g["cheek_x"], g["cheek_y"]),
+        "upper_lip": (0.55 * g["mw"], g["m_center_y"] - g["gap_u"] * 0.7 - g["lip_up"]),
+        "mouth_corner": (g["mw"], g["m_corner_y"]), "dimple": (g["mw"] + 0.03, g["m_corner_y"]),
+        "chin": (zero + 0.08, chin_y - 0.13 - 0.03 * 0), "eye_outer": (g["ex"] + g["ew"], g["ey"]),
+        "eye_inner": (g["ex"] - g["ew"], g["ey"]), "brow_mid": ((g["bx_in"] + g["bx_out"]) / 2, brow_mid_y),
+        "jaw": (g["fw"] * 0.92, g["cy"] + 0.55 * g["fh_low"]),
+    }
+    out = []
+    for name in LANDMARK_NAMES:
+        if name == "nose_tip":
+            ua, y, side = zero, g["ny"], 1.0
+        elif name == "lip_top":
+            ua, y, side = zero, g["m_center_y"] - g["gap_u"] - g["lip_up"], 1.0
+        elif name == "lip_bottom":
+            ua, y, side = zero, g["m_center_y"] + g["gap_l"] + g["lip_lo"], 1.0
+        elif name == "chin":
+            ua, y, side = zero, chin_y - 0.01, 1.0
+        else:
+            base, lr = name.rsplit("_", 1)
+            ua, y = pts[base]
+            side = -1.0 if lr == "l" else 1.0
+        out.append(feature_to_image(ua, y, side, pose, size))
+    return torch.stack(out, 1).float()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Drawing primitives (all compact support, soft edges of width `aa`)
+
+def _ss(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(0, 1)
+    return x * x * (3 - 2 * x)
+
+
+def _cover(d: torch.Tensor, aa: torch.Tensor) -> torch.Tensor:
+    """Coverage (0-1) of a shape from its signed distance ``d`` (negative inside), soft over one pixel ``aa``."""
+    return _ss(0.5 - d / aa)
+
+
+def _ellipse_d(x, y, cx, cy, ax, ay) -> torch.Tensor:
+    dx, dy = x - cx, y - cy
+    e = (dx / ax) ** 2 + (dy / ay) ** 2
+    grad = 2 * torch.sqrt((dx / ax**2) ** 2 + (dy / ay**2) ** 2) + 1e-6
+    return (e - 1) / grad
+
+
+def _bump(x, y, cx, cy, ax, ay) -> torch.Tensor:
+    """A smooth bump, 1 at the centre and exactly 0 outside the ellipse."""
+    e = ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2
+    return _ss(1 - e)
+
+
+def _band(v: torch.Tensor, half: torch.Tensor, aa: torch.Tensor) -> torch.Tensor:
+    """Coverage of a line of half-width ``half`` at v = 0."""
+    return _cover(v.abs() - half, aa)
+
+
+def _lerp(img, color, m):
+    return img + (color - img) * m.unsqueeze(1)
+
+
+def _c(v):
+    return v[:, None, None]
+
+
+def _colors(ident: dict, nuis: dict, color: bool, domain: str) -> dict[str, torch.Tensor]:
+    """Per-face RGB (n, 3) colors of skin, hair, lips, iris, background; gray when ``color`` is False."""
+    hue = ident["hue"]
+    skin = ident["skin"]
+    skin_rgb = torch.stack([skin * (1.05 + 0.08 * hue), skin * (0.9 + 0.02 * hue), skin * (0.78 - 0.05 * hue)], 1)
+    h = ident["hair"]
+    hair_rgb = torch.stack([h * (1.1 + 0.3 * hue), h * (0.95 + 0.1 * hue), h * 0.8], 1)
+    bg = nuis["bg"]
+    bg_rgb = torch.stack([bg * (0.8 + 0.4 * hue), bg, bg * (1.2 - 0.4 * hue)], 1)
+    cols = {"skin": skin_rgb, "hair": hair_rgb, "bg": bg_rgb,
+            "lip": skin_rgb * torch.tensor([0.85, 0.55, 0.55]),
+            "iris": torch.stack([ident["iris"] * 0.8, ident["iris"] * (0.8 + 0.4 * hue), ident["iris"]], 1),
+            "sclera": torch.tensor([0.92, 0.9, 0.88]).expand(len(skin), 3),
+            "dark": torch.tensor([0.06, 0.04, 0.04]).expand(len(skin), 3),
+            "teeth": torch.tensor([0.95, 0.93, 0.85]).expand(len(skin), 3),
+            "frame": torch.stack([0.1 + 0.2 * hue, 0.1 + 0.1 * hue, 0.1 + 0 * hue], 1)}
+    tint = torch.stack([nuis["tint_r"], torch.ones_like(nuis["tint_r"]), nuis["tint_b"]], 1)
+    lum = torch.tensor([0.299, 0.587, 0.114])
+    out = {}
+    for k, v in cols.items():
+        v = v.clamp(0, 1) * tint if k != "bg" else v.clamp(0, 1)
+        out[k] = (v if color else (v * lum).sum(1, keepdim=True)).clamp(0, 1)[:, :, None, None]
+    return out
+
+
+def _pixel_grid(pose: dict, size: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Canonical (X, Y) of every output pixel centre, and the canonical size of one pixel (n,1,1)."""
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
+    py, px = coords.view(1, size, 1), coords.view(1, 1, size)
+    dx, dy = px - _c(pose["tx"]), py - _c(pose["ty"])
+    c, s = _c(torch.cos(pose["roll"])), _c(torch.sin(pose["roll"]))
+    sc = _c(pose["scale"])
+    qx = (c * dx + s * dy) / sc
+    qy = (-s * dx + c * dy) / sc
+    fs = _c(1 - 0.25 * pose["yaw"].abs())
+    aa = 2.0 / (size * sc)
+    return qx / fs, qy, aa
+
+
+def _feature_x(X: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
+    """Distance from the facial midline, undoing the yaw shift and the squash of the far half."""
+    u = X - _YAW_SHIFT * _c(yaw)
+    return u.abs() * (1 + _YAW_SQUASH * _c(yaw) * torch.sign(u))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+def render_chunk(ident: dict, au: torch.Tensor, nuis: dict, size: int, color: bool, domain: str,
+                 noise_gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Render one batch of faces: float images (n, C, H, W) in 0-1, landmarks, and the geometry used."""
+    n = len(au)
+    g = face_geometry(ident, au)
+    pose = {k: nuis[k] for k in ("roll", "yaw", "scale", "tx", "ty")}
+    X, Y, aa = _pixel_grid(pose, size, n)
+    U = _feature_x(X, pose["yaw"])
+    col = _colors(ident, nuis, color, domain)
+    C = 3 if color else 1
+    P = lambda k: _c(g[k])  # noqa: E731
+    I = lambda k: _c(ident[k])  # noqa: E731
+
+    # background: flat + gradient + low-frequency clutter
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
+    ramp = _c(nuis["bg_grad"]) * (coords.view(1, 1, size) * 0.7 + coords.view(1, size, 1) * 0.3)
+    field = F.interpolate(nuis["clutter_field"][:, :C] - 0.5, size=(size, size), mode="bicubic", align_corners=False)
+    img = col["bg"] + ramp.unsqueeze(1) + field * nuis["clutter"].view(n, 1, 1, 1) * 2
+
+    cy, fw, fh = P("cy"), P("fw"), P("fh")
+    yl = Y - cy
+    # hair behind the head (and long hair down the sides)
+    hair_back = _cover(_ellipse_d(X, Y, 0.0, cy - 0.06, fw * 1.17, fh * 1.06), aa)
+    long_hair = I("long_hair") * _cover(X.abs() - fw * 1.16, aa) * 0 + I("long_hair") * _cover(
+        X.abs() - fw * 1.18, aa) * _cover(-yl, aa)
+    img = _lerp(img, col["hair"], torch.maximum(hair_back, long_hair))
+    # neck
+    neck = _cover(X.abs() - fw * 0.55, aa) * _cover(cy + 0.4 - Y, aa)
+    img = _lerp(img, col["skin"] * 0.8, neck)
+    # face: an ellipse whose lower half narrows into the jaw, longer when the jaw drops (AU26)
+    low = (yl > 0).float()
+    half_h = fh * (1 - low) + P("fh_low") * low
+    narrow = 1 - P("jaw") * (yl.clamp(min=0) / half_h).clamp(max=1) ** 2
+    face = _cover(_ellipse_d(X, yl, 0.0, 0.0, fw * narrow, half_h), aa)
+    nx, ny = (X / fw).clamp(-1, 1), (yl / half_h).clamp(-1, 1)
+    ang = nuis["light_dir"]
+    shade = (1 + _c(nuis["light"]) * (_c(torch.cos(ang)) * nx + _c(torch.sin(ang)) * ny)
+             - 0.22 * (nx**2 + ny**2) ** 2)
+    skin = col["skin"] * shade.unsqueeze(1)
+    img = _lerp(img, skin, face)
+    # from here on, every mark is drawn multiplicatively / blended inside the face
+    darken = torch.zeros_like(X)
+
+    # forehead lines (AU1 centre, AU2 sides), glabella furrows (AU4), all compact windows
+    by_in, by_out = P("by_in"), P("by_out")
+    fh_y0 = torch.minimum(by_in, by_out) - 0.1
+    lines = _ss(0.5 + 0.5 * torch.cos((Y - fh_y0) * (2 * math.pi / 0.075)) * 1.4)
+    win_c = _bump(U, Y, 0.0, fh_y0, 0.16, 0.07)
+    win_l = _bump(U, Y, P("bx_out") - 0.06, fh_y0 + 0.01, 0.12, 0.06)
+    darken = darken + lines * (win_c * P("fh_c_amp") + win_l * P("fh_l_amp")) * 0.45
+    glab = _band(U - 0.035, 0.009, aa) * _bump(U, Y, 0.0, by_in + 0.01, 0.09, 0.07)
+    darken = darken + glab * P("glab_amp") * 0.6
+
+    # cheeks: a raised, lit apple of the cheek
+    cheek = _bump(U, Y, P("cheek_x"), P("cheek_y"), 0.13, 0.085)
+    brighten = cheek * P("cheek_amp")
+
+    # nose: side shading, tip highlight, nostrils, wrinkles across the bridge (AU9)
+    ny_ = P("ny")
+    side = _band(U - P("nw") * 0.75, 0.012, aa * 2) * _bump(U, Y, 0.0, (P("ey") + ny_) / 2, 0.3, (ny_ - P("ey")) * 0.55)
+    darken = darken + side * 0.12
+    brighten = brighten + 0.1 * _bump(U, Y, 0.0, ny_ - 0.01, 0.045, 0.035)
+    nostril = _cover(_ellipse_d(U, Y, P("nw") * 0.5, P("nostril_y"), 0.03, 0.013), aa)
+    darken = darken + nostril * 0.55
+    wing = _band(_ellipse_d(U, Y, P("nw") * 0.62, P("nostril_y") - 0.012, P("nw") * 0.45, 0.03), 0.006, aa) \
+        * (Y > P("nostril_y") - 0.03).float()
+    darken = darken + wing * 0.25
+    nose_wr = _ss(0.5 + 0.5 * torch.cos((Y - P("ey")) * (2 * math.pi / 0.045)) * 1.5) \
+        * _bump(U, Y, 0.0, P("ey") + 0.07, 0.075, 0.05)
+    darken = darken + nose_wr * P("nose_wr_amp") * 0.6
+
+    # nasolabial furrows: from the nose wing to beyond the mouth corner
+    top_x, top_y = P("nw") * 0.95, P("naso_top_y")
+    bot_x, bot_y = P("naso_bot_x"), P("naso_bot_y")
+    t = ((Y - top_y) / (bot_y - top_y))
+    xf = top_x + (bot_x - top_x) * t + 0.035 * torch.sin(math.pi * t.clamp(0, 1))
+    naso = _band(U - xf, 0.007 + 0.004 * t.clamp(0, 1), aa) * _ss(t * 8) * _ss((1 - t) * 5)
+    darken = darken + naso * (P("naso_amp") * 0.55).clamp(max=0.6)
+
+    # under-eye furrow (AU6/AU7) and crow's feet (AU6)
+    ex, ey, ew = P("ex"), P("ey"), P("ew")
+    under = _band(Y - (ey + P("eb") + 0.03), 0.006, aa) * _bump(U, Y, ex, ey + P("eb") + 0.03, ew * 1.1, 0.05)
+    darken = darken + under * P("under_eye_amp") * 0.5
+    dxo = (U - ex - ew).clamp(min=0.005)
+    crow = _ss(0.5 + 0.5 * torch.cos(torch.atan2(Y - ey, dxo) * 9) * 1.6) * _bump(U, Y, ex + ew + 0.045, ey, 0.05, 0.045)
+    darken = darken + crow * P("crow_amp") * 0.5
+
+    # mouth: corners, centre line, lips, opening, teeth, dimples, marionette lines
+    mw = P("mw")
+    tm = (U / mw).clamp(max=1.0)
+    fshape = (1 - tm**2).clamp(min=0)
+    yc = P("m_corner_y") + (P("m_center_y") - P("m_corner_y")) * fshape
+    sq = torch.sqrt(fshape + 1e-6)
+    y_ut = yc - P("gap_u") * fshape - P("lip_up") * sq
+    y_ui = yc - P("gap_u") * fshape
+    y_li = yc + P("gap_l") * fshape
+    y_lb = yc + P("gap_l") * fshape + P("lip_lo") * sq
+    in_x = _cover(U - mw, aa)
+    lips = _cover(y_ut - Y, aa) * _cover(Y - y_lb, aa) * in_x
+    inner = _cover(y_ui - Y, aa) * _cover(Y - y_li, aa) * in_x
+    line = _band(Y - yc, 0.006, aa) * _cover(U - mw - 0.008, aa)
+    corner = _cover(_ellipse_d(U, Y, mw, P("m_corner_y"), 0.014, 0.009), aa)
+    lip_col = col["lip"] * (1 - P("lip_dark").unsqueeze(1)) * shade.unsqueeze(1)
+    teeth_m = inner * (_cover(Y - (y_ui + 0.025), aa) * P("upper_teeth") + _cover((y_li - 0.02) - Y, aa)
+                       * P("lower_teeth")).clamp(max=1)
+
+    dimple = _cover(_ellipse_d(U, Y, mw + 0.032, P("m_corner_y") + 0.005, 0.011, 0.02), aa)
+    darken = darken + dimple * P("dimple_amp") * 0.5
+    mar_t = (Y - P("m_corner_y")) / 0.1
+    mar = _band(U - (mw + 0.012 + 0.25 * (Y - P("m_corner_y"))), 0.006, aa) * _ss(mar_t * 6) * _ss((1 - mar_t) * 4)
+    darken = darken + mar * P("marionette_amp") * 0.5
+    # chin: mentolabial furrow and the chin boss's orange-peel wrinkles (AU17)
+    ment_y = y_lb.amin(dim=-1, keepdim=True) * 0 + P("m_center_y") + P("gap_l") + P("lip_lo") + 0.035
+    ment = _band(Y - ment_y, 0.008, aa) * _bump(U, Y, 0.0, ment_y, 0.1, 0.03)
+    darken = darken + ment * P("mentolabial_amp") * 0.45
+    boss_y = P("chin_y") - 0.13
+    peel = _ss(0.5 + 0.5 * torch.cos(U * 95) * torch.cos(Y * 95) * 1.5) * _bump(U, Y, 0.0, boss_y, 0.11, 0.06)
+    darken = darken + peel * P("chin_wr_amp") * 0.45
+    brighten = brighten + 0.12 * P("chin_wr_amp") * _bump(U, Y, 0.0, boss_y, 0.1, 0.05)
+
+    # beard: stubble over the lower face, kept off the lips
+    if bool((ident["beard"] > 0).any()):
+        beard_zone = _cover(P("ny") + 0.12 - Y, aa) * (1 - lips) * face
+        stub = 0.7 + 0.3 * torch.cos(X * 160) * torch.cos(Y * 140)
+        darken = darken + beard_zone * stub * I("beard") * 0.8
+
+    # apply marks to skin
+    img = img * (1 - (darken.clamp(0, 0.9) * face).unsqueeze(1)) + (brighten * face).unsqueeze(1) * 0.5 * (1 - img)
+    img = _lerp(img, lip_col, lips * face)
+    img = _lerp(img, col["dark"], inner * face)
+    img = _lerp(img, col["teeth"], teeth_m * face)
+    img = img * (1 - (torch.maximum(line * (1 - inner), corner) * 0.55 * face).unsqueeze(1))
+
+    # brows (after skin marks so they sit on top)
+    for_brow = (U - P("bx_in")) / (P("bx_out") - P("bx_in"))
+    tb = for_brow.clamp(0, 1)
+    yb = by_in + (by_out - by_in) * tb - P("b_arch") * 4 * tb * (1 - tb)
+    half = P("b_th") * (1 - 0.45 * tb) / 2
+    brow = _band(Y - yb, half, aa) * _cover(P("bx_in") - U, aa) * _cover(U - P("bx_out"), aa)
+    img = _lerp(img, col["hair"] * 0.7, brow * I("brow_dark") * face)
+
+    # eyes: sclera, iris, lash line, lid crease
+    et, eb = P("et"), P("eb")
+    hh = torch.where(Y < ey, et, eb)
+    eye_d = _ellipse_d(U, Y, ex, ey, ew, hh)
+    eye = _cover(eye_d, aa)
+    iris = _cover(_ellipse_d(U, Y, ex + _c(ident["gaze"]) * ew * 0.3, ey, ew * 0.45, ew * 0.45), aa) * eye
+    lash = _band(eye_d, 0.004, aa) * (Y < ey + 0.003).float() * _cover(U - ex - ew - 0.01, aa)
+    crease = _band(_ellipse_d(U, Y, ex, ey, ew * 1.05, et + 0.028), 0.004, aa) * (Y < ey - 0.01).float()
+    img = img * (1 - (crease * 0.25 * face).unsqueeze(1))
+    img = _lerp(img, col["sclera"] * (0.65 + 0.35 * shade.unsqueeze(1)), eye)
+    img = _lerp(img, col["iris"], iris)
+    img = _lerp(img, col["dark"], iris * _cover(_ellipse_d(U, Y, ex + _c(ident["gaze"]) * ew * 0.3, ey, ew * 0.18,
+                                                               ew * 0.18), aa))
+    img = _lerp(img, col["dark"], lash * 0.85)
+
+    # hair in front: top of the head above the hairline, a fringe, side locks
+    hairline = cy - fh * I("hairline") + 0.04 * torch.cos(X * 9 + _c(ident["hue"]) * 6)
+    fringe = I("fringe") * 0.18
+    top = _cover(Y - (hairline + fringe * _ss(1 - (X / fw).abs())), aa) * face
+    sides = _cover(fw * (0.86 + 0.1 * I("side_hair")) - X.abs(), aa) * _cover(Y - (cy + 0.1 * I("side_hair")), aa) * face
+    img = _lerp(img, col["hair"], torch.maximum(top, sides * 0.9))
+
+    # glasses: two rims and a bridge
+    if bool((ident["glasses"] > 0).any()):
+        rim_d = _ellipse_d(U, Y, ex, ey + 0.005, ew * 1.55, ew * 1.15)
+        rim = _band(rim_d, 0.011, aa) + _band(Y - (ey - 0.01), 0.008, aa) * _cover(U - (ex - ew * 1.5), aa)
+        lens = _cover(rim_d, aa)
+        img = img + (lens * I("glasses") * 0.08).unsqueeze(1) * (1 - img)
+        img = _lerp(img, col["frame"], rim.clamp(max=1) * I("glasses"))
+
+    # --- nuisances in image space: occlusion, lighting contrast, blur, noise
+    occ = nuis["occ"]
+    if bool((occ > 0).any()):
+        px = coords.view(1, 1, size)
+        py = coords.view(1, size, 1)
+        ox, oy, osz, oa = _c(nuis["occ_x"]), _c(nuis["occ_y"]), _c(nuis["occ_size"]), _c(nuis["occ_angle"])
+        rx = (px - ox) * torch.cos(oa) + (py - oy) * torch.sin(oa)
+        ry = -(px - ox) * torch.sin(oa) + (py - oy) * torch.cos(oa)
+        kind = nuis["occ_kind"]
+        aa_px = 2.0 / size
+        hand = _cover(_ellipse_d(rx, ry, 0.0, 0.0, osz * 0.55, osz), aa_px)
+        fingers = 1 - 0.3 * _ss(0.5 + 0.5 * torch.cos(rx * 2 * math.pi / (osz * 0.28)))
+        strand = _band(rx, osz * 0.18, aa_px) * _cover(ry.abs() - 1.2, aa_px)
+        crop = _cover(rx - osz * 1.2 + 0.2, aa_px) * 0 + _cover(-(px * torch.sign(ox) - (1.25 - osz)), aa_px) * 0
+        edge = (px * torch.sign(ox) > (1.35 - osz)).float()
+        is_hand, is_strand = _c((kind < 0.5).float() * occ), _c(((kind >= 0.5) & (kind < 0.8)).float() * occ)
+        is_crop = _c((kind >= 0.8).float() * occ)
+        img = _lerp(img, col["skin"] * 0.95 * fingers.unsqueeze(1), hand * is_hand)
+        img = _lerp(img, col["hair"], strand * is_strand)
+        img = _lerp(img, col["dark"] * 0, (edge + crop) .clamp(max=1) * is_crop)
+
+    img = img.clamp(0, 1) ** nuis["gamma"].view(n, 1, 1, 1)
+    img = (img - 0.5) * nuis["contrast"].view(n, 1, 1, 1) + 0.5 + nuis["bright"].view(n, 1, 1, 1)
+    img = _blur(img, nuis["blur"] * (1.2 if size <= 64 else 2.5))
+    if bool((nuis["noise"] > 0).any()):
+        img = img + torch.randn(img.shape, generator=noise_gen) * nuis["noise"].view(n, 1, 1, 1)
+    return img.clamp(0, 1), landmarks_from_geometry(g, pose, size), g
+
+
+def _blur(img: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Per-image Gaussian-like blur (sigma in pixels, 0 = none) as a separable 5-tap filter, elementwise only."""
+    if not bool((sigma > 0).any()):
+        return img
+    s = sigma.clamp(min=1e-3).view(-1, 1, 1, 1)
+    w = [torch.exp(-(k**2) / (2 * s**2)) for k in (-2, -1, 0, 1, 2)]
+    total = sum(w)
+    out = img
+    for dim in (2, 3):
+        pad = [0, 0, 2, 2] if dim == 2 else [2, 2, 0, 0]
+        p = F.pad(out, pad, mode="replicate")
+        length = out.shape[dim]
+        out = sum(wk * p.narrow(dim, k, length) for k, wk in enumerate(w)) / total
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class FaceBatch:
+    """Faces and their ground truth.
+
+    ``images`` uint8 (n, H, W) gray or (n, 3, H, W) color; ``au`` float32 (n, len(AUS)) intensities 0-5;
+    ``emotion`` int64 (n,) the label a FER annotator gives (with label noise); ``clean_emotion`` the emotion the AUs
+    were drawn for; ``landmarks`` float32 (n, len(LANDMARK_NAMES), 2) (x, y) in output pixels.
+    """
+
+    images: torch.Tensor
+    au: torch.Tensor
+    emotion: torch.Tensor
+    clean_emotion: torch.Tensor
+    landmarks: torch.Tensor
+    domain: str
+    seed: int
+    geometry: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def size(self) -> int:
+        return int(self.images.shape[-1])
+
+    def landmark(self, name: str) -> torch.Tensor:
+        """(n, 2) pixel coordinates of one named landmark."""
+        if name not in LANDMARK_NAMES:
+            raise KeyError(f"Unknown landmark {name!r}; known: {', '.join(LANDMARK_NAMES)}")
+        return self.landmarks[:, LANDMARK_NAMES.index(name)]
+
+
+def _check_args(n, domain, size, emotion, au):
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
+    if int(size) < 16:
+        raise ValueError(f"size must be at least 16 pixels, got {size}")
+    if emotion is not None:
+        emotion = torch.as_tensor(emotion, dtype=torch.long).reshape(-1)
+        if len(emotion) == 1 and n != 1:
+            emotion = emotion.expand(n)
+        if len(emotion) != n or (len(emotion) and (emotion.min() < 0 or emotion.max() >= len(EMOTIONS))):
+            raise ValueError(f"emotion must hold {n} labels in 0..{len(EMOTIONS) - 1} (FER order {EMOTIONS})")
+    if au is not None:
+        au = torch.as_tensor(au, dtype=torch.float32)
+        if au.ndim == 1:
+            au = au.expand(n, -1)
+        if au.shape != (n, len(AUS)):
+            raise ValueError(f"au must be ({n}, {len(AUS)}) intensities in AUS order {AUS}, got {tuple(au.shape)}")
+        if len(au) and (au.min() < 0 or au.max() > 5):
+            raise ValueError("au intensities must lie on the FACS 0-5 scale")
+    return emotion, au
+
+
+def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, color: bool = False,
+                 emotion=None, au=None, identity_seed=None, nuisance: bool = True, progress: bool = False,
+                 labels=None, chunk: int | None = None) -> FaceBatch:
+    """Render ``n`` faces; same arguments, same bytes.
+
+    ``emotion`` (int64 (n,)) fixes the true emotions the AUs are drawn for (else uniform); ``au`` (n, len(AUS))
+    sets the intensities directly; ``identity_seed`` (int or (n,) ints) makes rows share an identity;
+    ``nuisance=False`` renders a clean frontal face; ``labels`` fixes the *annotator* labels instead (the true
+    emotion is then drawn from the label-noise model; used to hit FER2013's exact label counts).
+    """
+    from tqdm.auto import tqdm
+
+    from facekit.synth.facs import clean_given_labels
+
+    emotion, au = _check_args(n, domain, size, emotion, au)
+    chunk = chunk or max(64, (1 << 22) // (size * size * (3 if color else 1)))
+    ids = None
+    if identity_seed is not None:
+        ids = torch.as_tensor(identity_seed, dtype=torch.long).reshape(-1)
+        ids = ids.expand(n) if len(ids) == 1 else ids
+    images, aus, noisy, clean, marks, geos = [], [], [], [], [], []
+    bar = tqdm(total=n, desc=f"rendering {domain} faces", unit="face", disable=not progress or n < 2 * chunk)
+    for ci, start in enumerate(range(0, n, chunk)):
+        m = min(chunk, n - start)
+        sl = slice(start, start + m)
+        g_id, g_ex, g_nu, g_no = (_generator(s, seed, domain, ci) for s in ("id", "expr", "nuis", "noise"))
+        ident = draw_identity(m, g_id, domain, None if ids is None else ids[sl])
+        if labels is not None:
+            lab = torch.as_tensor(labels, dtype=torch.long)[sl]
+            cl = clean_given_labels(lab, g_ex)
+        else:
+            cl = emotion[sl] if emotion is not None else torch.randint(0, len(EMOTIONS), (m,), generator=g_ex)
+            lab = noisy_labels(cl, g_ex)
+        a = au[sl] if au is not None else sample_expressions(cl, g_ex)
+        nu = draw_nuisance(m, g_nu, domain, nuisance)
+        img, lm, geo = render_chunk(ident, a, nu, size, color, domain, g_no)
+        img = (img * 255).round().to(torch.uint8)
+        images.append(img if color else img[:, 0])
+        aus.append(a.float())
+        noisy.append(lab)
+        clean.append(cl)
+        marks.append(lm)
+        geos.append({**{k: v for k, v in geo.items()}, **{k: nu[k] for k in ("roll", "yaw", "scale", "tx", "ty")}})
+        bar.update(m)
+    bar.close()
+    geometry = {k: torch.cat([gg[k] for gg in geos]) for k in geos[0]} if geos else {}
+    empty_img = torch.zeros((0, 3, size, size) if color else (0, size, size), dtype=torch.uint8)
+    return FaceBatch(
+        images=torch.cat(images) if images else empty_img,
+        au=torch.cat(aus) if aus else torch.zeros(0, len(AUS)),
+        emotion=torch.cat(noisy) if noisy else torch.zeros(0, dtype=torch.long),
+        clean_emotion=torch.cat(clean) if clean else torch.zeros(0, dtype=torch.long),
+        landmarks=torch.cat(marks) if marks else torch.zeros(0, len(LANDMARK_NAMES), 2),
+        domain=domain, seed=int(seed), geometry=geometry)
