@@ -1,0 +1,172 @@
+"""The workbook as its users see it: notebooks run in JupyterLab, sliders moved in a real (headless) Chromium.
+
+Run by ``make e2e`` and, when Chromium is available, by ``make test``. Needs Debian's ``chromium`` (/usr/bin/chromium)
+and Playwright's Python package (never ``playwright install``: no browser download). Without them the tests skip,
+except with CI=true, where a missing browser is a failure. Screenshots land in ``build/e2e/`` for a person to look at.
+
+Each notebook is opened from JupyterLab's root (the repository root, so the kernel's working directory is
+``notebooks/``), its parameters cell is edited in the browser before Run All (QUICK = True so the full run's training
+does not make the test slow; OUT_DIR/CKPT_DIR into build/e2e/ so the committed figures/ are not overwritten), and
+nothing is saved back to the notebook file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .labdriver import CHROMIUM, LabNotebook, chromium, use_screenshot_dir
+from .labserver import running_jupyterlab
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+E2E_DIR = ROOT / "build" / "e2e"
+FIXTURE = "tests/e2e/fixtures/widget_fixture.ipynb"
+FAU_DEMO = "notebooks/05_fau_demo.ipynb"
+GRADCAM = "notebooks/03_gradcam.ipynb"
+RUN_TIMEOUT = 150  # seconds for Run All of one notebook in QUICK mode on 2 busy cores
+
+
+def _require_browser() -> None:
+    missing = []
+    if not CHROMIUM.is_file():
+        missing.append(f"{CHROMIUM} (Debian package 'chromium'; `make browser` installs it as root)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("Playwright's Python package (`make browser` pip-installs it into .venv)")
+    if missing:
+        message = "the browser test needs " + " and ".join(missing)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI=true, so a missing browser is a failure", pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """JupyterLab from .venv serving the repository root; shut down after the module, also on failure."""
+    _require_browser()
+    E2E_DIR.mkdir(parents=True, exist_ok=True)
+    use_screenshot_dir(E2E_DIR)
+    state = E2E_DIR / "jupyter"
+    shutil.rmtree(state, ignore_errors=True)  # fresh settings, workspaces and runtime files every time
+    with running_jupyterlab(ROOT, state) as server:
+        yield server
+    saved = [line for line in server.log.read_text(errors="replace").splitlines() if "Saving file at" in line]
+    assert not saved, f"JupyterLab wrote notebooks back to disk during the test: {saved}"
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    with chromium(profile_parent=E2E_DIR) as context:
+        context.set_default_timeout(30_000)
+        yield context
+
+
+@pytest.fixture
+def open_notebook(lab, browser):
+    """``open_notebook(relpath) -> LabNotebook``; every opened notebook's kernel is shut down after the test."""
+    opened: list[LabNotebook] = []
+
+    def open_(relpath: str) -> LabNotebook:
+        if not (ROOT / relpath).is_file():
+            pytest.skip(f"{relpath} does not exist yet")
+        notebook = LabNotebook.open(browser, lab, relpath)
+        opened.append(notebook)
+        return notebook
+
+    yield open_
+    for notebook in opened:
+        notebook.close()
+
+
+def _quick_parameters(stem: str) -> dict:
+    """QUICK = True, and outputs under build/e2e/ (never the committed figures/ folder)."""
+    out = E2E_DIR / "out" / stem
+    shutil.rmtree(out, ignore_errors=True)
+    return {"QUICK": True, "INTERACTIVE": True, "OUT_DIR": str(out), "CKPT_DIR": str(E2E_DIR / "checkpoints")}
+
+
+def _run_quick(notebook: LabNotebook) -> Path:
+    stem = Path(notebook.path).stem
+    params = _quick_parameters(stem)
+    notebook.set_parameters(**params)
+    report = notebook.run_all(timeout=RUN_TIMEOUT)
+    print(f"{notebook.path}: Run All took {report.seconds:.1f} s for {report.cells} code cells")
+    out = Path(params["OUT_DIR"])
+    assert (out / "metrics.json").is_file(), (
+        f"{notebook.path} ran in JupyterLab but wrote no metrics.json into OUT_DIR={out}: "
+        "does it build paths relative to the working directory?")
+    return out
+
+
+def _slide_and_check(notebook: LabNotebook, cell, description: str, name: str, text_pattern: str = "intensit"):
+    """Move the control labelled ``description``; the image and the intensity text must change."""
+    control = LabNotebook.control(cell, description)
+    assert control.count(), f"{notebook.path}: no widget labelled /{description}/ in the widget cell"
+    before = (notebook.output_fingerprint(cell), LabNotebook.texts_matching(cell, text_pattern))
+    assert before[0], f"{notebook.path}: the widget cell shows no image before moving {description}"
+    value = notebook.move_control(control, steps=1)
+    after = notebook.wait_for_change(cell, before, f"moving {description} to {value}", text_pattern=text_pattern)
+    LabNotebook.screenshot(cell, E2E_DIR / f"{Path(notebook.path).stem}-{name}.png")
+    return before, after
+
+
+def test_setup_notebook_runs_in_jupyterlab(open_notebook):
+    """The harness on the template notebook: parameters edited in the browser, Run All, a figure on screen."""
+    notebook = open_notebook("notebooks/00_setup.ipynb")
+    out = _run_quick(notebook)
+    assert json.loads((out / "metrics.json").read_text())["repeatable"] is True
+    shown = notebook.rendered_images()
+    saved = len(list(out.glob("*.png")))
+    notebook.screenshot_page("after-run-all")
+    assert shown >= saved >= 1, f"00_setup saved {saved} figures but JupyterLab shows only {shown}"
+
+
+def test_widget_fixture_slider_changes_image_and_text(open_notebook):
+    """A tiny IntSlider -> matplotlib image + Label notebook: proves the slider driving and change detection."""
+    notebook = open_notebook(FIXTURE)
+    notebook.run_all(timeout=60)
+    cell = notebook.widget_cell("subject")
+    (image0, text0), (image1, text1) = _slide_and_check(notebook, cell, "subject", "slider")
+    assert image0 != image1 and text0 != text1
+    assert text1 and re.search(r"intensity: 0\.\d{3}", text1[0])
+    assert LabNotebook.control(cell, "subject").locator(".widget-readout").inner_text().strip() == "1"
+
+
+def test_fau_demo_sliders_change_heatmap_and_intensity(open_notebook):
+    """Task 2 demo: subject and AU controls redraw the heatmap over the face and update the intensity text."""
+    notebook = open_notebook(FAU_DEMO)
+    _run_quick(notebook)
+    cell = notebook.widget_cell("subject")
+    LabNotebook.screenshot(cell, E2E_DIR / "05_fau_demo-browser.png")
+    for description in ("subject", r"\bAU\b|action unit"):
+        (image0, text0), (image1, text1) = _slide_and_check(
+            notebook, cell, description, "after-" + re.sub(r"\W+", "", description)[:8].lower())
+        assert image0 != image1, f"moving {description} did not change the rendered heatmap"
+        assert text0 != text1, f"moving {description} did not change the intensity text ({text0} -> {text1})"
+    opacity = LabNotebook.control(cell, "opacity")
+    if opacity.count():  # the opacity changes the picture, not the intensity
+        before = (notebook.output_fingerprint(cell), LabNotebook.texts_matching(cell, "intensit"))
+        notebook.move_control(opacity, steps=-3)
+        after = notebook.wait_for_change(cell, before, "moving opacity")
+        assert after[0] != before[0], "moving the opacity slider did not change the picture"
+
+
+def test_gradcam_notebook_figures_render(open_notebook):
+    """Task 1 guided Grad-CAM: every figure the notebook saves is also shown in JupyterLab, and all of them load."""
+    notebook = open_notebook(GRADCAM)
+    out = _run_quick(notebook)
+    shown = notebook.rendered_images()
+    saved = len(list(out.glob("*.png")) + list(out.glob("*.jpg")))
+    notebook.screenshot_page("after-run-all")
+    assert saved >= 1, f"{GRADCAM} saved no figure into {out}"
+    assert shown >= saved, f"{GRADCAM} saved {saved} figures but JupyterLab shows only {shown}"
+    images = notebook.images()
+    largest = max(range(images.count()), key=lambda i: images.nth(i).evaluate("e => e.naturalWidth * e.naturalHeight"))
+    LabNotebook.screenshot(images.nth(largest), E2E_DIR / "03_gradcam-grid.png")
