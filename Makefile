@@ -15,7 +15,7 @@ export MPLCONFIGDIR := $(CURDIR)/build/jupyter/matplotlib
 export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install assets workbook quick test doctor clean
+.PHONY: install assets workbook quick test doctor clean browser e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,21 @@ workbook: install
 quick: install
 	$(BIN)/facekit run --quick --out build/quick
 
-test: install
+# CI=true: the browser test is part of `make test`, so make sure Chromium and Playwright are there first.
+test: install $(if $(filter true,$(CI)),browser)
 	$(BIN)/python -m pytest
+
+# Debian's Chromium (never a Playwright browser download) and Playwright's Python package, for tests/e2e/.
+CHROMIUM := /usr/bin/chromium
+browser: install
+	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium; } || { echo "$(CHROMIUM) is missing: install \
+	Debian's chromium package (sudo apt-get install chromium)" >&2; exit 1; }
+	@$(BIN)/python -c "import playwright.sync_api" 2>/dev/null || $(BIN)/python -m pip install --quiet playwright
+
+# The workbook in JupyterLab, driven by headless Chromium (screenshots in build/e2e/).
+e2e: install browser
+	$(BIN)/python -m pytest -m e2e tests/e2e
 
 doctor: install
 	$(BIN)/facekit doctor
