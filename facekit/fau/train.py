@@ -23,8 +23,9 @@ from facekit.fau.model import ResNet, fau_checkpoint, load_fau_weights
 
 
 def make_batch(data: AUData, idx, config, sigma: float = 2.0, augment: bool = False,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images and heatmap targets of faces ``idx``: ((B, C, S, S), (B, 10, S/4, S/4)).
+               generator: torch.Generator | None = None, with_points: bool = False) -> tuple[torch.Tensor, ...]:
+    """Images and heatmap targets of faces ``idx``: ((B, C, S, S), (B, 10, S/4, S/4)), plus the (augmented) AU
+    points (B, 5, 2, 2) in input pixels when ``with_points`` (for patch attention).
 
     ``augment`` (training only) applies light, label-preserving changes: a horizontal flip (left and right points
     swap), a shift of up to 4 pixels (points move with it), and brightness/contrast jitter of +-15 %.
@@ -58,7 +59,7 @@ def make_batch(data: AUData, idx, config, sigma: float = 2.0, augment: bool = Fa
         bias = 0.3 * (torch.rand(b, 1, 1, 1, generator=g) - 0.5)
         x = ((x - 0.5) * gain + 0.5 + bias * 0.5).clamp(0, 1)
     target = make_heatmaps(pts, inten, config.map_size, sigma=sigma, image_size=size)
-    return x, target
+    return (x, target, pts) if with_points else (x, target)
 
 
 def _shift(img: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
@@ -69,12 +70,12 @@ def _shift(img: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
 
 
 def train_step(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, optimizer: torch.optim.Optimizer,
-               loss_fn: nn.Module | None = None) -> float:
-    """One optimisation step on one batch; returns the loss."""
+               loss_fn: nn.Module | None = None, points: torch.Tensor | None = None) -> float:
+    """One optimisation step on one batch; returns the loss. ``points``: AU points, for patch attention only."""
     loss_fn = loss_fn or nn.MSELoss()
     model.train()
     optimizer.zero_grad()
-    heatmaps = model(images)
+    heatmaps = model(images) if points is None else model(images, points=points)
     loss = loss_fn(heatmaps, targets)
     loss.backward()
     optimizer.step()
@@ -90,9 +91,18 @@ def predict_heatmaps(model: ResNet, data: AUData | np.ndarray, batch_size: int =
     out = []
     for start in range(0, len(images), batch_size):
         x = to_input(images[start:start + batch_size], model.config.in_channels, model.config.input_size)
-        out.append(model(x.to(device)).cpu())
+        pts = _input_points(model, data, slice(start, start + batch_size))
+        out.append(model(x.to(device), points=None if pts is None else pts.to(device)).cpu())
     return torch.cat(out) if out else torch.empty(0, model.config.num_maps, model.config.map_size,
                                                   model.config.map_size)
+
+
+def _input_points(model: ResNet, data, rows) -> torch.Tensor | None:
+    """AUData points of ``rows`` in model-input pixels, for a model with patch attention (else None)."""
+    if not getattr(model.config, "patch_attention", False) or not isinstance(data, AUData):
+        return None
+    pts = torch.as_tensor(data.points[rows], dtype=torch.float32)
+    return (pts + 0.5) * (model.config.input_size / data.image_size) - 0.5
 
 
 def predict_intensities(model: ResNet, data: AUData | np.ndarray, batch_size: int = 64,
@@ -157,8 +167,10 @@ def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs
                    leave=False)
         for s in bar:
             idx = order[s * batch_size:(s + 1) * batch_size]
-            x, y = make_batch(train, idx, model.config, sigma=sigma, augment=augment, generator=g)
-            losses.append(train_step(model, x.to(device), y.to(device), optimizer, loss_fn))
+            x, y, pts = make_batch(train, idx, model.config, sigma=sigma, augment=augment, generator=g,
+                                   with_points=True)
+            pts = pts.to(device) if getattr(model.config, "patch_attention", False) else None
+            losses.append(train_step(model, x.to(device), y.to(device), optimizer, loss_fn, points=pts))
             scheduler.step()
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if freeze_backbone:
@@ -190,3 +202,59 @@ def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **extra) -> 
         ckpt.pop(key, None)
     ckpt.update(extra)
     return save_checkpoint(ckpt, dst)
+
+
+DEFAULT_PRETRAIN = dict(n_train=4000, n_val=500, epochs=12, batch_size=32, lr=2e-3, seed=0)
+"""The settings of the shipped checkpoint data/checkpoints/fau_resnet.pt (see data/README_fau.md)."""
+
+
+def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 4000, n_val: int = 500,
+                 epochs: int = 12, batch_size: int = 32, lr: float = 2e-3, seed: int = 0, resume: bool = False,
+                 augment: bool = True, freeze_backbone: bool = False, train_csv: str | None = None,
+                 val_csv: str | None = None, init: str | os.PathLike | None = None, progress: bool = True):
+    """Pretrain (or with ``train_csv`` train on real AU labels) and score on held-out ``lab`` and ``wild`` faces.
+
+    Generated data: ``n_train`` training and ``n_val`` validation faces of the ``lab`` domain (seeds ``seed`` and
+    ``seed + 1``), rendered once and held in memory; ``n_val`` ``wild`` faces (seed ``seed + 2``) are scored at the
+    end. Returns ``(model, history, scores)`` with ``scores`` from :func:`facekit.fau.metrics.score_domains`; the
+    final checkpoint holds the history and the scores.
+    """
+    from facekit.fau.data import load_au_csv, make_au_data
+    from facekit.fau.metrics import score_domains
+    from facekit.fau.model import FAUConfig, build_fau_model, load_fau_model
+    from facekit.runtime import seed_everything
+
+    seed_everything(seed)
+    if init:
+        model = load_fau_model(init)
+    else:
+        model = build_fau_model(config or FAUConfig())
+    size = model.config.input_size
+    t0 = time.perf_counter()
+    if train_csv:
+        train = load_au_csv(train_csv, size=size, color=model.config.in_channels == 3)
+        val = load_au_csv(val_csv, size=size, color=model.config.in_channels == 3) if val_csv else None
+        tests = {"val": val} if val is not None else {}
+    else:
+        color = model.config.in_channels == 3
+        train = make_au_data(n_train, seed=seed, domain="lab", size=size, color=color)
+        val = make_au_data(n_val, seed=seed + 1, domain="lab", size=size, color=color)
+        tests = {"lab": val, "wild": make_au_data(n_val, seed=seed + 2, domain="wild", size=size, color=color)}
+    render_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    history = train_fau(model, train, val, epochs=epochs, lr=lr, batch_size=batch_size, augment=augment,
+                        freeze_backbone=freeze_backbone, seed=seed, ckpt_path=ckpt_path, resume=resume,
+                        progress=progress)
+    train_s = time.perf_counter() - t0
+    scores = score_domains({k: (d.intensities, predict_intensities(model, d)) for k, d in tests.items()})
+    if ckpt_path:
+        from facekit.io import load_checkpoint, save_checkpoint
+
+        ckpt = load_checkpoint(ckpt_path)
+        ckpt.update(scores=scores.to_dict(orient="records"), render_seconds=render_s,
+                    train_seconds=train_s,
+                    settings=dict(n_train=n_train, n_val=n_val, epochs=epochs, batch_size=batch_size, lr=lr,
+                                  seed=seed, augment=augment, freeze_backbone=freeze_backbone,
+                                  train_csv=str(train_csv) if train_csv else None))
+        save_checkpoint(ckpt, ckpt_path)
+    return model, history, scores
