@@ -8,7 +8,9 @@ otherwise):
 * :func:`fit_au_classifier` trains a multinomial logistic regression on AU vectors (any subset of AUs, e.g. the five
   the FAU model predicts); its weights are readable per AU and per emotion (:meth:`AUClassifier.explain`).
 
-:func:`score_predictions` gives the numbers the notebook compares: accuracy, macro-F1 and per-class recall.
+The comparison of question 2.5 (:func:`render_emotion_faces`, :func:`compare_methods`, :func:`plot_explained_faces`)
+renders each face twice from the same random parameters, at 128 px for the FAU model and at 48 px for Task 1's
+mini-Xception, so every method judges the same faces; scores come from :func:`facekit.emotion.summarize`.
 
 The prototype table (Friesen & Ekman's EMFACS, in the form quoted by most FACS summaries, e.g. Wikipedia's
 "Facial Action Coding System" and Lucey et al., CK+, CVPRW 2010):
@@ -190,18 +192,124 @@ def fit_au_classifier(au, labels, aus: Sequence[int] | None = None, C: float = 1
     return AUClassifier(aus, model, mean, scale)
 
 
-def score_predictions(y_true, y_pred) -> dict:
-    """Accuracy, macro-F1 over the seven emotions and per-class recall (``recall_<emotion>``), as plain floats."""
-    from sklearn.metrics import f1_score, recall_score
+# --- question 2.5: the same faces through every method ---------------------------------------------------------------
 
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(y_pred, dtype=np.int64)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"score_predictions: y_true has shape {y_true.shape} but y_pred {y_pred.shape}.")
-    labels = list(range(len(EMOTIONS)))
-    present = [c for c in labels if (y_true == c).any()]
-    recall = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    out = {"accuracy": float((y_true == y_pred).mean()),
-           "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))}
-    out.update({f"recall_{e}": (float(recall[c]) if c in present else float("nan")) for c, e in enumerate(EMOTIONS)})
-    return out
+@dataclass
+class EmotionFaces:
+    """Faces rendered twice from the same parameters: ``images128`` (N, 128, 128) for the FAU model, ``images48``
+    (N, 48, 48) for mini-Xception; ``au`` (N, 17) ground truth, ``labels`` the annotator's (noisy) emotion, ``truth``
+    the emotion the AUs were drawn for."""
+
+    images128: np.ndarray
+    images48: np.ndarray
+    au: np.ndarray
+    labels: np.ndarray
+    truth: np.ndarray
+    domain: str
+
+    def __len__(self) -> int:
+        return len(self.truth)
+
+
+def render_emotion_faces(n: int, seed: int, domain: str = "lab", size: int = 128) -> EmotionFaces:
+    """``n`` faces with balanced true emotions, rendered at ``size`` and at 48 px from the same random parameters.
+
+    The generator draws its random streams per chunk, so both sizes are rendered with the same chunk length; the
+    two renderings then share identity, expression, pose and lighting (only the pixel noise differs).
+    """
+    import torch
+
+    from facekit.synth import render_faces
+
+    if n < len(EMOTIONS):
+        raise ValueError(f"render_emotion_faces: n={n} is too small, ask for at least {len(EMOTIONS)} faces.")
+    g = torch.Generator().manual_seed(seed)
+    emotion = (torch.arange(n) % len(EMOTIONS))[torch.randperm(n, generator=g)]
+    chunk = min(n, 256)
+    big = render_faces(n, seed=seed, domain=domain, size=size, emotion=emotion, chunk=chunk)
+    small = render_faces(n, seed=seed, domain=domain, size=48, emotion=emotion, chunk=chunk)
+    if not torch.equal(big.au, small.au):
+        raise RuntimeError("render_emotion_faces: the 48 px and large renderings drew different AUs; the generator's "
+                           "random streams changed, so the two sizes no longer show the same faces.")
+    return EmotionFaces(big.images.numpy(), small.images.numpy(), big.au.numpy(), big.emotion.numpy(),
+                        big.clean_emotion.numpy(), domain)
+
+
+def predict_direct(emotion_model, faces: EmotionFaces) -> np.ndarray:
+    """Task 1's mini-Xception on the 48 px renderings: label indices into :data:`EMOTIONS`."""
+    import torch
+
+    from facekit.emotion import predict
+
+    return predict(emotion_model, torch.as_tensor(faces.images48)).pred.numpy()
+
+
+def predict_fau_aus(fau_model, faces: EmotionFaces) -> np.ndarray:
+    """The FAU model's (N, 5) intensities of AU6, AU10, AU12, AU14, AU17 on the large renderings."""
+    from facekit.fau.train import predict_intensities
+
+    return predict_intensities(fau_model, faces.images128)
+
+
+def fau_columns(au17) -> np.ndarray:
+    """The five FAU-model AUs (AU6, AU10, AU12, AU14, AU17) out of a 17-column ground-truth array."""
+    from facekit.fau.model import FAU_AUS
+
+    aus = _synth_aus()
+    return np.asarray(au17)[:, [aus.index(a) for a in FAU_AUS]]
+
+
+def compare_methods(predictions: dict, truth: dict) -> pd.DataFrame:
+    """``{(method, domain): labels}`` and ``{domain: true labels}`` -> one row per (method, domain) with accuracy,
+    macro-F1, balanced accuracy and per-class recall (:func:`facekit.emotion.summarize`)."""
+    from facekit.emotion import summarize
+
+    rows = []
+    for (method, domain), pred in predictions.items():
+        if domain not in truth:
+            raise KeyError(f"compare_methods: no true labels for domain {domain!r}; have {sorted(truth)}.")
+        rows.append({"method": method, "domain": domain, **summarize(truth[domain], np.asarray(pred))})
+    return pd.DataFrame(rows).set_index(["method", "domain"])
+
+
+def top_confusions(truth, pred, k: int = 3) -> str:
+    """The ``k`` most frequent errors as text, e.g. ``"fear->surprise 21, sad->neutral 17"``."""
+    from collections import Counter
+
+    errors = Counter((EMOTIONS[t], EMOTIONS[p]) for t, p in zip(np.asarray(truth), np.asarray(pred)) if t != p)
+    return ", ".join(f"{t}->{p} {c}" for (t, p), c in errors.most_common(k)) or "none"
+
+
+def plot_recall(table: pd.DataFrame, domain: str):
+    """Grouped bars: per-class recall of every method in one domain. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    sub = table.xs(domain, level="domain")[[f"recall_{e}" for e in EMOTIONS]]
+    sub.columns = list(EMOTIONS)
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    sub.T.plot.bar(ax=ax, width=0.8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("recall")
+    ax.set_title(f"Per-class recall, {domain} faces")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_explained_faces(images, captions: list[str], title: str = "", ncols: int = 4):
+    """A grid of faces, each with a multi-line caption (e.g. the truth and every method's explained answer)."""
+    import matplotlib.pyplot as plt
+
+    n = len(captions)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 4.2 * nrows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, (img, cap) in enumerate(zip(images, captions)):
+        ax = axes.ravel()[i]
+        ax.imshow(np.asarray(img), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(cap, fontsize=7, loc="left")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
