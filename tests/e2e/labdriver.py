@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import tempfile
 import time
@@ -28,6 +29,30 @@ class LabTimeout(AssertionError):
 
 class NotebookError(AssertionError):
     """A cell raised while the browser ran the notebook; names the cell and the error."""
+
+
+def missing_browser() -> list[str]:
+    """What the browser test lacks on this machine (empty when it can run)."""
+    missing = []
+    if not Path(CHROMIUM).is_file():
+        missing.append(f"{CHROMIUM} (Debian package 'chromium'; `make browser` installs it as root)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("Playwright's Python package (`make browser` pip-installs it into .venv)")
+    return missing
+
+
+def require_browser() -> None:
+    """Skip the calling test when Chromium or Playwright is missing; fail instead when CI=true."""
+    import pytest
+
+    missing = missing_browser()
+    if missing:
+        message = "the browser test needs " + " and ".join(missing)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI=true, so a missing browser is a failure", pytrace=False)
+        pytest.skip(message)
 
 
 @contextlib.contextmanager

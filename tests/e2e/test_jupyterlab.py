@@ -12,14 +12,13 @@ nothing is saved back to the notebook file.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from .labdriver import CHROMIUM, LabNotebook, chromium, use_screenshot_dir
+from .labdriver import LabNotebook, chromium, require_browser, use_screenshot_dir
 from .labserver import running_jupyterlab
 
 pytestmark = pytest.mark.e2e
@@ -32,25 +31,10 @@ GRADCAM = "notebooks/03_gradcam.ipynb"
 RUN_TIMEOUT = 150  # seconds for Run All of one notebook in QUICK mode on 2 busy cores
 
 
-def _require_browser() -> None:
-    missing = []
-    if not CHROMIUM.is_file():
-        missing.append(f"{CHROMIUM} (Debian package 'chromium'; `make browser` installs it as root)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("Playwright's Python package (`make browser` pip-installs it into .venv)")
-    if missing:
-        message = "the browser test needs " + " and ".join(missing)
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI=true, so a missing browser is a failure", pytrace=False)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def lab():
     """JupyterLab from .venv serving the repository root; shut down after the module, also on failure."""
-    _require_browser()
+    require_browser()
     E2E_DIR.mkdir(parents=True, exist_ok=True)
     use_screenshot_dir(E2E_DIR)
     state = E2E_DIR / "jupyter"
