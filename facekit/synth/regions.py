@@ -19,7 +19,6 @@ def _boxes(g: dict) -> dict[int, list[tuple]]:
     ey, ex, ew = g["ey"], g["ex"], g["ew"]
     eye_lo, eye_hi = ey - 0.15, ey + 0.09
     eye_box = (ex - ew - 0.05, ex + ew + 0.05, eye_lo, eye_hi)
-    brow_lo = g["bx_in"] - 0.06
     brow_box_y = (brow_top, ey - 0.005)
     mw_max = g["mw"] * 1.9 + 0.1
     my = g["my"]
@@ -32,8 +31,8 @@ def _boxes(g: dict) -> dict[int, list[tuple]]:
     glabella = (0.0, g["bx_in"] + 0.06, brow_top, ey + 0.02)
     return {
         1: [(0.0, g["bx_out"] + 0.08, *brow_box_y)],
-        2: [(brow_lo * 0 + 0.0, g["bx_out"] + 0.1, *brow_box_y)],
-        4: [(0.0, g["bx_out"] + 0.1, brow_top, eye_hi), glabella],
+        2: [(0.0, g["bx_out"] + 0.1, *brow_box_y)],
+        4: [(0.0, g["bx_out"] + 0.1, brow_top, eye_hi), glabella, eye_box],
         5: [eye_box],
         6: [eye_box, cheek, crow, naso],
         7: [eye_box, crow],
@@ -47,7 +46,7 @@ def _boxes(g: dict) -> dict[int, list[tuple]]:
         20: [mouth, naso, chin],
         23: [mouth, chin],
         25: [mouth],
-        26: [mouth, chin, (0.0, g["fw"] * 1.25 + 0.1, my - 0.1, g["chin_y"] + 0.4)],
+        26: [mouth, chin, (0.0, g["fw"] * 1.25 + 0.1, g["cy"] - 0.03, g["chin_y"] + 0.45)],
     }
 
 

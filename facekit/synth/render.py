@@ -58,8 +58,8 @@ _P_BEARD = {"lab": 0.10, "wild": 0.2}
 _P_LONG = {"lab": 0.35, "wild": 0.45}
 
 _NUISANCE = {  # name: (lab lo, lab hi, wild lo, wild hi)
-    "roll": (-0.2, 0.2, -0.45, 0.45), "yaw": (-0.22, 0.22, -0.5, 0.5), "scale": (0.92, 1.1, 0.78, 1.18),
-    "tx": (-0.07, 0.07, -0.16, 0.16), "ty": (-0.07, 0.07, -0.14, 0.14),
+    "roll": (-0.2, 0.2, -0.45, 0.45), "yaw": (-0.22, 0.22, -0.5, 0.5), "scale": (1.02, 1.2, 0.85, 1.3),
+    "tx": (-0.07, 0.07, -0.16, 0.16), "ty": (-0.13, -0.01, -0.2, 0.06),
     "light_dir": (0.0, 6.2832, 0.0, 6.2832), "light": (0.0, 0.45, 0.25, 0.85), "contrast": (0.7, 1.2, 0.55, 1.5),
     "bright": (-0.1, 0.1, -0.25, 0.2), "gamma": (0.8, 1.25, 0.6, 1.6), "bg": (0.05, 0.95, 0.0, 1.0),
     "bg_grad": (-0.25, 0.25, -0.4, 0.4), "clutter": (0.0, 0.35, 0.1, 0.6), "blur": (0.0, 1.0, 0.0, 1.0),
@@ -122,7 +122,7 @@ def draw_nuisance(n: int, gen: torch.Generator, domain: str = "lab", enabled: bo
     p["occ"] = (p["occ"] < _P_OCCLUDED[domain]).float()
     p["blur"] = (p["blur"] < _P_BLUR[domain]).float() * p["blur"]
     if not enabled:
-        for key, value in {"roll": 0.0, "yaw": 0.0, "scale": 1.0, "tx": 0.0, "ty": 0.0, "light": 0.0,
+        for key, value in {"roll": 0.0, "yaw": 0.0, "scale": 1.1, "tx": 0.0, "ty": -0.06, "light": 0.0,
                            "contrast": 1.0, "bright": 0.0, "gamma": 1.0, "bg": 0.5, "bg_grad": 0.0, "clutter": 0.0,
                            "blur": 0.0, "noise": 0.0, "occ": 0.0, "tint_r": 1.0, "tint_b": 1.0}.items():
             p[key] = torch.full((n,), value)
@@ -332,204 +332,265 @@ def _feature_x(X: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------------------------
 
+_TEX_X = 1.0               # the half texture spans ua in [0, _TEX_X] ...
+_TEX_Y = (-1.15, 1.35)     # ... and y in this range (canonical units)
+
+# Static windows (canonical ua0, ua1, y0, y1) that hold each group of features for every identity and AU intensity.
+_WINDOWS = {
+    "forehead": (0.0, 0.68, -0.78, -0.02), "eyes": (0.04, 0.58, -0.34, 0.06), "nose": (0.0, 0.26, -0.2, 0.32),
+    "cheek": (0.12, 0.58, -0.2, 0.32), "naso": (0.04, 0.5, 0.02, 0.66), "mouth": (0.0, 0.48, 0.18, 0.82),
+    "chin": (0.0, 0.24, 0.5, 1.22), "lower": (0.0, 0.8, 0.1, 1.25),
+}
+
+
+class _Canvas:
+    """The half face texture (ua >= 0) at ``density`` texture pixels per canonical unit, and its windows."""
+
+    def __init__(self, size: int):
+        self.d = 0.75 * size
+        self.w = int(math.ceil(_TEX_X * self.d))
+        self.h = int(math.ceil((_TEX_Y[1] - _TEX_Y[0]) * self.d))
+        self.u = (torch.arange(self.w, dtype=torch.float32) + 0.5) / self.d
+        self.y = _TEX_Y[0] + (torch.arange(self.h, dtype=torch.float32) + 0.5) / self.d
+        self.aa = torch.tensor(1.0 / self.d)
+
+    def window(self, name: str):
+        u0, u1, y0, y1 = _WINDOWS[name]
+        c0, c1 = max(0, int(u0 * self.d)), min(self.w, int(math.ceil(u1 * self.d)))
+        r0 = max(0, int((y0 - _TEX_Y[0]) * self.d))
+        r1 = min(self.h, int(math.ceil((y1 - _TEX_Y[0]) * self.d)))
+        sl = (slice(r0, r1), slice(c0, c1))
+        return sl, self.u[c0:c1].view(1, 1, -1), self.y[r0:r1].view(1, -1, 1)
+
+
+def _texture(ident: dict, g: dict, col: dict, size: int, color: bool) -> torch.Tensor:
+    """The face as a half texture in the canonical frame: (n, C + 1, h, w) color + coverage, mirrored later."""
+    n = len(g["ex"])
+    cv = _Canvas(size)
+    aa = cv.aa
+    C = 3 if color else 1
+    U, Y = cv.u.view(1, 1, -1), cv.y.view(1, -1, 1)
+    P = lambda k: _c(g[k])  # noqa: E731
+    I = lambda k: _c(ident[k])  # noqa: E731
+    cy, fw, fh = P("cy"), P("fw"), P("fh")
+    yl = Y - cy
+    # hair behind the head (and long hair down to the shoulders), neck, face
+    hair_back = _cover(_ellipse_d(U, Y, 0.0, cy - 0.06, fw * 1.17, fh * 1.06), aa)
+    long_hair = I("long_hair") * _cover(U - fw * 1.18, aa) * _cover(-yl, aa)
+    hair_a = torch.maximum(hair_back, long_hair)
+    neck = _cover(U - fw * 0.55, aa) * _cover(cy + 0.4 - Y, aa)
+    half_h = torch.where(yl > 0, P("fh_low"), fh)
+    narrow = 1 - P("jaw") * (yl.clamp(min=0) / half_h).clamp(max=1) ** 2
+    face = _cover(_ellipse_d(U, yl, 0.0, 0.0, fw * narrow, half_h), aa)
+    alpha = torch.maximum(torch.maximum(hair_a, neck), face)
+    img = col["hair"] * hair_a.unsqueeze(1)
+    img = _lerp(img, col["skin"] * 0.8, neck)
+    # soft roundness of the face (lighting direction is applied later, in the image)
+    nx, ny = U / fw, (yl / half_h).clamp(-1, 1)
+    img = _lerp(img, col["skin"] * (1 - 0.22 * ((nx**2 + ny**2).clamp(max=1)) ** 2).unsqueeze(1), face)
+    darken = torch.zeros(n, cv.h, cv.w)
+    brighten = torch.zeros(n, cv.h, cv.w)
+
+    # forehead lines (AU1 centre, AU2 sides) and glabella furrows (AU4)
+    sl, U, Y = cv.window("forehead")
+    by_in, by_out = P("by_in"), P("by_out")
+    y0 = torch.minimum(by_in, by_out) - 0.1
+    lines = _ss(0.5 + 0.7 * torch.cos((Y - y0) * (2 * math.pi / 0.075)))
+    win_c = _bump(U, Y, 0.0, y0, 0.16, 0.07)
+    win_l = _bump(U, Y, P("bx_out") - 0.06, y0 + 0.01, 0.12, 0.06)
+    glab = _band(U - 0.035, 0.009, aa) * _bump(U, Y, 0.0, by_in + 0.01, 0.09, 0.07)
+    darken[:, sl[0], sl[1]] += lines * (win_c * P("fh_c_amp") + win_l * P("fh_l_amp")) * 0.45 + glab * P("glab_amp") * 0.6
+
+    # cheeks: a raised, lit apple of the cheek
+    sl, U, Y = cv.window("cheek")
+    brighten[:, sl[0], sl[1]] += _bump(U, Y, P("cheek_x"), P("cheek_y"), 0.13, 0.085) * P("cheek_amp")
+
+    # nose: side shading, tip highlight, nostrils, wings, wrinkles across the bridge (AU9)
+    sl, U, Y = cv.window("nose")
+    ny_, ey = P("ny"), P("ey")
+    side = _band(U - P("nw") * 0.75, 0.012, aa * 2) * _bump(U, Y, 0.0, (ey + ny_) / 2, 0.3, (ny_ - ey) * 0.55)
+    nostril = _cover(_ellipse_d(U, Y, P("nw") * 0.5, P("nostril_y"), 0.03, 0.013), aa)
+    wing = _band(_ellipse_d(U, Y, P("nw") * 0.62, P("nostril_y") - 0.012, P("nw") * 0.45, 0.03), 0.006, aa) \
+        * (Y > P("nostril_y") - 0.03)
+    nose_wr = _ss(0.5 + 0.75 * torch.cos((Y - ey) * (2 * math.pi / 0.045))) * _bump(U, Y, 0.0, ey + 0.07, 0.075, 0.05)
+    darken[:, sl[0], sl[1]] += side * 0.12 + nostril * 0.55 + wing * 0.25 + nose_wr * P("nose_wr_amp") * 0.6
+    brighten[:, sl[0], sl[1]] += 0.1 * _bump(U, Y, 0.0, ny_ - 0.01, 0.045, 0.035)
+
+    # nasolabial furrows: from the nose wing to beyond the mouth corner
+    sl, U, Y = cv.window("naso")
+    top_x, top_y, bot_x, bot_y = P("nw") * 0.95, P("naso_top_y"), P("naso_bot_x"), P("naso_bot_y")
+    t = (Y - top_y) / (bot_y - top_y)
+    xf = top_x + (bot_x - top_x) * t + 0.035 * torch.sin(math.pi * t.clamp(0, 1))
+    naso = _band(U - xf, 0.007 + 0.004 * t.clamp(0, 1), aa) * _ss(t * 8) * _ss((1 - t) * 5)
+    darken[:, sl[0], sl[1]] += naso * (P("naso_amp") * 0.55).clamp(max=0.6)
+
+    # eye surroundings: under-eye furrow (AU6/AU7), crow's feet (AU6), lid crease
+    sl, U, Y = cv.window("eyes")
+    ex, ew, et, eb = P("ex"), P("ew"), P("et"), P("eb")
+    under = _band(Y - (ey + eb + 0.03), 0.006, aa) * _bump(U, Y, ex, ey + eb + 0.03, ew * 1.1, 0.05)
+    dxo = (U - ex - ew).clamp(min=0.005)
+    crow = _ss(0.5 + 0.8 * torch.cos(torch.atan2(Y - ey, dxo) * 9)) * _bump(U, Y, ex + ew + 0.045, ey, 0.05, 0.045)
+    crease = _band(_ellipse_d(U, Y, ex, ey, ew * 1.05, et + 0.028), 0.004, aa) * (Y < ey - 0.01)
+    darken[:, sl[0], sl[1]] += under * P("under_eye_amp") * 0.5 + crow * P("crow_amp") * 0.5 + crease * 0.25
+
+    # around the mouth: dimples (AU14), marionette lines (AU15)
+    sl, U, Y = cv.window("mouth")
+    mw, mcy = P("mw"), P("m_corner_y")
+    dimple = _cover(_ellipse_d(U, Y, mw + 0.032, mcy + 0.005, 0.011, 0.02), aa)
+    mar_t = (Y - mcy) / 0.1
+    mar = _band(U - (mw + 0.012 + 0.25 * (Y - mcy)), 0.006, aa) * _ss(mar_t * 6) * _ss((1 - mar_t) * 4)
+    ment_y = P("m_center_y") + P("gap_l") + P("lip_lo") + 0.035
+    ment = _band(Y - ment_y, 0.008, aa) * _bump(U, Y, 0.0, ment_y, 0.1, 0.03)
+    darken[:, sl[0], sl[1]] += dimple * P("dimple_amp") * 0.5 + mar * P("marionette_amp") * 0.5 \
+        + ment * P("mentolabial_amp") * 0.45
+
+    # chin boss: orange-peel wrinkles and a bulge (AU17)
+    sl, U, Y = cv.window("chin")
+    boss_y = P("chin_y") - 0.13
+    peel = _ss(0.5 + 0.75 * torch.cos(U * 95) * torch.cos(Y * 95)) * _bump(U, Y, 0.0, boss_y, 0.11, 0.06)
+    darken[:, sl[0], sl[1]] += peel * P("chin_wr_amp") * 0.45
+    brighten[:, sl[0], sl[1]] += 0.12 * P("chin_wr_amp") * _bump(U, Y, 0.0, boss_y, 0.1, 0.05)
+
+    # beard: stubble over the lower face, for the faces that have one
+    rows = torch.nonzero(ident["beard"] > 0).flatten()
+    if len(rows):
+        sl, U, Y = cv.window("lower")
+        stub = 0.7 + 0.3 * torch.cos(U * 160) * torch.cos(Y * 140)
+        darken[rows, sl[0], sl[1]] += _cover(_c(g["ny"][rows]) + 0.12 - Y, aa) * stub * _c(ident["beard"][rows]) * 0.8
+
+    # apply the marks to the skin
+    img = img * (1 - (darken.clamp(0, 0.9) * face).unsqueeze(1)) + (brighten * face).unsqueeze(1) * 0.5 * (1 - img)
+
+    # lips, mouth opening, teeth, the lip line and corners
+    sl, U, Y = cv.window("mouth")
+    fshape = (1 - (U / mw).clamp(max=1.0) ** 2).clamp(min=0)
+    yc = mcy + (P("m_center_y") - mcy) * fshape
+    sq = torch.sqrt(fshape + 1e-6)
+    y_ui = yc - P("gap_u") * fshape
+    y_li = yc + P("gap_l") * fshape
+    in_x = _cover(U - mw, aa)
+    lips = _cover(y_ui - P("lip_up") * sq - Y, aa) * _cover(Y - y_li - P("lip_lo") * sq, aa) * in_x
+    inner = _cover(y_ui - Y, aa) * _cover(Y - y_li, aa) * in_x
+    teeth = inner * (_cover(Y - (y_ui + 0.025), aa) * P("upper_teeth")
+                     + _cover((y_li - 0.02) - Y, aa) * P("lower_teeth")).clamp(max=1)
+    line = _band(Y - yc, 0.006, aa) * _cover(U - mw - 0.008, aa) * (1 - inner)
+    corner = _cover(_ellipse_d(U, Y, mw, mcy, 0.014, 0.009), aa)
+    f_w = face[:, sl[0], sl[1]]
+    part = img[:, :, sl[0], sl[1]]
+    part = _lerp(part, col["lip"] * (1 - P("lip_dark").unsqueeze(1)), lips * f_w)
+    part = _lerp(part, col["dark"], inner * f_w)
+    part = _lerp(part, col["teeth"], teeth * f_w)
+    part = part * (1 - (torch.maximum(line, corner) * 0.55 * f_w).unsqueeze(1))
+    img[:, :, sl[0], sl[1]] = part
+
+    # brows and eyes
+    sl, U, Y = cv.window("forehead")
+    tb = ((U - P("bx_in")) / (P("bx_out") - P("bx_in"))).clamp(0, 1)
+    yb = by_in + (by_out - by_in) * tb - P("b_arch") * 4 * tb * (1 - tb)
+    brow = _band(Y - yb, P("b_th") * (1 - 0.45 * tb) / 2, aa) * _cover(P("bx_in") - U, aa) * _cover(U - P("bx_out"), aa)
+    img[:, :, sl[0], sl[1]] = _lerp(img[:, :, sl[0], sl[1]], col["hair"] * 0.7, brow * I("brow_dark") * face[:, sl[0], sl[1]])
+    sl, U, Y = cv.window("eyes")
+    eye_d = _ellipse_d(U, Y, ex, ey, ew, torch.where(Y < ey, et, eb))
+    eye = _cover(eye_d, aa)
+    gx = ex + I("gaze") * ew * 0.3
+    iris = _cover(_ellipse_d(U, Y, gx, ey, ew * 0.45, ew * 0.45), aa) * eye
+    pupil = iris * _cover(_ellipse_d(U, Y, gx, ey, ew * 0.18, ew * 0.18), aa)
+    lash = _band(eye_d, 0.004, aa) * (Y < ey + 0.003) * _cover(U - ex - ew - 0.01, aa)
+    part = img[:, :, sl[0], sl[1]]
+    part = _lerp(part, col["sclera"] * 0.85, eye)
+    part = _lerp(part, col["iris"], iris)
+    part = _lerp(part, col["dark"], torch.maximum(pupil, lash * 0.85))
+    img[:, :, sl[0], sl[1]] = part
+
+    # hair in front: above the hairline (with a fringe) and side locks
+    U, Y = cv.u.view(1, 1, -1), cv.y.view(1, -1, 1)
+    hairline = cy - fh * I("hairline") + 0.04 * torch.cos(U * 9 + I("hue") * 6)
+    top = _cover(Y - (hairline + I("fringe") * 0.18 * _ss(1 - U / fw)), aa) * face
+    sides = _cover(fw * (0.86 + 0.1 * I("side_hair")) - U, aa) * _cover(Y - (cy + 0.1 * I("side_hair")), aa) * face
+    img = _lerp(img, col["hair"], torch.maximum(top, sides * 0.9))
+
+    # glasses: rims, lenses and the bridge, for the faces that wear them
+    rows = torch.nonzero(ident["glasses"] > 0).flatten()
+    if len(rows):
+        sl, U, Y = cv.window("eyes")
+        gex, gey, gew = _c(g["ex"][rows]), _c(g["ey"][rows]), _c(g["ew"][rows])
+        rim_d = _ellipse_d(U, Y, gex, gey + 0.005, gew * 1.55, gew * 1.15)
+        rim = (_band(rim_d, 0.011, aa) + _band(Y - (gey - 0.01), 0.008, aa) * _cover(U - (gex - gew * 1.5), aa)).clamp(max=1)
+        part = img[rows][:, :, sl[0], sl[1]]
+        part = part + (_cover(rim_d, aa) * 0.08).unsqueeze(1) * (1 - part)
+        part = _lerp(part, col["frame"][rows], rim)
+        sub = img[rows]
+        sub[:, :, sl[0], sl[1]] = part
+        img[rows] = sub
+    return torch.cat([img, alpha.unsqueeze(1)], 1)
+
+
+def _canonical_grid(pose: dict, size: int, n: int):
+    X, Y, aa = _pixel_grid(pose, size, n)
+    u = X - _YAW_SHIFT * _c(pose["yaw"])
+    uf = u * (1 + _YAW_SQUASH * _c(pose["yaw"]) * torch.sign(u))
+    return uf, Y
+
+
 def render_chunk(ident: dict, au: torch.Tensor, nuis: dict, size: int, color: bool, domain: str,
                  noise_gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Render one batch of faces: float images (n, C, H, W) in 0-1, landmarks, and the geometry used."""
     n = len(au)
     g = face_geometry(ident, au)
     pose = {k: nuis[k] for k in ("roll", "yaw", "scale", "tx", "ty")}
-    X, Y, aa = _pixel_grid(pose, size, n)
-    U = _feature_x(X, pose["yaw"])
     col = _colors(ident, nuis, color, domain)
     C = 3 if color else 1
-    P = lambda k: _c(g[k])  # noqa: E731
-    I = lambda k: _c(ident[k])  # noqa: E731
-
+    half = _texture(ident, g, col, size, color)
+    tex = torch.cat([half.flip(-1), half], -1)
+    uf, Y = _canonical_grid(pose, size, n)
+    grid = torch.stack([(uf / _TEX_X).expand(n, size, size),
+                        ((Y - _TEX_Y[0]) / (_TEX_Y[1] - _TEX_Y[0]) * 2 - 1).expand(n, size, size)], -1)
+    face = F.grid_sample(tex, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # directional light over the head, in the image
+    ang = nuis["light_dir"]
+    nx = (uf / _c(g["fw"])).clamp(-1, 1)
+    ny = ((Y - _c(g["cy"])) / _c(g["fh"])).clamp(-1, 1)
+    shade = 1 + _c(nuis["light"]) * (_c(torch.cos(ang)) * nx + _c(torch.sin(ang)) * ny)
     # background: flat + gradient + low-frequency clutter
     coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
     ramp = _c(nuis["bg_grad"]) * (coords.view(1, 1, size) * 0.7 + coords.view(1, size, 1) * 0.3)
     field = F.interpolate(nuis["clutter_field"][:, :C] - 0.5, size=(size, size), mode="bicubic", align_corners=False)
     img = col["bg"] + ramp.unsqueeze(1) + field * nuis["clutter"].view(n, 1, 1, 1) * 2
+    img = _lerp(img, face[:, :C] * shade.unsqueeze(1), face[:, C])
 
-    cy, fw, fh = P("cy"), P("fw"), P("fh")
-    yl = Y - cy
-    # hair behind the head (and long hair down the sides)
-    hair_back = _cover(_ellipse_d(X, Y, 0.0, cy - 0.06, fw * 1.17, fh * 1.06), aa)
-    long_hair = I("long_hair") * _cover(X.abs() - fw * 1.16, aa) * 0 + I("long_hair") * _cover(
-        X.abs() - fw * 1.18, aa) * _cover(-yl, aa)
-    img = _lerp(img, col["hair"], torch.maximum(hair_back, long_hair))
-    # neck
-    neck = _cover(X.abs() - fw * 0.55, aa) * _cover(cy + 0.4 - Y, aa)
-    img = _lerp(img, col["skin"] * 0.8, neck)
-    # face: an ellipse whose lower half narrows into the jaw, longer when the jaw drops (AU26)
-    low = (yl > 0).float()
-    half_h = fh * (1 - low) + P("fh_low") * low
-    narrow = 1 - P("jaw") * (yl.clamp(min=0) / half_h).clamp(max=1) ** 2
-    face = _cover(_ellipse_d(X, yl, 0.0, 0.0, fw * narrow, half_h), aa)
-    nx, ny = (X / fw).clamp(-1, 1), (yl / half_h).clamp(-1, 1)
-    ang = nuis["light_dir"]
-    shade = (1 + _c(nuis["light"]) * (_c(torch.cos(ang)) * nx + _c(torch.sin(ang)) * ny)
-             - 0.22 * (nx**2 + ny**2) ** 2)
-    skin = col["skin"] * shade.unsqueeze(1)
-    img = _lerp(img, skin, face)
-    # from here on, every mark is drawn multiplicatively / blended inside the face
-    darken = torch.zeros_like(X)
-
-    # forehead lines (AU1 centre, AU2 sides), glabella furrows (AU4), all compact windows
-    by_in, by_out = P("by_in"), P("by_out")
-    fh_y0 = torch.minimum(by_in, by_out) - 0.1
-    lines = _ss(0.5 + 0.5 * torch.cos((Y - fh_y0) * (2 * math.pi / 0.075)) * 1.4)
-    win_c = _bump(U, Y, 0.0, fh_y0, 0.16, 0.07)
-    win_l = _bump(U, Y, P("bx_out") - 0.06, fh_y0 + 0.01, 0.12, 0.06)
-    darken = darken + lines * (win_c * P("fh_c_amp") + win_l * P("fh_l_amp")) * 0.45
-    glab = _band(U - 0.035, 0.009, aa) * _bump(U, Y, 0.0, by_in + 0.01, 0.09, 0.07)
-    darken = darken + glab * P("glab_amp") * 0.6
-
-    # cheeks: a raised, lit apple of the cheek
-    cheek = _bump(U, Y, P("cheek_x"), P("cheek_y"), 0.13, 0.085)
-    brighten = cheek * P("cheek_amp")
-
-    # nose: side shading, tip highlight, nostrils, wrinkles across the bridge (AU9)
-    ny_ = P("ny")
-    side = _band(U - P("nw") * 0.75, 0.012, aa * 2) * _bump(U, Y, 0.0, (P("ey") + ny_) / 2, 0.3, (ny_ - P("ey")) * 0.55)
-    darken = darken + side * 0.12
-    brighten = brighten + 0.1 * _bump(U, Y, 0.0, ny_ - 0.01, 0.045, 0.035)
-    nostril = _cover(_ellipse_d(U, Y, P("nw") * 0.5, P("nostril_y"), 0.03, 0.013), aa)
-    darken = darken + nostril * 0.55
-    wing = _band(_ellipse_d(U, Y, P("nw") * 0.62, P("nostril_y") - 0.012, P("nw") * 0.45, 0.03), 0.006, aa) \
-        * (Y > P("nostril_y") - 0.03).float()
-    darken = darken + wing * 0.25
-    nose_wr = _ss(0.5 + 0.5 * torch.cos((Y - P("ey")) * (2 * math.pi / 0.045)) * 1.5) \
-        * _bump(U, Y, 0.0, P("ey") + 0.07, 0.075, 0.05)
-    darken = darken + nose_wr * P("nose_wr_amp") * 0.6
-
-    # nasolabial furrows: from the nose wing to beyond the mouth corner
-    top_x, top_y = P("nw") * 0.95, P("naso_top_y")
-    bot_x, bot_y = P("naso_bot_x"), P("naso_bot_y")
-    t = ((Y - top_y) / (bot_y - top_y))
-    xf = top_x + (bot_x - top_x) * t + 0.035 * torch.sin(math.pi * t.clamp(0, 1))
-    naso = _band(U - xf, 0.007 + 0.004 * t.clamp(0, 1), aa) * _ss(t * 8) * _ss((1 - t) * 5)
-    darken = darken + naso * (P("naso_amp") * 0.55).clamp(max=0.6)
-
-    # under-eye furrow (AU6/AU7) and crow's feet (AU6)
-    ex, ey, ew = P("ex"), P("ey"), P("ew")
-    under = _band(Y - (ey + P("eb") + 0.03), 0.006, aa) * _bump(U, Y, ex, ey + P("eb") + 0.03, ew * 1.1, 0.05)
-    darken = darken + under * P("under_eye_amp") * 0.5
-    dxo = (U - ex - ew).clamp(min=0.005)
-    crow = _ss(0.5 + 0.5 * torch.cos(torch.atan2(Y - ey, dxo) * 9) * 1.6) * _bump(U, Y, ex + ew + 0.045, ey, 0.05, 0.045)
-    darken = darken + crow * P("crow_amp") * 0.5
-
-    # mouth: corners, centre line, lips, opening, teeth, dimples, marionette lines
-    mw = P("mw")
-    tm = (U / mw).clamp(max=1.0)
-    fshape = (1 - tm**2).clamp(min=0)
-    yc = P("m_corner_y") + (P("m_center_y") - P("m_corner_y")) * fshape
-    sq = torch.sqrt(fshape + 1e-6)
-    y_ut = yc - P("gap_u") * fshape - P("lip_up") * sq
-    y_ui = yc - P("gap_u") * fshape
-    y_li = yc + P("gap_l") * fshape
-    y_lb = yc + P("gap_l") * fshape + P("lip_lo") * sq
-    in_x = _cover(U - mw, aa)
-    lips = _cover(y_ut - Y, aa) * _cover(Y - y_lb, aa) * in_x
-    inner = _cover(y_ui - Y, aa) * _cover(Y - y_li, aa) * in_x
-    line = _band(Y - yc, 0.006, aa) * _cover(U - mw - 0.008, aa)
-    corner = _cover(_ellipse_d(U, Y, mw, P("m_corner_y"), 0.014, 0.009), aa)
-    lip_col = col["lip"] * (1 - P("lip_dark").unsqueeze(1)) * shade.unsqueeze(1)
-    teeth_m = inner * (_cover(Y - (y_ui + 0.025), aa) * P("upper_teeth") + _cover((y_li - 0.02) - Y, aa)
-                       * P("lower_teeth")).clamp(max=1)
-
-    dimple = _cover(_ellipse_d(U, Y, mw + 0.032, P("m_corner_y") + 0.005, 0.011, 0.02), aa)
-    darken = darken + dimple * P("dimple_amp") * 0.5
-    mar_t = (Y - P("m_corner_y")) / 0.1
-    mar = _band(U - (mw + 0.012 + 0.25 * (Y - P("m_corner_y"))), 0.006, aa) * _ss(mar_t * 6) * _ss((1 - mar_t) * 4)
-    darken = darken + mar * P("marionette_amp") * 0.5
-    # chin: mentolabial furrow and the chin boss's orange-peel wrinkles (AU17)
-    ment_y = y_lb.amin(dim=-1, keepdim=True) * 0 + P("m_center_y") + P("gap_l") + P("lip_lo") + 0.035
-    ment = _band(Y - ment_y, 0.008, aa) * _bump(U, Y, 0.0, ment_y, 0.1, 0.03)
-    darken = darken + ment * P("mentolabial_amp") * 0.45
-    boss_y = P("chin_y") - 0.13
-    peel = _ss(0.5 + 0.5 * torch.cos(U * 95) * torch.cos(Y * 95) * 1.5) * _bump(U, Y, 0.0, boss_y, 0.11, 0.06)
-    darken = darken + peel * P("chin_wr_amp") * 0.45
-    brighten = brighten + 0.12 * P("chin_wr_amp") * _bump(U, Y, 0.0, boss_y, 0.1, 0.05)
-
-    # beard: stubble over the lower face, kept off the lips
-    if bool((ident["beard"] > 0).any()):
-        beard_zone = _cover(P("ny") + 0.12 - Y, aa) * (1 - lips) * face
-        stub = 0.7 + 0.3 * torch.cos(X * 160) * torch.cos(Y * 140)
-        darken = darken + beard_zone * stub * I("beard") * 0.8
-
-    # apply marks to skin
-    img = img * (1 - (darken.clamp(0, 0.9) * face).unsqueeze(1)) + (brighten * face).unsqueeze(1) * 0.5 * (1 - img)
-    img = _lerp(img, lip_col, lips * face)
-    img = _lerp(img, col["dark"], inner * face)
-    img = _lerp(img, col["teeth"], teeth_m * face)
-    img = img * (1 - (torch.maximum(line * (1 - inner), corner) * 0.55 * face).unsqueeze(1))
-
-    # brows (after skin marks so they sit on top)
-    for_brow = (U - P("bx_in")) / (P("bx_out") - P("bx_in"))
-    tb = for_brow.clamp(0, 1)
-    yb = by_in + (by_out - by_in) * tb - P("b_arch") * 4 * tb * (1 - tb)
-    half = P("b_th") * (1 - 0.45 * tb) / 2
-    brow = _band(Y - yb, half, aa) * _cover(P("bx_in") - U, aa) * _cover(U - P("bx_out"), aa)
-    img = _lerp(img, col["hair"] * 0.7, brow * I("brow_dark") * face)
-
-    # eyes: sclera, iris, lash line, lid crease
-    et, eb = P("et"), P("eb")
-    hh = torch.where(Y < ey, et, eb)
-    eye_d = _ellipse_d(U, Y, ex, ey, ew, hh)
-    eye = _cover(eye_d, aa)
-    iris = _cover(_ellipse_d(U, Y, ex + _c(ident["gaze"]) * ew * 0.3, ey, ew * 0.45, ew * 0.45), aa) * eye
-    lash = _band(eye_d, 0.004, aa) * (Y < ey + 0.003).float() * _cover(U - ex - ew - 0.01, aa)
-    crease = _band(_ellipse_d(U, Y, ex, ey, ew * 1.05, et + 0.028), 0.004, aa) * (Y < ey - 0.01).float()
-    img = img * (1 - (crease * 0.25 * face).unsqueeze(1))
-    img = _lerp(img, col["sclera"] * (0.65 + 0.35 * shade.unsqueeze(1)), eye)
-    img = _lerp(img, col["iris"], iris)
-    img = _lerp(img, col["dark"], iris * _cover(_ellipse_d(U, Y, ex + _c(ident["gaze"]) * ew * 0.3, ey, ew * 0.18,
-                                                               ew * 0.18), aa))
-    img = _lerp(img, col["dark"], lash * 0.85)
-
-    # hair in front: top of the head above the hairline, a fringe, side locks
-    hairline = cy - fh * I("hairline") + 0.04 * torch.cos(X * 9 + _c(ident["hue"]) * 6)
-    fringe = I("fringe") * 0.18
-    top = _cover(Y - (hairline + fringe * _ss(1 - (X / fw).abs())), aa) * face
-    sides = _cover(fw * (0.86 + 0.1 * I("side_hair")) - X.abs(), aa) * _cover(Y - (cy + 0.1 * I("side_hair")), aa) * face
-    img = _lerp(img, col["hair"], torch.maximum(top, sides * 0.9))
-
-    # glasses: two rims and a bridge
-    if bool((ident["glasses"] > 0).any()):
-        rim_d = _ellipse_d(U, Y, ex, ey + 0.005, ew * 1.55, ew * 1.15)
-        rim = _band(rim_d, 0.011, aa) + _band(Y - (ey - 0.01), 0.008, aa) * _cover(U - (ex - ew * 1.5), aa)
-        lens = _cover(rim_d, aa)
-        img = img + (lens * I("glasses") * 0.08).unsqueeze(1) * (1 - img)
-        img = _lerp(img, col["frame"], rim.clamp(max=1) * I("glasses"))
-
-    # --- nuisances in image space: occlusion, lighting contrast, blur, noise
-    occ = nuis["occ"]
-    if bool((occ > 0).any()):
-        px = coords.view(1, 1, size)
-        py = coords.view(1, size, 1)
-        ox, oy, osz, oa = _c(nuis["occ_x"]), _c(nuis["occ_y"]), _c(nuis["occ_size"]), _c(nuis["occ_angle"])
-        rx = (px - ox) * torch.cos(oa) + (py - oy) * torch.sin(oa)
-        ry = -(px - ox) * torch.sin(oa) + (py - oy) * torch.cos(oa)
-        kind = nuis["occ_kind"]
-        aa_px = 2.0 / size
-        hand = _cover(_ellipse_d(rx, ry, 0.0, 0.0, osz * 0.55, osz), aa_px)
-        fingers = 1 - 0.3 * _ss(0.5 + 0.5 * torch.cos(rx * 2 * math.pi / (osz * 0.28)))
-        strand = _band(rx, osz * 0.18, aa_px) * _cover(ry.abs() - 1.2, aa_px)
-        crop = _cover(rx - osz * 1.2 + 0.2, aa_px) * 0 + _cover(-(px * torch.sign(ox) - (1.25 - osz)), aa_px) * 0
-        edge = (px * torch.sign(ox) > (1.35 - osz)).float()
-        is_hand, is_strand = _c((kind < 0.5).float() * occ), _c(((kind >= 0.5) & (kind < 0.8)).float() * occ)
-        is_crop = _c((kind >= 0.8).float() * occ)
-        img = _lerp(img, col["skin"] * 0.95 * fingers.unsqueeze(1), hand * is_hand)
-        img = _lerp(img, col["hair"], strand * is_strand)
-        img = _lerp(img, col["dark"] * 0, (edge + crop) .clamp(max=1) * is_crop)
-
+    rows = torch.nonzero(nuis["occ"] > 0).flatten()
+    if len(rows):
+        img[rows] = _occlude(img[rows], {k: v[rows] for k, v in nuis.items() if k.startswith("occ")},
+                             {k: v[rows] for k, v in col.items()}, size)
     img = img.clamp(0, 1) ** nuis["gamma"].view(n, 1, 1, 1)
     img = (img - 0.5) * nuis["contrast"].view(n, 1, 1, 1) + 0.5 + nuis["bright"].view(n, 1, 1, 1)
-    img = _blur(img, nuis["blur"] * (1.2 if size <= 64 else 2.5))
+    rows = torch.nonzero(nuis["blur"] > 0).flatten()
+    if len(rows):
+        img[rows] = _blur(img[rows], nuis["blur"][rows] * (1.2 if size <= 64 else 2.5))
     if bool((nuis["noise"] > 0).any()):
         img = img + torch.randn(img.shape, generator=noise_gen) * nuis["noise"].view(n, 1, 1, 1)
     return img.clamp(0, 1), landmarks_from_geometry(g, pose, size), g
+
+
+def _occlude(img: torch.Tensor, occ: dict, col: dict, size: int) -> torch.Tensor:
+    """A hand, a hair strand, or the crop edge of the photo over part of each image (image coordinates)."""
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
+    px, py = coords.view(1, 1, size), coords.view(1, size, 1)
+    ox, oy, osz, oa = _c(occ["occ_x"]), _c(occ["occ_y"]), _c(occ["occ_size"]), _c(occ["occ_angle"])
+    rx = (px - ox) * torch.cos(oa) + (py - oy) * torch.sin(oa)
+    ry = -(px - ox) * torch.sin(oa) + (py - oy) * torch.cos(oa)
+    kind = occ["occ_kind"]
+    aa = torch.tensor(2.0 / size)
+    hand = _cover(_ellipse_d(rx, ry, 0.0, 0.0, osz * 0.55, osz), aa)
+    fingers = 1 - 0.25 * _ss(0.5 + 0.5 * torch.cos(rx * 2 * math.pi / (osz * 0.28))) * _cover(ry + osz * 0.2, aa)
+    strand = _band(rx, osz * 0.18, aa)
+    edge = (px * torch.sign(ox) > (1.35 - osz)).float()
+    is_hand = _c((kind < 0.5).float())
+    is_strand = _c(((kind >= 0.5) & (kind < 0.8)).float())
+    is_crop = _c((kind >= 0.8).float())
+    img = _lerp(img, col["skin"] * 0.95 * fingers.unsqueeze(1), hand * is_hand)
+    img = _lerp(img, col["hair"], strand * is_strand)
+    return _lerp(img, col["dark"] * 0, edge * is_crop)
 
 
 def _blur(img: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
