@@ -217,6 +217,14 @@ class LabNotebook:
                               arg=[self.path, control_text])
         return self.cells().nth(index - 1)
 
+    def cell_with_source(self, text: str):
+        """The first cell whose source contains ``text``."""
+        index = self.page.evaluate("([path, text]) => (%s)(path).content.widgets.findIndex("
+                                   "c => c.model.sharedModel.getSource().includes(text))" % _PANEL_JS, [self.path, text])
+        if index < 0:
+            raise AssertionError(f"{self.path}: no cell contains {text!r}")
+        return self.cells().nth(index)
+
     @staticmethod
     def control(cell, description: str):
         """The widget control (slider, dropdown, toggle buttons) in ``cell`` whose label matches ``description``."""

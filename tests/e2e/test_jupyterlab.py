@@ -6,8 +6,8 @@ except with CI=true, where a missing browser is a failure. Screenshots land in `
 
 Each notebook is opened from JupyterLab's root (the repository root, so the kernel's working directory is
 ``notebooks/``), its parameters cell is edited in the browser before Run All (QUICK = True so the full run's training
-does not make the test slow; OUT_DIR/CKPT_DIR into build/e2e/ so the committed figures/ are not overwritten), and
-nothing is saved back to the notebook file.
+does not make the test slow; OUT_DIR into build/e2e/out/ so the committed figures/ are not overwritten), and nothing is
+saved back to the notebook file.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ E2E_DIR = ROOT / "build" / "e2e"
 FIXTURE = "tests/e2e/fixtures/widget_fixture.ipynb"
 FAU_DEMO = "notebooks/05_fau_demo.ipynb"
 GRADCAM = "notebooks/03_gradcam.ipynb"
-RUN_TIMEOUT = 150  # seconds for Run All of one notebook in QUICK mode on 2 busy cores
+RUN_TIMEOUT = 240  # seconds for Run All of one notebook in QUICK mode (03_gradcam: ~115 s on 2 cores at load 12)
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +70,14 @@ def open_notebook(lab, browser):
 
 
 def _quick_parameters(stem: str) -> dict:
-    """QUICK = True, and outputs under build/e2e/ (never the committed figures/ folder)."""
+    """QUICK = True, and outputs under build/e2e/ (never the committed figures/ folder).
+
+    CKPT_DIR stays as committed (None): the notebooks driven here only read checkpoints, from build/checkpoints/
+    (or $FACEKIT_CKPT_DIR, which the kernel inherits) and then data/checkpoints/, exactly as for a person.
+    """
     out = E2E_DIR / "out" / stem
     shutil.rmtree(out, ignore_errors=True)
-    return {"QUICK": True, "INTERACTIVE": True, "OUT_DIR": str(out), "CKPT_DIR": str(E2E_DIR / "checkpoints")}
+    return {"QUICK": True, "INTERACTIVE": True, "OUT_DIR": str(out)}
 
 
 def _run_quick(notebook: LabNotebook) -> Path:
@@ -147,10 +151,10 @@ def test_gradcam_notebook_figures_render(open_notebook):
     notebook = open_notebook(GRADCAM)
     out = _run_quick(notebook)
     shown = notebook.rendered_images()
-    saved = len(list(out.glob("*.png")) + list(out.glob("*.jpg")))
+    saved = [p.relative_to(out) for p in sorted(out.rglob("*")) if p.suffix in {".png", ".jpg"}]
     notebook.screenshot_page("after-run-all")
-    assert saved >= 1, f"{GRADCAM} saved no figure into {out}"
-    assert shown >= saved, f"{GRADCAM} saved {saved} figures but JupyterLab shows only {shown}"
-    images = notebook.images()
-    largest = max(range(images.count()), key=lambda i: images.nth(i).evaluate("e => e.naturalWidth * e.naturalHeight"))
-    LabNotebook.screenshot(images.nth(largest), E2E_DIR / "03_gradcam-grid.png")
+    assert saved, f"{GRADCAM} saved no figure into {out}"
+    assert shown >= len(saved), f"{GRADCAM} saved {len(saved)} figures ({saved}) but JupyterLab shows only {shown}"
+    cell = notebook.cell_with_source('"guided_gradcam.jpg"')
+    assert notebook.rendered_images(cell) >= 1, "the guided Grad-CAM figure of the test faces is not shown"
+    LabNotebook.screenshot(notebook.images(cell).first, E2E_DIR / "03_gradcam-grid.png")
