@@ -68,4 +68,61 @@ def make_au_dataset(n: int, seed: int = 0, domain: str = "lab", size: int = 128,
                         progress=progress)
 
 
-__all__ = ["TASK2_AUS", "fer_label_plan", "fer_split_counts", "make_au_dataset", "make_fer_dataset", "AUS"]
+__all__ = ["TASK2_AUS", "fer_label_plan", "fer_split_counts", "make_au_dataset", "make_fer_dataset", "write_au_folder",
+           "write_fer_csv"]
+
+
+# --------------------------------------------------------------------------------------------------- export
+
+def _pixels_text(images: torch.Tensor) -> list[str]:
+    tokens = [str(v) for v in range(256)]
+    return [" ".join([tokens[v] for v in row]) for row in images.reshape(len(images), -1).tolist()]
+
+
+def write_fer_csv(data: FERData, path) -> tuple["Path", "Path"]:
+    """Write ``data`` as a FER2013 CSV (``emotion,pixels,Usage``) and, beside it, ``<stem>_au.csv`` with each row's
+    true emotion, AU intensities and landmarks (keyed by ``row``, 0-based over the faces). Atomic; returns both."""
+    from pathlib import Path
+
+    from facekit.io import atomic_write_text
+    from facekit.synth.render import LANDMARK_NAMES
+
+    path = Path(path)
+    lines = ["emotion,pixels,Usage"]
+    lines += [f"{lab},{pix},{SPLITS[u]}" for lab, pix, u in zip(data.labels.tolist(), _pixels_text(data.images),
+                                                                  data.usage.tolist())]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    side = path.with_name(path.stem + "_au.csv")
+    head = ["row", "emotion", "true_emotion"] + [f"AU{a}" for a in AUS]
+    head += [f"{name}_{xy}" for name in LANDMARK_NAMES for xy in ("x", "y")]
+    rows = [",".join(head)]
+    au = data.au if data.au is not None else torch.full((len(data), len(AUS)), float("nan"))
+    lm = data.landmarks.reshape(len(data), -1) if data.landmarks is not None else torch.zeros(len(data), 0)
+    clean = data.clean_labels if data.clean_labels is not None else data.labels
+    for i, (lab, cl, a, m) in enumerate(zip(data.labels.tolist(), clean.tolist(), au.tolist(), lm.tolist())):
+        rows.append(",".join([str(i), EMOTIONS[lab], EMOTIONS[cl]] + [f"{v:.2f}" for v in a] + [f"{v:.2f}" for v in m]))
+    atomic_write_text(side, "\n".join(rows) + "\n")
+    return path, side
+
+
+def write_au_folder(batch: FaceBatch, out_dir) -> "Path":
+    """Write each face as ``images/00000.png`` and ``labels.csv`` (``path,emotion,AU1,...``, readable by
+    :func:`facekit.data.loaders.load_au_labels`). Returns the label CSV's path."""
+    from pathlib import Path
+
+    import cv2
+
+    from facekit.io import atomic_write_bytes, atomic_write_text
+
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    rows = ["path,emotion," + ",".join(f"AU{a}" for a in AUS)]
+    for i in range(len(batch)):
+        img = batch.images[i].numpy()
+        if img.ndim == 3:
+            img = cv2.cvtColor(img.transpose(1, 2, 0), cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(".png", img)
+        rel = f"images/{i:05d}.png"
+        atomic_write_bytes(out_dir / rel, buf.tobytes())
+        rows.append(",".join([rel, EMOTIONS[int(batch.emotion[i])]] + [f"{v:.2f}" for v in batch.au[i].tolist()]))
+    return atomic_write_text(out_dir / "labels.csv", "\n".join(rows) + "\n")

@@ -33,6 +33,9 @@ LANDMARK_NAMES: tuple[str, ...] = (
 
 DOMAINS: tuple[str, ...] = ("lab", "wild")
 
+#: Bumped whenever the rendered pixels change, so cached data sets are regenerated.
+GENERATOR_VERSION: int = 1
+
 # ---------------------------------------------------------------------------------------------------------------
 # Random parameters. Each face draws a vector of uniforms per stream and maps it through these (lo, hi) ranges.
 
@@ -380,13 +383,13 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool) -> torch.T
     hair_a = torch.maximum(hair_back, long_hair)
     neck = _cover(U - fw * 0.55, aa) * _cover(cy + 0.4 - Y, aa)
     half_h = torch.where(yl > 0, P("fh_low"), fh)
-    narrow = 1 - P("jaw") * (yl.clamp(min=0) / half_h).clamp(max=1) ** 2
+    narrow = 1 - P("jaw") * (yl.clamp(min=0) / fh).clamp(max=1) ** 2
     face = _cover(_ellipse_d(U, yl, 0.0, 0.0, fw * narrow, half_h), aa)
     alpha = torch.maximum(torch.maximum(hair_a, neck), face)
     img = col["hair"] * hair_a.unsqueeze(1)
     img = _lerp(img, col["skin"] * 0.8, neck)
     # soft roundness of the face (lighting direction is applied later, in the image)
-    nx, ny = U / fw, (yl / half_h).clamp(-1, 1)
+    nx, ny = U / fw, (yl / fh).clamp(-1, 1)
     img = _lerp(img, col["skin"] * (1 - 0.22 * ((nx**2 + ny**2).clamp(max=1)) ** 2).unsqueeze(1), face)
     darken = torch.zeros(n, cv.h, cv.w)
     brighten = torch.zeros(n, cv.h, cv.w)
@@ -677,8 +680,6 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
     """
     from tqdm.auto import tqdm
 
-    from facekit.synth.facs import clean_given_labels
-
     emotion, au = _check_args(n, domain, size, emotion, au)
     chunk = chunk or max(64, (1 << 22) // (size * size * (3 if color else 1)))
     ids = None
@@ -687,6 +688,30 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
         ids = ids.expand(n) if len(ids) == 1 else ids
     images, aus, noisy, clean, marks, geos = [], [], [], [], [], []
     bar = tqdm(total=n, desc=f"rendering {domain} faces", unit="face", disable=not progress or n < 2 * chunk)
+    threads = torch.get_num_threads()
+    # One thread: the ops are small, and torch's thread pool thrashes badly on a busy 2-core machine (20x slower).
+    torch.set_num_threads(1)
+    try:
+        parts = _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar)
+    finally:
+        torch.set_num_threads(threads)
+        bar.close()
+    images, aus, noisy, clean, marks, geos = parts
+    geometry = {k: torch.cat([gg[k] for gg in geos]) for k in geos[0]} if geos else {}
+    empty_img = torch.zeros((0, 3, size, size) if color else (0, size, size), dtype=torch.uint8)
+    return FaceBatch(
+        images=torch.cat(images) if images else empty_img,
+        au=torch.cat(aus) if aus else torch.zeros(0, len(AUS)),
+        emotion=torch.cat(noisy) if noisy else torch.zeros(0, dtype=torch.long),
+        clean_emotion=torch.cat(clean) if clean else torch.zeros(0, dtype=torch.long),
+        landmarks=torch.cat(marks) if marks else torch.zeros(0, len(LANDMARK_NAMES), 2),
+        domain=domain, seed=int(seed), geometry=geometry)
+
+
+def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar):
+    from facekit.synth.facs import clean_given_labels
+
+    images, aus, noisy, clean, marks, geos = [], [], [], [], [], []
     for ci, start in enumerate(range(0, n, chunk)):
         m = min(chunk, n - start)
         sl = slice(start, start + m)
@@ -709,13 +734,4 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
         marks.append(lm)
         geos.append({**{k: v for k, v in geo.items()}, **{k: nu[k] for k in ("roll", "yaw", "scale", "tx", "ty")}})
         bar.update(m)
-    bar.close()
-    geometry = {k: torch.cat([gg[k] for gg in geos]) for k in geos[0]} if geos else {}
-    empty_img = torch.zeros((0, 3, size, size) if color else (0, size, size), dtype=torch.uint8)
-    return FaceBatch(
-        images=torch.cat(images) if images else empty_img,
-        au=torch.cat(aus) if aus else torch.zeros(0, len(AUS)),
-        emotion=torch.cat(noisy) if noisy else torch.zeros(0, dtype=torch.long),
-        clean_emotion=torch.cat(clean) if clean else torch.zeros(0, dtype=torch.long),
-        landmarks=torch.cat(marks) if marks else torch.zeros(0, len(LANDMARK_NAMES), 2),
-        domain=domain, seed=int(seed), geometry=geometry)
+    return images, aus, noisy, clean, marks, geos
