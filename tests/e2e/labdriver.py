@@ -200,6 +200,26 @@ class LabNotebook:
             raise NotebookError(f"{self.path}: the kernel died while running all cells (out of memory?)")
         return RunReport(time.monotonic() - start, done["cells"])
 
+    def rerun_cell(self, index: int, timeout: float = 60.0) -> None:
+        """Select cell ``index`` (0-based) and run it again (Shift+Enter's command), waiting until it has finished."""
+        count = self.page.evaluate(
+            "([path, i]) => { const app = window.jupyterapp; const p = (%s)(path); app.shell.activateById(p.id);"
+            " p.content.activeCellIndex = i; const n = p.content.widgets[i].model.executionCount;"
+            " app.commands.execute('notebook:run-cell'); return n; }" % _PANEL_JS, [self.path, index])
+        self.wait_for(f"cell {index + 1} of {self.path} to run again", timeout,
+                      "([path, i, n]) => { const s = (%s)(path); const c = s.cells.find(c => c.index === i);"
+                      " return c && (c.error || (c.count !== null && c.count !== n && !c.running"
+                      " && s.status === 'idle')); }" % _STATE_JS, arg=[self.path, index, count])
+        error = next((c["error"] for c in self.state()["cells"] if c["index"] == index and c["error"]), None)
+        if error:
+            raise NotebookError(f"{self.path}: cell {index + 1} raised {error['ename']} when run again: "
+                                f"{error['evalue']}")
+
+    def cell_index(self, cell) -> int:
+        """0-based position of a cell locator among the notebook's cells."""
+        return cell.evaluate("c => Array.from(c.parentElement.children).filter("
+                             "e => e.classList.contains('jp-Cell')).indexOf(c)")
+
     # -- locating outputs -------------------------------------------------------------------------------------
     def cells(self):
         return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
