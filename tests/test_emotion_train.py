@@ -221,3 +221,26 @@ def test_plots_return_figures():
     assert len(plot_acc(history).axes[0].lines) == 3
     with pytest.raises(ValueError, match="empty"):
         plot_loss(pd.DataFrame())
+
+
+# ------------------------------------------------------------------------------------------------ notebook
+@pytest.mark.notebook
+def test_emotion_training_notebook_writes_curves_metrics_and_checkpoint(run_notebook, workbook_dir):
+    import json
+
+    out = run_notebook("02_emotion_training")
+    for name in ("loss.png", "accuracy.png", "confusion.png", "bn_momentum.png"):
+        assert (out / name).stat().st_size > 5000, f"{name} missing or empty"
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("train_acc", "train_loss", "private_acc", "private_loss", "macro_f1", "balanced_accuracy",
+                "disgust_recall", "epochs", "wall_s"):
+        assert key in metrics, f"metrics.json lacks {key}"
+    assert metrics["epochs"] == 1 and metrics["n_params"] == 56_951
+    assert 0 <= metrics["private_acc"] <= 1 and metrics["private_loss"] > 0
+    per_class = pd.read_csv(out / "per_class.csv", index_col=0)
+    assert list(per_class.index) == [*EMOTIONS, "macro"]
+    assert {"precision", "recall", "f1", "support", "train_count"} <= set(per_class.columns)
+    history = pd.read_csv(out / "history.csv")
+    assert {"train_acc", "public_acc", "private_acc", "private_loss"} <= set(history.columns)
+    model = load_emotion_model("emotion_minixception.pt", ckpt_dir=workbook_dir / "checkpoints")
+    assert isinstance(model, MiniXception)

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from facekit.data.fer import EMOTIONS, FERData
 from facekit.emotion.augment import random_crop_flip
-from facekit.emotion.checkpoint import ARCH, CHECKPOINT_NAME, load_emotion_model, model_payload
+from facekit.emotion.checkpoint import CHECKPOINT_NAME, load_emotion_model, model_payload
 from facekit.emotion.metrics import predict
 from facekit.emotion.xception import MiniXception, preprocess
 from facekit.io import load_checkpoint, save_checkpoint
@@ -261,3 +261,30 @@ def train_classifier(data: FERData, config: TrainConfig | None = None, ckpt_dir:
     if ckpt_dir is not None and trainer.best_path.is_file():
         return load_emotion_model(trainer.best_path), history
     return trainer.trained_model(), history
+
+
+def measure_throughput(data: FERData, batch_size: int = 128, steps: int = 10, warmup: int = 2,
+                       channels_last: bool | None = None, seed: int = 0) -> dict[str, float]:
+    """Training images per second of the whole trainer step (index, crop/flip, preprocess, forward, backward,
+    SGD) next to the bare model step (forward + backward + SGD on one fixed, already-prepared batch), same batch
+    size and memory format. The gap is what the data pipeline costs. Prints nothing; timings only."""
+    config = TrainConfig(batch_size=batch_size, seed=seed, channels_last=channels_last)
+    trainer = Trainer(data, config, progress=False)
+    trainer.train_epoch(max_steps=warmup)
+    result = trainer.train_epoch(max_steps=steps)
+    model, optimizer = trainer.model, trainer.optimizer
+    n = safe_batch_size(min(batch_size, len(trainer.train_set)), trainer.channels_last)
+    x = preprocess(random_crop_flip(trainer.train_set.images[:n], config.crop)).to(trainer.device)
+    if trainer.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = trainer.train_set.labels[:n].to(trainer.device)
+    for i in range(warmup + steps):
+        if i == warmup:
+            t0 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    raw = n * steps / (time.perf_counter() - t0)
+    return {"batch_size": n, "steps": steps, "channels_last": trainer.channels_last,
+            "trainer_img_per_s": result.images_per_s, "model_img_per_s": raw,
+            "threads": torch.get_num_threads()}

@@ -1,0 +1,86 @@
+"""``facekit train-emotions``: train the Task 1 MiniXception and write the shipped checkpoint.
+
+    facekit train-emotions                      # 20 epochs on the full FER-sized set -> data/checkpoints/
+    facekit train-emotions --n-scale 0.05 --epochs 2 --out /tmp/m.pt     # a quick try
+    facekit train-emotions --bench              # trainer img/s next to bare model forward+backward img/s
+
+Real FER2013 is used when ``data/fer2013/`` holds it, the cached synthetic set otherwise (see data/README.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train-emotions", help="train the Task 1 MiniXception (writes data/checkpoints/)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, default=20, help="epochs (default 20, the starter's)")
+    p.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
+    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (default 0.01)")
+    p.add_argument("--bn-momentum", type=float, default=0.01,
+                   help="PyTorch BatchNorm momentum (default 0.01 = Keras 0.99; 0.99 reproduces the porting bug)")
+    p.add_argument("--n-scale", type=float, default=1.0, help="data size as a fraction of FER2013 (synthetic only)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data, the initialisation and the shuffling")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--out", default=None, help="where the best model goes (default data/checkpoints/"
+                                                "emotion_minixception.pt)")
+    p.add_argument("--work-dir", default=None, help="best/last checkpoints while training (default "
+                                                     "build/checkpoints/train-emotions/); --resume reads it")
+    p.add_argument("--resume", action="store_true", help="continue from <work-dir>/emotion_minixception_last.pt")
+    p.add_argument("--bench", action="store_true", help="only measure img/s (trainer vs bare model) and exit")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars (logs)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from facekit.data.loaders import load_emotion_data
+    from facekit.emotion.checkpoint import CHECKPOINT_NAME, load_emotion_model, save_emotion_model
+    from facekit.emotion.metrics import predict, summarize
+    from facekit.emotion.train import TrainConfig, TrainingDiverged, measure_throughput, train_classifier
+    from facekit.paths import build_dir, shipped_checkpoint_dir
+    from facekit.runtime import seed_everything, set_threads
+
+    threads = set_threads(args.threads)
+    seed_everything(args.seed)
+    data = load_emotion_data(args.n_scale, seed=args.seed)
+    print(f"train-emotions: {len(data):,} faces from {data.source}; {threads} thread(s)", file=sys.stderr)
+    if args.bench:
+        print(json.dumps(measure_throughput(data, batch_size=args.batch_size, seed=args.seed), indent=2))
+        return 0
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         bn_momentum=args.bn_momentum, seed=args.seed)
+    work = Path(args.work_dir) if args.work_dir else build_dir("checkpoints", "train-emotions")
+    out = Path(args.out) if args.out else shipped_checkpoint_dir() / CHECKPOINT_NAME
+    t0 = time.perf_counter()
+    try:
+        model, history = train_classifier(data, config, ckpt_dir=work, resume=args.resume,
+                                          progress=not args.no_progress)
+    except TrainingDiverged as exc:
+        print(f"train-emotions: {exc}", file=sys.stderr)
+        return 1
+    wall = time.perf_counter() - t0
+    private = data.split("PrivateTest")
+    preds = predict(model, private)
+    stats = summarize(private.labels, preds.pred)
+    best = int(history["public_acc"].idxmax()) if history["public_acc"].notna().any() else len(history) - 1
+    metrics = {"best_epoch": int(history["epoch"].iloc[best]), "epochs": len(history), "wall_s": wall,
+               "train_acc": history["train_acc"].iloc[best], "train_loss": history["train_loss"].iloc[best],
+               "public_acc": history["public_acc"].iloc[best], "public_loss": history["public_loss"].iloc[best],
+               "private_acc": preds.accuracy, "private_loss": preds.loss, "macro_f1": stats["macro_f1"],
+               "balanced_accuracy": stats["balanced_accuracy"], "disgust_recall": stats["recall_disgust"],
+               "train_img_per_s": float(history["train_img_per_s"].median()), "threads": threads,
+               "torch": torch.__version__}
+    metrics = {k: (float(v) if hasattr(v, "item") else v) for k, v in metrics.items()}
+    command = "facekit train-emotions " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "facekit train-emotions"
+    save_emotion_model(model, out, history=history.to_dict("records"), train_config=config.__dict__,
+                       metrics=metrics, data_source=data.source, command=command)
+    load_emotion_model(out)  # the file we ship must load
+    print(json.dumps(metrics, indent=2))
+    print(f"train-emotions: best model (epoch {metrics['best_epoch']}) -> {out}", file=sys.stderr)
+    return 0
