@@ -8,10 +8,10 @@ from facekit.data.fer import EMOTIONS
 from facekit.synth.facs import AU_NAMES, AUS, EMFACS, LABEL_NOISE, au_index, label_confusion, sample_expressions
 from facekit.synth.regions import au_region_masks
 from facekit.synth.render import DOMAINS, LANDMARK_NAMES, FaceBatch, render_faces
-from facekit.synth.dataset import make_au_dataset, make_fer_dataset
+from facekit.synth.dataset import benchmark_render, make_au_dataset, make_fer_dataset, write_au_folder, write_fer_csv
 
 __all__ = [
     "AUS", "AU_NAMES", "DOMAINS", "EMFACS", "EMOTIONS", "LABEL_NOISE", "LANDMARK_NAMES", "FaceBatch",
-    "au_index", "au_region_masks", "label_confusion", "make_au_dataset", "make_fer_dataset", "render_faces",
+    "au_index", "au_region_masks", "benchmark_render", "write_au_folder", "write_fer_csv", "label_confusion", "make_au_dataset", "make_fer_dataset", "render_faces",
     "sample_expressions",
 ]

@@ -68,7 +68,7 @@ def make_au_dataset(n: int, seed: int = 0, domain: str = "lab", size: int = 128,
                         progress=progress)
 
 
-__all__ = ["TASK2_AUS", "fer_label_plan", "fer_split_counts", "make_au_dataset", "make_fer_dataset", "write_au_folder",
+__all__ = ["TASK2_AUS", "benchmark_render", "fer_label_plan", "fer_split_counts", "make_au_dataset", "make_fer_dataset", "write_au_folder",
            "write_fer_csv"]
 
 
@@ -126,3 +126,13 @@ def write_au_folder(batch: FaceBatch, out_dir) -> "Path":
         atomic_write_bytes(out_dir / rel, buf.tobytes())
         rows.append(",".join([rel, EMOTIONS[int(batch.emotion[i])]] + [f"{v:.2f}" for v in batch.au[i].tolist()]))
     return atomic_write_text(out_dir / "labels.csv", "\n".join(rows) + "\n")
+
+
+def benchmark_render(n: int = 2000, size: int = 48, seed: int = 0, domain: str = "lab") -> dict[str, float]:
+    """Render ``n`` faces and time it: wall-clock faces/s and faces per CPU-second (less sensitive to a busy
+    machine). A benchmark to print, not to assert on."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    render_faces(n, seed=seed, size=size, domain=domain)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"faces": n, "size": size, "seconds": wall, "faces_per_s": n / max(wall, 1e-9),
+            "faces_per_cpu_s": n / max(cpu, 1e-9)}

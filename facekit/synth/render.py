@@ -639,6 +639,14 @@ class FaceBatch:
     def size(self) -> int:
         return int(self.images.shape[-1])
 
+    def subset(self, index) -> "FaceBatch":
+        """The faces selected by an index list/tensor or boolean mask (ground truth and geometry follow)."""
+        index = torch.as_tensor(index)
+        pick = lambda t: t[index]  # noqa: E731
+        return FaceBatch(images=pick(self.images), au=pick(self.au), emotion=pick(self.emotion),
+                         clean_emotion=pick(self.clean_emotion), landmarks=pick(self.landmarks), domain=self.domain,
+                         seed=self.seed, geometry={k: pick(v) for k, v in self.geometry.items()})
+
     def landmark(self, name: str) -> torch.Tensor:
         """(n, 2) pixel coordinates of one named landmark."""
         if name not in LANDMARK_NAMES:
