@@ -83,3 +83,20 @@ def test_saved_tuned_model_loads_back(checkpoint, tmp_path):
 def test_bad_settings_are_refused(checkpoint):
     with pytest.raises(ValueError, match="lr must be > 0"):
         fewshot.tune_fewshot(checkpoint, handful(), lr=0)
+
+
+@pytest.mark.notebook
+def test_fewshot_notebook_writes_tuned_model_and_tables(run_notebook, workbook_dir):
+    import json
+
+    out = run_notebook("07_fewshot")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_fewshot_faces"] >= 5
+    assert np.isfinite(metrics["final_train_loss"]) and metrics["final_train_loss"] > 0
+    assert metrics["clean_loss_after"] < metrics["clean_loss_before"], "tuning must lower the loss on the handful"
+    for key in ("test2_icc_before", "test2_icc_after_mean", "test2_icc_after_std", "test_mae_before", "wild_mae_after_mean"):
+        assert key in metrics
+    for name in ("lr_sweep.csv", "seed_summary.csv", "before_after_per_au.csv", "heatmaps_test2.png", "lr_sweep.png"):
+        assert (out / name).is_file(), name
+    tuned = workbook_dir / "checkpoints" / "tuned_model.pth"
+    assert load_checkpoint(tuned)["fewshot"]["n_faces"] == metrics["n_fewshot_faces"]

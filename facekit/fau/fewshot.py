@@ -46,7 +46,7 @@ def write_fewshot_faces(folder: str | os.PathLike | None = None, n: int | None =
 
 
 def load_fewshot_faces(root: str | os.PathLike | None = None, size: int = 128) -> AUData:
-    """The shipped handful ``data/fau/train/`` as :class:`AUData` (with the generator's points)."""
+    """The shipped handful ``data/fau/train/`` (or ``<root>/train/``) as :class:`AUData` with the generator's points."""
     from facekit.fau.data import load_test_faces
 
     folder = Path(root) if root else None
@@ -94,23 +94,23 @@ def tune_fewshot(checkpoint: str | os.PathLike, train: AUData, *, lr: float = 1e
     return model, history
 
 
-def prediction_spread(model, data: AUData) -> float:
-    """Mean over AUs of the standard deviation of the predicted intensity across the faces of ``data``."""
-    from facekit.fau.train import predict_intensities
-
-    return float(predict_intensities(model, data).std(axis=0).mean())
+def prediction_spread(predictions) -> float:
+    """Mean over AUs of the standard deviation of (N, 5) predicted intensities across faces (0 = constant output)."""
+    return float(np.asarray(predictions).std(axis=0).mean())
 
 
 def score_model(model, sets: dict[str, AUData]) -> dict:
     """Mean ICC / MAE per evaluation set plus the prediction spread: ``{"test2_icc": ..., "test2_mae": ...}``."""
-    from facekit.fau.train import evaluate
+    from facekit.fau.metrics import score_aus
+    from facekit.fau.train import predict_intensities
 
     out = {}
     for name, data in sets.items():
-        scores = evaluate(model, data)
+        pred = predict_intensities(model, data)
+        scores = score_aus(data.intensities, pred)
         out[f"{name}_icc"] = float(scores.loc["mean", "icc"])
         out[f"{name}_mae"] = float(scores.loc["mean", "mae"])
-        out[f"{name}_spread"] = prediction_spread(model, data)
+        out[f"{name}_spread"] = prediction_spread(pred)
     return out
 
 
@@ -162,3 +162,88 @@ def save_tuned_model(model, path: str | os.PathLike, **extra) -> Path:
     from facekit.io import save_checkpoint
 
     return save_checkpoint(fau_checkpoint(model, **extra), path)
+
+
+def plot_heatmap_comparison(models: dict, data: AUData, points: bool = True):
+    """Rows = models (e.g. ``{"before": m0, "after": m1}``), columns = the faces of ``data``: each face with the
+    maximum over the model's 10 heatmaps overlaid and the face's mean absolute intensity error in the title.
+
+    Models with patch attention get the faces' points (``points=True``) and show them as white crosses.
+    """
+    import matplotlib.pyplot as plt
+
+    from facekit.fau.heatmaps import read_intensities
+    from facekit.fau.train import predict_heatmaps
+
+    n = len(data)
+    fig, axes = plt.subplots(len(models), n, figsize=(1.9 * n, 2.1 * len(models)), squeeze=False)
+    for r, (name, model) in enumerate(models.items()):
+        use_points = points and getattr(model.config, "patch_attention", False)
+        hm = predict_heatmaps(model, data if use_points else data.images)
+        pred = read_intensities(hm, model.config.maps_per_au).numpy()
+        for c in range(n):
+            ax = axes[r, c]
+            size = data.image_size
+            ax.imshow(data.images[c] if data.images.ndim == 3 else data.images[c].mean(0), cmap="gray",
+                      extent=(0, size, size, 0))
+            ax.imshow(hm[c].amax(0).clamp(min=0).numpy(), cmap="jet", alpha=0.45, extent=(0, size, size, 0),
+                      vmin=0, vmax=5)
+            if use_points:
+                p = data.points[c].reshape(-1, 2)
+                ax.plot(p[:, 0], p[:, 1], "w+", ms=4)
+            err = float(np.abs(pred[c] - data.intensities[c]).mean())
+            ax.set_title(f"{name}: MAE {err:.2f}" if c == 0 else f"MAE {err:.2f}", fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweep(sweep: pd.DataFrame, sets: Sequence[str]):
+    """ICC, MAE and prediction spread against the learning rate (lr 0 = untuned, drawn at the left edge)."""
+    import matplotlib.pyplot as plt
+
+    tuned = sweep[sweep.index > 0]
+    left = tuned.index.min() / 3 if len(tuned) else 1e-6
+    x = [left if lr == 0 else lr for lr in sweep.index]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, metric in zip(axes, ("icc", "mae", "spread")):
+        for name in sets:
+            ax.plot(x, sweep[f"{name}_{metric}"], "o-", label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate (leftmost point: untuned)")
+        ax.set_title({"icc": "ICC(3,1), higher is better", "mae": "MAE, lower is better",
+                      "spread": "std of predictions across faces"}[metric], fontsize=9)
+    axes[2].axhline(COLLAPSE_STD, color="k", ls=":", lw=1, label="collapse")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def before_after_table(before_model, after_model, sets: dict[str, AUData]) -> pd.DataFrame:
+    """Per-AU ICC and MAE of two models on every set: index (set, AU), columns ``icc_before, icc_after, ...``."""
+    from facekit.fau.train import evaluate
+
+    frames = {}
+    for name, data in sets.items():
+        b, a = evaluate(before_model, data), evaluate(after_model, data)
+        frames[name] = pd.DataFrame({"icc_before": b["icc"], "icc_after": a["icc"], "mae_before": b["mae"],
+                                     "mae_after": a["mae"]})
+    return pd.concat(frames, names=["set", "au"])
+
+
+def plot_seed_spread(seeds: pd.DataFrame, before: dict, sets: Sequence[str]):
+    """One dot per seed (after tuning) next to the untuned value (black bar), for ICC and MAE of each set."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, metric in zip(axes, ("icc", "mae")):
+        for i, name in enumerate(sets):
+            col = f"{name}_{metric}"
+            ax.scatter(np.full(len(seeds), i) + np.linspace(-0.12, 0.12, len(seeds)), seeds[col], s=18,
+                       label="tuned, one dot per seed" if i == 0 else None)
+            ax.hlines(before[col], i - 0.3, i + 0.3, color="k", lw=2, label="untuned" if i == 0 else None)
+        ax.set_xticks(range(len(sets)), list(sets))
+        ax.set_title({"icc": "ICC(3,1), higher is better", "mae": "MAE, lower is better"}[metric], fontsize=9)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
