@@ -174,3 +174,49 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def load_cases(which: str = "test", folder: str | os.PathLike | None = None, size: int = 48,
+               with_real: bool = True):
+    """The faces of ``data/test`` (``which="test"``) or ``data/test2`` plus, for test2 and ``with_real``, the real
+    photos shipped inside installed packages, as one :class:`facekit.faces.FaceCrops` at ``size`` x ``size``."""
+    from facekit import assets, faces
+    from facekit.paths import data_dir
+
+    if which not in ("test", "test2"):
+        raise ValueError(f"which must be 'test' or 'test2', got {which!r}")
+    crops = faces.load_face_folder(folder or data_dir(which), size=size)
+    if which == "test2" and with_real:
+        real = faces.crop_photos(assets.load_real_photos(), size=size)
+        crops = faces.FaceCrops(np.concatenate([crops.images, real.images]), crops.names + real.names,
+                                crops.labels + real.labels, np.concatenate([crops.detected, real.detected]),
+                                np.concatenate([crops.boxes, real.boxes]), crops.notes + real.notes,
+                                crops.skipped, crops.sources)
+    return crops
+
+
+def upper_face_share(cams: np.ndarray) -> np.ndarray:
+    """Share of each CAM's mass in the upper half of the image (eyes, brows) rather than the lower (nose, mouth)."""
+    cams = np.clip(np.asarray(cams, dtype=np.float64), 0, None)
+    half = cams.shape[1] // 2
+    total = cams.sum(axis=(1, 2))
+    return np.where(total > 0, cams[:, :half].sum(axis=(1, 2)) / np.where(total > 0, total, 1), np.nan)
+
+
+def case_table(crops, expl, model_name: str = "model"):
+    """One row per face: name, kind (``folder`` file or ``real photo`` from a package), true label, prediction and its
+    probability, the true class's probability, correct, upper-face share of the CAM, and the face-finding note."""
+    import pandas as pd
+
+    rows = []
+    for i, name in enumerate(crops.names):
+        pred = EMOTIONS[int(expl.pred[i])]
+        true = crops.labels[i]
+        kind = "folder" if i < len(crops.sources) else "real photo"
+        rows.append({"model": model_name, "face": name, "kind": kind, "true": true, "pred": pred,
+                     "prob": float(expl.probs[i, expl.pred[i]]),
+                     "p_true": float(expl.probs[i, EMOTIONS.index(true)]) if true in EMOTIONS else float("nan"),
+                     "correct": (pred == true) if true else None,
+                     "upper_face_share": float(upper_face_share(expl.cam[i:i + 1])[0]),
+                     "note": crops.notes[i].split(": ", 1)[-1]})
+    return pd.DataFrame(rows)

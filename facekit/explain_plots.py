@@ -45,7 +45,9 @@ def plot_guided_gradcam(expl: Explanation, names=None, true_labels=None, class_n
             axes[i, 3].set_xlabel(str(notes[i]), fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
+    else:
+        fig.tight_layout()
     return fig
 
 
@@ -93,12 +95,12 @@ def plot_region_scores(summary):
 
 
 def plot_before_after(table):
-    """Bars of per-class recall and summary metrics before/after the imbalance fix (``table``: rows metrics,
-    columns ``before``/``after``)."""
+    """Bars of per-class recall and summary metrics, one colour per model (``table``: rows = metrics, columns =
+    models such as ``before``, ``control``, ``after``)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    table[["before", "after"]].plot.bar(ax=ax, width=0.75)
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    table.drop(index=[i for i in table.index if str(i).startswith("predicted")]).plot.bar(ax=ax, width=0.8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("score")
     ax.tick_params(axis="x", labelrotation=35)

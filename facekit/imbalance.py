@@ -119,9 +119,13 @@ def transfer_start(num_classes: int = len(EMOTIONS)) -> MiniXception:
 
 
 def evaluate(model: nn.Module, data: FERData, crop: int = 44) -> dict[str, float]:
-    """Accuracy, macro-F1, balanced accuracy and per-class recall (``summarize``) on ``data``."""
+    """Accuracy, macro-F1, balanced accuracy, per-class recall (``summarize``) and disgust precision on ``data``."""
     preds = predict(model, data, crop=crop)
-    return summarize(data.labels.numpy(), preds.pred.numpy())
+    labels, pred = data.labels.numpy(), preds.pred.numpy()
+    disgust = EMOTIONS.index("disgust")
+    said = pred == disgust
+    precision = float((labels[said] == disgust).mean()) if said.any() else float("nan")
+    return {**summarize(labels, pred), "precision_disgust": precision, "predicted_disgust": int(said.sum())}
 
 
 def train_imbalance(data: FERData, start: nn.Module, config: ImbalanceConfig,
@@ -183,12 +187,14 @@ def train_imbalance(data: FERData, start: nn.Module, config: ImbalanceConfig,
 
 
 def before_after_table(models: dict[str, nn.Module], data: FERData, crop: int = 44) -> pd.DataFrame:
-    """Rows: recall per emotion, macro-F1, balanced accuracy, accuracy on PrivateTest; one column per model."""
+    """Rows: recall per emotion, disgust precision and how many faces were called disgust, macro-F1, balanced
+    accuracy, accuracy, all on PrivateTest; one column per model."""
     private = data.split("PrivateTest")
     columns = {}
     for name, model in models.items():
         s = evaluate(model, private, crop)
         columns[name] = {**{f"recall {e}": s[f"recall_{e}"] for e in EMOTIONS},
+                         "precision disgust": s["precision_disgust"], "predicted disgust": s["predicted_disgust"],
                          "macro-F1": s["macro_f1"], "balanced accuracy": s["balanced_accuracy"],
                          "private accuracy": s["accuracy"]}
     return pd.DataFrame(columns)
@@ -203,3 +209,19 @@ def starting_points(method: str, trained: nn.Module, seed: int = 0) -> tuple[nn.
         return trained, trained
     torch.manual_seed(seed)
     return transfer_start(), MiniXception()
+
+
+def subsample_training(data: FERData, fraction: float, seed: int = 0) -> FERData:
+    """``data`` with a seeded, class-stratified ``fraction`` of its Training rows (the imbalance is kept) and every
+    PublicTest / PrivateTest row (so before/after numbers stay comparable)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"TRAIN_FRACTION must lie in (0, 1], got {fraction}")
+    if fraction == 1:
+        return data
+    gen = torch.Generator().manual_seed(seed)
+    keep = data.usage != 0
+    for c in torch.unique(data.labels).tolist():
+        rows = torch.nonzero((data.usage == 0) & (data.labels == c)).flatten()
+        take = max(1, round(len(rows) * fraction))
+        keep[rows[torch.randperm(len(rows), generator=gen)[:take]]] = True
+    return data.subset(keep)
