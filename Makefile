@@ -15,7 +15,7 @@ export MPLCONFIGDIR := $(CURDIR)/build/jupyter/matplotlib
 export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install assets workbook quick test doctor clean browser e2e
+.PHONY: install assets workbook quick test doctor clean browser e2e bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ browser: install
 # The workbook in JupyterLab, driven by headless Chromium (screenshots in build/e2e/).
 e2e: install browser
 	$(BIN)/python -m pytest -m e2e tests/e2e
+
+# What the workbook costs here: table on stdout, build/bench/bench.{csv,json,md}, figures/bench/bench_scaling.png.
+bench: install
+	$(BIN)/facekit bench
 
 doctor: install
 	$(BIN)/facekit doctor

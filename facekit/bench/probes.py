@@ -1,0 +1,371 @@
+"""The measurements of ``facekit bench``, one function per thing measured, each runnable in a fresh process.
+
+Every probe returns a dict with at least ``items`` (faces, images or subjects processed while the clock ran) and
+``seconds`` (that wall time, warm-up excluded). :func:`run_probe` runs one in a child process
+(``python -m facekit.bench.probes '<json>'``, which :func:`main` serves) with its own thread count, so that its peak resident memory
+(``getrusage(RUSAGE_SELF).ru_maxrss``, read inside the child at the end) is its own and not inherited from an earlier
+measurement; ``isolate=False`` runs it in this process instead (fast, for tests; memory is then this process's peak).
+
+Task 1 and FAU throughput use random pixels of the real sizes: the cost of a training step does not depend on what
+the faces show, and random faces keep the benchmark independent of the generator. Rendering uses the generator.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+#: FER2013 Training / PublicTest+PrivateTest sizes (the 1x of the scaling runs and the per-epoch evaluation).
+FER_TRAIN_SIZE = 28_709
+FER_EVAL_SIZE = 7_178
+
+PROBES: dict[str, Callable[..., dict]] = {}
+_MARKER = "FACEKIT_BENCH_RESULT "
+_CHILD = "import sys; from facekit.bench.probes import main; sys.exit(main())"
+
+
+def probe(fn: Callable[..., dict]) -> Callable[..., dict]:
+    """Register ``fn`` as a probe under its name."""
+    PROBES[fn.__name__] = fn
+    return fn
+
+
+# ------------------------------------------------------------------------------------------------ random inputs
+def random_fer(n_train: int, n_eval: int = 0, seed: int = 0):
+    """A FERData of random 48x48 faces: ``n_train`` Training rows, then ``n_eval`` PublicTest rows."""
+    from facekit.data.fer import EMOTIONS, FERData
+
+    g = torch.Generator().manual_seed(seed)
+    n = n_train + n_eval
+    usage = torch.cat([torch.zeros(n_train, dtype=torch.int64), torch.ones(n_eval, dtype=torch.int64)])
+    return FERData(torch.randint(0, 256, (n, 48, 48), dtype=torch.uint8, generator=g),
+                   torch.randint(0, len(EMOTIONS), (n,), generator=g), usage, source=f"random pixels (seed {seed})")
+
+
+def random_au_data(n: int, size: int = 128, seed: int = 0):
+    """An AUData of ``n`` random grey ``size`` x ``size`` faces with random intensities and plausible AU points."""
+    from facekit.fau.data import AUData
+    from facekit.fau.model import FAU_AUS
+
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+    intensities = rng.uniform(0, 5, (n, len(FAU_AUS))).astype(np.float32)
+    points = rng.uniform(0.25 * size, 0.75 * size, (n, len(FAU_AUS), 2, 2)).astype(np.float32)
+    return AUData(images, intensities, points, source=f"random pixels (seed {seed})")
+
+
+def _trainer(n_train: int, batch_size: int, device: str, seed: int = 0):
+    from facekit.emotion.train import Trainer, TrainConfig
+
+    return Trainer(random_fer(n_train, seed=seed), TrainConfig(batch_size=batch_size, seed=seed), device=device,
+                   progress=False)
+
+
+def _sync(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+# ----------------------------------------------------------------------------------------------------- probes
+@probe
+def idle(device: str = "cpu") -> dict:
+    """Python + torch + facekit imported, nothing run: the memory every other probe starts from."""
+    import facekit.emotion  # noqa: F401
+
+    return {"items": 0, "seconds": 0.0}
+
+
+@probe
+def render(n: int, size: int = 48, domain: str = "lab", device: str = "cpu") -> dict:
+    """Faces per second of ``facekit.synth.render_faces`` at ``size`` (a small warm-up render first)."""
+    from facekit.synth import render_faces
+
+    render_faces(min(n, 64), seed=1, domain=domain, size=size)
+    t0 = time.perf_counter()
+    batch = render_faces(n, seed=0, domain=domain, size=size)
+    seconds = time.perf_counter() - t0
+    return {"items": len(batch.images), "seconds": seconds}
+
+
+@probe
+def trainer(steps: int | None, batch_size: int = 128, n_train: int | None = None, warmup: int = 2,
+            device: str = "cpu") -> dict:
+    """The facekit trainer (:meth:`Trainer.train_epoch`): ``steps`` timed steps (``None``: one whole epoch)."""
+    n_train = n_train or batch_size * ((steps or 1) + warmup)
+    tr = _trainer(n_train, batch_size, device)
+    if warmup:
+        tr.train_epoch(max_steps=warmup)
+    _sync(device)
+    result = tr.train_epoch(max_steps=steps)
+    _sync(device)
+    return {"items": result.images, "seconds": result.seconds, "steps": result.steps, "n_train": n_train,
+            "channels_last": tr.channels_last}
+
+
+@probe
+def ceiling(steps: int, batch_size: int = 128, warmup: int = 2, channels_last: bool | None = None,
+            device: str = "cpu") -> dict:
+    """The practical ceiling: the trainer's model and optimizer, forward + cross-entropy + backward + step on one
+    pre-made random batch (no data handling at all). ``channels_last=None`` uses the trainer's choice."""
+    import torch.nn.functional as F
+
+    from facekit.emotion.train import TrainConfig, Trainer, safe_batch_size
+
+    cfg = TrainConfig(batch_size=batch_size, seed=0, channels_last=channels_last)
+    tr = Trainer(random_fer(batch_size), cfg, device=device, progress=False)
+    model, opt = tr.model, tr.optimizer
+    b = safe_batch_size(batch_size, tr.channels_last)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(b, 1, cfg.crop, cfg.crop, generator=g).to(device)
+    if tr.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 7, (b,), generator=g).to(device)
+    model.train()
+
+    def step():
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step().item()  # the trainer also reads the loss every step
+    _sync(device)
+    return {"items": b * steps, "seconds": time.perf_counter() - t0, "steps": steps,
+            "channels_last": tr.channels_last}
+
+
+@probe
+def naive(steps: int, batch_size: int = 128, num_workers: int = 0, warmup: int = 2, n_train: int | None = None,
+          device: str = "cpu") -> dict:
+    """The starter-kit baseline (:func:`facekit.bench.naive.train_naive`): DataLoader + per-sample PIL transforms."""
+    from facekit.bench.naive import train_naive
+
+    n_train = n_train or batch_size * (steps + warmup)
+    run = train_naive(random_fer(n_train), steps, warmup=warmup, batch_size=batch_size, num_workers=num_workers,
+                      device=device)
+    return {"items": run.images, "seconds": run.seconds, "steps": run.steps, "num_workers": num_workers}
+
+
+@probe
+def inference(n: int, batch_size: int = 512, channels_last: bool = False, device: str = "cpu") -> dict:
+    """``facekit.emotion.predict`` (centre crop, preprocess, eval-mode forward) on ``n`` faces."""
+    from facekit.emotion.metrics import predict
+    from facekit.emotion.xception import MiniXception
+
+    torch.manual_seed(0)
+    model = MiniXception().to(device).eval()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    faces = random_fer(n).images
+    predict(model, faces[:min(n, batch_size)], batch_size=batch_size, device=device)
+    _sync(device)
+    t0 = time.perf_counter()
+    predict(model, faces, batch_size=batch_size, device=device)
+    _sync(device)
+    return {"items": n, "seconds": time.perf_counter() - t0}
+
+
+@probe
+def guided_gradcam(n: int, batch_size: int = 16, device: str = "cpu") -> dict:
+    """``facekit.explain.guided_gradcam`` (predictions + Grad-CAM + guided backprop) on ``n`` faces, in batches."""
+    from facekit.emotion.augment import center_crop
+    from facekit.emotion.xception import MiniXception, preprocess
+    from facekit.explain import guided_gradcam as explain
+
+    torch.manual_seed(0)
+    model = MiniXception().to(device).eval()
+    x = preprocess(center_crop(random_fer(n).images)).to(device)
+    explain(model, x[:2])
+    t0 = time.perf_counter()
+    for start in range(0, n, batch_size):
+        explain(model, x[start:start + batch_size])
+    return {"items": n, "seconds": time.perf_counter() - t0}
+
+
+@probe
+def fau_pretrain(steps: int, batch_size: int = 32, warmup: int = 1, device: str = "cpu") -> dict:
+    """``facekit.fau.train.train_fau`` (augmented batches, heatmap targets, Adam) on random 128x128 faces."""
+    from facekit.fau.model import FAUConfig, build_fau_model
+    from facekit.fau.train import train_fau
+
+    torch.manual_seed(0)
+    model = build_fau_model(FAUConfig())
+    if warmup:
+        train_fau(model, random_au_data(batch_size * warmup, seed=1), epochs=1, batch_size=batch_size,
+                  device=device, progress=False)
+    history = train_fau(model, random_au_data(batch_size * steps), epochs=1, batch_size=batch_size, device=device,
+                        progress=False)
+    return {"items": batch_size * steps, "seconds": float(history["seconds"].sum()), "steps": steps}
+
+
+def _fau_checkpoint(tmp_dir: str) -> str:
+    """The shipped FAU checkpoint when present, else a freshly initialised one saved to ``tmp_dir``."""
+    from pathlib import Path
+
+    from facekit.paths import find_checkpoint
+
+    try:
+        path = find_checkpoint("fau_resnet.pt")
+        if path is not None and Path(path).is_file():
+            return str(path)
+    except Exception:  # not shipped yet: benchmark an untrained model of the same architecture
+        pass
+    from facekit.fau.model import FAUConfig, build_fau_model, fau_checkpoint
+    from facekit.io import save_checkpoint
+
+    torch.manual_seed(0)
+    path = Path(tmp_dir) / "fau_resnet.pt"
+    save_checkpoint(fau_checkpoint(build_fau_model(FAUConfig())), path)
+    return str(path)
+
+
+def _fewshot_faces(n: int):
+    try:
+        from facekit.fau.fewshot import load_fewshot_faces
+
+        data = load_fewshot_faces()
+        return data.subset(np.arange(min(n, len(data)))), "the shipped few-shot faces"
+    except Exception:
+        return random_au_data(n, seed=2), "random faces (data/fau/train not found)"
+
+
+@probe
+def fau_fewshot(epochs: int = 5, n: int = 10, batch_size: int = 4, device: str = "cpu") -> dict:
+    """``facekit.fau.fewshot.tune_fewshot`` at its defaults (lr 1e-4, batch 4, augmentation) on ``n`` faces;
+    timed: the training epochs (from the trainer's history), loading and the before/after losses excluded."""
+    import tempfile
+
+    from facekit.fau.fewshot import tune_fewshot
+
+    faces, what = _fewshot_faces(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = _fau_checkpoint(tmp)
+        tune_fewshot(ckpt, faces.subset(np.arange(min(2, len(faces)))), epochs=1, batch_size=batch_size)
+        t0 = time.perf_counter()
+        _, history = tune_fewshot(ckpt, faces, epochs=epochs, batch_size=batch_size)
+        total = time.perf_counter() - t0
+    return {"items": len(faces) * epochs, "seconds": float(history["seconds"].sum()), "run_seconds": total,
+            "faces": what}
+
+
+@probe
+def fau_demo(subjects: int = 5, device: str = "cpu") -> dict:
+    """Seconds per subject of the Task 2 demo path: read intensities from one face (batch of 1), the way the demo
+    shows one subject at a time, using :func:`facekit.fau.demo.analyse_subject` when it exists, else
+    :func:`facekit.fau.train.predict_intensities` plus the heatmaps."""
+    import tempfile
+
+    from facekit.fau.model import load_fau_model
+    from facekit.fau.train import predict_heatmaps, predict_intensities
+
+    faces, what = _fewshot_faces(subjects)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = load_fau_model(_fau_checkpoint(tmp))
+    demo = _demo_function()
+    model.eval()
+
+    def one(i):
+        face = faces.subset(np.array([i]))
+        if demo is not None:
+            return demo(model, face.images[0])
+        return predict_heatmaps(model, face), predict_intensities(model, face)
+
+    one(0)
+    t0 = time.perf_counter()
+    for i in range(len(faces)):
+        one(i)
+    return {"items": len(faces), "seconds": time.perf_counter() - t0, "faces": what,
+            "path": "facekit.fau.demo" if demo is not None else "predict_heatmaps + predict_intensities"}
+
+
+def _demo_function():
+    """``facekit.fau.demo.analyse_subject(model, image)`` if the demo module provides it, else ``None``."""
+    try:
+        from facekit.fau import demo
+    except ImportError:
+        return None
+    return getattr(demo, "analyse_subject", None)
+
+
+# ------------------------------------------------------------------------------------------- process isolation
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _children_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def execute(name: str, threads: int | None = None, device: str = "cpu", **kwargs) -> dict:
+    """Run probe ``name`` here with ``threads`` intra-op threads; add the thread count and peak memory."""
+    if name not in PROBES:
+        raise KeyError(f"Unknown benchmark probe {name!r}; known: {', '.join(PROBES)}")
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        torch.manual_seed(0)
+        result = PROBES[name](device=device, **kwargs)
+        result.update(threads=torch.get_num_threads(), peak_rss_mb=peak_rss_mb(),
+                      workers_rss_mb=_children_rss_mb(), device=device)
+    finally:
+        torch.set_num_threads(before)
+    return result
+
+
+def run_probe(name: str, threads: int | None = None, device: str = "cpu", isolate: bool = True,
+              timeout: float | None = None, **kwargs) -> dict:
+    """Run a probe, in a fresh child process by default; never raises for a failing probe: the result then holds
+    ``error`` (what went wrong) instead of numbers, so one broken measurement does not lose the others."""
+    if not isolate:
+        try:
+            return {**execute(name, threads, device, **kwargs), "isolated": False}
+        except Exception as exc:  # a missing module or a bug in the measured code: report it in the table
+            return {"error": f"{type(exc).__name__}: {exc}", "isolated": False}
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    spec = json.dumps({"probe": name, "threads": threads, "device": str(device), "kwargs": kwargs})
+    try:
+        proc = subprocess.run([sys.executable, "-c", _CHILD, spec], capture_output=True, text=True, env=env,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s", "isolated": True}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(_MARKER):
+            return {**json.loads(line[len(_MARKER):]), "isolated": True}
+    tail = (proc.stderr or proc.stdout).strip().splitlines()
+    return {"error": (tail[-1] if tail else f"child exited with status {proc.returncode}")[:300], "isolated": True}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m facekit.bench.probes '{\"probe\": NAME, \"threads\": N, \"kwargs\": {...}}'",
+              file=sys.stderr)
+        return 2
+    spec = json.loads(argv[0])
+    result = execute(spec["probe"], spec.get("threads"), spec.get("device", "cpu"), **spec.get("kwargs", {}))
+    print(_MARKER + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
