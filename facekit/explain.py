@@ -195,9 +195,11 @@ def region_share(cams: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 def pointing_game(cams: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Whether each CAM's maximum falls inside its mask (N,) bool (ties: any maximal pixel inside counts)."""
+    """Whether each CAM's maximum falls inside its mask (N,) bool (ties: any maximal pixel inside counts; an empty,
+    all-zero CAM points nowhere and misses)."""
     cams, masks = _check_pair(cams, masks)
-    peak = cams >= cams.max(axis=(1, 2), keepdims=True)
+    top = cams.max(axis=(1, 2), keepdims=True)
+    peak = (cams >= top) & (top > 0)
     return (peak & masks).any(axis=(1, 2))
 
 
@@ -237,7 +239,8 @@ def score_explanations(model: nn.Module, x: torch.Tensor, labels, masks: np.ndar
     """One row per image and (method, layer): the measured quality of the explanation of the TRUE class.
 
     ``masks`` (N, H, W) bool: the region the true class should use (e.g. the union of its prototype AUs' regions).
-    Columns: emotion, method, layer, region_share, pointing_hit, chance (mask area), road. ROAD is slow (a sparse
+    Columns: emotion, method, layer, region_share (NaN for an all-zero CAM), pointing_hit (a miss for an all-zero
+    CAM), empty_cam, chance (mask area), road. ROAD is slow (a sparse
     solve per image and percentile, ~0.2 s), so it is computed for about ``road_n`` images only, the first ones of
     each class in turn (all when ``None``, none when 0); the other rows hold NaN.
     """
@@ -268,15 +271,17 @@ def score_explanations(model: nn.Module, x: torch.Tensor, labels, masks: np.ndar
             for i, lab in enumerate(labels[sl]):
                 rows.append({"emotion": class_names[lab] if class_names else int(lab), "method": method,
                              "layer": layer, "region_share": share[i], "pointing_hit": float(hit[i]),
+                             "empty_cam": float(not cams[i].max() > 0),
                              "chance": float(mask_area(masks[sl][i:i + 1])[0]), "road": faith[i]})
     return pd.DataFrame(rows)
 
 
 def summarize_scores(scores):
-    """Mean region share, pointing-game hit rate, chance and ROAD per (method, layer) and emotion, plus 'all'."""
+    """Mean region share (over non-empty CAMs), pointing-game hit rate, share of empty CAMs, chance and ROAD per
+    (method, layer) and emotion, plus 'all'."""
     import pandas as pd
 
-    cols = ["region_share", "pointing_hit", "chance", "road"]
+    cols = ["region_share", "pointing_hit", "empty_cam", "chance", "road"]
     per = scores.groupby(["method", "layer", "emotion"], sort=False)[cols].mean().reset_index()
     overall = scores.groupby(["method", "layer"], sort=False)[cols].mean().reset_index().assign(emotion="all")
     return pd.concat([per, overall], ignore_index=True)

@@ -79,6 +79,7 @@ def test_region_share_inside_outside_and_chance():
     assert np.isnan(E.region_share(np.zeros((1, 10, 10)), mask[:1])[0])
     assert E.pointing_game(inside, mask).tolist() == [True, True]
     assert E.pointing_game(outside, mask).tolist() == [False, False]
+    assert E.pointing_game(np.zeros((1, 10, 10)), mask[:1]).tolist() == [False]  # an empty map points nowhere
 
 
 def test_shape_mismatch_and_bad_names_explain_themselves(model, x):
@@ -102,3 +103,36 @@ def test_road_and_score_table(model, x):
     assert table["region_share"].between(0, 1).all()
     summary = E.summarize_scores(table)
     assert "all" in set(summary["emotion"])
+
+
+def check_gradcam_outputs(out):
+    """What notebooks/03_gradcam.ipynb promises to write (also used by hand on a full run's folder)."""
+    import json
+
+    import pandas as pd
+
+    for rel in ("test/guided_gradcam.jpg", "test2/guided_gradcam.jpg", "test2/guided_gradcam_real_fer_model.jpg",
+                "cam_methods_layers.png", "cam_region_scores.png"):
+        assert (out / rel).stat().st_size > 5000, rel
+    summary = pd.read_csv(out / "cam_region_scores.csv")
+    assert {"method", "layer", "emotion", "region_share", "pointing_hit", "chance", "road"} <= set(summary.columns)
+    assert summary["region_share"].dropna().between(0, 1).all() and summary["pointing_hit"].between(0, 1).all()
+    assert summary["empty_cam"].between(0, 1).all()
+    pairs = set(zip(summary["method"], summary["layer"]))
+    assert {("gradcam", "last_conv"), ("gradcam", "block3"), ("hirescam", "block3")} <= pairs
+    assert summary.loc[summary["emotion"] == "all", "road"].notna().all()
+    assert "neutral" not in set(summary["emotion"])
+    cases = pd.read_csv(out / "test2_cases.csv")
+    assert set(cases["model"]) == {"synthetic", "real-FER2013"}
+    assert (cases["kind"] == "real photo").sum() == 10
+    real = cases[(cases["model"] == "real-FER2013") & (cases["kind"] == "real photo") & (cases["true"] == "happy")]
+    assert len(real) == 2 and (real["pred"] == "happy").all()  # the converted real-data model sees the smiles
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 <= metrics["test_accuracy"] <= 1 and 0 <= metrics["held_out_accuracy"] <= 1
+    assert "gradcam@last_conv" in metrics["region_share"] and "hirescam@block3" in metrics["pointing_game"]
+    assert set(metrics["test2_accuracy"]) == {"synthetic", "real-FER2013"}
+
+
+@pytest.mark.notebook
+def test_gradcam_notebook_writes_rows_tables_and_scores(run_notebook):
+    check_gradcam_outputs(run_notebook("03_gradcam"))

@@ -62,3 +62,33 @@ def test_tiny_run_is_seeded_and_keeps_frozen_weights(method):
         assert torch.equal(a.stem.bn1.running_mean, start.stem.bn1.running_mean)
     table = I.before_after_table({"before": start, "after": a}, data)
     assert list(table.columns) == ["before", "after"] and "recall disgust" in table.index
+
+
+def check_imbalance_outputs(out, method="reweight"):
+    """What notebooks/04_imbalance.ipynb promises to write."""
+    import json
+
+    import pandas as pd
+
+    table = pd.read_csv(out / "before_after.csv", index_col=0)
+    assert list(table.columns) == ["before", "after", "control"]
+    for row in ("recall disgust", "recall happy", "macro-F1", "balanced accuracy", "private accuracy"):
+        assert table.loc[row].between(0, 1).all(), row
+    for rel in ("before_after.png", "test2/guided_gradcam.jpg"):
+        assert (out / rel).stat().st_size > 5000, rel
+    weights = pd.read_csv(out / "class_counts_weights.csv", index_col=0)["weight"]
+    assert weights["disgust"] > weights["neutral"] > weights["happy"]  # w_c = N / (K n_c)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == method and metrics["after"]["recall disgust"] == table.loc["recall disgust", "after"]
+    cases = pd.read_csv(out / "test2_before_after.csv")
+    assert set(cases["model"]) == {"before", "after", "control"}
+
+
+@pytest.mark.notebook
+def test_imbalance_notebook_writes_before_after(run_notebook):
+    check_imbalance_outputs(run_notebook("04_imbalance"))
+
+
+@pytest.mark.notebook
+def test_imbalance_notebook_transfer_from_real_fer(run_notebook):
+    check_imbalance_outputs(run_notebook("04_imbalance", METHOD="transfer"), method="transfer")
