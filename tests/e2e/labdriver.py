@@ -258,8 +258,12 @@ class LabNotebook:
         return scope.locator(".jp-OutputArea-output img")
 
     def rendered_images(self, scope=None, timeout: float = 20.0) -> int:
-        """How many output images have loaded with a non-zero size (waits for them to finish decoding)."""
-        images = self.images(scope)
+        """How many output images (in ``scope``: the notebook or a cell) have loaded with a non-zero size."""
+        return self.count_loaded(self.images(scope), timeout)
+
+    @staticmethod
+    def count_loaded(images, timeout: float = 20.0) -> int:
+        """How many of the ``img`` elements located by ``images`` have loaded; waits for them to finish decoding."""
         deadline = time.monotonic() + timeout
         while True:
             sizes = images.evaluate_all("els => els.map(e => e.complete ? e.naturalWidth * e.naturalHeight : -1)")
@@ -295,13 +299,30 @@ class LabNotebook:
             return buttons.nth(target).inner_text().strip()
         raise AssertionError(f"don't know how to move the widget {control.inner_text()!r}")
 
+    @staticmethod
+    def widget_images(cell):
+        """Images drawn by widgets in ``cell`` (in an ``Output`` widget or an ``Image`` widget), not the cell's
+        ordinary figure outputs, which the controls cannot change."""
+        return cell.locator(".jp-OutputArea-output .widget-output img, .jp-OutputArea-output img.widget-image")
+
+    @staticmethod
+    def widget_view(cell, description: str):
+        """The cell output holding the control labelled ``description`` (the whole browser widget when its controls
+        and its picture share one box)."""
+        label = cell.page.locator(".widget-label", has_text=re.compile(description, re.IGNORECASE))
+        return cell.locator(".jp-OutputArea-output").filter(has=label).last
+
     def output_fingerprint(self, cell) -> str:
-        """A hash of the pixels of every image in ``cell``'s output (screenshots, so blob/data URLs don't matter)."""
-        images = self.images(cell)
-        digest = hashlib.sha256()
-        for index in range(images.count()):
-            digest.update(images.nth(index).screenshot(animations="disabled", timeout=10_000))
-        return digest.hexdigest() if images.count() else ""
+        """A hash of the pixels of the widget images in ``cell`` ("" when none has loaded).
+
+        Read in the page (a data: URL is the PNG itself; anything else is drawn onto a canvas), so an image being
+        redrawn or scrolled away cannot make the comparison flaky.
+        """
+        pixels = self.widget_images(cell).evaluate_all("""els => els.filter(e => e.complete && e.naturalWidth > 0)
+            .map(e => { if (e.src.startsWith('data:')) return e.src;
+                        const c = document.createElement('canvas'); c.width = e.naturalWidth;
+                        c.height = e.naturalHeight; c.getContext('2d').drawImage(e, 0, 0); return c.toDataURL(); })""")
+        return hashlib.sha256("|".join(pixels).encode()).hexdigest() if pixels else ""
 
     @staticmethod
     def texts_matching(cell, pattern: str) -> list[str]:
@@ -324,7 +345,7 @@ class LabNotebook:
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
-            if self.state().get("status") == "idle" and self.rendered_images(cell, timeout=5) > 0:
+            if self.state().get("status") == "idle" and self.count_loaded(self.widget_images(cell), timeout=5):
                 now = (self.output_fingerprint(cell), self.texts_matching(cell, text_pattern))
                 if now != before and now == last:  # changed, and the same twice in a row: the redraw is done
                     return now
