@@ -169,7 +169,7 @@ def test_naive_training_is_seeded_and_counts_what_it_timed():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        data = random_fer(20)
+        data = random_fer(24)
         a = train_naive(data, steps=3, warmup=1, batch_size=8)   # 4 batches > 3 per epoch: the loader restarts
         b = train_naive(data, steps=3, warmup=1, batch_size=8)
     finally:
