@@ -126,9 +126,11 @@ def explain_rules(au_row, aus: Sequence[int] | None = None, threshold: float = A
     if emotion == "neutral":
         top = int(np.argmax(x[0]))
         return f"neutral because no AU reaches {threshold:g} (largest: AU{aus[top]} = {x[0, top]:.1f})"
-    parts = [f"AU{a} = {x[0, aus.index(a)]:.1f}" for a in EMFACS_PROTOTYPES[emotion]]
+    proto = EMFACS_PROTOTYPES[emotion]
+    parts = [f"AU{a} = {x[0, aus.index(a)]:.1f}" for a in proto if x[0, aus.index(a)] >= threshold]
+    absent = [f"AU{a}" for a in proto if x[0, aus.index(a)] < threshold]
     listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return f"{emotion} because {listed}"
+    return f"{emotion} because {listed}" + (f" ({', '.join(absent)} absent)" if absent else "")
 
 
 @dataclass
@@ -298,11 +300,16 @@ def plot_recall(table: pd.DataFrame, domain: str):
 
 def plot_explained_faces(images, captions: list[str], title: str = "", ncols: int = 4):
     """A grid of faces, each with a multi-line caption (e.g. the truth and every method's explained answer)."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     n = len(captions)
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 4.2 * nrows), squeeze=False)
+    captions = ["\n".join(textwrap.fill(line, 44, subsequent_indent="  ") for line in c.splitlines()) for c in captions]
+    lines = max(c.count("\n") + 1 for c in captions) if captions else 1
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, (3.2 + 0.2 * lines) * nrows), squeeze=False,
+                             layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for i, (img, cap) in enumerate(zip(images, captions)):
@@ -311,5 +318,4 @@ def plot_explained_faces(images, captions: list[str], title: str = "", ncols: in
         ax.set_title(cap, fontsize=7, loc="left")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
