@@ -183,3 +183,25 @@ def test_cli_au_writes_images_readable_by_load_au_labels(tmp_path):
     assert images.shape == (6, 64, 64) and images.dtype == torch.uint8
     assert [f"AU{a}" for a in AUS] == [c for c in table.columns if c.startswith("AU")]
     assert table["AU12"].between(0, 5).all()
+
+
+# ------------------------------------------------------------------------------------------------ notebook
+@pytest.mark.notebook
+def test_data_notebook_writes_counts_figures_and_metrics(run_notebook):
+    import json
+
+    import pandas as pd
+
+    out = run_notebook("01_data")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_faces"] > 0 and metrics["render_rate_faces_per_s"] > 0
+    assert metrics["n_aus"] == len(AUS) and metrics["n_landmarks"] == len(LANDMARK_NAMES)
+    counts = pd.read_csv(out / "class_counts.csv")
+    assert set(counts["split"]) == set(SPLITS) and len(counts) == 21
+    assert sum(metrics["class_counts"].values()) == metrics["n_faces"]
+    if "synthetic" in metrics["source"]:
+        assert 0.05 < metrics["label_noise_rate"] < 0.15
+        assert 1 / 7 < metrics["au_oracle_accuracy"] < 0.95
+    for name in ("emotion_grid", "au_sweep", "class_counts", "landmarks_regions", "lab_vs_wild"):
+        assert (out / f"{name}.png").stat().st_size > 1000, name
+    assert (out / "emfacs_table.csv").is_file()

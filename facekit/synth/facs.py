@@ -117,7 +117,7 @@ def _pick_prototypes(emotion: torch.Tensor, gen: torch.Generator) -> torch.Tenso
     return out
 
 
-def sample_expressions(emotion: torch.Tensor, gen: torch.Generator, *, subtle: float = 0.45) -> torch.Tensor:
+def sample_expressions(emotion: torch.Tensor, gen: torch.Generator, *, subtle: float = 0.35) -> torch.Tensor:
     """AU intensities (n, len(AUS)) in 0-5 for faces whose true emotion is ``emotion`` (int64, n).
 
     Per face: one EMFACS prototype; an overall intensity that is subtle (A-B, about 0.4-2) for a share ``subtle``

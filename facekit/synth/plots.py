@@ -110,6 +110,8 @@ def plot_landmarks_and_regions(batch: FaceBatch, index: int = 0, aus=(1, 4, 6, 9
     _show(axes[0], img, "landmarks", fontsize=9)
     pts = batch.landmarks[index].numpy()
     axes[0].scatter(pts[:, 0], pts[:, 1], s=8, c="#ff3b30")
+    axes[0].set_xlim(-0.5, img.shape[-1] - 0.5)
+    axes[0].set_ylim(img.shape[-2] - 0.5, -0.5)
     for k, name in enumerate(LANDMARK_NAMES):
         if name in ("mouth_corner_l", "eye_l", "nose_tip", "chin", "brow_inner_r"):
             axes[0].annotate(name, pts[k], fontsize=5, color="yellow", xytext=(2, -2), textcoords="offset points")

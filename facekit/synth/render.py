@@ -34,7 +34,7 @@ LANDMARK_NAMES: tuple[str, ...] = (
 DOMAINS: tuple[str, ...] = ("lab", "wild")
 
 #: Bumped whenever the rendered pixels change, so cached data sets are regenerated.
-GENERATOR_VERSION: int = 1
+GENERATOR_VERSION: int = 2
 
 # ---------------------------------------------------------------------------------------------------------------
 # Random parameters. Each face draws a vector of uniforms per stream and maps it through these (lo, hi) ranges.
@@ -45,7 +45,7 @@ _IDENTITY = {  # name: (lab lo, lab hi, wild lo, wild hi)
     "eye_dx": (0.22, 0.30, 0.21, 0.31), "eye_w": (0.085, 0.12, 0.08, 0.125), "eye_h": (0.035, 0.062, 0.03, 0.065),
     "eye_y": (-0.16, -0.08, -0.17, -0.07), "iris": (0.05, 0.45, 0.05, 0.6), "gaze": (-0.3, 0.3, -0.4, 0.4),
     "brow_gap": (0.07, 0.14, 0.06, 0.15), "brow_y": (0.09, 0.19, 0.08, 0.20), "brow_len": (0.17, 0.25, 0.16, 0.26),
-    "brow_th": (0.018, 0.05, 0.014, 0.055), "brow_dark": (0.25, 0.85, 0.2, 0.9), "brow_arch": (0.0, 0.045, -0.01, 0.05),
+    "brow_th": (0.018, 0.05, 0.014, 0.055), "brow_dark": (0.55, 0.95, 0.45, 0.95), "brow_arch": (0.0, 0.045, -0.01, 0.05),
     "brow_slant": (-0.05, 0.05, -0.06, 0.06),
     "nose_y": (0.12, 0.22, 0.11, 0.23), "nose_w": (0.07, 0.12, 0.065, 0.13),
     "mouth_y": (0.40, 0.50, 0.39, 0.52), "mouth_w": (0.14, 0.23, 0.13, 0.24), "lip_up": (0.016, 0.04, 0.014, 0.042),
@@ -142,21 +142,21 @@ def face_geometry(ident: dict, au: torch.Tensor) -> dict[str, torch.Tensor]:
     g["cy"] = ident["face_cy"]
     g["fw"] = ident["face_w"]
     g["fh"] = ident["face_h"]
-    g["fh_low"] = ident["face_h"] + 0.09 * a[26]
+    g["fh_low"] = ident["face_h"] + 0.1 * a[26]
     g["jaw"] = ident["jaw"]
     # brows: inner and outer ends (ua, y); AU1 lifts the inner end, AU2 the outer, AU4 lowers and draws them together
     brow_y = ident["eye_y"] - ident["brow_y"]
-    g["bx_in"] = ident["brow_gap"] - 0.035 * a[4]
+    g["bx_in"] = ident["brow_gap"] - 0.045 * a[4]
     g["bx_out"] = ident["brow_gap"] + ident["brow_len"]
-    g["by_in"] = brow_y - ident["brow_slant"] - 0.085 * a[1] + 0.06 * a[4] + 0.025 * a[9] - 0.01 * a[2]
-    g["by_out"] = brow_y + ident["brow_slant"] - 0.08 * a[2] + 0.025 * a[4] - 0.015 * a[1]
+    g["by_in"] = brow_y - ident["brow_slant"] - 0.1 * a[1] + 0.07 * a[4] + 0.025 * a[9] - 0.01 * a[2]
+    g["by_out"] = brow_y + ident["brow_slant"] - 0.1 * a[2] + 0.025 * a[4] - 0.015 * a[1]
     g["b_arch"] = ident["brow_arch"] + 0.02 * a[2] - 0.015 * a[4] + 0.01 * a[1]
     g["b_th"] = ident["brow_th"]
     # eyes: centre, half width, opening above (top) and below (bottom) the centre line
     g["ex"] = ident["eye_dx"]
     g["ey"] = ident["eye_y"]
     g["ew"] = ident["eye_w"]
-    g["et"] = (ident["eye_h"] + 0.035 * a[5] - 0.014 * a[7] - 0.012 * a[4] - 0.008 * a[6] - 0.006 * a[9]).clamp(min=0.004)
+    g["et"] = (ident["eye_h"] + 0.045 * a[5] - 0.014 * a[7] - 0.012 * a[4] - 0.008 * a[6] - 0.006 * a[9]).clamp(min=0.004)
     g["eb"] = (0.7 * ident["eye_h"] - 0.02 * a[6] - 0.02 * a[7] + 0.006 * a[5] - 0.004 * a[9]).clamp(min=0.003)
     # nose
     g["ny"] = ident["nose_y"]
@@ -169,11 +169,11 @@ def face_geometry(ident: dict, au: torch.Tensor) -> dict[str, torch.Tensor]:
     # mouth
     my = ident["mouth_y"]
     g["my"] = my
-    g["mw"] = ident["mouth_w"] * (1 + 0.25 * a[12] + 0.32 * a[20] - 0.16 * a[23] - 0.08 * a[14] - 0.05 * a[17])
-    g["m_corner_y"] = (my + ident["mouth_curve"] - 0.075 * a[12] - 0.012 * a[14] + 0.06 * a[15] + 0.015 * a[20]
+    g["mw"] = ident["mouth_w"] * (1 + 0.3 * a[12] + 0.32 * a[20] - 0.16 * a[23] - 0.08 * a[14] - 0.05 * a[17])
+    g["m_corner_y"] = (my + ident["mouth_curve"] - 0.09 * a[12] - 0.012 * a[14] + 0.07 * a[15] + 0.015 * a[20]
                        - 0.01 * a[10] + 0.02 * a[26])
     g["m_center_y"] = my - 0.018 * a[17] - 0.012 * a[10] + 0.006 * a[15]
-    opening = 0.03 * a[25] + 0.11 * a[26]
+    opening = 0.04 * a[25] + 0.15 * a[26]
     g["gap_u"] = 0.3 * opening + 0.028 * a[10] * (a[25] > 0) + 0.012 * a[10]
     g["gap_l"] = 0.7 * opening + 0.035 * a[16]
     thin = (1 - 0.55 * a[23] - 0.3 * a[20]).clamp(min=0.25)
@@ -227,9 +227,9 @@ def landmarks_from_geometry(g: dict, pose: dict, size: int) -> torch.Tensor:
         "nose_wing": (g["nw"], g["nostril_y"]), "cheek": (g["cheek_x"], g["cheek_y"]),
         "upper_lip": (0.55 * g["mw"], g["m_center_y"] - g["gap_u"] * 0.7 - g["lip_up"]),
         "mouth_corner": (g["mw"], g["m_corner_y"]), "dimple": (g["mw"] + 0.03, g["m_corner_y"]),
-        "chin": (zero + 0.08, chin_y - 0.13 - 0.03 * 0), "eye_outer": (g["ex"] + g["ew"], g["ey"]),
+        "chin": (zero + 0.08, chin_y - 0.13), "eye_outer": (g["ex"] + g["ew"], g["ey"]),
         "eye_inner": (g["ex"] - g["ew"], g["ey"]), "brow_mid": ((g["bx_in"] + g["bx_out"]) / 2, brow_mid_y),
-        "jaw": (g["fw"] * 0.92, g["cy"] + 0.55 * g["fh_low"]),
+        "jaw": (g["fw"] * (1 - g["jaw"] * 0.3025) * 0.835, g["cy"] + 0.55 * g["fh_low"]),
     }
     out = []
     for name in LANDMARK_NAMES:
@@ -341,7 +341,7 @@ _TEX_Y = (-1.15, 1.35)     # ... and y in this range (canonical units)
 # Static windows (canonical ua0, ua1, y0, y1) that hold each group of features for every identity and AU intensity.
 _WINDOWS = {
     "forehead": (0.0, 0.68, -0.78, -0.02), "eyes": (0.04, 0.58, -0.34, 0.06), "nose": (0.0, 0.26, -0.2, 0.32),
-    "cheek": (0.12, 0.58, -0.2, 0.32), "naso": (0.04, 0.5, 0.02, 0.66), "mouth": (0.0, 0.48, 0.18, 0.82),
+    "cheek": (0.12, 0.58, -0.2, 0.32), "naso": (0.04, 0.5, 0.02, 0.66), "mouth": (0.0, 0.5, 0.18, 0.9),
     "chin": (0.0, 0.24, 0.5, 1.22), "lower": (0.0, 0.8, 0.1, 1.25),
 }
 
@@ -491,7 +491,8 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool) -> torch.T
     tb = ((U - P("bx_in")) / (P("bx_out") - P("bx_in"))).clamp(0, 1)
     yb = by_in + (by_out - by_in) * tb - P("b_arch") * 4 * tb * (1 - tb)
     brow = _band(Y - yb, P("b_th") * (1 - 0.45 * tb) / 2, aa) * _cover(P("bx_in") - U, aa) * _cover(U - P("bx_out"), aa)
-    img[:, :, sl[0], sl[1]] = _lerp(img[:, :, sl[0], sl[1]], col["hair"] * 0.7, brow * I("brow_dark") * face[:, sl[0], sl[1]])
+    brow_col = torch.minimum(col["hair"] * 0.75, col["skin"] * 0.45)
+    img[:, :, sl[0], sl[1]] = _lerp(img[:, :, sl[0], sl[1]], brow_col, brow * I("brow_dark") * face[:, sl[0], sl[1]])
     sl, U, Y = cv.window("eyes")
     eye_d = _ellipse_d(U, Y, ex, ey, ew, torch.where(Y < ey, et, eb))
     eye = _cover(eye_d, aa)
