@@ -85,3 +85,34 @@ def test_attention_weights_and_table():
     assert list(table.index) == ["AU6", "AU10", "AU12", "AU14", "AU17"] and list(table.columns) == ["left", "right"]
     with pytest.raises(ValueError, match="no patch attention"):
         attention_weights(build_fau_model(small_config()), torch.rand(1, 1, 64, 64))
+
+
+def test_bootstrap_difference_is_zero_for_identical_models_and_signed_for_better_ones():
+    import numpy as np
+
+    from facekit.fau.attention import bootstrap_difference
+
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 5, (60, 5))
+    noisy = truth + rng.normal(0, 1.0, truth.shape)
+    same = bootstrap_difference(truth, noisy, noisy, n_boot=50)
+    assert same["d_icc"] == 0 and same["d_icc_lo"] == 0 and same["d_mae"] == 0
+    better = bootstrap_difference(truth, noisy, truth + rng.normal(0, 0.2, truth.shape), n_boot=50)
+    assert better["d_icc"] > 0 and better["d_icc_lo"] > 0 and better["d_mae_hi"] < 0
+
+
+def test_compare_variants_scores_with_and_without_points():
+    import numpy as np
+
+    from facekit.fau.attention import compare_variants
+    from facekit.fau.data import AUData
+
+    rng = np.random.default_rng(0)
+    data = AUData(rng.integers(0, 255, (4, 64, 64), dtype=np.uint8), rng.uniform(0, 5, (4, 5)).astype(np.float32),
+                  rng.uniform(10, 50, (4, 5, 2, 2)).astype(np.float32))
+    torch.manual_seed(0)
+    base, attn = build_fau_model(small_config()), build_fau_model(small_config(patch_attention=True))
+    table, preds = compare_variants({"base": (base, True), "attn": (attn, True), "attn-nolm": (attn, False)},
+                                    {"toy": data})
+    assert set(table["variant"]) == {"base", "attn", "attn-nolm"} and len(table) == 3 * 6
+    assert preds["toy"]["attn"].shape == (4, 5)

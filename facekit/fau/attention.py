@@ -117,3 +117,87 @@ def attention_table(weights: torch.Tensor, aus=None, sides: tuple[str, ...] = ("
     aus = tuple(aus or FAU_AUS)
     mean = weights.float().mean(0).view(len(aus), len(sides)).numpy()
     return pd.DataFrame(mean, index=pd.Index([f"AU{a}" for a in aus], name="AU"), columns=list(sides))
+
+
+def predict_variant(model: nn.Module, data, use_points: bool = True):
+    """(N, 5) intensities; a patch-attention model gets the faces' landmark points unless ``use_points=False``
+    (then it falls back to its learned average positions, as it would with no landmark detector)."""
+    from facekit.fau.train import predict_intensities
+
+    return predict_intensities(model, data if use_points else data.images)
+
+
+def compare_variants(variants: dict, sets: dict):
+    """``variants``: name -> (model, use_points); ``sets``: name -> AUData. Returns ``(table, predictions)``: a long
+    table (set, variant, au, icc, pcc, mae) and ``predictions[set][variant]`` (N, 5) for :func:`bootstrap_difference`."""
+    import pandas as pd
+
+    from facekit.fau.metrics import score_aus
+
+    frames, preds = [], {}
+    for set_name, data in sets.items():
+        preds[set_name] = {}
+        for name, (model, use_points) in variants.items():
+            p = predict_variant(model, data, use_points)
+            preds[set_name][name] = p
+            frames.append(score_aus(data.intensities, p).reset_index().assign(set=set_name, variant=name))
+    table = pd.concat(frames, ignore_index=True)[["set", "variant", "au", "icc", "pcc", "mae"]]
+    return table, preds
+
+
+def bootstrap_difference(y_true, pred_a, pred_b, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Paired bootstrap over faces of the mean-over-AUs ICC and MAE difference ``b - a``: point estimate and 95 %
+    interval. The same resampled faces score both models, so face-to-face difficulty cancels."""
+    import numpy as np
+
+    from facekit.fau.metrics import score_aus
+
+    y_true, pred_a, pred_b = (np.asarray(v, dtype=float) for v in (y_true, pred_a, pred_b))
+    if not len(y_true) == len(pred_a) == len(pred_b):
+        raise ValueError("bootstrap_difference: y_true, pred_a and pred_b must have one row per face each.")
+
+    def diff(idx):
+        a = score_aus(y_true[idx], pred_a[idx]).loc["mean"]
+        b = score_aus(y_true[idx], pred_b[idx]).loc["mean"]
+        return b["icc"] - a["icc"], b["mae"] - a["mae"]
+
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    draws = np.array([diff(rng.integers(0, n, n)) for _ in range(n_boot)])
+    point = diff(np.arange(n))
+    lo, hi = np.nanpercentile(draws, [2.5, 97.5], axis=0)
+    return {"d_icc": point[0], "d_icc_lo": lo[0], "d_icc_hi": hi[0],
+            "d_mae": point[1], "d_mae_lo": lo[1], "d_mae_hi": hi[1], "n_faces": n}
+
+
+def plot_attention(model: nn.Module, data, n: int = 5):
+    """The first ``n`` faces with each AU patch drawn as a square whose opacity is its sigmoid attention weight."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    from facekit.fau.data import to_input
+    from facekit.fau.model import FAU_AUS
+
+    n = min(n, len(data))
+    size = model.config.input_size
+    scale = size / data.image_size
+    pts = (torch.as_tensor(data.points[:n], dtype=torch.float32) + 0.5) * scale - 0.5
+    weights = attention_weights(model, to_input(data.images[:n], model.config.in_channels, size), pts).numpy()
+    side = model.refine.patch_frac * size
+    colors = plt.cm.tab10(np.arange(len(FAU_AUS)))
+    fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.8), squeeze=False)
+    for c in range(n):
+        ax = axes[0, c]
+        img = data.images[c] if data.images.ndim == 3 else data.images[c].mean(0)
+        ax.imshow(img, cmap="gray", extent=(0, size, size, 0))
+        for m, (x, y) in enumerate(pts[c].reshape(-1, 2).numpy()):
+            a = m // 2
+            ax.add_patch(Rectangle((x - side / 2, y - side / 2), side, side, fill=True, alpha=0.55 * weights[c, m],
+                                   color=colors[a], label=f"AU{FAU_AUS[a]}" if c == 0 and m % 2 == 0 else None))
+        ax.set_title(f"{data.names[c]}", fontsize=8)
+        ax.axis("off")
+    fig.legend(loc="lower center", ncol=len(FAU_AUS), fontsize=8)
+    fig.suptitle("patch attention: opacity = sigmoid weight of each landmark-centred patch", fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
