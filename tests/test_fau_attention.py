@@ -116,3 +116,23 @@ def test_compare_variants_scores_with_and_without_points():
                                     {"toy": data})
     assert set(table["variant"]) == {"base", "attn", "attn-nolm"} and len(table) == 3 * 6
     assert preds["toy"]["attn"].shape == (4, 5)
+
+
+@pytest.mark.notebook
+def test_patch_attention_notebook_compares_both_models_on_test_and_test2(run_notebook):
+    import json
+
+    import pandas as pd
+
+    out = run_notebook("08_patch_attention")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["parameters_patch_attention"] > metrics["parameters_baseline"]
+    for s in ("test", "test2", "lab", "wild"):
+        for v in ("baseline", "patch_attention", "patch_attention_no_landmarks"):
+            assert f"{s}_icc_{v}" in metrics and f"{s}_mae_{v}" in metrics
+    boot = pd.read_csv(out / "bootstrap_vs_baseline.csv")
+    assert (boot["d_icc_lo"] <= boot["d_icc_hi"]).all()
+    table = pd.read_csv(out / "per_au_icc_mae.csv")
+    assert {"test", "test2"} <= set(table["set"]) and {"AU6", "AU17", "mean"} <= set(table["au"])
+    for name in ("heatmaps_test2.png", "attention_test2.png", "budget.csv"):
+        assert (out / name).is_file(), name

@@ -119,6 +119,21 @@ def attention_table(weights: torch.Tensor, aus=None, sides: tuple[str, ...] = ("
     return pd.DataFrame(mean, index=pd.Index([f"AU{a}" for a in aus], name="AU"), columns=list(sides))
 
 
+def _input_points(model: nn.Module, data, n: int) -> torch.Tensor:
+    """The first ``n`` faces' AU points, converted from image pixels to the model's input pixels."""
+    scale = model.config.input_size / data.image_size
+    return (torch.as_tensor(data.points[:n], dtype=torch.float32) + 0.5) * scale - 0.5
+
+
+def attention_for(model: nn.Module, data, n: int | None = None) -> torch.Tensor:
+    """(n, 10) patch weights for the first ``n`` faces of an :class:`~facekit.fau.data.AUData`, at their landmarks."""
+    from facekit.fau.data import to_input
+
+    n = len(data) if n is None else min(n, len(data))
+    x = to_input(data.images[:n], model.config.in_channels, model.config.input_size)
+    return attention_weights(model, x, _input_points(model, data, n))
+
+
 def predict_variant(model: nn.Module, data, use_points: bool = True):
     """(N, 5) intensities; a patch-attention model gets the faces' landmark points unless ``use_points=False``
     (then it falls back to its learned average positions, as it would with no landmark detector)."""
@@ -176,14 +191,12 @@ def plot_attention(model: nn.Module, data, n: int = 5):
     import numpy as np
     from matplotlib.patches import Rectangle
 
-    from facekit.fau.data import to_input
     from facekit.fau.model import FAU_AUS
 
     n = min(n, len(data))
     size = model.config.input_size
-    scale = size / data.image_size
-    pts = (torch.as_tensor(data.points[:n], dtype=torch.float32) + 0.5) * scale - 0.5
-    weights = attention_weights(model, to_input(data.images[:n], model.config.in_channels, size), pts).numpy()
+    pts = _input_points(model, data, n)
+    weights = attention_for(model, data, n).numpy()
     side = model.refine.patch_frac * size
     colors = plt.cm.tab10(np.arange(len(FAU_AUS)))
     fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.8), squeeze=False)
