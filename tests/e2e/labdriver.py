@@ -62,8 +62,12 @@ def chromium(viewport: tuple[int, int] = (1400, 1100), profile_parent: Path | No
 
     with tempfile.TemporaryDirectory(prefix="chromium-profile-", dir=profile_parent) as profile:
         with sync_playwright() as playwright:
+            # Chromium also writes crash reports and dconf state under $HOME/.config and $HOME/.cache: keep them
+            # in the throw-away profile too (CI runs as root; nothing goes into the home folder).
+            home = {"HOME": profile, "XDG_CONFIG_HOME": f"{profile}/.config", "XDG_CACHE_HOME": f"{profile}/.cache"}
             context = playwright.chromium.launch_persistent_context(
                 profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+                env={**os.environ, **home},
                 viewport={"width": viewport[0], "height": viewport[1]}, device_scale_factor=1)
             try:
                 yield context
