@@ -27,7 +27,7 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
         model, history, scores = pretrain_fau(
             ckpt, config=config, n_train=args.n_train, n_val=args.n_val, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume,
-            augment=not args.no_augment, freeze_backbone=args.freeze_backbone, train_csv=args.train_csv,
+            augment=not args.no_augment, freeze_backbone=args.freeze_backbone, fg_weight=args.fg_weight, train_csv=args.train_csv,
             val_csv=args.val_csv, init=args.init)
     except (FileNotFoundError, ValueError) as exc:
         print(f"facekit train-fau: {exc}", file=sys.stderr)
@@ -45,11 +45,13 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("train-fau", help="pretrain the FAU heatmap model on generated lab faces "
                                                 "(or train it on real AU labels)")
-    p.add_argument("--epochs", type=int, default=12, help="passes over the training set (default 12)")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training set (default 10)")
     p.add_argument("--n-train", type=int, default=4000, help="generated training faces (default 4000)")
     p.add_argument("--n-val", type=int, default=500, help="held-out lab and wild faces each (default 500)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate, cosine-decayed (default 2e-3)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate, cosine-decayed (default 3e-3)")
+    p.add_argument("--fg-weight", type=float, default=5.0,
+                   help="extra loss weight around the AU points (0 = plain MSE as the port; default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--out", metavar="PT", help="training checkpoint (default build/checkpoints/fau_resnet_train.pt)")

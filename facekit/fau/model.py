@@ -299,3 +299,28 @@ def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", 
     model = build_fau_model(config)
     load_fau_weights(model, ckpt, source=str(path))
     return model.to(device).eval()
+
+
+def stage_table(model: ResNet, batch: int = 1) -> "pd.DataFrame":
+    """Output shape and parameter count of each stage (stem, layer1..4, deconv_layers, final_layer) for one
+    forward pass of a random (batch, C, S, S) input."""
+    import pandas as pd
+
+    c = model.config
+    x = torch.rand(batch, c.in_channels, c.input_size, c.input_size)
+    stages = [("input", None), ("stem (conv1+bn1+relu+maxpool)", [model.conv1, model.bn1]),
+              *[(f"layer{i}", [getattr(model, f"layer{i}")]) for i in range(1, 5)],
+              ("deconv_layers", [model.deconv_layers]), ("final_layer", [model.final_layer])]
+    rows = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for name, mods in stages:
+            if name.startswith("stem"):
+                x = model.forward_stem(x)
+            elif mods is not None:
+                x = mods[0](x)
+            params = sum(p.numel() for m in (mods or []) for p in m.parameters())
+            rows.append({"stage": name, "output": "x".join(str(v) for v in x.shape[1:]), "parameters": params})
+    model.train(was_training)
+    return pd.DataFrame(rows)
