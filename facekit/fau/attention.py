@@ -214,3 +214,69 @@ def plot_attention(model: nn.Module, data, n: int = 5):
     fig.suptitle("patch attention: opacity = sigmoid weight of each landmark-centred patch", fontsize=9)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def run_seed_ablation(seeds, out_csv, work_dir, progress: bool = False, **pretrain_kwargs):
+    """Pretrain the baseline and the patch-attention model once per seed with the shipped checkpoints' recipe
+    (:data:`facekit.fau.train.DEFAULT_PRETRAIN`, seed replaced) and append the mean lab / wild ICC, PCC and MAE of
+    each run to ``out_csv`` (rewritten atomically after every run, so an interrupted ablation keeps what it finished).
+
+    This is the command behind ``data/fau/patchattn_seeds.csv`` (see data/README_fau2.md); it takes about 15 CPU
+    minutes per run on one thread.
+    """
+    import time
+    from pathlib import Path
+
+    import pandas as pd
+
+    from facekit.fau.model import FAUConfig
+    from facekit.fau.train import DEFAULT_PRETRAIN, pretrain_fau
+    from facekit.io import atomic_write_text
+
+    out_csv, work_dir = Path(out_csv), Path(work_dir)
+    rows = pd.read_csv(out_csv).to_dict("records") if out_csv.is_file() else []
+    done = {(int(r["seed"]), bool(r["patch_attention"])) for r in rows}
+    for seed in seeds:
+        for pa in (False, True):
+            if (int(seed), pa) in done:
+                continue
+            settings = {**DEFAULT_PRETRAIN, **pretrain_kwargs, "seed": int(seed)}
+            t0 = time.perf_counter()
+            _, history, scores = pretrain_fau(work_dir / f"ablation_s{seed}_{'pa' if pa else 'base'}.pt",
+                                              config=FAUConfig(patch_attention=pa), progress=progress, **settings)
+            means = scores[scores["au"] == "mean"].set_index("domain")
+            rows.append({"seed": int(seed), "patch_attention": pa, "seconds": time.perf_counter() - t0,
+                         "final_train_loss": float(history["train_loss"].iloc[-1]),
+                         **{f"{d}_{m}": float(means.loc[d, m]) for d in means.index for m in ("icc", "pcc", "mae")},
+                         **{k: v for k, v in settings.items() if k != "seed"}})
+            atomic_write_text(out_csv, pd.DataFrame(rows).to_csv(index=False))
+    return pd.DataFrame(rows)
+
+
+def seed_runs(checkpoints: dict, csv=None):
+    """One row per pretraining run (seed, patch_attention, lab/wild mean ICC, PCC, MAE on the 500 held-out faces
+    each run scores itself on): the shipped checkpoints (their saved ``scores``) plus the rows of ``csv`` written by
+    :func:`run_seed_ablation`. Also returns the per-seed paired difference (attention - baseline)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    rows = []
+    for ckpt in checkpoints.values():
+        if not ckpt.get("scores"):
+            continue
+        scores = pd.DataFrame(ckpt["scores"])
+        means = scores[scores["au"] == "mean"].set_index("domain")
+        rows.append({"seed": int(ckpt.get("settings", {}).get("seed", 0)),
+                     "patch_attention": bool(ckpt["config"].get("patch_attention", False)),
+                     **{f"{d}_{m}": float(means.loc[d, m]) for d in means.index for m in ("icc", "pcc", "mae")}})
+    if csv is not None and Path(csv).is_file():
+        extra = pd.read_csv(csv)
+        rows += extra[[c for c in extra.columns if c in ("seed", "patch_attention") or c[:4] in ("lab_", "wild")]
+                      ].to_dict("records")
+    runs = pd.DataFrame(rows).drop_duplicates(["seed", "patch_attention"]).sort_values(["seed", "patch_attention"])
+    metrics = [c for c in runs.columns if c not in ("seed", "patch_attention")]
+    wide = runs.pivot(index="seed", columns="patch_attention", values=metrics)
+    paired = pd.DataFrame({m: wide[(m, True)] - wide[(m, False)] for m in metrics
+                           if (m, True) in wide and (m, False) in wide}).dropna()
+    return runs.reset_index(drop=True), paired
