@@ -62,6 +62,7 @@ class NaiveRun:
     steps: int
     seconds: float
     loss: float
+    cpu_seconds: float = float("nan")   # CPU time of this process while timed (workers not included)
 
     @property
     def images_per_s(self) -> float:
@@ -103,10 +104,10 @@ def train_naive(data: FERData, steps: int, *, warmup: int = 2, batch_size: int =
 
     stream = batches()
     images = done = 0
-    loss_sum, t0 = 0.0, time.perf_counter()
+    loss_sum, t0, c0 = 0.0, time.perf_counter(), time.process_time()
     for step in range(warmup + steps):
         if step == warmup:
-            images, loss_sum, t0 = 0, 0.0, time.perf_counter()
+            images, loss_sum, t0, c0 = 0, 0.0, time.perf_counter(), time.process_time()
         x, y = next(stream)
         x, y = x.to(device), y.to(device)
         loss = F.cross_entropy(model(x), y)
@@ -116,6 +117,6 @@ def train_naive(data: FERData, steps: int, *, warmup: int = 2, batch_size: int =
         loss_sum += loss.item() * len(y)
         images += len(y)
         done = step + 1 - warmup
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     del stream, loader
-    return NaiveRun(images, done, seconds, loss_sum / max(images, 1))
+    return NaiveRun(images, done, seconds, loss_sum / max(images, 1), cpu)

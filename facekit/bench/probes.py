@@ -88,10 +88,11 @@ def render(n: int, size: int = 48, domain: str = "lab", device: str = "cpu") -> 
     from facekit.synth import render_faces
 
     render_faces(min(n, 64), seed=1, domain=domain, size=size)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     batch = render_faces(n, seed=0, domain=domain, size=size)
     seconds = time.perf_counter() - t0
-    return {"items": len(batch.images), "seconds": seconds}
+    return {"items": len(batch.images), "seconds": seconds, "cpu_seconds": time.process_time() - c0,
+            "threads_used": 1}  # render_faces runs single-threaded by design
 
 
 @probe
@@ -103,10 +104,11 @@ def trainer(steps: int | None, batch_size: int = 128, n_train: int | None = None
     if warmup:
         tr.train_epoch(max_steps=warmup)
     _sync(device)
+    c0 = time.process_time()
     result = tr.train_epoch(max_steps=steps)
     _sync(device)
     return {"items": result.images, "seconds": result.seconds, "steps": result.steps, "n_train": n_train,
-            "channels_last": tr.channels_last}
+            "channels_last": tr.channels_last, "cpu_seconds": time.process_time() - c0}
 
 
 @probe
@@ -140,12 +142,12 @@ def ceiling(steps: int, batch_size: int = 128, warmup: int = 2, channels_last: b
     for _ in range(warmup):
         step()
     _sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step().item()  # the trainer also reads the loss every step
     _sync(device)
     return {"items": b * steps, "seconds": time.perf_counter() - t0, "steps": steps,
-            "channels_last": tr.channels_last}
+            "channels_last": tr.channels_last, "cpu_seconds": time.process_time() - c0}
 
 
 @probe
@@ -157,7 +159,10 @@ def naive(steps: int, batch_size: int = 128, num_workers: int = 0, warmup: int =
     n_train = n_train or batch_size * (steps + warmup)
     run = train_naive(random_fer(n_train), steps, warmup=warmup, batch_size=batch_size, num_workers=num_workers,
                       device=device)
-    return {"items": run.images, "seconds": run.seconds, "steps": run.steps, "num_workers": num_workers}
+    out = {"items": run.images, "seconds": run.seconds, "steps": run.steps, "num_workers": num_workers}
+    if num_workers == 0:
+        out["cpu_seconds"] = run.cpu_seconds
+    return out
 
 
 @probe
@@ -264,52 +269,44 @@ def fau_fewshot(epochs: int = 5, n: int = 10, batch_size: int = 4, device: str =
 
 @probe
 def fau_demo(subjects: int = 5, device: str = "cpu") -> dict:
-    """Seconds per subject of the Task 2 demo path: read intensities from one face (batch of 1), the way the demo
-    shows one subject at a time, using :func:`facekit.fau.demo.analyse_subject` when it exists, else
-    :func:`facekit.fau.train.predict_intensities` plus the heatmaps."""
+    """Seconds per subject of the Task 2 demo, one subject at a time as the notebook's ``visualize/`` loop does:
+    :func:`facekit.fau.demo.predict_results` (heatmaps + intensities), :func:`~facekit.fau.demo.subject_figure`
+    (face + five overlays) and saving it as PNG. ``model_seconds`` is the prediction part alone."""
     import tempfile
 
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facekit.fau.demo import predict_results, subject_figure
     from facekit.fau.model import load_fau_model
-    from facekit.fau.train import predict_heatmaps, predict_intensities
+    from facekit.io import save_fig
 
     faces, what = _fewshot_faces(subjects)
     with tempfile.TemporaryDirectory() as tmp:
-        model = load_fau_model(_fau_checkpoint(tmp))
-    demo = _demo_function()
-    model.eval()
+        model = load_fau_model(_fau_checkpoint(tmp)).to(device).eval()
 
-    def one(i):
-        face = faces.subset(np.array([i]))
-        if demo is not None:
-            return demo(model, face.images[0])
-        return predict_heatmaps(model, face), predict_intensities(model, face)
+        def one(i: int) -> float:
+            t0 = time.perf_counter()
+            res = predict_results(model, faces.images[i:i + 1], faces.names[i:i + 1])
+            model_s = time.perf_counter() - t0
+            fig = subject_figure(res, 0)
+            save_fig(fig, f"visualize/{faces.names[i]}", out_dir=tmp)
+            plt.close(fig)
+            return model_s
 
-    one(0)
-    t0 = time.perf_counter()
-    for i in range(len(faces)):
-        one(i)
-    return {"items": len(faces), "seconds": time.perf_counter() - t0, "faces": what,
-            "path": "facekit.fau.demo" if demo is not None else "predict_heatmaps + predict_intensities"}
-
-
-def _demo_function():
-    """``facekit.fau.demo.analyse_subject(model, image)`` if the demo module provides it, else ``None``."""
-    try:
-        from facekit.fau import demo
-    except ImportError:
-        return None
-    return getattr(demo, "analyse_subject", None)
+        one(0)
+        t0 = time.perf_counter()
+        model_seconds = sum(one(i) for i in range(len(faces)))
+        seconds = time.perf_counter() - t0
+    return {"items": len(faces), "seconds": seconds, "model_seconds": model_seconds, "faces": what}
 
 
 # ------------------------------------------------------------------------------------------- process isolation
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def _children_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
@@ -323,8 +320,11 @@ def execute(name: str, threads: int | None = None, device: str = "cpu", **kwargs
     try:
         torch.manual_seed(0)
         result = PROBES[name](device=device, **kwargs)
-        result.update(threads=torch.get_num_threads(), peak_rss_mb=peak_rss_mb(),
-                      workers_rss_mb=_children_rss_mb(), device=device)
+        result.update(threads=torch.get_num_threads(), peak_rss_mb=peak_rss_mb(), device=device)
+        if result.get("cpu_seconds") is not None and result.get("seconds"):
+            # share of the cores it was given that it actually got: well below 1 = a busy machine (or idle threads)
+            cores = result.pop("threads_used", None) or result["threads"]
+            result["cpu_use"] = result["cpu_seconds"] / (result["seconds"] * cores)
     finally:
         torch.set_num_threads(before)
     return result

@@ -28,7 +28,9 @@ from tqdm.auto import tqdm
 from facekit.bench.probes import FER_EVAL_SIZE, FER_TRAIN_SIZE, run_probe
 
 #: Columns of the benchmark table.
-COLUMNS = ("group", "measure", "value", "unit", "peak_rss_mb", "threads", "how", "target", "met")
+COLUMNS = ("group", "measure", "value", "unit", "peak_rss_mb", "threads", "cpu_use", "how", "target", "met")
+"""``cpu_use``: CPU time / (wall time x threads) while timed; near 1 = it had its cores, well below 1 = the machine
+was busy with other work (or the threads idled), so the rate understates what an idle machine gives."""
 
 #: The issue's targets: key -> (comparison, threshold, unit).
 TARGETS: dict[str, tuple[str, float, str]] = {
@@ -232,7 +234,7 @@ def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True)
         target, met = check_target(target_key, value) if target_key else ("", "")
         rows.append({"group": group, "measure": measure, "value": value, "unit": unit,
                      "peak_rss_mb": res.get("peak_rss_mb", float("nan")), "threads": res.get("threads", pd.NA),
-                     "how": how, "target": target, "met": met})
+                     "cpu_use": res.get("cpu_use", float("nan")), "how": how, "target": target, "met": met})
 
     r = results
     add("setup", "python + torch + facekit imported (memory baseline)", float("nan"), "", r.get("idle"),
@@ -283,8 +285,10 @@ def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True)
     add("fau", "few-shot tuning (tune_fewshot, batch 4, lr 1e-4)", _rate(few), "img/s", few,
         f"{plan.fewshot_epochs} epochs on {few.get('faces', 'faces')}; training epochs timed")
     demo = r["fau_demo"]
-    add("fau", "demo latency per subject", 1000 / _rate(demo) if _rate(demo) else float("nan"), "ms", demo,
-        f"{demo.get('path', '')}, one face at a time")
+    per_subject = 1000 / _rate(demo) if _rate(demo) else float("nan")
+    model_ms = 1000 * demo.get("model_seconds", float("nan")) / max(demo.get("items", 1), 1)
+    add("fau", "demo latency per subject", per_subject, "ms", demo,
+        f"predict_results + subject_figure + PNG, one subject at a time (model alone {model_ms:.0f} ms)")
 
     for frac in plan.scale_fractions:
         for t in plan.scale_threads:
@@ -317,7 +321,7 @@ def build_scaling(results: dict[str, dict], plan: BenchPlan) -> pd.DataFrame:
             n = res.get("n_train", round(frac * FER_TRAIN_SIZE))
             rate = _rate(res)
             rows.append({"fraction": frac, "faces": n, "threads": t, "img_per_s": rate, "epoch_seconds": n / rate,
-                         "peak_rss_mb": res.get("peak_rss_mb", float("nan")),
+                         "peak_rss_mb": res.get("peak_rss_mb", float("nan")), "cpu_use": res.get("cpu_use", float("nan")),
                          "timed": "one epoch" if plan.scale_steps is None else f"{plan.scale_steps} steps"})
     return pd.DataFrame(rows)
 
@@ -361,6 +365,7 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
 
     out["value"] = [num(v) for v in out["value"]]
     out["peak_rss_mb"] = [num(v) for v in out["peak_rss_mb"]]
+    out["cpu_use"] = ["-" if not math.isfinite(v) else f"{v:.2f}" for v in out["cpu_use"]]
     out["threads"] = [("" if pd.isna(v) else str(v)) for v in out["threads"]]
     return out
 
@@ -375,13 +380,13 @@ def markdown_report(result: BenchResult) -> str:
              f"torch {m['torch']}, device **{m['device']}**"
              + (f" ({m['gpu']})" if "gpu" in m else "") + f"; load average at start {m['load_avg_start']}, "
              f"at end {m.get('load_avg_end')}.", "",
-             "| " + " | ".join(["group", "measure", "value", "unit", "peak RSS MiB", "threads", "target", "met",
-                                "how"]) + " |",
-             "|" + "---|" * 9]
+             "| " + " | ".join(["group", "measure", "value", "unit", "peak RSS MiB", "threads", "CPU use", "target",
+                                "met", "how"]) + " |",
+             "|" + "---|" * 10]
     for row in table.itertuples():
         lines.append("| " + " | ".join(str(v).replace("|", "/") for v in (
-            row.group, row.measure, row.value, row.unit, row.peak_rss_mb, row.threads, row.target, row.met,
-            row.how)) + " |")
+            row.group, row.measure, row.value, row.unit, row.peak_rss_mb, row.threads, row.cpu_use, row.target,
+            row.met, row.how)) + " |")
     return "\n".join(lines) + "\n"
 
 
