@@ -34,7 +34,7 @@ LANDMARK_NAMES: tuple[str, ...] = (
 DOMAINS: tuple[str, ...] = ("lab", "wild")
 
 #: Bumped whenever the rendered pixels change, so cached data sets are regenerated.
-GENERATOR_VERSION: int = 2
+GENERATOR_VERSION: int = 4
 
 # ---------------------------------------------------------------------------------------------------------------
 # Random parameters. Each face draws a vector of uniforms per stream and maps it through these (lo, hi) ranges.
@@ -44,12 +44,12 @@ _IDENTITY = {  # name: (lab lo, lab hi, wild lo, wild hi)
     "face_cy": (0.02, 0.10, 0.0, 0.12),
     "eye_dx": (0.22, 0.30, 0.21, 0.31), "eye_w": (0.085, 0.12, 0.08, 0.125), "eye_h": (0.035, 0.062, 0.03, 0.065),
     "eye_y": (-0.16, -0.08, -0.17, -0.07), "iris": (0.05, 0.45, 0.05, 0.6), "gaze": (-0.3, 0.3, -0.4, 0.4),
-    "brow_gap": (0.07, 0.14, 0.06, 0.15), "brow_y": (0.09, 0.19, 0.08, 0.20), "brow_len": (0.17, 0.25, 0.16, 0.26),
+    "brow_gap": (0.07, 0.14, 0.06, 0.15), "brow_y": (0.11, 0.17, 0.1, 0.19), "brow_len": (0.17, 0.25, 0.16, 0.26),
     "brow_th": (0.018, 0.05, 0.014, 0.055), "brow_dark": (0.55, 0.95, 0.45, 0.95), "brow_arch": (0.0, 0.045, -0.01, 0.05),
-    "brow_slant": (-0.05, 0.05, -0.06, 0.06),
+    "brow_slant": (-0.025, 0.025, -0.035, 0.035),
     "nose_y": (0.12, 0.22, 0.11, 0.23), "nose_w": (0.07, 0.12, 0.065, 0.13),
     "mouth_y": (0.40, 0.50, 0.39, 0.52), "mouth_w": (0.14, 0.23, 0.13, 0.24), "lip_up": (0.016, 0.04, 0.014, 0.042),
-    "lip_lo": (0.022, 0.05, 0.02, 0.055), "mouth_curve": (-0.035, 0.035, -0.04, 0.04),
+    "lip_lo": (0.022, 0.05, 0.02, 0.055), "mouth_curve": (-0.015, 0.015, -0.02, 0.02),
     "lip_dark": (0.15, 0.45, 0.1, 0.5), "age": (0.0, 1.0, 0.0, 1.0),
     "skin": (0.45, 0.88, 0.25, 0.9), "hair": (0.05, 0.7, 0.05, 0.9), "hairline": (0.45, 0.72, 0.4, 0.75),
     "fringe": (0.0, 1.0, 0.0, 1.0), "side_hair": (0.0, 1.0, 0.0, 1.0), "long_hair": (0.0, 1.0, 0.0, 1.0),
@@ -63,15 +63,15 @@ _P_LONG = {"lab": 0.35, "wild": 0.45}
 _NUISANCE = {  # name: (lab lo, lab hi, wild lo, wild hi)
     "roll": (-0.2, 0.2, -0.45, 0.45), "yaw": (-0.22, 0.22, -0.5, 0.5), "scale": (1.02, 1.2, 0.85, 1.3),
     "tx": (-0.07, 0.07, -0.16, 0.16), "ty": (-0.13, -0.01, -0.2, 0.06),
-    "light_dir": (0.0, 6.2832, 0.0, 6.2832), "light": (0.0, 0.45, 0.25, 0.85), "contrast": (0.7, 1.2, 0.55, 1.5),
-    "bright": (-0.1, 0.1, -0.25, 0.2), "gamma": (0.8, 1.25, 0.6, 1.6), "bg": (0.05, 0.95, 0.0, 1.0),
-    "bg_grad": (-0.25, 0.25, -0.4, 0.4), "clutter": (0.0, 0.35, 0.1, 0.6), "blur": (0.0, 1.0, 0.0, 1.0),
-    "noise": (0.0, 0.035, 0.01, 0.08), "occ": (0.0, 1.0, 0.0, 1.0), "occ_kind": (0.0, 1.0, 0.0, 1.0),
+    "light_dir": (0.0, 6.2832, 0.0, 6.2832), "light": (0.0, 0.45, 0.25, 0.85), "contrast": (0.8, 1.15, 0.55, 1.5),
+    "bright": (-0.1, 0.1, -0.25, 0.2), "gamma": (0.85, 1.15, 0.6, 1.6), "bg": (0.05, 0.95, 0.0, 1.0),
+    "bg_grad": (-0.25, 0.25, -0.4, 0.4), "clutter": (0.0, 0.2, 0.1, 0.6), "blur": (0.0, 1.0, 0.0, 1.0),
+    "noise": (0.0, 0.025, 0.01, 0.08), "occ": (0.0, 1.0, 0.0, 1.0), "occ_kind": (0.0, 1.0, 0.0, 1.0),
     "occ_x": (-0.6, 0.6, -0.7, 0.7), "occ_y": (-0.2, 0.8, -0.5, 0.9), "occ_size": (0.25, 0.45, 0.3, 0.6),
     "occ_angle": (-1.0, 1.0, -1.5, 1.5), "tint_r": (0.9, 1.1, 0.75, 1.25), "tint_b": (0.9, 1.1, 0.75, 1.25),
 }
 _P_OCCLUDED = {"lab": 0.07, "wild": 0.3}
-_P_BLUR = {"lab": 0.3, "wild": 0.5}
+_P_BLUR = {"lab": 0.2, "wild": 0.5}
 
 _YAW_SHIFT = 0.12    # canonical units the features slide sideways per unit of yaw
 _YAW_SQUASH = 0.35   # relative compression of the far half of the face per unit of yaw
@@ -146,22 +146,22 @@ def face_geometry(ident: dict, au: torch.Tensor) -> dict[str, torch.Tensor]:
     g["jaw"] = ident["jaw"]
     # brows: inner and outer ends (ua, y); AU1 lifts the inner end, AU2 the outer, AU4 lowers and draws them together
     brow_y = ident["eye_y"] - ident["brow_y"]
-    g["bx_in"] = ident["brow_gap"] - 0.045 * a[4]
+    g["bx_in"] = ident["brow_gap"] - 0.055 * a[4]
     g["bx_out"] = ident["brow_gap"] + ident["brow_len"]
-    g["by_in"] = brow_y - ident["brow_slant"] - 0.1 * a[1] + 0.07 * a[4] + 0.025 * a[9] - 0.01 * a[2]
-    g["by_out"] = brow_y + ident["brow_slant"] - 0.1 * a[2] + 0.025 * a[4] - 0.015 * a[1]
+    g["by_in"] = brow_y - ident["brow_slant"] - 0.13 * a[1] + 0.09 * a[4] + 0.03 * a[9] - 0.01 * a[2]
+    g["by_out"] = brow_y + ident["brow_slant"] - 0.13 * a[2] + 0.03 * a[4] - 0.015 * a[1]
     g["b_arch"] = ident["brow_arch"] + 0.02 * a[2] - 0.015 * a[4] + 0.01 * a[1]
     g["b_th"] = ident["brow_th"]
     # eyes: centre, half width, opening above (top) and below (bottom) the centre line
     g["ex"] = ident["eye_dx"]
     g["ey"] = ident["eye_y"]
     g["ew"] = ident["eye_w"]
-    g["et"] = (ident["eye_h"] + 0.045 * a[5] - 0.014 * a[7] - 0.012 * a[4] - 0.008 * a[6] - 0.006 * a[9]).clamp(min=0.004)
+    g["et"] = (ident["eye_h"] + 0.055 * a[5] - 0.014 * a[7] - 0.012 * a[4] - 0.008 * a[6] - 0.006 * a[9]).clamp(min=0.004)
     g["eb"] = (0.7 * ident["eye_h"] - 0.02 * a[6] - 0.02 * a[7] + 0.006 * a[5] - 0.004 * a[9]).clamp(min=0.003)
     # nose
     g["ny"] = ident["nose_y"]
     g["nw"] = ident["nose_w"]
-    g["nostril_y"] = ident["nose_y"] + 0.025 - 0.03 * a[9] - 0.012 * a[10]
+    g["nostril_y"] = ident["nose_y"] + 0.025 - 0.04 * a[9] - 0.015 * a[10]
     # cheeks (AU6 lifts them; AU12 a little)
     g["cheek_x"] = ident["eye_dx"] + 0.06
     g["cheek_y"] = ident["nose_y"] - 0.02 - 0.06 * a[6] - 0.02 * a[12]
@@ -169,16 +169,16 @@ def face_geometry(ident: dict, au: torch.Tensor) -> dict[str, torch.Tensor]:
     # mouth
     my = ident["mouth_y"]
     g["my"] = my
-    g["mw"] = ident["mouth_w"] * (1 + 0.3 * a[12] + 0.32 * a[20] - 0.16 * a[23] - 0.08 * a[14] - 0.05 * a[17])
-    g["m_corner_y"] = (my + ident["mouth_curve"] - 0.09 * a[12] - 0.012 * a[14] + 0.07 * a[15] + 0.015 * a[20]
+    g["mw"] = ident["mouth_w"] * (1 + 0.4 * a[12] + 0.42 * a[20] - 0.16 * a[23] - 0.08 * a[14] - 0.05 * a[17])
+    g["m_corner_y"] = (my + ident["mouth_curve"] - 0.14 * a[12] - 0.015 * a[14] + 0.1 * a[15] + 0.015 * a[20]
                        - 0.01 * a[10] + 0.02 * a[26])
-    g["m_center_y"] = my - 0.018 * a[17] - 0.012 * a[10] + 0.006 * a[15]
-    opening = 0.04 * a[25] + 0.15 * a[26]
-    g["gap_u"] = 0.3 * opening + 0.028 * a[10] * (a[25] > 0) + 0.012 * a[10]
+    g["m_center_y"] = my - 0.03 * a[17] - 0.015 * a[10] + 0.006 * a[15]
+    opening = 0.05 * a[25] + 0.2 * a[26]
+    g["gap_u"] = 0.3 * opening + 0.035 * a[10] * (a[25] > 0) + 0.015 * a[10]
     g["gap_l"] = 0.7 * opening + 0.035 * a[16]
     thin = (1 - 0.55 * a[23] - 0.3 * a[20]).clamp(min=0.25)
     g["lip_up"] = ident["lip_up"] * thin + 0.01 * a[10]
-    g["lip_lo"] = ident["lip_lo"] * thin + 0.014 * a[17] + 0.008 * a[16]
+    g["lip_lo"] = ident["lip_lo"] * thin + 0.02 * a[17] + 0.008 * a[16]
     g["lip_dark"] = ident["lip_dark"] + 0.15 * a[23]
     # furrows and wrinkles
     age = ident["age"]
@@ -341,7 +341,7 @@ _TEX_Y = (-1.15, 1.35)     # ... and y in this range (canonical units)
 # Static windows (canonical ua0, ua1, y0, y1) that hold each group of features for every identity and AU intensity.
 _WINDOWS = {
     "forehead": (0.0, 0.68, -0.78, -0.02), "eyes": (0.04, 0.58, -0.34, 0.06), "nose": (0.0, 0.26, -0.2, 0.32),
-    "cheek": (0.12, 0.58, -0.2, 0.32), "naso": (0.04, 0.5, 0.02, 0.66), "mouth": (0.0, 0.5, 0.18, 0.9),
+    "cheek": (0.12, 0.58, -0.2, 0.32), "naso": (0.04, 0.5, 0.02, 0.66), "mouth": (0.0, 0.58, 0.14, 0.92),
     "chin": (0.0, 0.24, 0.5, 1.22), "lower": (0.0, 0.8, 0.1, 1.25),
 }
 
