@@ -225,6 +225,7 @@ def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True)
     from the measured rates, never measured separately."""
     rows: list[dict] = []
     b, steps = plan.batch_size, plan.steps
+    device_type = torch.device(results.get("trainer", {}).get("device", "cpu")).type
 
     def add(group, measure, value, unit, res=None, how="", target_key=None):
         res = res or {}
@@ -283,12 +284,14 @@ def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True)
         r["fau_pretrain"], f"{plan.fau_steps} steps after a warm-up, augmentation + heatmap targets included")
     few = r["fau_fewshot"]
     add("fau", "few-shot tuning (tune_fewshot, batch 4, lr 1e-4)", _rate(few), "img/s", few,
-        f"{plan.fewshot_epochs} epochs on {few.get('faces', 'faces')}; training epochs timed")
+        f"{plan.fewshot_epochs} epochs on {few.get('faces', 'faces')}; training epochs timed"
+        + ("; on the CPU (tune_fewshot has no device argument)" if device_type != "cpu" else ""))
     demo = r["fau_demo"]
     per_subject = 1000 / _rate(demo) if _rate(demo) else float("nan")
     model_ms = 1000 * demo.get("model_seconds", float("nan")) / max(demo.get("items", 1), 1)
     add("fau", "demo latency per subject", per_subject, "ms", demo,
-        f"predict_results + subject_figure + PNG, one subject at a time (model alone {model_ms:.0f} ms)")
+        f"predict_results + subject_figure + PNG, one subject at a time (model alone {model_ms:.0f} ms)"
+        + ("; on the CPU" if device_type != "cpu" else ""))
 
     for frac in plan.scale_fractions:
         for t in plan.scale_threads:
@@ -339,16 +342,22 @@ def plot_scaling(scaling: pd.DataFrame, machine: dict | None = None):
         label = f"{t} thread{'s' * (t > 1)}"
         axes[0].plot(part["faces"], part["img_per_s"], "o-", label=label)
         axes[1].plot(part["faces"], part["epoch_seconds"], "o-", label=label)
-    axes[0].set(xlabel="training faces", ylabel="images / s", title="Task 1 trainer throughput")
-    axes[1].set(xlabel="training faces", ylabel="seconds per epoch", title="time per epoch")
+    axes[0].set(xlabel="training faces (fraction of FER2013 Training)", ylabel="images / s",
+                title="Task 1 trainer throughput")
+    axes[1].set(xlabel="training faces (fraction of FER2013 Training)", ylabel="seconds per epoch",
+                title="time per training epoch")
     axes[0].set_ylim(bottom=0)
     axes[1].set_ylim(bottom=0)
+    sizes = scaling.drop_duplicates("faces")
     for ax in axes:
+        ax.set_xticks(sizes["faces"], [f"{f:g}x\n{n:,}" for f, n in zip(sizes["fraction"], sizes["faces"])])
+        ax.set_xlim(0, sizes["faces"].max() * 1.08)
         ax.grid(alpha=0.3)
         ax.legend()
     if machine:
-        fig.suptitle(f"{machine.get('cpu', '')}, {machine.get('usable_cpus', '?')} cores, "
-                     f"device {machine.get('device', '?')}", fontsize=9)
+        fig.suptitle(f"{machine.get('cpu', '')}, {machine.get('usable_cpus', '?')} cores, device "
+                     f"{machine.get('device', '?')}, load average {machine.get('load_avg_start', ['?'])[0]} at start; "
+                     f"timed: {scaling['timed'].iloc[0]} per point", fontsize=9)
     fig.tight_layout()
     return fig
 
