@@ -107,3 +107,28 @@ def plot_before_after(table):
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def browse_cams(faces: np.ndarray, cams: dict, names=None):
+    """An ipywidgets browser over already computed CAMs: pick a face and a method/layer (nothing is recomputed)."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    keys = list(cams)
+    face = widgets.IntSlider(0, 0, len(faces) - 1, description="face")
+    key = widgets.Dropdown(options=keys, description="map")
+    out = widgets.Output()
+
+    def show(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(3, 3))
+            ax.imshow(cam_overlay(faces[face.value], cams[key.value][face.value]))
+            ax.set_title(f"{names[face.value] if names is not None else face.value}: {key.value}", fontsize=9)
+            ax.axis("off")
+            plt.show()
+
+    face.observe(show, "value")
+    key.observe(show, "value")
+    show()
+    return widgets.VBox([widgets.HBox([face, key]), out])

@@ -136,3 +136,21 @@ def check_gradcam_outputs(out):
 @pytest.mark.notebook
 def test_gradcam_notebook_writes_rows_tables_and_scores(run_notebook):
     check_gradcam_outputs(run_notebook("03_gradcam"))
+
+
+def test_plots_return_figures_and_browser_only_browses():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from facekit import explain_plots as P
+
+    torch.manual_seed(0)
+    model = MiniXception().eval()
+    x = preprocess(torch.randint(0, 256, (2, 48, 48), dtype=torch.uint8))
+    expl = E.guided_gradcam(model, x, layer="block3")
+    fig = P.plot_guided_gradcam(expl, ["a", "b"], ["happy", None], title="t")
+    assert len(fig.axes) == 8
+    cams = {"gradcam @ block3": expl.cam}
+    browser = P.browse_cams(expl.faces, cams, ["a", "b"])
+    browser.children[0].children[0].value = 1  # moving the slider redraws from the stored maps
+    assert cams["gradcam @ block3"] is expl.cam
