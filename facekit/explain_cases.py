@@ -220,3 +220,62 @@ def case_table(crops, expl, model_name: str = "model"):
                      "upper_face_share": float(upper_face_share(expl.cam[i:i + 1])[0]),
                      "note": crops.notes[i].split(": ", 1)[-1]})
     return pd.DataFrame(rows)
+
+
+def test_answer_text(test_table, summary, held_accuracy: float, n_held: int) -> str:
+    """The Q1.4 answer (Markdown) from the test ``case_table`` and the region-score ``summary``
+    (``facekit.explain.summarize_scores``); every number is computed."""
+    overall = summary[summary["emotion"] == "all"].set_index(["method", "layer"])
+    base = overall.loc[("gradcam", "last_conv")]
+    best = overall["region_share"].idxmax()
+    per = summary[(summary["method"] == "gradcam") & (summary["layer"] == "last_conv") & (summary["emotion"] != "all")]
+    per = per.dropna(subset=["region_share"])  # an emotion whose maps are all empty has no region share
+    lift = (per["region_share"] - per["chance"]).to_numpy()
+    correct = test_table["correct"].astype(bool)
+    text = (f"**Answer.** On `test` the model gets **{int(correct.sum())} of {len(test_table)}** faces right ("
+            + ", ".join(f"{r.face}: {r.pred} {r.prob:.0%}" for r in test_table.itertuples()) + "). "
+            f"On {n_held} held-out synthetic faces ({held_accuracy:.0%} correct), Grad-CAM at `last_conv` puts "
+            f"**{base.region_share:.0%}** of its mass inside the true emotion's AU regions, "
+            f"{'above' if base.region_share > base.chance else 'not above'} the {base.chance:.0%} a uniform map "
+            f"would get; its peak lands inside them for **{base.pointing_hit:.0%}** of faces ({base.empty_cam:.0%} "
+            f"of its maps are empty: no positive evidence for the true class at that layer); ROAD {base.road:+.3f}.")
+    if len(per):
+        top, low = per.iloc[lift.argmax()], per.iloc[lift.argmin()]
+        text += (f" Per emotion it localises best for {top.emotion} ({top.region_share:.0%} vs chance "
+                 f"{top.chance:.0%}) and worst for {low.emotion} ({low.region_share:.0%} vs {low.chance:.0%}).")
+    text += (f" The best-localised map is **{best[0]} @ {best[1]}**: {overall.loc[best, 'region_share']:.0%} in the "
+             f"regions, pointing game {overall.loc[best, 'pointing_hit']:.0%}, ROAD {overall.loc[best, 'road']:+.3f}. "
+             "The `last_conv` maps are 3x3 blobs (`cam_methods_layers.png`), so they cannot separate neighbouring "
+             "regions; guided backpropagation adds the pixel-level edges (lip contours, brows, eye openings) inside "
+             "them, which is what guided Grad-CAM shows.")
+    return text
+
+
+def failure_answer_text(both) -> str:
+    """The Q1.5 answer (Markdown) from the test2 case tables of both models (``case_table`` rows, models
+    ``synthetic`` and ``real-FER2013``)."""
+    both = both.assign(correct=both["correct"].astype(bool))
+    acc = both.groupby(["model", "kind"])["correct"].mean()
+    syn = both[both["model"] == "synthetic"]
+    up_fail = syn.loc[~syn["correct"], "upper_face_share"].mean()
+    up_ok = syn.loc[syn["correct"], "upper_face_share"].mean()
+    real_up = both[both["kind"] == "real photo"].groupby("model")["upper_face_share"].mean()
+    get = lambda m, k: acc.get((m, k), float("nan"))  # noqa: E731
+    failures = "; ".join(f"**{r.face}** (true {r.true}) -> {r.pred} {r.prob:.0%} (true class {r.p_true:.0%}), "
+                         f"{r.upper_face_share:.0%} of the CAM on the upper face"
+                         for r in syn[~syn["correct"]].itertuples()) or "none"
+    return (f"**Answer.** The synthetic-data model gets {get('synthetic', 'folder'):.0%} of the wild synthetic cases "
+            f"and {get('synthetic', 'real photo'):.0%} of the real photos right; the real-FER2013 model "
+            f"{get('real-FER2013', 'folder'):.0%} and {get('real-FER2013', 'real photo'):.0%}. Failures of the "
+            f"synthetic-data model: {failures}. Its CAM puts {up_fail:.0%} of its mass on the upper face when it "
+            f"fails and {up_ok:.0%} when it is right; on real photos the synthetic model's maps have "
+            f"{real_up.get('synthetic', float('nan')):.0%} upper-face share, the real-FER2013 model's "
+            f"{real_up.get('real-FER2013', float('nan')):.0%}.\n\n"
+            "How to read the rows: each wild case removes or distorts one cue. With the hand over the mouth or the "
+            "mouth in shadow the lower-face evidence for happy is gone, and the map shows what the model used "
+            "instead; with strong pose the features sit where the training faces never had them; a subtle expression "
+            "gives a weak, diffuse map and a low top probability. The real photos differ from the synthetic faces in "
+            "texture, shading and proportions (domain shift), which the accuracy gap between the two models on them "
+            "measures; the real-FER2013 model, in turn, never saw the synthetic faces' look and "
+            + ("fails on most wild synthetic cases." if get("real-FER2013", "folder") < 0.5
+               else "still handles most wild synthetic cases."))

@@ -92,3 +92,18 @@ def test_imbalance_notebook_writes_before_after(run_notebook):
 @pytest.mark.notebook
 def test_imbalance_notebook_transfer_from_real_fer(run_notebook):
     check_imbalance_outputs(run_notebook("04_imbalance", METHOD="transfer"), method="transfer")
+
+
+def test_answer_text_uses_the_numbers():
+    import pandas as pd
+
+    rows = ["recall disgust", "predicted disgust", "precision disgust", "macro-F1", "balanced accuracy",
+            "private accuracy"]
+    table = pd.DataFrame({"before": [0.1, 5, 0.4, 0.3, 0.3, 0.5], "after": [0.35, 40, 0.3, 0.33, 0.36, 0.49],
+                          "control": [0.12, 6, 0.4, 0.31, 0.31, 0.5]}, index=rows)
+    counts = pd.DataFrame({"Training": [436], "PublicTest": [56], "PrivateTest": [55]}, index=["disgust"])
+    cases = pd.DataFrame({"model": ["before", "after"], "correct": [False, True]})
+    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    assert "10.0% to 35.0% (+25.0%)" in text and "+23.0% disgust recall" in text
+    assert "only 55 disgust faces" in text and "6.4%" in text  # sqrt(.35 * .65 / 55)
+    assert "(109 disgust faces)" in text
