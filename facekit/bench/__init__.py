@@ -19,6 +19,9 @@ __all__ = ["COLUMNS", "TARGETS", "BenchPlan", "BenchResult", "print_report", "re
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     plan = BenchPlan.quick() if args.quick else BenchPlan()
+    if args.steps:
+        plan.steps = plan.scale_steps = args.steps
+        plan.naive_steps = max(2, args.steps // 3)
     if args.full_epochs:
         plan.scale_steps = None
     try:
@@ -41,6 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("--device", help="cpu, cuda, mps (default: CUDA when present, else CPU)")
     p.add_argument("--no-isolate", action="store_true",
                    help="run every probe in this process (faster; peak memory is then cumulative)")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="timed Task 1 steps per measurement (default 40; scaling 25; naive baseline N/3)")
     p.add_argument("--full-epochs", action="store_true",
                    help="time whole epochs in the scaling runs instead of a fixed number of steps (slower)")
     p.add_argument("--workbook", action="store_true", help="also time the full workbook (`facekit run`, ~30 min)")
