@@ -92,7 +92,7 @@ def render(n: int, size: int = 48, domain: str = "lab", device: str = "cpu") -> 
     batch = render_faces(n, seed=0, domain=domain, size=size)
     seconds = time.perf_counter() - t0
     return {"items": len(batch.images), "seconds": seconds, "cpu_seconds": time.process_time() - c0,
-            "threads_used": 1}  # render_faces runs single-threaded by design
+            "threads": 1}  # render_faces runs single-threaded by design, whatever torch's setting
 
 
 @probe
@@ -321,11 +321,11 @@ def execute(name: str, threads: int | None = None, device: str = "cpu", **kwargs
     try:
         torch.manual_seed(0)
         result = PROBES[name](device=device, **kwargs)
-        result.update(threads=torch.get_num_threads(), peak_rss_mb=peak_rss_mb(), device=device)
+        result.setdefault("threads", torch.get_num_threads())
+        result.update(peak_rss_mb=peak_rss_mb(), device=device)
         if result.get("cpu_seconds") is not None and result.get("seconds"):
             # share of the cores it was given that it actually got: well below 1 = a busy machine (or idle threads)
-            cores = result.pop("threads_used", None) or result["threads"]
-            result["cpu_use"] = result["cpu_seconds"] / (result["seconds"] * cores)
+            result["cpu_use"] = result["cpu_seconds"] / (result["seconds"] * result["threads"])
     finally:
         torch.set_num_threads(before)
     return result
