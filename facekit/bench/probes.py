@@ -2,7 +2,7 @@
 
 Every probe returns a dict with at least ``items`` (faces, images or subjects processed while the clock ran) and
 ``seconds`` (that wall time, warm-up excluded). :func:`run_probe` runs one in a child process
-(``python -m facekit.bench.probes '<json>'``, which :func:`main` serves) with its own thread count, so that its peak resident memory
+(:func:`main`, fed a JSON spec) with its own thread count, so that its peak resident memory
 (``getrusage(RUSAGE_SELF).ru_maxrss``, read inside the child at the end) is its own and not inherited from an earlier
 measurement; ``isolate=False`` runs it in this process instead (fast, for tests; memory is then this process's peak).
 

@@ -326,7 +326,8 @@ def build_scaling(results: dict[str, dict], plan: BenchPlan) -> pd.DataFrame:
             n = res.get("n_train", round(frac * FER_TRAIN_SIZE))
             rate = _rate(res)
             rows.append({"fraction": frac, "faces": n, "threads": t, "img_per_s": rate, "epoch_seconds": n / rate,
-                         "peak_rss_mb": res.get("peak_rss_mb", float("nan")), "cpu_use": res.get("cpu_use", float("nan")),
+                         "peak_rss_mb": res.get("peak_rss_mb", float("nan")),
+                         "cpu_use": res.get("cpu_use", float("nan")),
                          "timed": "one epoch" if plan.scale_steps is None else f"{plan.scale_steps} steps"})
     return pd.DataFrame(rows)
 
