@@ -34,7 +34,7 @@ LANDMARK_NAMES: tuple[str, ...] = (
 DOMAINS: tuple[str, ...] = ("lab", "wild")
 
 #: Bumped whenever the rendered pixels change, so cached data sets are regenerated.
-GENERATOR_VERSION: int = 4
+GENERATOR_VERSION: int = 5
 
 # ---------------------------------------------------------------------------------------------------------------
 # Random parameters. Each face draws a vector of uniforms per stream and maps it through these (lo, hi) ranges.
@@ -61,8 +61,8 @@ _P_BEARD = {"lab": 0.10, "wild": 0.2}
 _P_LONG = {"lab": 0.35, "wild": 0.45}
 
 _NUISANCE = {  # name: (lab lo, lab hi, wild lo, wild hi)
-    "roll": (-0.2, 0.2, -0.45, 0.45), "yaw": (-0.22, 0.22, -0.5, 0.5), "scale": (1.02, 1.2, 0.85, 1.3),
-    "tx": (-0.07, 0.07, -0.16, 0.16), "ty": (-0.13, -0.01, -0.2, 0.06),
+    "roll": (-0.2, 0.2, -0.45, 0.45), "yaw": (-0.22, 0.22, -0.5, 0.5), "scale": (1.22, 1.42, 1.0, 1.55),
+    "tx": (-0.06, 0.06, -0.15, 0.15), "ty": (-0.14, -0.04, -0.22, 0.04),
     "light_dir": (0.0, 6.2832, 0.0, 6.2832), "light": (0.0, 0.45, 0.25, 0.85), "contrast": (0.8, 1.15, 0.55, 1.5),
     "bright": (-0.1, 0.1, -0.25, 0.2), "gamma": (0.85, 1.15, 0.6, 1.6), "bg": (0.05, 0.95, 0.0, 1.0),
     "bg_grad": (-0.25, 0.25, -0.4, 0.4), "clutter": (0.0, 0.2, 0.1, 0.6), "blur": (0.0, 1.0, 0.0, 1.0),
