@@ -136,3 +136,17 @@ def test_patch_attention_notebook_compares_both_models_on_test_and_test2(run_not
     assert {"test", "test2"} <= set(table["set"]) and {"AU6", "AU17", "mean"} <= set(table["au"])
     for name in ("heatmaps_test2.png", "attention_test2.png", "budget.csv"):
         assert (out / name).is_file(), name
+
+
+def test_seed_runs_pairs_each_seed(tmp_path):
+    import pandas as pd
+
+    from facekit.fau.attention import seed_runs
+
+    rows = [{"seed": s, "patch_attention": pa, "lab_icc": 0.5 + 0.1 * pa + 0.01 * s, "wild_icc": 0.2 - 0.05 * pa,
+             "lab_mae": 1.0, "wild_mae": 1.2, "seconds": 1.0} for s in (0, 1) for pa in (False, True)]
+    pd.DataFrame(rows).to_csv(tmp_path / "seeds.csv", index=False)
+    runs, paired = seed_runs(tmp_path / "seeds.csv")
+    assert len(runs) == 4 and list(paired.index) == [0, 1]
+    assert paired["lab_icc"].round(6).tolist() == [0.1, 0.1] and paired["wild_icc"].round(6).tolist() == [-0.05, -0.05]
+    assert "seconds" not in paired.columns

@@ -216,10 +216,12 @@ def plot_attention(model: nn.Module, data, n: int = 5):
     return fig
 
 
-def run_seed_ablation(seeds, out_csv, work_dir, progress: bool = False, **pretrain_kwargs):
+def run_seed_ablation(seeds, out_csv, work_dir, variants=(False, True), progress: bool = False,
+                      **pretrain_kwargs):
     """Pretrain the baseline and the patch-attention model once per seed with the shipped checkpoints' recipe
     (:data:`facekit.fau.train.DEFAULT_PRETRAIN`, seed replaced) and append the mean lab / wild ICC, PCC and MAE of
     each run to ``out_csv`` (rewritten atomically after every run, so an interrupted ablation keeps what it finished).
+    ``variants``: which of baseline (False) / patch attention (True) to train, e.g. to run the two in parallel.
 
     This is the command behind ``data/fau/patchattn_seeds.csv`` (see data/README_fau2.md); it takes about 15 CPU
     minutes per run on one thread.
@@ -237,7 +239,7 @@ def run_seed_ablation(seeds, out_csv, work_dir, progress: bool = False, **pretra
     rows = pd.read_csv(out_csv).to_dict("records") if out_csv.is_file() else []
     done = {(int(r["seed"]), bool(r["patch_attention"])) for r in rows}
     for seed in seeds:
-        for pa in (False, True):
+        for pa in variants:
             if (int(seed), pa) in done:
                 continue
             settings = {**DEFAULT_PRETRAIN, **pretrain_kwargs, "seed": int(seed)}
@@ -253,29 +255,13 @@ def run_seed_ablation(seeds, out_csv, work_dir, progress: bool = False, **pretra
     return pd.DataFrame(rows)
 
 
-def seed_runs(checkpoints: dict, csv=None):
-    """One row per pretraining run (seed, patch_attention, lab/wild mean ICC, PCC, MAE on the 500 held-out faces
-    each run scores itself on): the shipped checkpoints (their saved ``scores``) plus the rows of ``csv`` written by
-    :func:`run_seed_ablation`. Also returns the per-seed paired difference (attention - baseline)."""
-    from pathlib import Path
-
+def seed_runs(csv):
+    """The pretraining runs of :func:`run_seed_ablation` (one row per seed and variant: lab / wild mean ICC, PCC,
+    MAE on the 500 held-out faces each run scores itself on) and the per-seed paired difference attention - baseline."""
     import pandas as pd
 
-    rows = []
-    for ckpt in checkpoints.values():
-        if not ckpt.get("scores"):
-            continue
-        scores = pd.DataFrame(ckpt["scores"])
-        means = scores[scores["au"] == "mean"].set_index("domain")
-        rows.append({"seed": int(ckpt.get("settings", {}).get("seed", 0)),
-                     "patch_attention": bool(ckpt["config"].get("patch_attention", False)),
-                     **{f"{d}_{m}": float(means.loc[d, m]) for d in means.index for m in ("icc", "pcc", "mae")}})
-    if csv is not None and Path(csv).is_file():
-        extra = pd.read_csv(csv)
-        rows += extra[[c for c in extra.columns if c in ("seed", "patch_attention") or c[:4] in ("lab_", "wild")]
-                      ].to_dict("records")
-    runs = pd.DataFrame(rows).drop_duplicates(["seed", "patch_attention"]).sort_values(["seed", "patch_attention"])
-    metrics = [c for c in runs.columns if c not in ("seed", "patch_attention")]
+    runs = pd.read_csv(csv).sort_values(["seed", "patch_attention"]).drop_duplicates(["seed", "patch_attention"])
+    metrics = [c for c in runs.columns if c.split("_")[0] in ("lab", "wild")]
     wide = runs.pivot(index="seed", columns="patch_attention", values=metrics)
     paired = pd.DataFrame({m: wide[(m, True)] - wide[(m, False)] for m in metrics
                            if (m, True) in wide and (m, False) in wide}).dropna()
