@@ -79,29 +79,36 @@ def _pixels_text(images: torch.Tensor) -> list[str]:
     return [" ".join([tokens[v] for v in row]) for row in images.reshape(len(images), -1).tolist()]
 
 
-def write_fer_csv(data: FERData, path) -> tuple["Path", "Path"]:
+def write_fer_csv(data: FERData, path, rows_per_block: int = 2000) -> tuple["Path", "Path"]:
     """Write ``data`` as a FER2013 CSV (``emotion,pixels,Usage``) and, beside it, ``<stem>_au.csv`` with each row's
-    true emotion, AU intensities and landmarks (keyed by ``row``, 0-based over the faces). Atomic; returns both."""
+    true emotion, AU intensities and landmarks (keyed by ``row``, 0-based over the faces).
+
+    Both files are streamed block by block into a temporary file that replaces the target only when complete.
+    Returns both paths.
+    """
     from pathlib import Path
 
-    from facekit.io import atomic_write_text
+    from facekit.io import atomic_path
     from facekit.synth.render import LANDMARK_NAMES
 
     path = Path(path)
-    lines = ["emotion,pixels,Usage"]
-    lines += [f"{lab},{pix},{SPLITS[u]}" for lab, pix, u in zip(data.labels.tolist(), _pixels_text(data.images),
-                                                                  data.usage.tolist())]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write("emotion,pixels,Usage\n")
+        for start in range(0, len(data), rows_per_block):
+            sl = slice(start, start + rows_per_block)
+            f.writelines(f"{lab},{pix},{SPLITS[u]}\n" for lab, pix, u in
+                         zip(data.labels[sl].tolist(), _pixels_text(data.images[sl]), data.usage[sl].tolist()))
     side = path.with_name(path.stem + "_au.csv")
     head = ["row", "emotion", "true_emotion"] + [f"AU{a}" for a in AUS]
     head += [f"{name}_{xy}" for name in LANDMARK_NAMES for xy in ("x", "y")]
-    rows = [",".join(head)]
     au = data.au if data.au is not None else torch.full((len(data), len(AUS)), float("nan"))
     lm = data.landmarks.reshape(len(data), -1) if data.landmarks is not None else torch.zeros(len(data), 0)
     clean = data.clean_labels if data.clean_labels is not None else data.labels
-    for i, (lab, cl, a, m) in enumerate(zip(data.labels.tolist(), clean.tolist(), au.tolist(), lm.tolist())):
-        rows.append(",".join([str(i), EMOTIONS[lab], EMOTIONS[cl]] + [f"{v:.2f}" for v in a] + [f"{v:.2f}" for v in m]))
-    atomic_write_text(side, "\n".join(rows) + "\n")
+    with atomic_path(side) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(",".join(head) + "\n")
+        for i, (lab, cl, a, m) in enumerate(zip(data.labels.tolist(), clean.tolist(), au.tolist(), lm.tolist())):
+            f.write(",".join([str(i), EMOTIONS[lab], EMOTIONS[cl]] + [f"{v:.2f}" for v in a]
+                             + [f"{v:.2f}" for v in m]) + "\n")
     return path, side
 
 
