@@ -284,6 +284,7 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
                     train_seconds=train_s,
                     settings=dict(n_train=n_train, n_val=n_val, epochs=epochs, batch_size=batch_size, lr=lr,
                                   seed=seed, augment=augment, freeze_backbone=freeze_backbone, fg_weight=fg_weight,
-                                  train_csv=str(train_csv) if train_csv else None))
+                                  train_csv=str(train_csv) if train_csv else None,
+                                  init=str(init) if init else None))
         save_checkpoint(ckpt, ckpt_path)
     return model, history, scores
