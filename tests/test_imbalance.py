@@ -105,5 +105,8 @@ def test_answer_text_uses_the_numbers():
     cases = pd.DataFrame({"model": ["before", "after"], "correct": [False, True]})
     text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
     assert "10.0% to 35.0% (+25.0%)" in text and "+23.0% disgust recall" in text
-    assert "only 55 disgust faces" in text and "6.4%" in text  # sqrt(.35 * .65 / 55)
-    assert "(109 disgust faces)" in text
+    assert "only 55 disgust faces" in text and "interval of 23%-48%" in text  # Wilson, 19 of 55
+    assert "(109 disgust faces)" in text and "never predicts disgust" not in text
+    table.loc[["recall disgust", "predicted disgust", "precision disgust"], "after"] = [0.0, 0, float("nan")]
+    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    assert "never predicts disgust" in text and "n/a (no face called disgust)" in text and "0%-7%" in text
