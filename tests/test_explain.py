@@ -135,6 +135,7 @@ def check_gradcam_outputs(out):
 
 @pytest.mark.notebook
 def test_gradcam_notebook_writes_rows_tables_and_scores(run_notebook):
+    run_notebook("02_emotion_training")  # writes this session's emotion_minixception.pt (else: the shipped one)
     check_gradcam_outputs(run_notebook("03_gradcam"))
 
 

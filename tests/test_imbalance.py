@@ -86,6 +86,7 @@ def check_imbalance_outputs(out, method="reweight"):
 
 @pytest.mark.notebook
 def test_imbalance_notebook_writes_before_after(run_notebook):
+    run_notebook("02_emotion_training")  # writes this session's emotion_minixception.pt (else: the shipped one)
     check_imbalance_outputs(run_notebook("04_imbalance"))
 
 
