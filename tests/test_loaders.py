@@ -51,7 +51,7 @@ def test_csv_bad_rows_name_the_row_and_the_fix(tmp_path, row, message):
 
 
 def test_csv_missing_columns(tmp_path):
-    path = _csv(tmp_path, [f"0,Training"], header="emotion,Usage")
+    path = _csv(tmp_path, ["0,Training"], header="emotion,Usage")
     with pytest.raises(DataError, match="missing column\\(s\\) pixels.*'emotion,pixels,Usage'"):
         load_fer2013(path)
 

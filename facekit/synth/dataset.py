@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
@@ -79,15 +80,13 @@ def _pixels_text(images: torch.Tensor) -> list[str]:
     return [" ".join([tokens[v] for v in row]) for row in images.reshape(len(images), -1).tolist()]
 
 
-def write_fer_csv(data: FERData, path, rows_per_block: int = 2000) -> tuple["Path", "Path"]:
+def write_fer_csv(data: FERData, path, rows_per_block: int = 2000) -> tuple[Path, Path]:
     """Write ``data`` as a FER2013 CSV (``emotion,pixels,Usage``) and, beside it, ``<stem>_au.csv`` with each row's
     true emotion, AU intensities and landmarks (keyed by ``row``, 0-based over the faces).
 
     Both files are streamed block by block into a temporary file that replaces the target only when complete.
     Returns both paths.
     """
-    from pathlib import Path
-
     from facekit.io import atomic_path
     from facekit.synth.render import LANDMARK_NAMES
 
@@ -112,11 +111,9 @@ def write_fer_csv(data: FERData, path, rows_per_block: int = 2000) -> tuple["Pat
     return path, side
 
 
-def write_au_folder(batch: FaceBatch, out_dir) -> "Path":
+def write_au_folder(batch: FaceBatch, out_dir) -> Path:
     """Write each face as ``images/00000.png`` and ``labels.csv`` (``path,emotion,AU1,...``, readable by
     :func:`facekit.data.loaders.load_au_labels`). Returns the label CSV's path."""
-    from pathlib import Path
-
     import cv2
 
     from facekit.io import atomic_write_bytes, atomic_write_text

@@ -1,14 +1,19 @@
 """A vectorized torch renderer of procedural faces whose expressions are caused by FACS Action Units.
 
-How it works: every output pixel is mapped back (through the face's pose) into a *canonical face frame* where the
-face is upright, centred and about 1.2 x 1.8 units; every part of the face (brows, eyes, nose, lips, wrinkles, cheeks,
-chin, hair, glasses, beard) is an analytic shape there whose position and shape depend on the identity and on the AU
-intensities. Shapes have soft edges one output pixel wide (smoothstep on a signed distance), which anti-aliases them
-without supersampling, and every effect has compact support, so an AU changes pixels only inside its region
-(:func:`au_region_masks`). Whole batches are rendered at once: no Python loop runs over pixels or faces.
+How it works, per batch of faces (no Python loop over pixels or faces):
 
-Three independent random streams per chunk (identity, expression, nuisance) keep things reproducible and let a demo
-change one AU while the identity and nuisances stay fixed.
+1. Identity, AU intensities and nuisances are drawn from three independent random streams per chunk (seeded from
+   ``(seed, chunk)``), so the same seed gives the same bytes and a demo can change one AU while the identity stays.
+2. :func:`face_geometry` turns identity + AUs into feature positions in a *canonical face frame* (upright, centred,
+   about 1.2 x 1.8 units; ``ua`` = distance from the midline, ``y`` down), e.g. AU12 moves the lip corners up and out.
+3. :func:`_texture` draws half the face (``ua >= 0``) in that frame: every part (brows, eyes, nose, lips, furrows,
+   wrinkles, cheeks, chin, hair, glasses, beard) is an analytic shape with a soft edge one texel wide (smoothstep on
+   a signed distance: anti-aliased). Each group of features is evaluated only inside a static window that holds it
+   for every identity and intensity, which keeps the work small. Every effect has compact support, so an AU changes
+   pixels only inside its region (:mod:`facekit.synth.regions`).
+4. The half texture is mirrored and warped into the image by the pose (roll, yaw-like squash, scale, translation)
+   with ``grid_sample``; directional light, background clutter, occlusion, gamma/contrast, blur and sensor noise are
+   then applied in image space.
 """
 from __future__ import annotations
 
@@ -218,8 +223,7 @@ def feature_to_image(ua, y, side, pose: dict, size: int) -> torch.Tensor:
 def landmarks_from_geometry(g: dict, pose: dict, size: int) -> torch.Tensor:
     """(n, len(LANDMARK_NAMES), 2) pixel coordinates of the named landmarks."""
     zero = torch.zeros_like(g["ex"])
-    t_mid = 0.5
-    brow_mid_y = g["by_in"] + (g["by_out"] - g["by_in"]) * t_mid - g["b_arch"]
+    brow_mid_y = (g["by_in"] + g["by_out"]) / 2 - g["b_arch"]
     chin_y = g["chin_y"]
     pts = {
         "brow_inner": (g["bx_in"], g["by_in"]), "brow_outer": (g["bx_out"], g["by_out"]),
@@ -371,7 +375,6 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool) -> torch.T
     n = len(g["ex"])
     cv = _Canvas(size)
     aa = cv.aa
-    C = 3 if color else 1
     U, Y = cv.u.view(1, 1, -1), cv.y.view(1, -1, 1)
     P = lambda k: _c(g[k])  # noqa: E731
     I = lambda k: _c(ident[k])  # noqa: E731
