@@ -277,8 +277,9 @@ def synthetic_cache_path(n_scale: float = 1.0, seed: int = 0, domain: str = "lab
 
 
 def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", verbose: bool = True) -> FERData:
-    """The Task 1 data: real FER2013 from ``data/fer2013/`` when present, else the synthetic twin (generated once,
-    cached under ``data/cache/synth/`` keyed by its parameters, written atomically). Prints which one it uses."""
+    """The Task 1 data: real FER2013 from ``data/fer2013/`` when present (``domain="lab"`` only; ``"wild"`` is always
+    synthetic), else the synthetic twin (generated once, cached under ``data/cache/synth/`` keyed by its parameters
+    and the generator version, written atomically). Prints which one it uses."""
     real = real_fer2013_path()
     if real is not None and domain == "lab":
         data = load_fer2013(real)
