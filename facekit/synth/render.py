@@ -39,7 +39,7 @@ LANDMARK_NAMES: tuple[str, ...] = (
 DOMAINS: tuple[str, ...] = ("lab", "wild")
 
 #: Bumped whenever the rendered pixels change, so cached data sets are regenerated.
-GENERATOR_VERSION: int = 5
+GENERATOR_VERSION: int = 6
 
 # ---------------------------------------------------------------------------------------------------------------
 # Random parameters. Each face draws a vector of uniforms per stream and maps it through these (lo, hi) ranges.
