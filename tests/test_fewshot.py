@@ -28,14 +28,21 @@ def handful(n=6, size=64, seed=0):
     return AUData((np.clip(img, 0, 1) * 255).astype(np.uint8), inten, pts, source="toy")
 
 
+@pytest.fixture
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    return fewshot.save_tuned_model(build_fau_model(tiny_config()), tmp_path / "start.pth")
+
+
 @pytest.fixture(params=[False, True], ids=["baseline", "patch_attention"])
-def checkpoint(request, tmp_path):
+def any_checkpoint(request, tmp_path):
     torch.manual_seed(0)
     model = build_fau_model(tiny_config(patch_attention=request.param))
     return fewshot.save_tuned_model(model, tmp_path / "start.pth")
 
 
-def test_tuning_lowers_the_loss_on_the_handful(checkpoint):
+def test_tuning_lowers_the_loss_on_the_handful(any_checkpoint):
+    checkpoint = any_checkpoint
     data = handful()
     model, history = fewshot.tune_fewshot(checkpoint, data, lr=1e-2, epochs=5, batch_size=2, augment=False, seed=0)
     assert len(history) == 5 and np.isfinite(history["train_loss"]).all()
