@@ -157,6 +157,8 @@ def running_jupyterlab(root: Path, state_dir: Path, venv: Path | None = None, st
         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--ServerApp.open_browser=False", "--ServerApp.shutdown_no_activity_timeout=900",
         "--MappingKernelManager.cull_idle_timeout=0",
+        # Opening a notebook makes a checkpoint copy: keep it in the state folder, not in notebooks/.ipynb_checkpoints.
+        f"--FileCheckpoints.root_dir={state_dir / 'checkpoints'}",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
