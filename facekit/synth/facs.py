@@ -117,10 +117,10 @@ def _pick_prototypes(emotion: torch.Tensor, gen: torch.Generator) -> torch.Tenso
     return out
 
 
-def sample_expressions(emotion: torch.Tensor, gen: torch.Generator, *, subtle: float = 0.25) -> torch.Tensor:
+def sample_expressions(emotion: torch.Tensor, gen: torch.Generator, *, subtle: float = 0.35) -> torch.Tensor:
     """AU intensities (n, len(AUS)) in 0-5 for faces whose true emotion is ``emotion`` (int64, n).
 
-    Per face: one EMFACS prototype; an overall intensity that is subtle (A-B, about 0.6-2) for a share ``subtle``
+    Per face: one EMFACS prototype; an overall intensity that is subtle (A-B, about 0.4-2) for a share ``subtle``
     of faces, moderate (C) or strong (D-E) otherwise; per-AU jitter; each prototype AU dropped with chance 0.2
     (at least one kept: a partial expression); with chance 0.2 a second, confusable emotion blended in at a third
     to two thirds of the intensity; each other AU present at a trace level with chance 0.03. Neutral faces carry a
@@ -130,7 +130,7 @@ def sample_expressions(emotion: torch.Tensor, gen: torch.Generator, *, subtle: f
     proto = _pick_prototypes(emotion, gen)
     band = torch.rand(n, generator=gen)
     level = torch.rand(n, generator=gen)
-    strength = torch.where(band < subtle, 0.6 + 1.4 * level,
+    strength = torch.where(band < subtle, 0.4 + 1.6 * level,
                            torch.where(band < subtle + 0.38, 1.8 + 1.7 * level, 3.2 + 1.8 * level))
     jitter = 0.65 + 0.6 * torch.rand(n, len(AUS), generator=gen)
     keep = torch.rand(n, len(AUS), generator=gen) > 0.2
