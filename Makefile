@@ -12,7 +12,6 @@ export JUPYTER_DATA_DIR := $(CURDIR)/build/jupyter/data
 export JUPYTER_RUNTIME_DIR := $(CURDIR)/build/jupyter/runtime
 export IPYTHONDIR := $(CURDIR)/build/jupyter/ipython
 export MPLCONFIGDIR := $(CURDIR)/build/jupyter/matplotlib
-export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install assets workbook quick test doctor clean browser e2e bench

@@ -37,8 +37,20 @@ def test_render_returns_a_figure_for_every_subject_and_au():
 
 def test_widget_builds_without_a_browser():
     pytest.importorskip("ipywidgets")
-    box = AUBrowser(fake_results()[0]).widget()
-    assert len(box.children) == 2
+    res = fake_results()[0]
+    box = AUBrowser(res).widget()
+    controls, intensity, _ = box.children
+    assert [c.description for c in controls.children] == ["subject", "AU", "opacity"]
+    assert f"predicted {res.predicted[0, AU_LABELS.index('AU17')]:.2f}" in intensity.value
+    controls.children[0].value = res.names[1]  # moving the subject updates the intensity text
+    assert f"predicted {res.predicted[1, AU_LABELS.index('AU17')]:.2f}" in intensity.value
+
+
+def test_describe_names_subject_au_and_both_intensities():
+    res = fake_results()[0]
+    text = AUBrowser(res).describe(res.names[2], "AU12")
+    j = AU_LABELS.index("AU12")
+    assert text == f"{res.names[2]} AU12 intensity: predicted {res.predicted[2, j]:.2f}, true {res.true[2, j]:.2f}"
 
 
 def test_table_and_summary_follow_the_numbers(tmp_path):

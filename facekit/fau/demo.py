@@ -195,17 +195,30 @@ class AUBrowser:
         fig.tight_layout()
         return fig
 
+    def describe(self, subject: str | int, au: str | int) -> str:
+        """One line of text with the intensity shown, e.g. ``subject_1 AU17 intensity: predicted 1.17, true 4.10``."""
+        res = self.results
+        i = res.names.index(subject) if isinstance(subject, str) else int(subject)
+        j = AU_LABELS.index(au) if isinstance(au, str) else (list(FAU_AUS).index(au) if au in FAU_AUS else int(au))
+        text = f"{res.names[i]} AU{FAU_AUS[j]} intensity: predicted {res.predicted[i, j]:.2f}"
+        return text + (f", true {res.true[i, j]:.2f}" if res.true is not None else "")
+
     def widget(self):
-        """Dropdowns for subject and AU, a slider for opacity; the output area shows :meth:`render`."""
+        """Dropdowns for subject and AU, a slider for opacity; a text line with the intensity (:meth:`describe`)
+        and the output area with :meth:`render`."""
+        import html
+
         import ipywidgets as w
         from IPython.display import display
 
         subject = w.Dropdown(options=list(self.results.names), description="subject")
         au = w.Dropdown(options=AU_LABELS, value="AU17", description="AU")
         opacity = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="opacity")
+        intensity = w.HTML()
         out = w.Output()
 
         def show(*_):
+            intensity.value = f"<b>{html.escape(self.describe(subject.value, au.value))}</b>"
             with out:
                 out.clear_output(wait=True)
                 fig = self.render(subject.value, au.value, opacity.value)
@@ -215,7 +228,7 @@ class AUBrowser:
         for control in (subject, au, opacity):
             control.observe(show, names="value")
         show()
-        return w.VBox([w.HBox([subject, au, opacity]), out])
+        return w.VBox([w.HBox([subject, au, opacity]), intensity, out])
 
 
 def au_region_reference() -> pd.DataFrame:
