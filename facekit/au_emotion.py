@@ -30,7 +30,8 @@ neutral  (no AU active)                every intensity below the activation thre
 Matching rule: an AU is *active* when its intensity reaches ``threshold`` (default 1.0, FACS "A" = trace). Each
 emotion scores the cosine similarity between the AU vector and its binary prototype; fear's prototype contains
 surprise's, and the cosine (unlike a mean over the prototype) prefers the prototype that explains the active AUs
-without leaving any out or adding absent ones. With no active AU the answer is ``neutral``.
+without leaving any out or adding absent ones. With no active AU, or only AUs that belong to no prototype (e.g.
+AU10 alone), the answer is ``neutral``.
 """
 from __future__ import annotations
 
@@ -113,7 +114,7 @@ def predict_emotion_rules(au, aus: Sequence[int] | None = None, threshold: float
     scores = rule_scores(x, aus, threshold)
     best = scores.to_numpy().argmax(axis=1)
     labels = np.array([EMOTIONS.index(scores.columns[b]) for b in best], dtype=np.int64)
-    labels[(x < threshold).all(axis=1)] = EMOTIONS.index("neutral")
+    labels[(x < threshold).all(axis=1) | (scores.to_numpy().max(axis=1) <= 0)] = EMOTIONS.index("neutral")
     return labels
 
 
@@ -125,6 +126,8 @@ def explain_rules(au_row, aus: Sequence[int] | None = None, threshold: float = A
     emotion = EMOTIONS[int(predict_emotion_rules(x, aus, threshold)[0])]
     if emotion == "neutral":
         top = int(np.argmax(x[0]))
+        if x[0, top] >= threshold:
+            return f"neutral because no prototype AU is present (active: AU{aus[top]} = {x[0, top]:.1f})"
         return f"neutral because no AU reaches {threshold:g} (largest: AU{aus[top]} = {x[0, top]:.1f})"
     proto = EMFACS_PROTOTYPES[emotion]
     parts = [f"AU{a} = {x[0, aus.index(a)]:.1f}" for a in proto if x[0, aus.index(a)] >= threshold]

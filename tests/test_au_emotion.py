@@ -39,6 +39,13 @@ def test_trace_noise_below_threshold_stays_neutral_and_does_not_flip_a_prototype
     assert EMOTIONS[ae.predict_emotion_rules(sad, aus=AUS17)[0]] == "sad"
 
 
+def test_active_aus_outside_every_prototype_read_as_neutral_and_explain():
+    x = np.zeros(len(AUS17))
+    x[AUS17.index(10)] = 2.0
+    assert EMOTIONS[ae.predict_emotion_rules(x, aus=AUS17)[0]] == "neutral"
+    assert ae.explain_rules(x, aus=AUS17) == "neutral because no prototype AU is present (active: AU10 = 2.0)"
+
+
 def test_explanation_names_the_deciding_aus_with_their_values():
     x = prototype_vector("happy")
     x[AUS17.index(6)], x[AUS17.index(12)] = 3.1, 4.0
