@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
-_CASCADE = None
+_CASCADES: dict[str, object] = {}
 
 
 @dataclass
@@ -41,11 +41,11 @@ class FaceCrops:
         return len(self.images)
 
 
-def haar_cascade():
-    """OpenCV's frontal-face Haar cascade (loaded once), with an error that says what to install when it is missing."""
-    global _CASCADE
-    if _CASCADE is not None:
-        return _CASCADE
+def haar_cascade(name: str = "haarcascade_frontalface_default.xml"):
+    """One of OpenCV's bundled Haar cascades (loaded once; default: frontal faces), with an error that says what to
+    install when OpenCV has none (OpenCV 5 removed them)."""
+    if name in _CASCADES:
+        return _CASCADES[name]
     import cv2
 
     if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
@@ -53,11 +53,11 @@ def haar_cascade():
             f"This OpenCV ({cv2.__version__}) has no Haar cascades (OpenCV 5 removed them): "
             "pip install 'opencv-python-headless>=4.8,<5'."
         )
-    path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+    path = Path(cv2.data.haarcascades) / name
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
         raise RuntimeError(f"Cannot load the Haar cascade {path}: reinstall 'opencv-python-headless>=4.8,<5'.")
-    _CASCADE = cascade
+    _CASCADES[name] = cascade
     return cascade
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from facekit.fau.model import FAU_AUS
+from facekit.plotting import show_image
 
 AU_NAMES = {6: "cheek raiser", 10: "upper lip raiser", 12: "lip corner puller", 14: "dimpler", 17: "chin raiser"}
 AU_LABELS = [f"AU{a}" for a in FAU_AUS]
@@ -65,16 +66,6 @@ def predict_results(model, images, names, true=None, title: str = "", notes=None
                       title, list(notes or []))
 
 
-def _show_face(ax, image):
-    img = np.asarray(image)
-    if img.ndim == 3:
-        ax.imshow(img.transpose(1, 2, 0))
-    else:
-        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def _au_title(res: FAUResults, i: int, j: int) -> str:
     t = f"AU{FAU_AUS[j]} pred {res.predicted[i, j]:.2f}"
     if res.true is not None:
@@ -84,7 +75,7 @@ def _au_title(res: FAUResults, i: int, j: int) -> str:
 
 def draw_overlay(ax, res: FAUResults, i: int, j: int, opacity: float = 0.5) -> None:
     """Face ``i`` with AU ``j``'s heatmap over it (colour scale 0-5, so a faint map means a weak AU)."""
-    _show_face(ax, res.images[i])
+    show_image(ax, res.images[i])
     ax.imshow(np.clip(res.au_map(i, j), 0, 5), cmap="jet", alpha=float(opacity), vmin=0, vmax=5)
     ax.set_title(_au_title(res, i, j), fontsize=8)
 
@@ -92,7 +83,7 @@ def draw_overlay(ax, res: FAUResults, i: int, j: int, opacity: float = 0.5) -> N
 def subject_figure(res: FAUResults, i: int, opacity: float = 0.5):
     """One subject: the face, then its five AU heatmaps overlaid, predicted (and true) intensity in each title."""
     fig, axes = plt.subplots(1, 6, figsize=(12, 2.6))
-    _show_face(axes[0], res.images[i])
+    show_image(axes[0], res.images[i])
     axes[0].set_title(res.names[i], fontsize=9)
     for j in range(len(FAU_AUS)):
         draw_overlay(axes[j + 1], res, i, j, opacity)
@@ -137,7 +128,7 @@ def grid_figure(res: FAUResults, opacity: float = 0.5, max_subjects: int = 10):
     n = min(len(res), max_subjects)
     fig, axes = plt.subplots(n, 6, figsize=(11, 2.1 * n), squeeze=False)
     for i in range(n):
-        _show_face(axes[i, 0], res.images[i])
+        show_image(axes[i, 0], res.images[i])
         axes[i, 0].set_title(res.names[i], fontsize=8)
         for j in range(len(FAU_AUS)):
             draw_overlay(axes[i, j + 1], res, i, j, opacity)

@@ -15,13 +15,11 @@ expects them relative to the eyes. ``RegisteredFace.note`` says what was found.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 # eye centres inside a Haar frontal-face box, as fractions of its side (used when the eye cascade fails)
 BOX_EYES = np.array([[0.30, 0.38], [0.70, 0.38]])
-_EYE_CASCADE = None
 
 
 @dataclass
@@ -44,19 +42,9 @@ class RegisteredFace:
 
 def eye_cascade():
     """OpenCV's ``haarcascade_eye.xml`` (loaded once)."""
-    global _EYE_CASCADE
-    if _EYE_CASCADE is None:
-        import cv2
+    from facekit.faces import haar_cascade
 
-        from facekit.faces import haar_cascade
-
-        haar_cascade()                      # same install check and message as the face cascade
-        path = Path(cv2.data.haarcascades) / "haarcascade_eye.xml"
-        cascade = cv2.CascadeClassifier(str(path))
-        if cascade.empty():
-            raise RuntimeError(f"Cannot load {path}: reinstall 'opencv-python-headless>=4.8,<5'.")
-        _EYE_CASCADE = cascade
-    return _EYE_CASCADE
+    return haar_cascade("haarcascade_eye.xml")
 
 
 def detect_eyes(gray: np.ndarray, box) -> np.ndarray | None:

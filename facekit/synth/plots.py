@@ -13,18 +13,7 @@ from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS, FERData
 from facekit.synth.facs import AU_NAMES, AUS, au_index
 from facekit.synth.regions import au_region_masks
 from facekit.synth.render import LANDMARK_NAMES, FaceBatch, render_faces
-
-
-def _show(ax, img: torch.Tensor, title: str | None = None, fontsize: int = 8) -> None:
-    img = img.numpy()
-    if img.ndim == 3:
-        ax.imshow(img.transpose(1, 2, 0))
-    else:
-        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=fontsize)
+from facekit.plotting import show_image
 
 
 def plot_emotion_grid(images: torch.Tensor, labels: torch.Tensor, per_emotion: int = 6, title: str | None = None):
@@ -35,7 +24,7 @@ def plot_emotion_grid(images: torch.Tensor, labels: torch.Tensor, per_emotion: i
         idx = torch.nonzero(labels == e).flatten()[:per_emotion]
         for j, ax in enumerate(axes[e]):
             if j < len(idx):
-                _show(ax, images[idx[j]])
+                show_image(ax, images[idx[j]])
             else:
                 ax.axis("off")
         axes[e, 0].set_ylabel(name, fontsize=9)
@@ -61,7 +50,7 @@ def plot_au_sweep(batch: FaceBatch, aus=(1, 4, 6, 12, 15, 26), levels=(0, 1, 2, 
     fig, axes = plt.subplots(len(aus), len(levels), figsize=(1.6 * len(levels), 1.7 * len(aus)), squeeze=False)
     for i, a in enumerate(aus):
         for j, v in enumerate(levels):
-            _show(axes[i, j], batch.images[i * len(levels) + j],
+            show_image(axes[i, j], batch.images[i * len(levels) + j],
                   f"{letters.get(int(v), v)}" if i == 0 else None, fontsize=10)
         axes[i, 0].set_ylabel(f"AU{a}\n{AU_NAMES[a]}", fontsize=8)
     fig.suptitle("One identity, one AU at a time, intensity 0 to E")
@@ -107,7 +96,7 @@ def plot_landmarks_and_regions(batch: FaceBatch, index: int = 0, aus=(1, 4, 6, 9
     masks = au_region_masks(batch.subset([index]), aus)[0]
     fig, axes = plt.subplots(1, 1 + len(aus), figsize=(2.3 * (1 + len(aus)), 2.6))
     img = batch.images[index]
-    _show(axes[0], img, "landmarks", fontsize=9)
+    show_image(axes[0], img, "landmarks", fontsize=9)
     pts = batch.landmarks[index].numpy()
     axes[0].scatter(pts[:, 0], pts[:, 1], s=8, c="#ff3b30")
     axes[0].set_xlim(-0.5, img.shape[-1] - 0.5)
@@ -117,7 +106,7 @@ def plot_landmarks_and_regions(batch: FaceBatch, index: int = 0, aus=(1, 4, 6, 9
             axes[0].annotate(name, pts[k], fontsize=5, color="yellow", xytext=(2, -2), textcoords="offset points")
     gray = img.float().mean(0) if img.ndim == 3 else img.float()
     for ax, a, m in zip(axes[1:], aus, masks):
-        _show(ax, gray.to(torch.uint8), f"AU{a} region", fontsize=9)
+        show_image(ax, gray.to(torch.uint8), f"AU{a} region", fontsize=9)
         overlay = np.zeros((*m.shape, 4))
         overlay[m.numpy()] = (1.0, 0.2, 0.2, 0.4)
         ax.imshow(overlay)
@@ -130,7 +119,7 @@ def plot_domains(lab: FaceBatch, wild: FaceBatch, n: int = 8):
     fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.4), squeeze=False)
     for row, (batch, name) in enumerate(((lab, "lab"), (wild, "wild"))):
         for j in range(n):
-            _show(axes[row, j], batch.images[j], EMOTIONS[int(batch.emotion[j])] if j < len(batch) else None)
+            show_image(axes[row, j], batch.images[j], EMOTIONS[int(batch.emotion[j])] if j < len(batch) else None)
         axes[row, 0].set_ylabel(name)
     fig.tight_layout()
     return fig
