@@ -133,7 +133,8 @@ class ResNet(nn.Module):
 
     ``forward``: stem -> layer1..layer4 -> deconv_layers -> refine -> final_layer. ``refine`` is ``nn.Identity()``
     by default: the slot where a feature-refinement module (e.g. patch attention) plugs in before ``final_layer``;
-    it is called as ``refine(features, points)`` (points may be None) and returns a tensor of the features' shape.
+    it is called as ``refine(features, points)`` when AU points are given and as ``refine(features)`` otherwise,
+    and returns a tensor of the features' shape.
     """
 
     def __init__(self, block: type[Bottleneck], layers, config: FAUConfig | None = None):
