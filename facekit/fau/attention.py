@@ -223,7 +223,7 @@ def run_seed_ablation(seeds, out_csv, work_dir, variants=(False, True), progress
     each run to ``out_csv`` (rewritten atomically after every run, so an interrupted ablation keeps what it finished).
     ``variants``: which of baseline (False) / patch attention (True) to train, e.g. to run the two in parallel.
 
-    This is the command behind ``data/fau/patchattn_seeds.csv`` (see data/README_fau2.md); it takes about 15 CPU
+    This is the command behind ``data/fau/patchattn_seeds.csv`` (see data/README.md); it takes about 15 CPU
     minutes per run on one thread.
     """
     import time

@@ -233,7 +233,7 @@ def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **extra) -> 
 
 
 DEFAULT_PRETRAIN = dict(n_train=4000, n_val=500, epochs=10, batch_size=16, lr=3e-3, fg_weight=5.0, seed=0)
-"""The settings of the shipped checkpoint data/checkpoints/fau_resnet.pt (see data/README_fau.md)."""
+"""The settings of the shipped checkpoint data/checkpoints/fau_resnet.pt (see data/README.md)."""
 
 
 def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 4000, n_val: int = 500,

@@ -2,7 +2,7 @@
 
 Every face comes with what no public data set offers: its true emotion, the intensity of every AU (0-5), named
 landmarks and the image region each AU moves. ``make_fer_dataset`` reproduces FER2013's exact split and class counts;
-``make_au_dataset`` gives larger faces with widely varying AUs for Task 2. See ``data/README_synth.md``.
+``make_au_dataset`` gives larger faces with widely varying AUs for Task 2. See ``data/README.md``.
 """
 from facekit.data.fer import EMOTIONS
 from facekit.synth.facs import AU_NAMES, AUS, EMFACS, LABEL_NOISE, au_index, label_confusion, sample_expressions
