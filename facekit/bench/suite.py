@@ -345,6 +345,11 @@ def plot_scaling(scaling: pd.DataFrame, machine: dict | None = None):
         label = f"{t} thread{'s' * (t > 1)}"
         axes[0].plot(part["faces"], part["img_per_s"], "o-", label=label)
         axes[1].plot(part["faces"], part["epoch_seconds"], "o-", label=label)
+        if "cpu_use" in part:  # below ~0.9 the point was slowed by other work on the machine
+            for x, y, use in zip(part["faces"], part["img_per_s"], part["cpu_use"]):
+                if math.isfinite(use):
+                    axes[0].annotate(f"cpu {use:.2f}", (x, y), textcoords="offset points", xytext=(0, 6),
+                                     ha="center", fontsize=7)
     axes[0].set(xlabel="training faces (fraction of FER2013 Training)", ylabel="images / s",
                 title="Task 1 trainer throughput")
     axes[1].set(xlabel="training faces (fraction of FER2013 Training)", ylabel="seconds per epoch",
@@ -359,8 +364,9 @@ def plot_scaling(scaling: pd.DataFrame, machine: dict | None = None):
         ax.legend()
     if machine:
         fig.suptitle(f"{machine.get('cpu', '')}, {machine.get('usable_cpus', '?')} cores, device "
-                     f"{machine.get('device', '?')}, load average {machine.get('load_avg_start', ['?'])[0]} at start; "
-                     f"timed: {scaling['timed'].iloc[0]} per point", fontsize=9)
+                     f"{machine.get('device', '?')}, 1-min load {(machine.get('load_avg_start') or ['?'])[0]} at start, "
+                     f"{(machine.get('load_avg_end') or ['?'])[0]} at end; timed: {scaling['timed'].iloc[0]} per point; "
+                     "cpu = CPU time / (wall x threads)", fontsize=8)
     fig.tight_layout()
     return fig
 
