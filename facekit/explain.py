@@ -145,12 +145,12 @@ def guided_gradcam(model: nn.Module, x: torch.Tensor, targets=None, method: str 
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        probs = model(x).softmax(1).numpy()
+        probs = model(x).softmax(1).cpu().numpy()
     model.train(was_training)
     classes = np.array(_targets(model, x, targets) if targets is not None else probs.argmax(1))
     cam = compute_cams(model, x, classes, method=method, layer=layer)
     gb = guided_backprop(model, x, classes)
-    return Explanation(deprocess(x)[:, 0].numpy(), probs, probs.argmax(1), classes, gb, cam, gb * cam,
+    return Explanation(deprocess(x)[:, 0].cpu().numpy(), probs, probs.argmax(1), classes, gb, cam, gb * cam,
                        method, layer)
 
 
