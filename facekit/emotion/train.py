@@ -60,6 +60,9 @@ class TrainConfig:
     channels_last: bool | None = None  # None: on for CPU (about 2x faster), off elsewhere
     eval_batch_size: int = 512        # faces per forward pass when evaluating
     max_steps: int | None = None      # stop each epoch after this many steps (benchmarks, smoke runs)
+    class_weights: tuple[float, ...] | None = None  # per-class cross-entropy weights (None: plain cross-entropy)
+    balanced_sampling: bool = False   # draw each epoch's faces with probability 1 / (faces of their class)
+    freeze: tuple[str, ...] = ()      # top-level layers (e.g. "stem", "block1") whose weights and BN stats stay fixed
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "crop", "eval_batch_size"):
@@ -72,6 +75,27 @@ class TrainConfig:
     def from_dict(cls, values: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def balanced_order(labels, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` indices drawn with replacement, each face with probability proportional to 1 / (faces of its class)."""
+    labels = torch.as_tensor(labels).long()
+    counts = torch.bincount(labels).double()
+    prob = (1.0 / counts)[labels]
+    return torch.multinomial(prob / prob.sum(), n, replacement=True, generator=generator)
+
+
+def freeze_layers(model: torch.nn.Module, names) -> list[str]:
+    """Stop gradients of the named top-level layers (their BatchNorm statistics are kept fixed by the trainer,
+    which holds them in eval mode); returns the names."""
+    children = dict(model.named_children())
+    unknown = [n for n in names if n not in children]
+    if unknown:
+        raise ValueError(f"Cannot freeze {unknown}: the model's layers are {', '.join(children)}.")
+    for name in names:
+        for p in children[name].parameters():
+            p.requires_grad_(False)
+    return list(names)
 
 
 def safe_batch_size(n: int, channels_last: bool) -> int:
@@ -123,11 +147,14 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             self.model = MiniXception(num_classes=len(EMOTIONS), bn_momentum=cfg.bn_momentum)
         self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cpu"
+        freeze_layers(self.model, cfg.freeze)
         self.model.to(self.device)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.SGD([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr,
+                                         momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        self.loss_weight = (None if cfg.class_weights is None
+                            else torch.as_tensor(cfg.class_weights, dtype=torch.float32, device=self.device))
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.history = pd.DataFrame()
         self.best_score = -math.inf
@@ -144,9 +171,12 @@ class Trainer:
         cfg, model = self.config, self.model
         max_steps = max_steps if max_steps is not None else cfg.max_steps
         images, labels = self.train_set.images, self.train_set.labels
-        order = torch.randperm(len(images), generator=self.generator)
+        order = (balanced_order(labels, len(images), self.generator) if cfg.balanced_sampling
+                 else torch.randperm(len(images), generator=self.generator))
         starts = list(range(0, len(order), cfg.batch_size))[:max_steps]
         model.train()
+        for name in cfg.freeze:
+            getattr(model, name).eval()  # frozen layers keep their BatchNorm running statistics
         loss_sum, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
         bar = tqdm(starts, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False, disable=not self.progress)
         for step, start in enumerate(bar):
@@ -157,7 +187,7 @@ class Trainer:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = labels[idx].to(self.device)
             logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, weight=self.loss_weight)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"Training diverged: the loss became {loss.item()} at epoch {self.epoch + 1}, step {step + 1}. "
