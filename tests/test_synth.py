@@ -205,3 +205,10 @@ def test_data_notebook_writes_counts_figures_and_metrics(run_notebook):
     for name in ("emotion_grid", "au_sweep", "class_counts", "landmarks_regions", "lab_vs_wild"):
         assert (out / f"{name}.png").stat().st_size > 1000, name
     assert (out / "emfacs_table.csv").is_file()
+
+
+def test_rendering_chunks_in_parallel_gives_the_same_bytes():
+    one = render_faces(300, seed=5, domain="wild", chunk=64, workers=1)
+    two = render_faces(300, seed=5, domain="wild", chunk=64, workers=2)
+    assert torch.equal(one.images, two.images) and torch.equal(one.landmarks, two.landmarks)
+    assert torch.equal(one.au, two.au) and torch.equal(one.emotion, two.emotion)

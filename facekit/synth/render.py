@@ -683,13 +683,15 @@ def _check_args(n, domain, size, emotion, au):
 
 def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, color: bool = False,
                  emotion=None, au=None, identity_seed=None, nuisance: bool = True, progress: bool = False,
-                 labels=None, chunk: int | None = None) -> FaceBatch:
-    """Render ``n`` faces; same arguments, same bytes.
+                 labels=None, chunk: int | None = None, workers: int | None = None) -> FaceBatch:
+    """Render ``n`` faces; same arguments, same bytes (whatever ``workers`` is).
 
     ``emotion`` (int64 (n,)) fixes the true emotions the AUs are drawn for (else uniform); ``au`` (n, len(AUS))
     sets the intensities directly; ``identity_seed`` (int or (n,) ints) makes rows share an identity;
     ``nuisance=False`` renders a clean frontal face; ``labels`` fixes the *annotator* labels instead (the true
     emotion is then drawn from the label-noise model; used to hit FER2013's exact label counts).
+    ``workers`` chunks are rendered at once in threads (default: torch's thread count, i.e. ``FACEKIT_THREADS`` or
+    all cores): each chunk has its own seeded generators, so the bytes do not depend on it.
     """
     from tqdm.auto import tqdm
 
@@ -702,10 +704,13 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
     images, aus, noisy, clean, marks, geos = [], [], [], [], [], []
     bar = tqdm(total=n, desc=f"rendering {domain} faces", unit="face", disable=not progress or n < 2 * chunk)
     threads = torch.get_num_threads()
-    # One thread: the ops are small, and torch's thread pool thrashes badly on a busy 2-core machine (20x slower).
+    # One torch thread per op: the ops are small, and torch's thread pool thrashes badly on a busy 2-core machine
+    # (20x slower). The cores are used by rendering whole chunks side by side in Python threads instead (torch
+    # releases the GIL inside each op): 1.9x faster on 2 idle cores, and no spin-waiting on a busy one.
     torch.set_num_threads(1)
     try:
-        parts = _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar)
+        parts = _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar,
+                               workers or threads)
     finally:
         torch.set_num_threads(threads)
         bar.close()
@@ -721,11 +726,13 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
         domain=domain, seed=int(seed), geometry=geometry)
 
 
-def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar):
+def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar, workers=1):
+    from concurrent.futures import ThreadPoolExecutor
+
     from facekit.synth.facs import clean_given_labels
 
-    images, aus, noisy, clean, marks, geos = [], [], [], [], [], []
-    for ci, start in enumerate(range(0, n, chunk)):
+    def render_one(ci_start):
+        ci, start = ci_start
         m = min(chunk, n - start)
         sl = slice(start, start + m)
         g_id, g_ex, g_nu, g_no = (_generator(s, seed, domain, ci) for s in ("id", "expr", "nuis", "noise"))
@@ -740,11 +747,16 @@ def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, lab
         nu = draw_nuisance(m, g_nu, domain, nuisance)
         img, lm, geo = render_chunk(ident, a, nu, size, color, domain, g_no)
         img = (img * 255).round().to(torch.uint8)
-        images.append(img if color else img[:, 0])
-        aus.append(a.float())
-        noisy.append(lab)
-        clean.append(cl)
-        marks.append(lm)
-        geos.append({**{k: v for k, v in geo.items()}, **{k: nu[k] for k in ("roll", "yaw", "scale", "tx", "ty")}})
         bar.update(m)
+        return (img if color else img[:, 0], a.float(), lab, cl, lm,
+                {**{k: v for k, v in geo.items()}, **{k: nu[k] for k in ("roll", "yaw", "scale", "tx", "ty")}})
+
+    starts = list(enumerate(range(0, n, chunk)))
+    workers = max(1, min(int(workers), len(starts)))
+    if workers == 1:
+        results = [render_one(cs) for cs in starts]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(render_one, starts))
+    images, aus, noisy, clean, marks, geos = (list(part) for part in zip(*results)) if results else ([],) * 6
     return images, aus, noisy, clean, marks, geos
