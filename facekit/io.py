@@ -5,6 +5,7 @@ leaves a half-written checkpoint or CSV behind: the old file stays until the new
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -16,8 +17,14 @@ from typing import Any, Iterator
 
 import torch
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    """The process umask (read once, on the first write: reading it means setting it, so not at import time)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -30,7 +37,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give them the modes a plain open() would
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give them the modes a plain open() would
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -97,7 +97,7 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
 
 def test_atomic_write_gives_files_the_usual_permissions(tmp_path):
     path = io.atomic_write_text(tmp_path / "table.csv", "a\n")
-    assert path.stat().st_mode & 0o777 == 0o666 & ~io._UMASK
+    assert path.stat().st_mode & 0o777 == 0o666 & ~io._umask()
 
 
 def test_checkpoint_round_trip_and_clear_errors(tmp_path):
