@@ -18,7 +18,6 @@ from typing import Any, Iterator
 import torch
 
 
-
 @functools.lru_cache(maxsize=1)
 def _umask() -> int:
     """The process umask (read once, on the first write: reading it means setting it, so not at import time)."""
