@@ -1,8 +1,8 @@
-"""EMFACS rules and the AU-vector classifier (facekit.au_emotion)."""
+"""EMFACS rules and the AU-vector classifier (facekit.fau.au_emotion)."""
 import numpy as np
 import pytest
 
-from facekit import au_emotion as ae
+from facekit.fau import au_emotion as ae
 from facekit.data.fer import EMOTIONS
 
 AUS17 = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 20, 23, 25, 26)

@@ -143,7 +143,7 @@ def test_plots_return_figures_and_browser_only_browses():
     import matplotlib
 
     matplotlib.use("Agg")
-    from facekit import explain_plots as P
+    from facekit.explain import plots as P
 
     torch.manual_seed(0)
     model = MiniXception().eval()
@@ -160,7 +160,7 @@ def test_plots_return_figures_and_browser_only_browses():
 def test_answer_texts_compute_their_numbers():
     import pandas as pd
 
-    from facekit import explain_cases as C
+    from facekit.explain import cases as C
 
     rows = [("gradcam", "last_conv", "happy", 0.6, 0.5, 0.1, 0.3, 0.01), ("gradcam", "last_conv", "disgust", np.nan,
             0.0, 1.0, 0.3, 0.0), ("gradcam", "last_conv", "all", 0.6, 0.25, 0.55, 0.3, 0.005),

@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facekit import assets, faces
+from facekit import assets
+from facekit.data import faces
 
 
 def _write(path, image):

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from facekit.fau.attention import PatchAttention, attention_table, attention_weights
+from facekit.fau.ablation import attention_table
+from facekit.fau.attention import PatchAttention, attention_weights
 from facekit.fau.model import FAUConfig, build_fau_model, fau_checkpoint, load_fau_weights
 
 
@@ -90,7 +91,7 @@ def test_attention_weights_and_table():
 def test_bootstrap_difference_is_zero_for_identical_models_and_signed_for_better_ones():
     import numpy as np
 
-    from facekit.fau.attention import bootstrap_difference
+    from facekit.fau.ablation import bootstrap_difference
 
     rng = np.random.default_rng(0)
     truth = rng.uniform(0, 5, (60, 5))
@@ -104,7 +105,7 @@ def test_bootstrap_difference_is_zero_for_identical_models_and_signed_for_better
 def test_compare_variants_scores_with_and_without_points():
     import numpy as np
 
-    from facekit.fau.attention import compare_variants
+    from facekit.fau.ablation import compare_variants
     from facekit.fau.data import AUData
 
     rng = np.random.default_rng(0)
@@ -141,7 +142,7 @@ def test_patch_attention_notebook_compares_both_models_on_test_and_test2(run_not
 def test_seed_runs_pairs_each_seed(tmp_path):
     import pandas as pd
 
-    from facekit.fau.attention import seed_runs
+    from facekit.fau.ablation import seed_runs
 
     rows = [{"seed": s, "patch_attention": pa, "lab_icc": 0.5 + 0.1 * pa + 0.01 * s, "wild_icc": 0.2 - 0.05 * pa,
              "lab_mae": 1.0, "wild_mae": 1.2, "seconds": 1.0} for s in (0, 1) for pa in (False, True)]

@@ -78,7 +78,7 @@ def test_similarity_maps_both_eyes_exactly():
 
 def test_real_photo_is_registered_with_eyes_on_the_template():
     skdata = pytest.importorskip("skimage.data")
-    from facekit.fau.data import template_landmarks
+    from facekit.fau.points import template_landmarks
     from facekit.fau.register import register_face
 
     reg = register_face(skdata.astronaut(), size=128)

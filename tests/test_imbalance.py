@@ -1,9 +1,9 @@
-"""facekit.imbalance: the class weights' formula, the balanced sampler, freezing, a seeded tiny run."""
+"""facekit.emotion.imbalance: the class weights' formula, the balanced sampler, freezing, a seeded tiny run."""
 import numpy as np
 import pytest
 import torch
 
-from facekit import imbalance as I
+from facekit.emotion import imbalance as I
 from facekit.data.fer import FERData
 from facekit.emotion.train import TrainConfig, Trainer, balanced_order, freeze_layers
 from facekit.emotion.xception import MiniXception

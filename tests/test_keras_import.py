@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from facekit import assets, faces, keras_import as K
+from facekit import assets
+from facekit.data import faces
+from facekit.emotion import keras_import as K
 from facekit.data.fer import EMOTIONS
 from facekit.emotion.xception import count_parameters, preprocess
 

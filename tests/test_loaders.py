@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from facekit.data.fer import EMOTIONS
-from facekit.data.loaders import DataError, load_au_labels, load_emotion_data, load_fer2013
+from facekit.data.loaders import DataError, load_au_labels, load_fer2013
+from facekit.emotion.data import load_emotion_data
 
 PIX = " ".join(["128"] * 2304)
 
@@ -153,8 +154,8 @@ def test_au_labels_unreadable_image_and_missing_csv(tmp_path):
 
 def test_load_emotion_data_caches_synthetic_faces(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FACEKIT_CACHE", str(tmp_path))
-    import facekit.data.loaders as loaders
-    monkeypatch.setattr(loaders, "real_fer2013_path", lambda: None)
+    import facekit.emotion.data as emotion_data
+    monkeypatch.setattr(emotion_data, "real_fer2013_path", lambda: None)
     first = load_emotion_data(n_scale=0.005, seed=2)
     assert "synthetic" in capsys.readouterr().out
     files = list((tmp_path / "synth").glob("*.pt"))
@@ -166,7 +167,7 @@ def test_load_emotion_data_caches_synthetic_faces(tmp_path, monkeypatch, capsys)
 
 def test_load_emotion_data_prefers_real_fer2013(tmp_path, monkeypatch, capsys):
     path = _csv(tmp_path, [f"3,{PIX},Training"])
-    import facekit.data.loaders as loaders
-    monkeypatch.setattr(loaders, "real_fer2013_path", lambda: path.parent)
+    import facekit.emotion.data as emotion_data
+    monkeypatch.setattr(emotion_data, "real_fer2013_path", lambda: path.parent)
     data = load_emotion_data()
     assert len(data) == 1 and "real FER2013" in capsys.readouterr().out

@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 
 from facekit.bench.suite import COLUMNS, TARGETS, BenchPlan, BenchResult, print_report, run_bench
+from facekit.bench.throughput import conv_throughput, plot_throughput
 
-__all__ = ["COLUMNS", "TARGETS", "BenchPlan", "BenchResult", "print_report", "register", "run_bench"]
+__all__ = ["COLUMNS", "TARGETS", "BenchPlan", "BenchResult", "conv_throughput", "plot_throughput", "print_report",
+           "register", "run_bench"]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

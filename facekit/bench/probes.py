@@ -190,7 +190,7 @@ def guided_gradcam(n: int, batch_size: int = 16, device: str = "cpu") -> dict:
     """``facekit.explain.guided_gradcam`` (predictions + Grad-CAM + guided backprop) on ``n`` faces, in batches."""
     from facekit.emotion.augment import center_crop
     from facekit.emotion.xception import MiniXception, preprocess
-    from facekit.explain import guided_gradcam as explain
+    from facekit.explain.cam import guided_gradcam as explain
 
     torch.manual_seed(0)
     model = MiniXception().to(device).eval()

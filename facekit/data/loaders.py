@@ -1,5 +1,6 @@
-"""Real data through the same door as the synthetic faces: FER2013 (CSV or folders), AU-labelled images, and
-``load_emotion_data``, which picks real FER2013 when it is present and the cached synthetic twin otherwise.
+"""Real data through the same door as the synthetic faces: FER2013 (CSV or folders) and AU-labelled images.
+:func:`real_fer2013_path` says whether ``data/fer2013/`` holds real FER2013; the Task 1 loader that falls back to the
+synthetic twin is :func:`facekit.emotion.data.load_emotion_data` (``data`` never imports ``synth``).
 
 Every malformed input raises :class:`DataError` (a ``ValueError``) naming the file, the row or image, and the fix.
 """
@@ -267,43 +268,3 @@ def real_fer2013_path() -> Path | None:
                                                for p in root.iterdir()):
         return root
     return None
-
-
-def synthetic_cache_path(n_scale: float = 1.0, seed: int = 0, domain: str = "lab") -> Path:
-    from facekit.paths import cache_dir
-    from facekit.synth.render import GENERATOR_VERSION
-
-    return cache_dir("synth", f"fer_{domain}_s{n_scale:g}_seed{seed}_v{GENERATOR_VERSION}.pt")
-
-
-def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", verbose: bool = True) -> FERData:
-    """The Task 1 data: real FER2013 from ``data/fer2013/`` when present (``domain="lab"`` only; ``"wild"`` is always
-    synthetic), else the synthetic twin (generated once, cached under ``data/cache/synth/`` keyed by its parameters
-    and the generator version, written atomically). Prints which one it uses."""
-    real = real_fer2013_path()
-    if real is not None and domain == "lab":
-        data = load_fer2013(real)
-        if verbose:
-            print(f"Using real FER2013 from {real}: {len(data):,} faces.")
-        return data
-    from facekit.io import atomic_path
-    from facekit.synth import make_fer_dataset
-
-    cache = synthetic_cache_path(n_scale, seed, domain)
-    if cache.is_file():
-        try:
-            data = FERData(**torch.load(cache, weights_only=False))
-            if verbose:
-                print(f"No real FER2013 in data/fer2013/: using synthetic FACS faces ({len(data):,}, cached {cache}).")
-            return data
-        except Exception:  # a stale or corrupt cache is regenerated
-            cache.unlink(missing_ok=True)
-    data = make_fer_dataset(n_scale=n_scale, seed=seed, domain=domain, progress=verbose)
-    with atomic_path(cache) as tmp:
-        torch.save({"images": data.images, "labels": data.labels, "usage": data.usage, "source": data.source,
-                    "au": data.au, "landmarks": data.landmarks, "clean_labels": data.clean_labels,
-                    "meta": data.meta}, tmp)
-    if verbose:
-        print(f"No real FER2013 in data/fer2013/: generated {len(data):,} synthetic FACS faces at "
-              f"{data.meta['render_rate_faces_per_s']:,.0f} faces/s (cached in {cache}).")
-    return data

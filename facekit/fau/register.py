@@ -1,10 +1,10 @@
 """Register real photos to the FAU model's landmark frame with OpenCV's Haar cascades.
 
 The heatmap model was trained on generated faces whose eyes sit at fixed places (the mean generated face,
-:func:`facekit.fau.data.template_landmarks`). A real photo is brought to that frame by a similarity transform
+:func:`facekit.fau.points.template_landmarks`). A real photo is brought to that frame by a similarity transform
 (rotation, scale, shift) that moves its two eye centres onto the template's eyes:
 
-1. the face box from the frontal-face cascade (:func:`facekit.faces.detect_face`; the centred square if none);
+1. the face box from the frontal-face cascade (:func:`facekit.data.faces.detect_face`; the centred square if none);
 2. the eyes from ``haarcascade_eye.xml`` in the upper half of the box, one per side; when the cascade does not
    find both, the eyes are assumed at the usual place inside a Haar face box (30 % / 70 % across, 38 % down);
 3. ``cv2.warpAffine`` to ``size`` x ``size`` grey (or colour).
@@ -42,7 +42,7 @@ class RegisteredFace:
 
 def eye_cascade():
     """OpenCV's ``haarcascade_eye.xml`` (loaded once)."""
-    from facekit.faces import haar_cascade
+    from facekit.data.faces import haar_cascade
 
     return haar_cascade("haarcascade_eye.xml")
 
@@ -78,7 +78,7 @@ def register_face(image: np.ndarray, size: int = 128, color: bool = False) -> Re
     """Warp a photo (gray, RGB or BGR-agnostic uint8) so its eyes land on the template's eyes (see module doc)."""
     import cv2
 
-    from facekit.faces import centre_box, detect_face, to_gray
+    from facekit.data.faces import centre_box, detect_face, to_gray
 
     image = np.asarray(image)
     gray = to_gray(image)
@@ -90,7 +90,7 @@ def register_face(image: np.ndarray, size: int = 128, color: bool = False) -> Re
     if not eyes_found:
         x, y, w, h = box
         eyes = np.array([[x, y]]) + BOX_EYES * np.array([[w, h]])
-    from facekit.fau.data import template_landmarks
+    from facekit.fau.points import template_landmarks
 
     tpl = template_landmarks(size)
     dst = np.array([tpl["eye_l"], tpl["eye_r"]], dtype=np.float64)
