@@ -123,7 +123,7 @@ def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | Non
         file = root / str(row.path)
         img = imread(file, cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)  # EXIF orientation applied
         if img is None:
-            raise FileNotFoundError(f"{csv_path} row {row_no - 1} (line {row_no}): cannot read image {file}.")
+            raise FileNotFoundError(f"{csv_path} line {row_no}: cannot read image {file}.")
         if register:
             from facekit.fau.register import register_face
 
