@@ -181,6 +181,26 @@ def test_doctor_strict_loads_every_checkpoint(tmp_path, monkeypatch):
     assert not ok and "data/checkpoints/m.pt" in text and "BROKEN (CheckpointError" in text
 
 
+def test_a_data_cache_that_would_run_code_is_not_run_but_regenerated(tmp_path, monkeypatch):
+    """Bug 1: the synthetic-data cache is also read with weights_only=True; a crafted cache file is replaced by a
+    freshly generated one, and what is written loads safely."""
+    import facekit.synth
+    from facekit.emotion import data as emotion_data
+
+    monkeypatch.setattr(facekit.paths, "cache_dir", lambda *parts: tmp_path.joinpath(*parts))
+    monkeypatch.setattr(emotion_data, "real_fer2013_path", lambda: None)
+    faces = toy_faces(2)
+    faces.meta = {"render_rate_faces_per_s": np.float64(10.0), "n_scale": np.float32(0.1)}
+    monkeypatch.setattr(facekit.synth, "make_fer_dataset", lambda **k: faces)
+    cache = emotion_data.synthetic_cache_path(0.1, 0, "lab")
+    cache.parent.mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    torch.save({"images": _RunsCode(marker)}, cache)
+    assert len(emotion_data.load_emotion_data(0.1, verbose=False)) == len(faces)
+    assert not marker.exists()
+    assert torch.equal(torch.load(cache, weights_only=True)["labels"], faces.labels)
+
+
 def test_emotion_and_fau_checkpoints_mixed_up_say_which_loader_to_use(tmp_path):
     """Weak: an emotion checkpoint given to the FAU loader advised "git pull"; now each says what the file is."""
     from facekit.emotion import load_emotion_model
@@ -239,6 +259,15 @@ def test_au06_style_names_are_read_by_both_au_loaders(tmp_path):
     path = _au_csv(tmp_path, header="path,AU06,AU010,au12,AU14,17")
     assert load_au_csv(path, size=64).intensities[1].tolist() == [1, 2, 2.5, 4, 5]
     assert load_au_labels(path, size=64)[1]["AU12"].tolist() == [3, 2.5]
+
+
+def test_load_au_labels_reads_nan_as_unknown_like_an_empty_cell(tmp_path):
+    """Weak: "nan" in load_au_labels (which documents empty = unknown) was reported as "outside 0-5"; it is
+    unknown now, like an empty cell, and text still names its row."""
+    path = _au_csv(tmp_path, "nan")
+    assert np.isnan(load_au_labels(path, size=64)[1]["AU12"].iloc[1])
+    with pytest.raises(DataError, match=r"row 2: AU12 = 'lots' is not a number"):
+        load_au_labels(_au_csv(tmp_path, "lots"), size=64)
 
 
 def test_fau_trainer_stops_on_a_non_finite_loss_and_writes_nothing(tmp_path):
@@ -321,12 +350,14 @@ def _train_emotions(monkeypatch, tmp_path, args, data=None):
 
 
 def test_train_emotions_writes_to_build_and_replaces_a_shipped_file_only_with_ship(tmp_path, monkeypatch, capsys):
-    """Weak: `train-emotions` without --out replaced the shipped checkpoint; now it writes build/checkpoints/, an
-    --out inside data/checkpoints/ is refused, and only --ship replaces the shipped file."""
+    """Weak: `train-emotions` without --out replaced the shipped checkpoint; now it writes
+    build/checkpoints/train-emotions/ (where notebooks do not pick it up instead of the shipped one), an --out inside
+    data/checkpoints/ is refused, and only --ship replaces the shipped file."""
     shipped = tiny_emotion_checkpoint(tmp_path / "data" / "checkpoints" / "emotion_minixception.pt")
     before = shipped.read_bytes()
     assert _train_emotions(monkeypatch, tmp_path, [], toy_faces()) == 0
-    assert (tmp_path / "build" / "checkpoints" / "emotion_minixception.pt").is_file()
+    assert (tmp_path / "build" / "checkpoints" / "train-emotions" / "emotion_minixception.pt").is_file()
+    assert not (tmp_path / "build" / "checkpoints" / "emotion_minixception.pt").exists()  # notebooks would prefer it
     assert shipped.read_bytes() == before
     assert _train_emotions(monkeypatch, tmp_path, ["--out", str(shipped)]) == 2
     assert "is a shipped checkpoint; replace it only with --ship" in capsys.readouterr().err

@@ -284,7 +284,8 @@ def au_column(name: str) -> str | None:
 def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | None = None, size: int = 128,
                    gray: bool = True):
     """Real AU-labelled images: a CSV with a ``path`` column and one column per AU (``AU06``, ``AU6`` or ``6``),
-    intensities on the FACS 0-5 scale (empty = unknown, read as NaN).
+    intensities on the FACS 0-5 scale (empty, ``nan`` or ``NA`` = unknown, read as NaN: this loader is for
+    browsing and evaluation; the FAU trainer's :func:`facekit.fau.data.load_au_csv` needs every intensity).
 
     Returns ``(images, au_table)``: uint8 (N, size, size) (or (N, size, size, 3) when ``gray=False``) and a pandas
     DataFrame with ``path`` and one float column per AU, named ``AU<k>`` after :data:`facekit.synth.AUS` order
@@ -318,7 +319,7 @@ def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | 
         values = np.full(len(table), np.nan)
         for i, v in enumerate(table[col]):
             v = v.strip()
-            if not v:
+            if not v or v.lower() in {"nan", "na", "n/a"}:
                 continue
             try:
                 values[i] = float(v)

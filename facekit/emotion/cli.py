@@ -1,6 +1,6 @@
 """``facekit train-emotions``: train the Task 1 MiniXception and write the shipped checkpoint.
 
-    facekit train-emotions                      # 20 epochs on the full FER-sized set -> build/checkpoints/
+    facekit train-emotions                      # 20 epochs on the full FER-sized set -> build/checkpoints/...
     facekit train-emotions --ship               # ... and replace the shipped data/checkpoints/ file
     facekit train-emotions --n-scale 0.05 --epochs 2 --out /tmp/m.pt     # a quick try
     facekit train-emotions --bench              # trainer img/s next to bare model forward+backward img/s
@@ -31,8 +31,8 @@ def register(subparsers) -> None:
                    help="data size as a fraction of FER2013 (synthetic only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the initialisation and the shuffling")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--out", default=None, help="where the best model goes (default build/checkpoints/"
-                                                "emotion_minixception.pt); an existing file needs --force")
+    p.add_argument("--out", default=None, help="where the best model goes (default build/checkpoints/train-"
+                                                "emotions/emotion_minixception.pt); an existing file needs --force")
     p.add_argument("--ship", action="store_true", help="write the shipped data/checkpoints/emotion_minixception.pt "
                                                        "(the only way to replace a shipped checkpoint)")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
@@ -122,7 +122,8 @@ def _output(args: argparse.Namespace) -> Path:
 
     if args.ship:
         return shipped_checkpoint_dir() / CHECKPOINT_NAME
-    return Path(args.out) if args.out else build_dir("checkpoints") / CHECKPOINT_NAME
+    # not build/checkpoints/ itself: notebooks prefer a checkpoint there over the shipped one (find_checkpoint)
+    return Path(args.out) if args.out else build_dir("checkpoints", "train-emotions") / CHECKPOINT_NAME
 
 
 def _output_problem(args: argparse.Namespace) -> str | None:
