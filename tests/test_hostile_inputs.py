@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import builtins
 import gzip
-import io
 import warnings
 from pathlib import Path
 

@@ -42,7 +42,8 @@ def check_resume(recipe: dict, stored: dict | None, path) -> None:
     """Refuse to resume ``path`` when its stored recipe differs from this run's, naming every difference."""
     if not stored:
         return
-    diff = [f"{k}: checkpoint {stored[k]!r}, now {recipe[k]!r}" for k in recipe if k in stored and stored[k] != recipe[k]]
+    diff = [f"{k}: checkpoint {stored[k]!r}, now {recipe[k]!r}" for k in recipe
+            if k in stored and stored[k] != recipe[k]]
     if diff:
         raise ValueError(f"Cannot resume {path}: this run differs from the one that wrote it ({'; '.join(diff)}). "
                          "Resume with the same settings, or start afresh with another --out (or delete the file).")
