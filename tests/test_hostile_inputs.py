@@ -603,6 +603,16 @@ def test_synth_refuses_to_overwrite_without_force_and_checks_the_output_first(tm
     assert (tmp_path / existing).read_text() == "mine"
 
 
+def test_train_fau_checks_its_output_before_training(tmp_path, monkeypatch, capsys):
+    """Weak: an unwritable checkpoint path failed only after the first epoch; it is checked first."""
+    from facekit.cli import main
+
+    monkeypatch.setattr("facekit.fau.train.pretrain_fau", lambda *a, **k: pytest.fail("training started"))
+    (tmp_path / "a_file").write_text("")
+    assert main(["train-fau", "--out", str(tmp_path / "a_file" / "f.pt"), "--threads", "1"]) == 2
+    assert "Cannot write" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name,expected", [("02", "02_emotion_training"), ("2", "02_emotion_training"),
                                            ("02_emotion_training", "02_emotion_training"),
                                            ("02_emotion_training.ipynb", "02_emotion_training"),

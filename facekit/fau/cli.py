@@ -22,6 +22,13 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
         config = FAUConfig(**{**config.to_dict(), "patch_attention": True})
     name = "fau_resnet_patchattn" if args.patch_attention else "fau_resnet"
     ckpt = args.out or str(checkpoint_dir() / f"{name}_train.pt")
+    try:  # an unwritable --out must fail now, not after the first epoch
+        from facekit.io import check_output
+
+        check_output(ckpt, force=True)
+    except OSError as exc:
+        print(f"facekit train-fau: {exc}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     try:
         model, history, scores = pretrain_fau(
