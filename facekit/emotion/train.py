@@ -192,7 +192,7 @@ class Trainer:
                 raise TrainingDiverged(
                     f"Training diverged: the loss became {loss.item()} at epoch {self.epoch + 1}, step {step + 1}. "
                     f"Lower the learning rate (now {cfg.lr}) or check the input faces; the last good weights are "
-                    f"in {self.last_path if self.ckpt_dir else 'no checkpoint (ckpt_dir was not set)'}.")
+                    f"{self._last_good()}.")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -240,6 +240,39 @@ class Trainer:
     def last_path(self) -> Path:
         return Path(self.ckpt_dir) / f"{self.name}_last.pt"
 
+    def _last_good(self) -> str:
+        """Where the last good weights are, for the divergence message (only a file that exists)."""
+        if self.ckpt_dir is None:
+            return "in no checkpoint (ckpt_dir was not set)"
+        if self.last_path.is_file():
+            return f"in {self.last_path}"
+        return "nowhere: no epoch finished, so no checkpoint was written"
+
+    def data_fingerprint(self) -> str:
+        """The data in a few characters (faces, and a hash of labels, splits and every n-th face): a resumed run
+        must train on the same faces."""
+        import hashlib
+
+        d = self.data
+        h = hashlib.sha1(d.labels.numpy().tobytes() + d.usage.numpy().tobytes())
+        h.update(d.images[::max(1, len(d) // 64)].contiguous().numpy().tobytes())
+        return f"{len(d)} faces, sha1 {h.hexdigest()[:12]}"
+
+    def _check_resume(self, ckpt: dict, path: Path) -> None:
+        """Refuse a resume whose recipe or data differ from the checkpoint's, naming each difference (the number
+        of epochs may grow; batch sizes of evaluation and benchmarks do not matter)."""
+        ignore = {"epochs", "eval_batch_size", "max_steps", "channels_last"}
+        stored, now = ckpt.get("train_config") or {}, asdict(self.config)
+        diff = [f"{k}: checkpoint {stored[k]!r}, now {now[k]!r}" for k in now
+                if k in stored and k not in ignore and _same(stored[k]) != _same(now[k])]
+        for key, value in (("data_source", self.data.source), ("data", self.data_fingerprint())):
+            if ckpt.get(key) is not None and ckpt[key] != value:
+                diff.append(f"{key}: checkpoint {ckpt[key]!r}, now {value!r}")
+        if diff:
+            raise ValueError(f"Cannot resume from {path}: this run differs from the one that wrote it "
+                             f"({'; '.join(diff)}). Resume with the same settings and data, or start afresh "
+                             "(another --work-dir, or without --resume).")
+
     def _save_checkpoints(self, row: dict) -> None:
         score = row["public_acc"] if not math.isnan(row["public_acc"]) else -row["train_loss"]
         improved = score > self.best_score
@@ -248,7 +281,8 @@ class Trainer:
         if self.ckpt_dir is None:
             return
         extra = {"train_config": asdict(self.config), "history": self.history.to_dict("records"),
-                 "epoch": self.epoch, "best_score": self.best_score, "data_source": self.data.source}
+                 "epoch": self.epoch, "best_score": self.best_score, "data_source": self.data.source,
+                 "data": self.data_fingerprint()}
         if improved:
             save_checkpoint(model_payload(self.model, **extra), self.best_path)
         save_checkpoint(model_payload(self.model, optimizer=self.optimizer.state_dict(),
@@ -262,6 +296,7 @@ class Trainer:
         if "optimizer" not in ckpt or "generator" not in ckpt:
             raise ValueError(f"{path} holds weights only (a 'best' checkpoint); resume from the '*_last.pt' "
                              "checkpoint written beside it, which also stores the optimizer and RNG state.")
+        self._check_resume(ckpt, path)
         model = load_emotion_model(path)
         self.model.load_state_dict(model.state_dict())
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -273,6 +308,11 @@ class Trainer:
     def trained_model(self) -> MiniXception:
         """The model in eval mode and ordinary (NCHW) memory format, safe for backward at any batch size."""
         return self.model.to(memory_format=torch.contiguous_format).eval()
+
+
+def _same(value):
+    """Lists and tuples compare equal (a checkpoint stores tuples as lists)."""
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def train_classifier(data: FERData, config: TrainConfig | None = None, ckpt_dir: str | os.PathLike | None = None,

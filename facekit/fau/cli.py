@@ -8,7 +8,7 @@ import time
 
 def _cmd_train_fau(args: argparse.Namespace) -> int:
     from facekit.fau.model import FAUConfig
-    from facekit.fau.train import pretrain_fau, slim_checkpoint
+    from facekit.fau.train import FAUTrainingDiverged, pretrain_fau, slim_checkpoint
     from facekit.paths import checkpoint_dir, shipped_checkpoint_dir
     from facekit.runtime import set_threads
 
@@ -22,6 +22,13 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
         config = FAUConfig(**{**config.to_dict(), "patch_attention": True})
     name = "fau_resnet_patchattn" if args.patch_attention else "fau_resnet"
     ckpt = args.out or str(checkpoint_dir() / f"{name}_train.pt")
+    try:  # an unwritable --out must fail now, not after the first epoch
+        from facekit.io import check_output
+
+        check_output(ckpt, force=True)
+    except OSError as exc:
+        print(f"facekit train-fau: {exc}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     try:
         model, history, scores = pretrain_fau(
@@ -32,24 +39,33 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"facekit train-fau: {exc}", file=sys.stderr)
         return 2
+    except FAUTrainingDiverged as exc:
+        print(f"facekit train-fau: {exc}", file=sys.stderr)
+        return 1
     wall = time.perf_counter() - t0
     print(scores.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"facekit train-fau: {wall:.0f} s wall; checkpoint {ckpt}")
     if args.ship:
         dst = shipped_checkpoint_dir() / f"{name}.pt"
-        slim_checkpoint(ckpt, dst, wall_seconds=wall, command=" ".join(["facekit", *sys.argv[1:]]))
+        try:  # refuses non-finite weights or scores: the shipped file then stays as it was
+            slim_checkpoint(ckpt, dst, wall_seconds=wall, command=" ".join(["facekit", *sys.argv[1:]]))
+        except ValueError as exc:
+            print(f"facekit train-fau: not shipped: {exc}", file=sys.stderr)
+            return 1
         print(f"facekit train-fau: shipped {dst} ({dst.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 
 def register(subparsers) -> None:
+    from facekit.cli import positive_float, positive_int
+
     p = subparsers.add_parser("train-fau", help="pretrain the FAU heatmap model on generated lab faces "
                                                 "(or train it on real AU labels)")
-    p.add_argument("--epochs", type=int, default=10, help="passes over the training set (default 10)")
-    p.add_argument("--n-train", type=int, default=4000, help="generated training faces (default 4000)")
-    p.add_argument("--n-val", type=int, default=500, help="held-out lab and wild faces each (default 500)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate, cosine-decayed (default 3e-3)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="passes over the training set (default 10)")
+    p.add_argument("--n-train", type=positive_int, default=4000, help="generated training faces (default 4000)")
+    p.add_argument("--n-val", type=positive_int, default=500, help="held-out lab and wild faces each (default 500)")
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--lr", type=positive_float, default=3e-3, help="Adam learning rate, cosine-decayed (default 3e-3)")
     p.add_argument("--fg-weight", type=float, default=5.0,
                    help="extra loss weight around the AU points (0 = plain MSE as the port; default 5)")
     p.add_argument("--seed", type=int, default=0)

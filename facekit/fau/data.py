@@ -109,22 +109,19 @@ def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | Non
     """
     import cv2
 
+    from facekit.data.images import imread
+
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise FileNotFoundError(f"AU label file {csv_path} does not exist.")
-    df = pd.read_csv(csv_path)
-    need = ["path", *LABEL_COLUMNS]
-    absent = [c for c in need if c not in df.columns]
-    if absent:
-        raise ValueError(f"{csv_path}: missing columns {absent}; expected 'path' and {list(LABEL_COLUMNS)} "
-                         f"(found {list(df.columns)}).")
+    df = _read_au_table(csv_path)
     root = Path(image_root) if image_root else csv_path.parent
     images, pts = [], []
     point_cols = [f"AU{a}_{s}_{c}" for a in FAU_AUS for s in "lr" for c in "xy"]
     has_points = all(c in df.columns for c in point_cols)
     for row_no, row in enumerate(df.itertuples(index=False), start=2):
         file = root / str(row.path)
-        img = cv2.imread(str(file), cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
+        img = imread(file, cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)  # EXIF orientation applied
         if img is None:
             raise FileNotFoundError(f"{csv_path} line {row_no}: cannot read image {file}.")
         if register:
@@ -137,11 +134,58 @@ def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | Non
         if has_points:
             pts.append(np.asarray([getattr(row, c) for c in point_cols], dtype=np.float32).reshape(5, 2, 2))
     inten = df[list(LABEL_COLUMNS)].to_numpy(np.float32)
-    if np.nanmin(inten) < 0 or np.nanmax(inten) > 5:
-        raise ValueError(f"{csv_path}: AU intensities must lie in 0-5 (found {np.nanmin(inten)}..{np.nanmax(inten)}).")
     points = np.stack(pts) if has_points else np.repeat(template_points(size)[None], len(df), axis=0)
     names = [Path(p).stem for p in df["path"].astype(str)]
     return AUData(np.stack(images), inten, points, source=csv_path.stem, names=names)
+
+
+def _read_au_table(csv_path: Path) -> pd.DataFrame:
+    """The AU CSV with canonical column names (``AU06`` -> ``AU6``) and every intensity and point checked: a
+    :class:`facekit.data.loaders.DataError` names the row, the column and the fix (no row is dropped silently:
+    an unknown intensity would train the model towards 0)."""
+    from facekit.data.loaders import DataError, au_column
+
+    try:
+        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{csv_path} is empty: expected a header 'path,{','.join(LABEL_COLUMNS)}' and one row per "
+                        "face.") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"Cannot read {csv_path} as a CSV ({type(exc).__name__}: {exc}).") from exc
+    raw.columns = [au_column(c) or str(c).strip() for c in raw.columns]
+    need = ["path", *LABEL_COLUMNS]
+    absent = [c for c in need if c not in raw.columns]
+    if absent:
+        raise DataError(f"{csv_path}: missing columns {absent}; expected 'path' and {list(LABEL_COLUMNS)} "
+                        f"(AU06 or AU6 both work; found {[str(c)[:40] for c in raw.columns]}).")
+    if raw.empty:
+        raise DataError(f"{csv_path} has a header but no rows: add one row per face.")
+    point_cols = [f"AU{a}_{s}_{c}" for a in FAU_AUS for s in "lr" for c in "xy"]
+    df = pd.DataFrame({"path": raw["path"].str.strip()})
+    for col in [*LABEL_COLUMNS, *(c for c in point_cols if c in raw.columns)]:
+        values = pd.to_numeric(raw[col].str.strip(), errors="coerce").to_numpy(np.float64)
+        for i in np.flatnonzero(~np.isfinite(values) | ((values < 0) | (values > 5) if col in LABEL_COLUMNS
+                                                       else np.zeros(len(values), bool))):
+            text = raw[col].iloc[i].strip()
+            where = f"{csv_path} row {i + 1} (line {i + 2})"
+            if not text or text.lower() in {"nan", "na", "n/a", "none", "null"}:
+                raise DataError(f"{where}: {col} is empty ({text!r}); every face needs all five intensities "
+                                "(0-5) and, when point columns are given, all points. Fill it in or drop the row.")
+            if not np.isfinite(values[i]) and not _is_float(text):
+                raise DataError(f"{where}: {col} = {text!r} is not a number; AU intensities are numbers 0-5.")
+            if not np.isfinite(values[i]):
+                raise DataError(f"{where}: {col} = {text!r} is not finite.")
+            raise DataError(f"{where}: {col} = {text} is outside the FACS 0-5 intensity scale.")
+        df[col] = values
+    return df
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 # --- the shipped test faces (data/fau/test, data/fau/test2) ---------------------------------------------------------

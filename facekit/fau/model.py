@@ -297,6 +297,11 @@ def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", 
     from facekit.io import load_checkpoint
 
     ckpt = load_checkpoint(path)
+    if ckpt.get("arch") is not None and ckpt.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointMismatchError(
+            f"Checkpoint {path} holds a {ckpt['arch']!r} model (the Task 1 emotion classifier), not a FAU heatmap "
+            "model: load it with facekit.emotion.load_emotion_model, and pass a FAU checkpoint here "
+            "(data/checkpoints/fau_resnet.pt, or one written by `facekit train-fau`).")
     if "config" not in ckpt:
         raise CheckpointMismatchError(
             f"Checkpoint {path} has no FAUConfig ('config' key): it was not written by facekit.fau. "

@@ -22,6 +22,33 @@ from facekit.fau.metrics import score_aus
 from facekit.fau.model import ResNet, fau_checkpoint, load_fau_weights
 
 
+class FAUTrainingDiverged(RuntimeError):
+    """The FAU loss became NaN or infinite; the message says when, and where the last good weights are."""
+
+
+def data_fingerprint(data: AUData | None) -> str | None:
+    """A short hash of a data set's faces and labels: a resumed run must see the same data."""
+    import hashlib
+
+    if data is None:
+        return None
+    step = max(1, len(data) // 64)
+    h = hashlib.sha1(np.ascontiguousarray(data.intensities).tobytes())
+    h.update(np.ascontiguousarray(data.images[::step]).tobytes())
+    return f"{len(data)} faces, sha1 {h.hexdigest()[:12]}"
+
+
+def check_resume(recipe: dict, stored: dict | None, path) -> None:
+    """Refuse to resume ``path`` when its stored recipe differs from this run's, naming every difference."""
+    if not stored:
+        return
+    diff = [f"{k}: checkpoint {stored[k]!r}, now {recipe[k]!r}" for k in recipe
+            if k in stored and stored[k] != recipe[k]]
+    if diff:
+        raise ValueError(f"Cannot resume {path}: this run differs from the one that wrote it ({'; '.join(diff)}). "
+                         "Resume with the same settings, or start afresh with another --out (or delete the file).")
+
+
 def make_batch(data: AUData, idx, config, sigma: float = 2.0, augment: bool = False,
                generator: torch.Generator | None = None, with_points: bool = False) -> tuple[torch.Tensor, ...]:
     """Images and heatmap targets of faces ``idx``: ((B, C, S, S), (B, 10, S/4, S/4)), plus the (augmented) AU
@@ -172,10 +199,14 @@ def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs * steps_per_epoch))
     history: list[dict] = []
     start_epoch = 0
+    recipe = dict(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed, augment=augment,
+                  freeze_backbone=freeze_backbone, fg_weight=fg_weight, sigma=sigma, data=data_fingerprint(train),
+                  val_data=data_fingerprint(val))
     if resume and ckpt_path and Path(ckpt_path).is_file():
         from facekit.io import load_checkpoint
 
         ckpt = load_checkpoint(ckpt_path)
+        check_resume(recipe, ckpt.get("recipe"), ckpt_path)
         load_fau_weights(model, ckpt, source=str(ckpt_path))
         if "optimizer" in ckpt:
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -199,6 +230,12 @@ def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs
                 loss_fn = WeightedMSELoss(point_weights(pts, model.config, fg_weight, sigma).to(device))
             pts = pts.to(device) if getattr(model.config, "patch_attention", False) else None
             losses.append(train_step(model, x.to(device), y.to(device), optimizer, loss_fn, points=pts))
+            if not np.isfinite(losses[-1]):
+                saved = ckpt_path and Path(ckpt_path).is_file()
+                raise FAUTrainingDiverged(
+                    f"FAU training diverged: the loss became {losses[-1]} at epoch {epoch + 1}, step {s + 1}. Lower "
+                    f"the learning rate (now {lr}) or check the labels; the last good weights are "
+                    f"{f'in {ckpt_path}' if saved else 'nowhere (no epoch finished, nothing was written)'}.")
             scheduler.step()
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if freeze_backbone:
@@ -217,7 +254,8 @@ def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs
             from facekit.io import save_checkpoint
 
             save_checkpoint(fau_checkpoint(model, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                                           history=history, epoch=epoch + 1, **(extra or {})), ckpt_path)
+                                           history=history, epoch=epoch + 1, recipe=recipe, **(extra or {})),
+                            ckpt_path)
     return pd.DataFrame(history)
 
 
@@ -253,6 +291,9 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
     from facekit.fau.model import FAUConfig, build_fau_model, load_fau_model
     from facekit.runtime import seed_everything
 
+    if train_csv and not val_csv:
+        raise ValueError("--train-csv needs --val-csv: real AU data is scored on held-out faces at the end. Move "
+                         "about a tenth of the rows (other subjects) into a second CSV and pass it as --val-csv.")
     seed_everything(seed)
     if init:
         model = load_fau_model(init)

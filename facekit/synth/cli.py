@@ -12,10 +12,35 @@ import sys
 import time
 
 
+#: The most faces one ``facekit synth`` call renders (FER2013 has 35,887): a typo must not start hours of rendering.
+MAX_FACES = 200_000
+#: FER2013's size, for ``--n-scale``.
+FER2013_FACES = 35_887
+
+
+def _check_outputs(paths, force: bool) -> str | None:
+    """None when every path can be written (or replaced with ``force``), else the message that says why not."""
+    from facekit.io import check_output
+
+    try:
+        for path in paths:
+            check_output(path, force=force)
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
 def _cmd_fer(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from facekit.runtime import set_threads
     from facekit.synth.dataset import make_fer_dataset, write_fer_csv
 
+    out = Path(args.out)
+    problem = _check_outputs([out, out.with_name(f"{out.stem}_au.csv")], args.force)
+    if problem:
+        print(f"facekit synth fer: {problem}", file=sys.stderr)
+        return 2
     set_threads(args.threads)
     data = make_fer_dataset(n_scale=args.n_scale, seed=args.seed, domain=args.domain, progress=not args.quiet)
     rate = data.meta["render_rate_faces_per_s"]
@@ -27,9 +52,15 @@ def _cmd_fer(args: argparse.Namespace) -> int:
 
 
 def _cmd_au(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from facekit.runtime import set_threads
     from facekit.synth.dataset import make_au_dataset, write_au_folder
 
+    problem = _check_outputs([Path(args.out) / "labels.csv"], args.force)
+    if problem:
+        print(f"facekit synth au: {problem}", file=sys.stderr)
+        return 2
     set_threads(args.threads)
     start = time.perf_counter()
     batch = make_au_dataset(args.n, seed=args.seed, domain=args.domain, size=args.size, color=args.color,
@@ -42,15 +73,21 @@ def _cmd_au(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+def _n_scale(text: str) -> float:
+    from facekit.cli import positive_float
+
+    value = positive_float(text)
+    if value * FER2013_FACES > MAX_FACES:
+        raise argparse.ArgumentTypeError(
+            f"{text} x FER2013's {FER2013_FACES:,} faces = {value * FER2013_FACES:,.0f} faces; the most is "
+            f"{MAX_FACES:,} (--n-scale {MAX_FACES / FER2013_FACES:.2f})")
     return value
 
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``synth`` command (sub-commands ``fer`` and ``au``) to a ``facekit`` argument parser."""
+    from facekit.cli import bounded, positive_int
+
     synth = subparsers.add_parser("synth", help="write synthetic FACS face data sets (FER2013 CSV, AU images)")
     sub = synth.add_subparsers(dest="synth_command", required=True, metavar="KIND")
     common = argparse.ArgumentParser(add_help=False)
@@ -59,15 +96,18 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="lab: training distribution; wild: harsher light, pose, occlusion, other identities")
     common.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     common.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_argument("--force", action="store_true", help="replace existing output files")
     fer = sub.add_parser("fer", parents=[common], help="a FER2013-format CSV with FER2013's exact class counts")
     fer.add_argument("--out", required=True, metavar="PATH", help="CSV to write (e.g. data/cache/fer_synth.csv)")
-    fer.add_argument("--n-scale", type=_positive_float, default=1.0,
+    fer.add_argument("--n-scale", type=_n_scale, default=1.0,
                      help="fraction of FER2013's 35,887 faces (each split/class cell rounded, at least 1)")
     fer.set_defaults(func=_cmd_fer)
     au = sub.add_parser("au", parents=[common], help="PNG faces with AU intensity labels (Task 2)")
     au.add_argument("--out", required=True, metavar="DIR", help="folder for images/ and labels.csv")
-    au.add_argument("--n", type=int, default=2000, help="number of faces")
-    au.add_argument("--size", type=int, default=128, help="image side in pixels")
+    au.add_argument("--n", type=bounded(positive_int, 1, MAX_FACES), default=2000,
+                    help=f"number of faces (1-{MAX_FACES:,})")
+    au.add_argument("--size", type=bounded(positive_int, 32, 512, " pixels"), default=128,
+                    help="image side in pixels (32-512)")
     au.add_argument("--color", action="store_true", help="RGB instead of gray")
     au.set_defaults(func=_cmd_au)
     return synth

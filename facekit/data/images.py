@@ -1,0 +1,67 @@
+"""Reading image files the way a photo viewer shows them: EXIF orientation applied.
+
+Phones store a portrait photo as landscape pixels plus an EXIF *orientation* tag; a loader that ignores the tag
+gets a sideways face (and the face detector finds nothing). OpenCV applies the tag for some read modes and not for
+others (``IMREAD_UNCHANGED`` never does), so every facekit loader reads through :func:`imread`, which always decodes
+the raw pixels and applies the tag itself, the same way for every mode.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+#: EXIF tag number of the orientation.
+ORIENTATION_TAG = 0x0112
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) of an encoded image, 1 when it has none or it cannot be read."""
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as img:
+            value = int(img.getexif().get(ORIENTATION_TAG, 1))
+    except Exception:  # no EXIF, a format PIL does not know, a broken tag: show the pixels as stored
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Rotate/flip an (H, W[, C]) array from its stored pixel order to the upright view EXIF ``orientation`` asks
+    for (the same result as Pillow's ``ImageOps.exif_transpose``)."""
+    ops = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],                        # mirrored
+        3: lambda a: a[::-1, ::-1],                     # upside down
+        4: lambda a: a[::-1],                           # flipped vertically
+        5: lambda a: a.swapaxes(0, 1),                  # transposed
+        6: lambda a: np.rot90(a, k=-1),                 # rotate 90 degrees clockwise to view
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),      # transverse
+        8: lambda a: np.rot90(a, k=1),                  # rotate 90 degrees counter-clockwise to view
+    }
+    return np.ascontiguousarray(ops.get(int(orientation), ops[1])(image))
+
+
+def decode_image(data: bytes, flags: int) -> np.ndarray | None:
+    """``cv2.imdecode(data, flags)`` with the EXIF orientation applied (``None`` when OpenCV cannot decode it)."""
+    import cv2
+
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if flags != cv2.IMREAD_UNCHANGED:  # UNCHANGED already ignores the tag; other modes would apply it themselves
+        flags |= cv2.IMREAD_IGNORE_ORIENTATION
+    image = cv2.imdecode(buf, flags)
+    if image is None:
+        return None
+    return apply_orientation(image, exif_orientation(data))
+
+
+def imread(path: str | os.PathLike, flags: int) -> np.ndarray | None:
+    """``cv2.imread`` with the EXIF orientation applied, for any ``flags``; ``None`` for an unreadable file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    return decode_image(data, flags) if data else None
