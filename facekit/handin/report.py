@@ -1,0 +1,233 @@
+"""Report-ready copies of what the notebooks save: vector PDF figures at IEEE widths, booktabs LaTeX tables.
+
+:func:`facekit.io.save_fig` and :func:`facekit.io.save_table` call :func:`pdf_bytes` and :func:`table_to_latex`
+when :func:`enabled` says so. The switch is the environment variable ``FACEKIT_REPORT_OUTPUTS``: the runner sets it
+to ``0`` for a QUICK run and ``1`` for a full run; unset (JupyterLab, Colab) means on.
+"""
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import os
+import re
+import warnings
+from contextlib import contextmanager
+from typing import Iterator
+
+#: IEEE two-column layout: one column and the full text width, in inches.
+COLUMN_WIDTH_IN = 3.5
+PAGE_WIDTH_IN = 7.16
+#: Figures no wider than this (in their notebook size) go to one column, wider ones span the page.
+COLUMN_IF_AT_MOST_IN = 5.5
+#: The tallest a report figure may be (an IEEE page's text height is about 9.5 in).
+MAX_HEIGHT_IN = 9.0
+#: Every text in a report figure ends up between these sizes, in points, at its printed size.
+MIN_FONT_PT = 7.0
+MAX_FONT_PT = 10.0
+PAD_IN = 0.02
+
+ENV = "FACEKIT_REPORT_OUTPUTS"
+
+
+def enabled() -> bool:
+    """Whether ``save_fig``/``save_table`` also write the PDF and ``.tex`` copies (``$FACEKIT_REPORT_OUTPUTS``)."""
+    value = os.environ.get(ENV, "1").strip().lower()
+    if value in {"1", "true", "yes", "on", ""}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{ENV}={value!r}: use 1 (write report PDFs and LaTeX tables) or 0 (PNG and CSV only).")
+
+
+def report_width(fig, width: str | float | None = None) -> float:
+    """The printed width in inches: ``"column"`` (3.5), ``"page"`` (7.16), a number, or chosen from the figure's size."""
+    if width is None:
+        return COLUMN_WIDTH_IN if fig.get_figwidth() <= COLUMN_IF_AT_MOST_IN else PAGE_WIDTH_IN
+    if width == "column":
+        return COLUMN_WIDTH_IN
+    if width == "page":
+        return PAGE_WIDTH_IN
+    if isinstance(width, numbers.Real) and width > 0:
+        return float(width)
+    raise ValueError(f"width={width!r}: use 'column', 'page' or a width in inches.")
+
+
+def _texts(fig):
+    from matplotlib.text import Text
+
+    return [t for t in fig.findobj(Text) if t.get_text()]
+
+
+@contextmanager
+def resized_for_print(fig, width: str | float | None = None) -> Iterator[float]:
+    """Temporarily resize ``fig`` to its printed width with legible fonts; yields the width in inches.
+
+    The figure keeps its aspect ratio (height capped at :data:`MAX_HEIGHT_IN`); each font is scaled with the figure
+    and clamped to [:data:`MIN_FONT_PT`, :data:`MAX_FONT_PT`], so a 10 pt label of a 10 in figure prints at 7.2 pt
+    and a 4 pt one at 7 pt. The layout is redone, and then the size is corrected so that the *tight* bounding box
+    (what ``bbox_inches="tight"`` saves) has the target width. Size, fonts, layout and axes positions are restored
+    on exit, so the figure the notebook shows is unchanged.
+    """
+    target = report_width(fig, width)
+    w0, h0 = fig.get_size_inches()
+    fig.canvas.draw()  # creates the tick labels, so that they are scaled too
+    fonts: dict = {}
+    positions = [(ax, ax.get_position(original=True), ax.get_position(original=False)) for ax in fig.axes]
+    sp = fig.subplotpars
+    subplotpars = dict(left=sp.left, right=sp.right, bottom=sp.bottom, top=sp.top, wspace=sp.wspace, hspace=sp.hspace)
+    engine = fig.get_layout_engine()
+    try:
+        scale = target / w0
+        height = min(h0 * scale, MAX_HEIGHT_IN)
+        fig.set_size_inches(target, height, forward=False)
+        for _ in range(3):
+            for text in _texts(fig):  # texts a draw added (more ticks) are scaled as well
+                if text not in fonts:
+                    fonts[text] = text.get_fontsize()
+                    text.set_fontsize(min(max(fonts[text] * scale, MIN_FONT_PT), MAX_FONT_PT))
+            _relayout(fig, engine)
+            renderer = fig.canvas.get_renderer()
+            tight = fig.get_tightbbox(renderer)
+            printed = tight.width + 2 * PAD_IN
+            if abs(printed - target) <= 0.01 * target:
+                break
+            factor = target / printed
+            w, h = fig.get_size_inches()
+            fig.set_size_inches(w * factor, min(h * factor, MAX_HEIGHT_IN), forward=False)
+        yield target
+    finally:
+        fig.set_size_inches(w0, h0, forward=False)
+        for text, size in fonts.items():
+            text.set_fontsize(size)
+        if engine is None:
+            fig.subplots_adjust(**subplotpars)
+        for ax, original, active in positions:
+            ax.set_position(original, which="original")
+            ax.set_position(active, which="active")
+
+
+def _relayout(fig, engine) -> None:
+    if engine is not None:  # constrained or tight layout: let it place the axes at the new size
+        fig.canvas.draw_without_rendering() if hasattr(fig.canvas, "draw_without_rendering") else fig.canvas.draw()
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # axes placed by hand are left where they are
+        try:
+            fig.tight_layout(pad=0.3)
+        except Exception:  # noqa: BLE001 - a figure tight_layout cannot handle is saved with its own layout
+            pass
+
+
+def pdf_bytes(fig, width: str | float | None = None) -> bytes:
+    """``fig`` as a vector PDF at its printed width (see :func:`resized_for_print`), fonts embedded as TrueType.
+
+    Type 3 fonts (matplotlib's default) are refused by IEEE PDF eXpress; ``pdf.fonttype = 42`` embeds TrueType.
+    The creation date is left out, so rerunning a notebook gives the same bytes.
+    """
+    import matplotlib
+
+    buf = io.BytesIO()
+    with matplotlib.rc_context({"pdf.fonttype": 42}), resized_for_print(fig, width):
+        fig.savefig(buf, format="pdf", dpi=300, bbox_inches="tight", pad_inches=PAD_IN,
+                    metadata={"CreationDate": None})
+    return buf.getvalue()
+
+
+# --- LaTeX ----------------------------------------------------------------------------------------------------------
+
+_LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+#: Characters the answers and tables use that pdflatex cannot typeset from UTF-8 alone.
+_UNICODE = {"→": r"$\rightarrow$", "←": r"$\leftarrow$", "±": r"$\pm$", "×": r"$\times$", "−": r"$-$",
+            "·": r"$\cdot$", "≥": r"$\geq$", "≤": r"$\leq$", "≈": r"$\approx$", "≠": r"$\neq$", "…": r"\ldots{}",
+            "–": "--", "—": "---", "κ": r"$\kappa$", "σ": r"$\sigma$", "μ": r"$\mu$", "Δ": r"$\Delta$",
+            "α": r"$\alpha$", "β": r"$\beta$", "λ": r"$\lambda$", "ρ": r"$\rho$", "°": r"$^\circ$",
+            "✓": r"$\checkmark$", "✗": r"$\times$", "’": "'", "‘": "`", "“": "``", "”": "''"}
+_ESCAPE = re.compile("|".join(re.escape(c) for c in [*_LATEX_SPECIALS, *_UNICODE]))
+
+
+def latex_escape(text: object) -> str:
+    """``text`` with LaTeX's special characters escaped and common symbols (→, ±, ≥, ...) in math mode."""
+    return _ESCAPE.sub(lambda m: _LATEX_SPECIALS.get(m.group(0)) or _UNICODE[m.group(0)], str(text))
+
+
+def format_cell(value: object, decimals: int = 3, integer_column: bool = False) -> str:
+    """One table cell as text: integers as integers, floats rounded to ``decimals`` (as the notebooks display
+    them with ``.round(3)``), missing values as ``--``."""
+    if value is None:
+        return "--"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if math.isnan(value):
+            return "--"
+        if math.isinf(value):
+            return r"$\infty$" if value > 0 else r"$-\infty$"
+        if integer_column:
+            return str(int(round(value)))
+        return f"{value:.{decimals}f}"
+    return latex_escape(value)
+
+
+def _label(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9:._-]+", "-", text).strip("-")
+
+
+def table_to_latex(df, caption: str, label: str, decimals: int = 3, index: bool = True) -> str:
+    """A ``DataFrame`` as a booktabs ``table`` float: one row per data row, numbers rounded to ``decimals``.
+
+    The index (each level of a MultiIndex) becomes the first column(s) when ``index`` is true; MultiIndex column
+    labels are joined with `` / ``. Numeric columns are right-aligned, and a float column whose values are all
+    whole numbers prints as integers. Tables with more than six columns use ``table*`` (the full page width).
+    """
+    import pandas as pd
+
+    frame = df.to_frame() if isinstance(df, pd.Series) else df
+    if index:
+        names = [n if n is not None else "" for n in frame.index.names]
+        frame = frame.copy()
+        frame.columns = [_column_name(c) for c in frame.columns]
+        index_frame = frame.index.to_frame(index=False)
+        index_frame.columns = [str(n) for n in names] if len(names) > 1 else [str(names[0])]
+        frame = pd.concat([index_frame, frame.reset_index(drop=True)], axis=1)
+    else:
+        frame = frame.reset_index(drop=True)
+        frame.columns = [_column_name(c) for c in frame.columns]
+    columns = list(frame.columns)
+    numeric = [pd.api.types.is_numeric_dtype(frame.iloc[:, j]) and not pd.api.types.is_bool_dtype(frame.iloc[:, j])
+               for j in range(len(columns))]
+    integer = []
+    for j, is_num in enumerate(numeric):
+        col = frame.iloc[:, j]
+        finite = col[pd.notna(col)] if is_num else col
+        integer.append(bool(is_num and len(finite) and all(float(v).is_integer() for v in finite)))
+    spec = "".join("r" if is_num else "l" for is_num in numeric)
+    env = "table*" if len(columns) > 6 else "table"
+    lines = [f"% {label}: generated by facekit from the notebook's table; regenerate it instead of editing it.",
+             r"% needs \usepackage{booktabs}",
+             rf"\begin{{{env}}}[t]", r"\centering", r"\small",
+             rf"\caption{{{latex_escape(caption)}}}", rf"\label{{{_label(label)}}}",
+             rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+             " & ".join(latex_escape(c) for c in columns) + r" \\", r"\midrule"]
+    for row in frame.itertuples(index=False, name=None):
+        cells = [format_cell(v, decimals, integer[j]) if numeric[j] else format_cell(v, decimals)
+                 for j, v in enumerate(row)]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\end{{{env}}}", ""]
+    return "\n".join(lines)
+
+
+def _column_name(label: object) -> str:
+    if isinstance(label, tuple):
+        return " / ".join(str(part) for part in label if str(part) != "")
+    return str(label)
+
+
+def default_caption(name: str, notebook: str | None) -> str:
+    """``"per class (02_emotion_training)"``: the caption when the notebook passes none."""
+    words = re.sub(r"[_]+", " ", name).strip()
+    return f"{words} ({notebook})" if notebook else words
