@@ -43,6 +43,18 @@ def wide_figure():
     return fig
 
 
+def test_width_follows_the_figure_size_and_its_panels():
+    fig, ax = plt.subplots(figsize=(8, 5))  # one panel, drawn wide: a column is enough
+    fig.colorbar(ax.imshow(np.eye(7)), ax=ax)
+    assert report.report_width(fig) == report.COLUMN_WIDTH_IN
+    two, _ = plt.subplots(1, 2, figsize=(8, 4))  # two panels side by side need the page
+    assert report.report_width(two) == report.PAGE_WIDTH_IN
+    assert report.report_width(two, "column") == report.COLUMN_WIDTH_IN and report.report_width(fig, 5) == 5.0
+    with pytest.raises(ValueError, match="column"):
+        report.report_width(fig, "half")
+    plt.close("all")
+
+
 @pytest.mark.parametrize("figsize,width_in", [((4, 3), report.COLUMN_WIDTH_IN), ((12, 4), report.PAGE_WIDTH_IN)])
 def test_figure_saved_as_png_and_pdf_at_ieee_width(tmp_path, monkeypatch, figsize, width_in):
     monkeypatch.setenv(report.ENV, "1")
@@ -415,3 +427,15 @@ def test_cli_supplementary_refuses_with_the_reason(checkout, tmp_path, capsys):
     assert main(["supplementary", "--root", str(checkout), "--out", str(tmp_path / "s.zip")]) == 1
     assert "has no executed copy" in capsys.readouterr().err
     assert not (checkout / "figures" / "answers.md").exists()
+
+
+def test_pdf_embeds_small_faces_at_their_own_resolution():
+    fig, axes = plt.subplots(3, 7, figsize=(14, 6))
+    rng = np.random.default_rng(0)
+    for ax in axes.flat:
+        ax.imshow(rng.integers(0, 255, (48, 48)), cmap="gray")
+    before = [im.get_interpolation() for im in fig.axes[0].images]
+    pdf = report.pdf_bytes(fig)
+    assert len(pdf) < 300_000  # 21 faces resampled to 300 dpi would be several MB
+    assert [im.get_interpolation() for im in fig.axes[0].images] == before
+    plt.close(fig)
