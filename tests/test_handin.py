@@ -282,6 +282,7 @@ def test_markdown_to_latex_escapes_and_converts():
     tex = sheet.markdown_to_latex("**Answer.** 50% of `x_y` → *wild* ± 2\n- one\n- two\nafter")
     assert tex.startswith(r"\textbf{Answer.} 50\% of \texttt{x\_y} $\rightarrow$ \emph{wild} $\pm$ 2")
     assert "\\begin{itemize}\n\\item one\n\\item two\n\\end{itemize}\nafter" in tex
+    assert sheet.markdown_to_latex("see [the paper](https://x.org/a_b)") == r"see the paper (\texttt{https://x.org/a\_b})"
 
 
 def test_saved_names_reads_literal_fstring_and_subfolder():

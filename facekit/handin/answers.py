@@ -269,7 +269,7 @@ def _run_span(run: dict) -> str:
     return f"run from {min(run['started'])[:19]} to {max(run['finished'] or run['started'])[:19]} UTC"
 
 
-_MD_INLINE = re.compile(r"\*\*(.+?)\*\*|\*(.+?)\*|`([^`]+)`")
+_MD_INLINE = re.compile(r"\*\*(.+?)\*\*|\*(.+?)\*|`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)")
 
 
 def markdown_to_latex(text: str) -> str:
@@ -278,13 +278,15 @@ def markdown_to_latex(text: str) -> str:
         out, pos = [], 0
         for m in _MD_INLINE.finditer(line):
             out.append(latex_escape(line[pos:m.start()]))
-            bold, italic, code = m.groups()
+            bold, italic, code, link, url = m.groups()
             if bold is not None:
                 out.append(rf"\textbf{{{inline(bold)}}}")
             elif italic is not None:
                 out.append(rf"\emph{{{inline(italic)}}}")
-            else:
+            elif code is not None:
                 out.append(rf"\texttt{{{latex_escape(code)}}}")
+            else:
+                out.append(rf"{inline(link)} (\texttt{{{latex_escape(url)}}})")
             pos = m.end()
         out.append(latex_escape(line[pos:]))
         return "".join(out)
