@@ -440,3 +440,16 @@ def test_pdf_embeds_small_faces_at_their_own_resolution():
     assert len(pdf) < 300_000  # 21 faces resampled to 300 dpi would be several MB
     assert [im.get_interpolation() for im in fig.axes[0].images] == before
     plt.close(fig)
+
+
+def test_cli_supplementary_writes_the_sheet_then_the_zip(checkout, tmp_path, capsys):
+    from facekit.cli import main
+
+    out = tmp_path / "s.zip"
+    assert main(["supplementary", "--root", str(checkout), "--out", str(out), "--no-html"]) == 0
+    printed = capsys.readouterr().out
+    count = len(zipfile.ZipFile(out).namelist())
+    assert f"{count} files" in printed and "MiB" in printed and "questions answered" in printed
+    sheet_md = (checkout / "figures" / "answers.md").read_text()
+    assert sheet_md.count("\n## T") == 18
+    assert zipfile.ZipFile(out).read("supplementary/figures/answers.md").decode() == sheet_md

@@ -28,6 +28,7 @@ def _cmd_supplementary(args: argparse.Namespace) -> int:
         root = args.root or _root()
         check_run(root, args.executed)  # refuse before writing the sheet into figures/
         args.figures = str(Path(root) / "figures")
+        args.executed = args.executed or str(Path(root) / "build" / "notebooks")
         if _cmd_answers(args):
             return 1
         result = build_supplementary(args.out, args.root, args.executed, html=not args.no_html)

@@ -185,7 +185,7 @@ def latex_escape(text: object) -> str:
 def format_cell(value: object, decimals: int = 3, integer_column: bool = False) -> str:
     """One table cell as text: integers as integers, floats rounded to ``decimals`` (as the notebooks display
     them with ``.round(3)``), missing values as ``--``."""
-    if value is None:
+    if value is None or value is _pd_na() or (isinstance(value, float) and math.isnan(value)):
         return "--"
     if isinstance(value, bool):
         return str(value)
@@ -201,6 +201,12 @@ def format_cell(value: object, decimals: int = 3, integer_column: bool = False) 
             return str(int(round(value)))
         return f"{value:.{decimals}f}"
     return latex_escape(value)
+
+
+def _pd_na():
+    import pandas as pd
+
+    return pd.NA
 
 
 def _label(text: str) -> str:
