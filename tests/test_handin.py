@@ -288,9 +288,10 @@ def test_markdown_to_latex_escapes_and_converts():
 def test_saved_names_reads_literal_fstring_and_subfolder():
     code = ('fk.save_fig(fig, "loss")\nfk.save_table(t, name="per_class")\n'
             'for d in D:\n    fk.save_fig(f(d), f"recall_{d}")\n'
-            'fk.save_fig(fig, "guided_gradcam.jpg", out_dir=ctx.out_dir / "test2")\n%matplotlib inline')
+            'fk.save_fig(fig, "guided_gradcam.jpg", out_dir=ctx.out_dir / "test2")\n%matplotlib inline\n'
+            'save_visualize(res_test, "visualize/test")')
     assert sheet.saved_names(code) == [("fig", "loss"), ("table", "per_class"), ("fig", "recall_*"),
-                                       ("fig", "test2/guided_gradcam.jpg")]
+                                       ("fig", "test2/guided_gradcam.jpg"), ("fig", "visualize/test/*")]
 
 
 # --- supplementary.zip ----------------------------------------------------------------------------------------------
@@ -453,3 +454,12 @@ def test_cli_supplementary_writes_the_sheet_then_the_zip(checkout, tmp_path, cap
     sheet_md = (checkout / "figures" / "answers.md").read_text()
     assert sheet_md.count("\n## T") == 18
     assert zipfile.ZipFile(out).read("supplementary/figures/answers.md").decode() == sheet_md
+
+
+def test_a_folder_of_per_face_figures_is_one_line_per_file_type(tmp_path):
+    folder = tmp_path / "05_fau_demo"
+    (folder / "visualize" / "test").mkdir(parents=True)
+    for i in range(6):
+        (folder / "visualize" / "test" / f"subject_{i}.png").write_text("x")
+    assert sheet._resolve("fig", "visualize/test/*", folder) == ["05_fau_demo/visualize/test/*.png (6 files)"]
+    assert sheet._resolve("fig", "visualize/test/subject_1", folder) == ["05_fau_demo/visualize/test/subject_1.png"]

@@ -154,9 +154,15 @@ def saved_names(code: str) -> list[tuple[str, str]]:
     calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)), key=lambda n: (n.lineno, n.col_offset))
     for node in calls:
         func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        kwargs = {k.arg: k.value for k in node.keywords}
+        if func == "save_visualize":  # facekit.fau's per-subject overlays: one figure per face in a folder
+            folder_node = node.args[1] if len(node.args) > 1 else kwargs.get("folder")
+            folder = _literal(folder_node) if folder_node is not None else "visualize"
+            if folder:
+                found.append(("fig", f"{folder}/*"))
+            continue
         if func not in {"save_fig", "save_table"}:
             continue
-        kwargs = {k.arg: k.value for k in node.keywords}
         name_node = node.args[1] if len(node.args) > 1 else kwargs.get("name")
         name = _literal(name_node) if name_node is not None else None
         if not name:
@@ -176,6 +182,10 @@ def _resolve(kind: str, name: str, folder: Path) -> list[str]:
         base = folder / sub if sub else folder
         files = sorted(p for p in base.glob("*") if p.suffix in suffixes and fnmatch.fnmatchcase(p.stem, pattern)) \
             if base.is_dir() else []
+        if len(files) > 4 and "*" in pattern:  # a folder of per-face figures: one line per file type
+            base_rel = (base / pattern).relative_to(folder.parent)
+            return [f"{base_rel}{suffix} ({n} files)" for suffix in suffixes
+                    if (n := sum(p.suffix == suffix for p in files))]
         if files:
             return [str(p.relative_to(folder.parent)) for p in files]
     first = Path(name).suffix if Path(name).suffix in suffixes else suffixes[0]
