@@ -419,6 +419,9 @@ def test_zip_never_overwrites_a_file_it_did_not_write(checkout, tmp_path):
     ours = build_supplementary(tmp_path / "s.zip", root=checkout, html=False)
     again = build_supplementary(ours.path, root=checkout, html=False)  # its own earlier zip is replaced
     assert again.files == ours.files
+    inside = build_supplementary(checkout / "figures" / "s.zip", root=checkout, html=False)
+    twice = build_supplementary(inside.path, root=checkout, html=False)  # an earlier zip in figures/ is not packed
+    assert twice.files == inside.files and "supplementary/figures/s.zip" not in zipfile.ZipFile(twice.path).namelist()
 
 
 def test_cli_supplementary_refuses_with_the_reason(checkout, tmp_path, capsys):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 #: What the zip takes from the checkout (the notebooks come from the executed copies instead).
 INCLUDED = ("facekit", "figures", "tests", "data", "pyproject.toml", "environment.yml", "Makefile")
 #: Never shipped, whatever git says.
@@ -219,7 +221,7 @@ def build_supplementary(out: str | os.PathLike, root: str | os.PathLike | None =
             raise SupplementaryRefused(f"{out} exists and is not a zip facekit built: choose another --out or "
                                        "move that file away.")
     runs = check_run(root, executed_dir)
-    files = shipped_files(root)
+    files = [rel for rel in shipped_files(root) if (root / rel).resolve() != out.resolve()]  # never zip itself
     built = datetime.now(timezone.utc)
     count = 0
     with atomic_path(out) as tmp:
@@ -227,7 +229,7 @@ def build_supplementary(out: str | os.PathLike, root: str | os.PathLike | None =
             zf.comment = MARK + f" {built:%Y-%m-%dT%H:%M:%SZ}".encode()
             zf.writestr(f"{TOP}/README.md", readme(root, runs, built))
             count += 1
-            for run in runs:
+            for run in tqdm(runs, desc="notebooks (ipynb + html)", unit="nb", disable=not html):
                 zf.write(run.path, f"{TOP}/notebooks/{run.path.name}")
                 count += 1
                 if html:
