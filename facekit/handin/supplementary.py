@@ -177,8 +177,8 @@ def readme(root: Path, runs: list[ExecutedNotebook], built: datetime) -> str:
              "| `pyproject.toml`, `environment.yml`, `Makefile` | the package, the conda environment, the commands |",
              "", "## The run", "",
              f"- notebooks executed from {started:%Y-%m-%d %H:%M} to {finished:%Y-%m-%d %H:%M} UTC "
-             f"({(finished - started).total_seconds() / 60:.0f} min), full parameters (`QUICK=False`), by "
-             "`make workbook`:"]
+             f"({(finished - started).total_seconds() / 60:.0f} min) with full parameters (`QUICK=False`, checked), by "
+             "`make workbook` (`facekit run`):"]
     lines += [f"  - `{r.path.name}`: {r.started:%H:%M:%S}-{(r.finished or r.started):%H:%M:%S}" for r in runs]
     if env:
         m = env.get("machine", {})
