@@ -77,12 +77,16 @@ def test_report_resize_gives_legible_fonts_and_restores_the_figure():
     size = tuple(fig.get_size_inches())
     fonts = [t.get_fontsize() for t in report._texts(fig)]
     positions = [ax.get_position().bounds for ax in fig.axes]
-    with report.resized_for_print(fig) as width:
-        assert width == report.PAGE_WIDTH_IN
+    with report.resized_for_print(fig) as page:
+        assert page.width == pytest.approx(report.PAGE_WIDTH_IN)
+        assert report._tight_inches(fig).width >= 0.9 * report.PAGE_WIDTH_IN  # the content fills the page
         printed = [t.get_fontsize() for t in report._texts(fig)]
         assert min(printed) >= report.MIN_FONT_PT and max(printed) <= report.MAX_FONT_PT
         assert fig.get_figwidth() < size[0]
-    assert tuple(fig.get_size_inches()) == size
+        renderer = fig.canvas.get_renderer()
+        assert fig._suptitle.get_window_extent(renderer).y0 >= max(ax.title.get_window_extent(renderer).y1
+                                                                   for ax in fig.axes)  # no title under it
+    assert tuple(fig.get_size_inches()) == size and fig._suptitle.get_position() == (0.5, 0.98)
     assert [t.get_fontsize() for t in report._texts(fig)] == fonts
     assert [ax.get_position().bounds for ax in fig.axes] == positions
     plt.close(fig)
@@ -466,3 +470,24 @@ def test_a_folder_of_per_face_figures_is_one_line_per_file_type(tmp_path):
         (folder / "visualize" / "test" / f"subject_{i}.png").write_text("x")
     assert sheet._resolve("fig", "visualize/test/*", folder) == ["05_fau_demo/visualize/test/*.png (6 files)"]
     assert sheet._resolve("fig", "visualize/test/subject_1", folder) == ["05_fau_demo/visualize/test/subject_1.png"]
+
+
+def test_printed_suptitle_stays_above_the_column_titles():
+    """A tall grid of faces (like 01's AU sweep) shrunk to the page: the suptitle must not cover the top titles."""
+    fig, axes = plt.subplots(9, 6, figsize=(9.6, 15.3))
+    for (r, c), ax in np.ndenumerate(axes):
+        ax.imshow(np.zeros((16, 16)), cmap="gray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if r == 0:
+            ax.set_title("0ABCDE"[c])
+        if c == 0:
+            ax.set_ylabel(f"AU{r}\nsome action unit", fontsize=9)
+    fig.suptitle("One identity, one AU at a time")
+    fig.tight_layout()
+    with report.resized_for_print(fig):
+        renderer = fig.canvas.get_renderer()
+        top_titles = max(ax.title.get_window_extent(renderer).y1 for ax in axes[0])
+        assert fig._suptitle.get_window_extent(renderer).y0 >= top_titles
+    assert fig._suptitle.get_position() == (0.5, 0.98)
+    plt.close(fig)

@@ -69,13 +69,15 @@ def _texts(fig):
 
 
 @contextmanager
-def resized_for_print(fig, width: str | float | None = None) -> Iterator[float]:
-    """Temporarily resize ``fig`` to its printed width with legible fonts; yields the width in inches.
+def resized_for_print(fig, width: str | float | None = None) -> Iterator:
+    """Temporarily resize ``fig`` to its printed width with legible fonts; yields the page to save (a ``Bbox`` in
+    inches, for ``savefig(bbox_inches=...)``) whose width is the target.
 
     The figure keeps its aspect ratio (height capped at :data:`MAX_HEIGHT_IN`); each font is scaled with the figure
     and clamped to [:data:`MIN_FONT_PT`, :data:`MAX_FONT_PT`], so a 10 pt label of a 10 in figure prints at 7.2 pt
-    and a 4 pt one at 7 pt. The layout is redone, and then the size is corrected so that the *tight* bounding box
-    (what ``bbox_inches="tight"`` saves) has the target width. Size, fonts, layout and axes positions are restored
+    and a 4 pt one at 7 pt. The layout is redone, the figure is grown or shrunk until its *tight* bounding box is
+    as wide as the target without exceeding it (margins in points do not scale, so this takes a few tries), and the
+    page is that box widened to exactly the target. Size, fonts, layout, suptitle and axes positions are restored
     on exit, so the figure the notebook shows is unchanged.
     """
     target = report_width(fig, width)
@@ -86,26 +88,42 @@ def resized_for_print(fig, width: str | float | None = None) -> Iterator[float]:
     sp = fig.subplotpars
     subplotpars = dict(left=sp.left, right=sp.right, bottom=sp.bottom, top=sp.top, wspace=sp.wspace, hspace=sp.hspace)
     engine = fig.get_layout_engine()
+    # tight_layout reserves the suptitle's height at the very top of the figure, but the suptitle sits at y=0.98:
+    # on a shorter printed figure the column titles then run into it. Move it to the top while printing.
+    suptitle = getattr(fig, "_suptitle", None)
+    suptitle_at = suptitle.get_position() if suptitle is not None else None
     try:
+        if suptitle is not None and suptitle.get_va() == "top":
+            suptitle.set_y(1.0)
         scale = target / w0
         height = min(h0 * scale, MAX_HEIGHT_IN)
         fig.set_size_inches(target, height, forward=False)
-        for _ in range(3):
+        aspect = fig.get_figheight() / fig.get_figwidth()
+        best = None  # (printed width, figure width) of the widest try that fits the target
+        for _ in range(5):
             for text in _texts(fig):  # texts a draw added (more ticks) are scaled as well
                 if text not in fonts:
                     fonts[text] = text.get_fontsize()
                     text.set_fontsize(min(max(fonts[text] * scale, MIN_FONT_PT), MAX_FONT_PT))
             _relayout(fig, engine)
-            renderer = fig.canvas.get_renderer()
-            tight = fig.get_tightbbox(renderer)
-            printed = tight.width + 2 * PAD_IN
-            if abs(printed - target) <= 0.01 * target:
+            w = fig.get_figwidth()
+            printed = _tight_inches(fig).width
+            if printed <= target and (best is None or printed > best[0]):
+                best = (printed, w)
+            if target * 0.98 <= printed <= target:
                 break
-            factor = target / printed
-            w, h = fig.get_size_inches()
-            fig.set_size_inches(w * factor, min(h * factor, MAX_HEIGHT_IN), forward=False)
-        yield target
+            # margins keep their size in points, so the printed width does not follow the figure width exactly
+            w_new = min(w * target / printed, 2.0 * target)
+            fig.set_size_inches(w_new, min(w_new * aspect, MAX_HEIGHT_IN), forward=False)
+        if best is None:  # never fitted: shrink until it does (the bounding box below then fixes the page width)
+            best = (0.0, fig.get_figwidth() * target / printed)
+        if best[1] != fig.get_figwidth():
+            fig.set_size_inches(best[1], min(best[1] * aspect, MAX_HEIGHT_IN), forward=False)
+            _relayout(fig, engine)
+        yield print_bbox(fig, target)
     finally:
+        if suptitle is not None:
+            suptitle.set_position(suptitle_at)
         fig.set_size_inches(w0, h0, forward=False)
         for text, size in fonts.items():
             text.set_fontsize(size)
@@ -114,6 +132,20 @@ def resized_for_print(fig, width: str | float | None = None) -> Iterator[float]:
         for ax, original, active in positions:
             ax.set_position(original, which="original")
             ax.set_position(active, which="active")
+
+
+def _tight_inches(fig):
+    """The figure's tight bounding box in inches, padded by :data:`PAD_IN` (what ``bbox_inches="tight"`` saves)."""
+    return fig.get_tightbbox(fig.canvas.get_renderer()).padded(PAD_IN)
+
+
+def print_bbox(fig, target: float):
+    """The tight bounding box widened (centred) to exactly ``target`` inches: the PDF page of the printed figure."""
+    from matplotlib.transforms import Bbox
+
+    box = _tight_inches(fig)
+    extra = max(target - box.width, 0.0) / 2
+    return Bbox.from_extents(box.x0 - extra, box.y0, box.x1 + extra, box.y1)
 
 
 def _relayout(fig, engine) -> None:
@@ -137,9 +169,8 @@ def pdf_bytes(fig, width: str | float | None = None) -> bytes:
     import matplotlib
 
     buf = io.BytesIO()
-    with matplotlib.rc_context({"pdf.fonttype": 42}), resized_for_print(fig, width), _native_images(fig):
-        fig.savefig(buf, format="pdf", dpi=300, bbox_inches="tight", pad_inches=PAD_IN,
-                    metadata={"CreationDate": None})
+    with matplotlib.rc_context({"pdf.fonttype": 42}), resized_for_print(fig, width) as page, _native_images(fig):
+        fig.savefig(buf, format="pdf", dpi=300, bbox_inches=page, metadata={"CreationDate": None})
     return buf.getvalue()
 
 
