@@ -14,7 +14,7 @@ export IPYTHONDIR := $(CURDIR)/build/jupyter/ipython
 export MPLCONFIGDIR := $(CURDIR)/build/jupyter/matplotlib
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install assets workbook quick test doctor clean browser e2e bench
+.PHONY: install assets workbook quick test doctor clean browser e2e bench supplementary
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ e2e: install browser
 # What the workbook costs here: table on stdout, build/bench/bench.{csv,json,md}, figures/bench/bench_scaling.png.
 bench: install
 	$(BIN)/facekit bench
+
+# The hand-in: figures/answers.{md,tex} and build/supplementary.zip from the last `make workbook` (refuses a stale,
+# failed or QUICK run).
+supplementary: install
+	$(BIN)/facekit supplementary --out build/supplementary.zip
 
 doctor: install
 	$(BIN)/facekit doctor

@@ -89,19 +89,48 @@ def _output_path(name: str, suffix: str, out_dir: str | os.PathLike | None) -> P
     return Path(out_dir) / name
 
 
-def save_fig(fig, name: str, out_dir: str | os.PathLike | None = None, dpi: int = 110, **kwargs) -> Path:
-    """Save a matplotlib ``Figure`` as ``<out_dir>/<name>.png`` (or ``.jpg`` when ``name`` ends so), atomically."""
+def save_fig(fig, name: str, out_dir: str | os.PathLike | None = None, dpi: int = 110, *,
+             report: bool | None = None, width: str | float | None = None, **kwargs) -> Path:
+    """Save a matplotlib ``Figure`` as ``<out_dir>/<name>.png`` (or ``.jpg`` when ``name`` ends so), atomically.
+
+    With report outputs on (``report``, default :func:`facekit.handin.report.enabled`: on for a full run, off in
+    QUICK mode), a vector ``<name>.pdf`` is written beside it, sized for an IEEE column or page (``width``:
+    ``"column"``, ``"page"``, inches, or chosen from the figure's size) with fonts legible at that size.
+    Returns the PNG's (or JPEG's) path.
+    """
+    from facekit.handin import report as report_outputs
+
     suffix = Path(name).suffix if Path(name).suffix in {".png", ".jpg", ".jpeg", ".pdf", ".svg"} else ".png"
     path = _output_path(name, suffix, out_dir)
     buf = io.BytesIO()
     fig.savefig(buf, format=suffix.lstrip(".").replace("jpg", "jpeg"), dpi=dpi, bbox_inches="tight", **kwargs)
-    return atomic_write_bytes(path, buf.getvalue())
+    written = atomic_write_bytes(path, buf.getvalue())
+    if suffix not in {".pdf", ".svg"} and (report_outputs.enabled() if report is None else report):
+        atomic_write_bytes(path.with_suffix(".pdf"), report_outputs.pdf_bytes(fig, width))
+    return written
 
 
-def save_table(df, name: str, out_dir: str | os.PathLike | None = None, index: bool = True) -> Path:
-    """Save a pandas ``DataFrame`` as ``<out_dir>/<name>.csv``, atomically."""
+def save_table(df, name: str, out_dir: str | os.PathLike | None = None, index: bool = True, *,
+               caption: str | None = None, decimals: int = 3, report: bool | None = None) -> Path:
+    """Save a pandas ``DataFrame`` as ``<out_dir>/<name>.csv``, atomically.
+
+    With report outputs on (see :func:`save_fig`), ``<name>.tex`` is written beside it: a booktabs table with
+    ``caption`` (default: the table's name and the notebook's) and floats rounded to ``decimals`` places, as the
+    notebooks display them. Returns the CSV's path.
+    """
+    from facekit.handin import report as report_outputs
+    from facekit.runtime import current_context
+
     path = _output_path(name, ".csv", out_dir)
-    return atomic_write_text(path, df.to_csv(index=index))
+    written = atomic_write_text(path, df.to_csv(index=index))
+    if report_outputs.enabled() if report is None else report:
+        ctx = current_context()
+        notebook = ctx.name if ctx is not None else path.parent.name
+        label = f"tab:{notebook}:{path.stem}"
+        text = report_outputs.table_to_latex(df, caption or report_outputs.default_caption(path.stem, notebook),
+                                             label, decimals=decimals, index=index)
+        atomic_write_text(path.with_suffix(".tex"), text)
+    return written
 
 
 def _jsonable(value: Any) -> Any:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,13 +104,43 @@ def execute_notebook(notebook: str | os.PathLike, *, quick: bool = False, out_di
         os.environ.setdefault(key, value)
     start = time.perf_counter()
     try:
-        pm.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
-                            cwd=str(notebook.parent), progress_bar=False, execution_timeout=timeout)
+        with _report_outputs(not params["QUICK"]):
+            pm.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
+                                cwd=str(notebook.parent), progress_bar=False, execution_timeout=timeout)
     except PapermillExecutionError as exc:
         raise NotebookFailed(notebook, _source_cell_number(notebook, exc.source), exc.source,
                              f"{exc.ename}: {exc.evalue}", executed) from None
+    _record_environment(executed)
     return NotebookRun(notebook, executed, Path(params["OUT_DIR"]) if "OUT_DIR" in params else None,
                        time.perf_counter() - start)
+
+
+@contextmanager
+def _report_outputs(on: bool):
+    """The kernel inherits ``FACEKIT_REPORT_OUTPUTS``: report PDFs and LaTeX tables for a full run, not for QUICK."""
+    from facekit.handin.report import ENV
+
+    before = os.environ.get(ENV)
+    os.environ[ENV] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = before
+
+
+def _record_environment(executed: Path) -> None:
+    """Store the machine and software versions in the executed copy (``metadata.facekit.environment``)."""
+    import json
+
+    from facekit.handin.environment import snapshot
+    from facekit.io import atomic_write_text
+
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    nb.setdefault("metadata", {}).setdefault("facekit", {})["environment"] = snapshot()
+    atomic_write_text(executed, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def _source_cell_number(notebook: Path, source: str) -> int | None:

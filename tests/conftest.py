@@ -17,6 +17,7 @@ def _quiet_jupyter(tmp_path_factory):
     for key, value in jupyter_env(tmp_path_factory.mktemp("jupyter")).items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("FACEKIT_REPORT_OUTPUTS", "0")  # no report PDFs/LaTeX in tests unless a test asks for them
 
 
 @pytest.fixture(scope="session")

@@ -293,7 +293,7 @@ def fau_demo(subjects: int = 5, device: str = "cpu") -> dict:
             res = predict_results(model, faces.images[i:i + 1], faces.names[i:i + 1])
             model_s = time.perf_counter() - t0
             fig = subject_figure(res, 0)
-            save_fig(fig, f"visualize/{faces.names[i]}", out_dir=tmp)
+            save_fig(fig, f"visualize/{faces.names[i]}", out_dir=tmp, report=False)  # the PNG path, as documented
             plt.close(fig)
             return model_s
 

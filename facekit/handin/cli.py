@@ -1,0 +1,61 @@
+"""``facekit answers`` (the answer sheet) and ``facekit supplementary`` (the sheet, then supplementary.zip)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_answers(args: argparse.Namespace) -> int:
+    from facekit.handin.answers import QUESTIONS, write_answer_sheet
+
+    try:
+        md, tex, answers = write_answer_sheet(args.executed, args.figures)
+    except FileNotFoundError as exc:
+        print(f"facekit answers: {exc}", file=sys.stderr)
+        return 1
+    missing = [a.question for a in answers[:len(QUESTIONS)] if not a.answered]
+    print(f"facekit answers: {md} ({len(md.read_text().splitlines())} lines) and {tex}; "
+          f"{len(QUESTIONS) - len(missing)} of {len(QUESTIONS)} questions answered"
+          + (f"; no computed answer for {', '.join(missing)}" if missing else ""))
+    return 0
+
+
+def _cmd_supplementary(args: argparse.Namespace) -> int:
+    from facekit.handin.supplementary import SupplementaryRefused, build_supplementary, check_run
+
+    try:
+        root = args.root or _root()
+        check_run(root, args.executed)  # refuse before writing the sheet into figures/
+        args.figures = str(Path(root) / "figures")
+        args.executed = args.executed or str(Path(root) / "build" / "notebooks")
+        if _cmd_answers(args):
+            return 1
+        result = build_supplementary(args.out, args.root, args.executed, html=not args.no_html)
+    except SupplementaryRefused as exc:
+        print(f"facekit supplementary: {exc}", file=sys.stderr)
+        return 1
+    print(f"facekit supplementary: {result.path} - {result.size / 2**20:.1f} MiB, {result.files} files")
+    return 0
+
+
+def _root():
+    from facekit.paths import repo_root
+
+    return repo_root()
+
+
+def register(sub) -> None:
+    answers = sub.add_parser("answers", help="write figures/answers.md and .tex from the executed notebooks")
+    answers.add_argument("--executed", metavar="DIR", help="executed notebooks (default: build/notebooks/)")
+    answers.add_argument("--figures", metavar="DIR", help="figures root, also where the sheet goes (default: figures/)")
+    answers.set_defaults(func=_cmd_answers)
+
+    supp = sub.add_parser("supplementary", help="the answer sheet, then supplementary.zip (code, executed notebooks, "
+                                                 "figures, README) from the last full run")
+    supp.add_argument("--out", metavar="PATH", default="build/supplementary.zip",
+                      help="where to write the zip (default: build/supplementary.zip)")
+    supp.add_argument("--executed", metavar="DIR", help="executed notebooks (default: build/notebooks/)")
+    supp.add_argument("--root", metavar="DIR", help=argparse.SUPPRESS)
+    supp.add_argument("--no-html", action="store_true", help="skip the HTML rendering of each notebook")
+    supp.set_defaults(func=_cmd_supplementary, figures=None)
