@@ -285,3 +285,10 @@ def test_photo_path_box(models, tmp_path):
     assert bytes(box._ui["image"].value).startswith(b"\x89PNG") and "me.png" in box._ui["message"].value
     with pytest.raises(W.PhotoError, match="is a folder"):
         box.analyse_path(tmp_path)
+
+
+def test_latency_text_follows_the_numbers():
+    fast, slow = W.Latency([100.0] * 19 + [250.0]), W.Latency([400.0] * 20)
+    assert "median **100 ms**" in W.latency_text(fast) and "within the 300 ms budget." in W.latency_text(fast)
+    assert "**over** the 300 ms budget" in W.latency_text(slow)
+    assert "slowest of them took 900 ms" in W.latency_text(W.Latency([100.0] * 19 + [900.0]))

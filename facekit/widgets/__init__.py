@@ -7,7 +7,7 @@ debouncer (never more than one pending update), the blitted redraw and the laten
 """
 from facekit.widgets.explorer import (LAYERS, TARGETS, ExplorerFaces, GradCamExplorer, explorer_figure,
                                       load_explorer_faces, region_text)
-from facekit.widgets.live import BlitCanvas, Debouncer, Latency, figure_png
+from facekit.widgets.live import BlitCanvas, Debouncer, Latency, figure_png, latency_text
 from facekit.widgets.photo import PhotoAnalyzer, PhotoError, analyse_photo, decode_photo, photo_figure
 from facekit.widgets.playground import (FACS_LETTERS, Controls, Playground, compute_view, dependence_text,
                                         load_models, measure_latency, playground_figure, prototype_controls,
@@ -15,6 +15,6 @@ from facekit.widgets.playground import (FACS_LETTERS, Controls, Playground, comp
 
 __all__ = ["FACS_LETTERS", "LAYERS", "TARGETS", "BlitCanvas", "Controls", "Debouncer", "ExplorerFaces",
            "GradCamExplorer", "Latency", "PhotoAnalyzer", "PhotoError", "Playground", "analyse_photo",
-           "compute_view", "decode_photo", "dependence_text", "explorer_figure", "figure_png", "load_explorer_faces",
+           "compute_view", "decode_photo", "dependence_text", "explorer_figure", "figure_png", "latency_text", "load_explorer_faces",
            "load_models", "measure_latency", "photo_figure", "playground_figure", "prototype_controls",
            "region_text", "view_figure"]

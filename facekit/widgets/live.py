@@ -167,3 +167,14 @@ class BlitCanvas:
         for artist in self.dynamic:
             artist.set_animated(False)
         self._background = None
+
+
+def latency_text(latency: Latency, budget_ms: float = 300.0, what: str = "one slider move") -> str:
+    """The measured latency and whether it meets the budget (the median decides; the max is reported beside it)."""
+    ok = latency.median <= budget_ms
+    tail = "" if latency.max <= budget_ms else f", but the slowest of them took {latency.max:.0f} ms"
+    return (f"{what[0].upper() + what[1:]} (render + both models + Grad-CAM + redraw) took a median "
+            f"**{latency.median:.0f} ms** over {len(latency.times_ms)} moves (max {latency.max:.0f} ms): "
+            + (f"within the {budget_ms:.0f} ms budget{tail}." if ok else
+               f"**over** the {budget_ms:.0f} ms budget on this machine (a busy CPU? the debouncer still drops "
+               "stale updates, so the picture lags but never queues up)."))

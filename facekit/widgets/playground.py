@@ -374,10 +374,13 @@ class Playground:
 
 
 def measure_latency(playground: Playground, moves: int = 20, au: int = 12):
-    """Move one AU slider ``moves`` times (0 -> 5 and back) through :meth:`Playground.update`; a
+    """Move one AU slider ``moves`` times (0 -> 5 and back, after one untimed first draw) through
+    :meth:`Playground.update`; a
     :class:`facekit.widgets.live.Latency` of the full updates (render + both models + Grad-CAM + redraw to PNG)."""
     from facekit.widgets.live import time_calls
 
     values = [(k % 10) if k % 10 <= 5 else 10 - k % 10 for k in range(1, moves + 1)]
-    start = playground.controls
+    start = playground.controls.with_au(au, 0)
+    if playground._canvas is None:  # the first draw builds the figure and its static background: not a move
+        playground.update(start)
     return time_calls(playground.update, [start.with_au(au, v) for v in values])
