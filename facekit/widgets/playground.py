@@ -114,6 +114,12 @@ class PlaygroundView:
     text: str = ""
     timings_ms: dict = field(default_factory=dict)
 
+    def numbers(self) -> str:
+        """The probabilities and the predicted intensities as one line of text (what the bars show)."""
+        probs = ", ".join(f"{e} {p:.1%}" for e, p in zip(EMOTIONS, self.probs))
+        aus = ", ".join(f"AU{a} {v:.2f}" for a, v in zip(FAU_COLUMNS, self.fau.predicted[0]))
+        return f"probabilities: {probs}; predicted intensities: {aus}"
+
 
 def dependence_text(emotion: str, prob: float, sensitivity, top: int = 3, floor: float = 0.005) -> str:
     """Which AUs the prediction depends on most, from finite differences ``sensitivity`` (change of P(emotion) per
@@ -304,6 +310,7 @@ class Playground:
         if self._ui is not None:
             self._ui["image"].value = png
             self._ui["text"].value = view.text
+            self._ui["numbers"].value = html.escape(view.numbers())
         ms = 1000 * (time.perf_counter() - t)
         self.latencies_ms.append(ms)
         if self._ui is not None:
@@ -336,9 +343,9 @@ class Playground:
         buttons = [w.Button(description=e, tooltip=" / ".join("+".join(map(str, p)) for p in EMFACS[e]),
                             layout=w.Layout(width="78px")) for e in EMFACS]
         image = w.Image(format="png", layout=w.Layout(width="800px"))
-        text, status = w.HTML(), w.HTML()
+        text, numbers, status = w.HTML(), w.HTML(), w.HTML()
         self._ui = {"au": au, "identity": identity, "domain": domain, "yaw": yaw, "light": light, "image": image,
-                    "text": text, "status": status, "hold": False, "clicks": {}}
+                    "text": text, "numbers": numbers, "status": status, "hold": False, "clicks": {}}
 
         def on_error(exc):
             status.value = f"<span style='color:#b00'>update failed: {html.escape(str(exc))}</span>"
@@ -370,7 +377,7 @@ class Playground:
         left = w.VBox([w.HTML("<b>Action units</b> (0, A-E)"), *au[:9]])
         mid = w.VBox([w.HTML("&nbsp;"), *au[9:], identity, domain, yaw, light])
         return w.VBox([w.HBox([w.HTML("<b>EMFACS prototypes:</b>"), *buttons]), w.HBox([left, mid, image]),
-                       text, status])
+                       text, numbers, status])
 
 
 def measure_latency(playground: Playground, moves: int = 20, au: int = 12):
