@@ -255,9 +255,10 @@ def _build_figure(view: PlaygroundView):
 def dynamic_artists(fig) -> list:
     """The artists :func:`view_figure` changes, in drawing order (for :class:`facekit.widgets.live.BlitCanvas`)."""
     a = fig._playground
-    return [a["face"], a["face_title"], a["cam"], a["cam_title"], *a["prob_bars"], *a["prob_labels"],
-            *a["true_bars"], *a["pred_bars"], *[x for pair in zip(a["hm_face"], a["hm"]) for x in pair],
-            *a["hm_title"], a["sens"], a["title"]]
+    shown = [a["face"], a["face_title"], a["cam"], a["cam_title"], *a["prob_bars"], *a["prob_labels"],
+             *a["true_bars"], *a["pred_bars"], *[x for pair in zip(a["hm_face"], a["hm"]) for x in pair],
+             *a["hm_title"], a["sens"], a["title"]]
+    return [artist for artist in shown if artist.get_visible()]
 
 
 def playground_figure(controls: Controls, emotion_model, fau_model):
@@ -287,7 +288,7 @@ class Playground:
         self.threaded = threaded
         self.view: PlaygroundView | None = None
         self.latencies_ms: list[float] = []
-        self.last_png = b""
+        self.last_picture = b""
         self._ui = None
         self._canvas = None
 
@@ -302,11 +303,14 @@ class Playground:
         view = compute_view(controls, self.emotion_model, self.fau_model)
         if self._canvas is None:
             fig = view_figure(view)
+            # live, the numbers go to the text lines under the picture (text is the slowest thing to draw)
+            for artist in (*fig._playground["prob_labels"], fig._playground["sens"]):
+                artist.set_visible(False)
             self._canvas = BlitCanvas(fig, dynamic_artists(fig))
         else:
             view_figure(view, self._canvas.fig)
         png = self._canvas.png()
-        self.view, self.controls, self.last_png = view, controls, png
+        self.view, self.controls, self.last_picture = view, controls, png
         if self._ui is not None:
             self._ui["image"].value = png
             self._ui["text"].value = view.text
@@ -331,7 +335,7 @@ class Playground:
         from facekit.widgets.live import Debouncer
 
         c = self.controls
-        style, layout = {"description_width": "52px"}, w.Layout(width="230px")
+        style, layout = {"description_width": "52px"}, w.Layout(width="236px")
         au = [w.SelectionSlider(options=[(f"{FACS_LETTERS[v]}", v) for v in range(6)], value=c.au[i],
                                 description=f"AU{a}", tooltip=AU_NAMES[a], style=style, layout=layout,
                                 continuous_update=True) for i, a in enumerate(AUS)]
@@ -342,7 +346,7 @@ class Playground:
                               layout=layout)
         buttons = [w.Button(description=e, tooltip=" / ".join("+".join(map(str, p)) for p in EMFACS[e]),
                             layout=w.Layout(width="78px")) for e in EMFACS]
-        image = w.Image(format="png", layout=w.Layout(width="800px"))
+        image = w.Image(format="jpeg", layout=w.Layout(width="800px"))
         text, numbers, status = w.HTML(), w.HTML(), w.HTML()
         self._ui = {"au": au, "identity": identity, "domain": domain, "yaw": yaw, "light": light, "image": image,
                     "text": text, "numbers": numbers, "status": status, "hold": False, "clicks": {}}
@@ -374,10 +378,11 @@ class Playground:
         for b in buttons:
             b.on_click(load)
         self.update(self._read())
-        left = w.VBox([w.HTML("<b>Action units</b> (0, A-E)"), *au[:9]])
-        mid = w.VBox([w.HTML("&nbsp;"), *au[9:], identity, domain, yaw, light])
-        return w.VBox([w.HBox([w.HTML("<b>EMFACS prototypes:</b>"), *buttons]), w.HBox([left, mid, image]),
-                       text, numbers, status])
+        grid = w.GridBox([*au, identity, domain, yaw, light],
+                         layout=w.Layout(grid_template_columns="repeat(4, 240px)", grid_gap="0px 6px"))
+        return w.VBox([w.HBox([w.HTML("<b>EMFACS prototypes:</b>&nbsp;"), *buttons]),
+                       w.HTML("<b>Action units</b> on the FACS scale: 0 (absent), A (trace) to E (maximum)"),
+                       grid, image, text, numbers, status])
 
 
 def measure_latency(playground: Playground, moves: int = 20, au: int = 12):
