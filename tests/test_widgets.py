@@ -295,3 +295,20 @@ def test_latency_text_follows_the_numbers():
     assert "median **100 ms**" in W.latency_text(fast) and "within the 300 ms budget." in W.latency_text(fast)
     assert "**over** the 300 ms budget" in W.latency_text(slow)
     assert "slowest of them took 900 ms" in W.latency_text(W.Latency([100.0] * 19 + [900.0]))
+
+
+def test_upload_control_analyses_and_resets(models):
+    import datetime
+
+    NOW = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)  # noqa: N806
+    box = W.PhotoAnalyzer(*models)
+    ui = box.widget()
+    upload = ui.children[0].children[0]
+    data, _ = _photo_bytes("PNG")
+    upload.value = ({"name": "upload.png", "type": "image/png", "size": len(data), "content": memoryview(data),
+                     "last_modified": NOW},)
+    assert "upload.png" in box._ui["message"].value and box.result.name == "upload.png"
+    assert upload.value == (), "the control is emptied so the same file can be uploaded again"
+    upload.value = ({"name": "junk.jpg", "type": "image/jpeg", "size": 4, "content": memoryview(b"junk"),
+                     "last_modified": NOW},)
+    assert "junk.jpg is not a JPEG or PNG" in box._ui["message"].value

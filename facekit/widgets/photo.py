@@ -204,6 +204,7 @@ class PhotoAnalyzer:
             if files:
                 f = files[0]
                 self.show(bytes(f["content"]), f["name"])
+                upload.value = ()  # so that uploading the same file again analyses it again
 
         def from_path(_=None):
             try:
