@@ -312,3 +312,15 @@ def test_upload_control_analyses_and_resets(models):
     upload.value = ({"name": "junk.jpg", "type": "image/jpeg", "size": 4, "content": memoryview(b"junk"),
                      "last_modified": NOW},)
     assert "junk.jpg is not a JPEG or PNG" in box._ui["message"].value
+
+
+def test_dragging_a_playground_slider_coalesces_updates(models):
+    pg = W.Playground(*models, threaded=True)
+    pg.widget()
+    runs = pg.debouncer.runs
+    slider = pg._ui["au"][AUS.index(12)]
+    for v in (0, 1, 2, 3, 4, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5):      # a fast drag: 16 value events
+        slider.value = v
+    assert pg.debouncer.idle(60)
+    assert pg.debouncer.runs - runs < 16, "a drag must not run one update per event"
+    assert pg.controls.au[AUS.index(12)] == 5 and pg.view.controls.au[AUS.index(12)] == 5, "the last position wins"
