@@ -127,9 +127,16 @@ def _close(a: float, b: float, scale: float, rtol: float = 2e-3) -> bool:
     return abs(a - b) <= rtol * abs(b) + rtol * abs(scale) + 1e-6
 
 
-def first_difference(trace: list[list], expected: list[list]) -> str | None:
+def weightless(model: nn.Module) -> set[str]:
+    """Names of the sub-modules without parameters or buffers (ReLU, pooling): their output only reflects their input."""
+    return {name for name, m in model.named_modules()
+            if name and not any(True for _ in m.parameters()) and not any(True for _ in m.buffers())}
+
+
+def first_difference(trace: list[list], expected: list[list], stateless: set[str] = frozenset()) -> str | None:
     """The first layer (in the student's execution order) whose output differs from the stored statistics, as a
-    sentence; ``None`` when every stored layer was called and matches."""
+    sentence; ``None`` when every stored layer was called and matches. ``stateless``: weightless layers (see
+    :func:`weightless`), for which the message points at the block that feeds them."""
     want = {key: (mean, std) for key, mean, std in expected}
     seen = set()
     for key, mean, std in trace:
@@ -144,6 +151,12 @@ def first_difference(trace: list[list], expected: list[list]) -> str | None:
             hint = (f" Its sub-layers give the expected outputs, so look at how '{name}' combines them in forward "
                     "(order, activations, the shortcut)." if children and all(
                         k in want for k in children) else "")
+            parent = name.rpartition(".")[0]
+            if name in stateless and parent:
+                nth = int(key.split("#")[1]) + 1
+                hint = (f" '{name}' has no weights and every layer with weights before it matches, so what feeds its "
+                        f"call no. {nth} differs: look at how '{parent}' combines its layers in forward "
+                        "(order, activations, the shortcut).")
             return (f"the output of '{name}' differs from the trained model's (mean {mean:+.4f}, std {std:.4f}; "
                     f"expected mean {m:+.4f}, std {s:.4f}).{hint}")
     missing = [k for k, *_ in expected if k not in seen]
@@ -153,15 +166,19 @@ def first_difference(trace: list[list], expected: list[list]) -> str | None:
 
 
 def _state_mismatch(model: nn.Module, state: dict) -> str | None:
-    """The first parameter/buffer that keeps a strict load from working, named, or ``None``."""
+    """The first parameter/buffer (in layer order) that keeps a strict load from working, named, or ``None``."""
     own = model.state_dict()
-    for key in own:
+    mine, theirs = list(own), list(state)
+    for i, key in enumerate(mine):
         if key not in state:
-            return f"the model has '{key}' but the trained checkpoint has no such weight (a name or a layer too many)"
+            there = (f" where the trained model has '{theirs[i]}' {tuple(state[theirs[i]].shape)}"
+                     if i < len(theirs) and theirs[i] not in own else "")
+            return (f"your model has '{key}' {tuple(own[key].shape)}{there}; the trained checkpoint has no "
+                    f"'{key}' (a layer too many, a missing one before it, or another name)")
         if tuple(own[key].shape) != tuple(state[key].shape):
             return (f"'{key}' has shape {tuple(own[key].shape)} in your model, {tuple(state[key].shape)} in the "
                     "trained checkpoint")
-    for key in state:
+    for key in theirs:
         if key not in own:
             return f"the trained checkpoint has '{key}' but your model has no such weight (a missing layer or name)"
     return None
@@ -293,7 +310,7 @@ def check_xception(model_class: type | None = None, verbose: bool = True) -> Che
         trace, logits = layer_trace(model, _emotion_inputs())
     except Exception as exc:                               # noqa: BLE001
         return _report(_not_done(result, "forward on data/test", exc), verbose)
-    diff = first_difference(trace, stored["trace"])
+    diff = first_difference(trace, stored["trace"], weightless(model))
     same = diff is None and np.allclose(logits.double().numpy(), np.array(stored["logits"]), atol=2e-3)
     result.add(same, f"with the trained weights it reproduces the stored outputs on data/test "
                f"({len(stored['predicted'])} faces)" if same else f"with the trained weights, {diff or 'the logits differ'}")
@@ -416,7 +433,7 @@ def check_fau_model(verbose: bool = True) -> CheckResult:
         trace, heatmaps = layer_trace(model, _fau_inputs(model.config))
     except Exception as exc:                               # noqa: BLE001
         return _report(_not_done(result, "forward on data/fau/test", exc), verbose)
-    diff = first_difference(trace, stored["trace"])
+    diff = first_difference(trace, stored["trace"], weightless(model))
     got = read_intensities(heatmaps).double().numpy()
     same = diff is None and got.shape == np.array(stored["intensities"]).shape and np.allclose(
         got, np.array(stored["intensities"]), atol=2e-3)
