@@ -200,7 +200,7 @@ class BlankAnswers(Preprocessor):
                 metadata={"tags": ["answer"], "facekit": {"question": question}, "nbgrader": nbgrader_metadata(question)})
             if cell.cell_type == "code":
                 kept = measurements_only(cell.source)
-                answer.id = f"{cell.id}-answer"
+                answer.id = f"{cell.id}-answer" if kept.strip() else cell.id
                 if kept.strip():
                     measured = copy.deepcopy(cell)
                     measured.source = "# The numbers your answer can use.\n" + kept
@@ -251,7 +251,8 @@ def restore_notebook(student: nbformat.NotebookNode, source: nbformat.NotebookNo
 def write_notebook(nb, path: Path) -> None:
     from facekit.io import atomic_write_text
 
-    atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+    text = nbformat.writes(nb)          # the layout of the committed notebooks (indent 1, sorted keys, split lines)
+    atomic_write_text(path, text if text.endswith("\n") else text + "\n")
 
 
 # --- the tree --------------------------------------------------------------------------------------------------
