@@ -25,7 +25,7 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -57,6 +57,7 @@ class Region:
     question: str       # "Task 1 Q1"
     hint: str
     solution: tuple[str, ...]
+    stub_line: int = 0  # 1-based line of the stub in the student edition (set by strip_solutions)
 
     @property
     def message(self) -> str:
@@ -108,16 +109,17 @@ def stub_line(indent: str, message: str) -> str:
 def strip_solutions(text: str, path: str = "<text>") -> tuple[str, list[Region]]:
     """``text`` with every solution region (markers included) replaced by a ``NotImplementedError`` stub."""
     regions = find_regions(text, path)
-    lines, out, skip_to = text.split("\n"), [], -1
+    lines, out, skip_to, placed = text.split("\n"), [], -1, []
     by_line = {r.line - 1: r for r in regions}
     for i, line in enumerate(lines):
         if i in by_line:
             region = by_line[i]
             out.append(stub_line(line[:len(line) - len(line.lstrip())], region.message))
+            placed.append(replace(region, stub_line=len(out)))
             skip_to = i + len(region.solution) + 1     # the END marker
         elif i > skip_to:
             out.append(line)
-    return "\n".join(out), regions
+    return "\n".join(out), placed
 
 
 def restore_module(student_text: str, source_text: str, path: str = "<text>") -> str:
@@ -347,7 +349,7 @@ def restore_solutions(student_root: str | Path, root: str | Path | None = None) 
 
 def student_readme(regions: list[Region], answers: list[tuple[str, str]]) -> str:
     """The README of the student tree: what to write where, how to check it, how to hand it in."""
-    code = "\n".join(f"| {r.question} | `{r.path}` line {r.line} | {r.hint} |" for r in regions)
+    code = "\n".join(f"| {r.question} | `{r.path}` line {r.stub_line} | {r.hint} |" for r in regions)
     prose = "\n".join(f"| {q} | `notebooks/{nb}` |" for nb, q in answers)
     return f"""# facekit: the student edition
 
