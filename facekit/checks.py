@@ -184,20 +184,33 @@ def _state_mismatch(model: nn.Module, state: dict) -> str | None:
     return None
 
 
-def _emotion_inputs() -> torch.Tensor:
+def _emotion_images() -> np.ndarray:
     from facekit.data.faces import load_face_folder
-    from facekit.emotion.xception import preprocess
     from facekit.paths import data_dir
 
-    faces = load_face_folder(data_dir("test"), size=48, detect=False)
-    return preprocess(torch.as_tensor(faces.images))
+    return np.ascontiguousarray(load_face_folder(data_dir("test"), size=48, detect=False).images)
+
+
+def _emotion_inputs() -> torch.Tensor:
+    from facekit.emotion.xception import preprocess
+
+    return preprocess(torch.as_tensor(_emotion_images()))
+
+
+def _fau_images(config) -> np.ndarray:
+    from facekit.fau.data import load_test_faces
+
+    return np.ascontiguousarray(load_test_faces("test", size=config.input_size).images)
 
 
 def _fau_inputs(config) -> torch.Tensor:
-    from facekit.fau.data import load_test_faces, to_input
+    from facekit.fau.data import to_input
 
-    test = load_test_faces("test", size=config.input_size)
-    return to_input(test.images, config.in_channels, config.input_size)
+    return to_input(_fau_images(config), config.in_channels, config.input_size)
+
+
+def _images_sha(images: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()
 
 
 def _emotion_checkpoint() -> Path:
@@ -227,12 +240,14 @@ def compute_fingerprints() -> dict:
     trace, logits = layer_trace(model, _emotion_inputs())
     shapes = layer_table(MiniXception(), 48)
     emotion = {"checkpoint": path.name, "sha256": _sha256(path), "inputs": "data/test, 48x48, no face detection",
+               "inputs_sha256": _images_sha(_emotion_images()),
                "shapes_48": [[n, list(s)] for n, s in zip(shapes["name"], shapes["output_shape"]) if n != "total"],
                "trace": trace, "logits": logits.double().tolist(), "predicted": logits.argmax(1).tolist()}
     path = _fau_checkpoint()
     fau_model = load_fau_model(path)
     trace, heatmaps = layer_trace(fau_model, _fau_inputs(fau_model.config))
     fau = {"checkpoint": path.name, "sha256": _sha256(path), "inputs": "data/fau/test at the checkpoint's input size",
+           "inputs_sha256": _images_sha(_fau_images(fau_model.config)),
            "trace": trace, "intensities": read_intensities(heatmaps).double().tolist()}
     return {"emotion": emotion, "fau": fau}
 
@@ -250,10 +265,15 @@ def refresh_fingerprints(path: str | Path | None = None) -> Path:
     return atomic_write_text(path or FINGERPRINTS, json.dumps(compute_fingerprints(), indent=1) + "\n")
 
 
-def _fresh(result: CheckResult, stored: dict, path: Path) -> bool:
+def _fresh(result: CheckResult, stored: dict, path: Path, images: np.ndarray) -> bool:
+    """False (with a message for the instructor) when the checkpoint or the test faces changed since the refresh."""
     if stored.get("sha256") != _sha256(path):
         return result.add(False, f"the stored fingerprints belong to another {path.name} (it was retrained): "
                                  f"your instructor must run `{REFRESH}`; this part cannot be checked now.")
+    if stored.get("inputs_sha256") != _images_sha(images):
+        return result.add(False, f"the test faces ({stored.get('inputs')}) changed since the fingerprints were "
+                                 f"stored (they were regenerated): your instructor must run `{REFRESH}`; this part "
+                                 "cannot be checked now.")
     return True
 
 
@@ -298,7 +318,7 @@ def check_xception(model_class: type | None = None, verbose: bool = True) -> Che
                "PyTorch's momentum is the weight of the *new* batch (Keras' is the weight of the old statistic), "
                "and the block should use the bn_momentum / bn_eps it is given" if wrong else "no BatchNorm layers"))
     path = _emotion_checkpoint()
-    if not _fresh(result, stored, path):
+    if not _fresh(result, stored, path, _emotion_images()):
         return _report(result, verbose)
     state = load_checkpoint(path)["state_dict"]
     mismatch = _state_mismatch(model, state)
@@ -417,9 +437,9 @@ def check_fau_model(verbose: bool = True) -> CheckResult:
                f"Bottleneck(64, 32, stride=2) maps (2, 64, 16, 16) to {shape}; expected (2, 128, 8, 8) "
                "(expansion 4, the stride in the 3x3)")
     path = _fau_checkpoint()
-    if not _fresh(result, stored, path):
-        return _report(result, verbose)
     ckpt = load_checkpoint(path)
+    if not _fresh(result, stored, path, _fau_images(fm.FAUConfig.from_dict(ckpt["config"]))):
+        return _report(result, verbose)
     try:
         model = fm.build_fau_model(fm.FAUConfig.from_dict(ckpt["config"]))
     except Exception as exc:                               # noqa: BLE001

@@ -59,6 +59,7 @@ def test_fingerprints_are_fresh():
     hint = f"the stored check fingerprints are stale: run `{checks.REFRESH}` and commit facekit/checks_fingerprints.json"
     for part in ("emotion", "fau"):
         assert now[part]["sha256"] == stored[part]["sha256"], f"{part}: {hint}"
+        assert now[part]["inputs_sha256"] == stored[part]["inputs_sha256"], f"{part}: {hint}"
         assert checks.first_difference(now[part]["trace"], stored[part]["trace"]) is None, f"{part}: {hint}"
     assert now["emotion"]["shapes_48"] == stored["emotion"]["shapes_48"], hint
     assert now["emotion"]["predicted"] == stored["emotion"]["predicted"], hint
@@ -71,6 +72,15 @@ def test_stale_fingerprints_say_so(tmp_path, monkeypatch):
     path.write_text(json.dumps(stored))
     monkeypatch.setattr(checks, "FINGERPRINTS", path)
     failed_with(checks.check_xception(verbose=False), "--refresh", "retrained")
+
+
+def test_changed_test_faces_say_so(tmp_path, monkeypatch):
+    stored = checks.load_fingerprints()
+    stored["fau"]["inputs_sha256"] = "0" * 64
+    path = tmp_path / "fp.json"
+    path.write_text(json.dumps(stored))
+    monkeypatch.setattr(checks, "FINGERPRINTS", path)
+    failed_with(checks.check_fau_model(verbose=False), "--refresh", "test faces")
 
 
 def test_refresh_refuses_a_student_edition(tmp_path, monkeypatch):
