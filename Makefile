@@ -14,7 +14,7 @@ export IPYTHONDIR := $(CURDIR)/build/jupyter/ipython
 export MPLCONFIGDIR := $(CURDIR)/build/jupyter/matplotlib
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install assets workbook quick test doctor clean browser e2e bench supplementary
+.PHONY: install assets workbook quick test doctor clean browser e2e bench supplementary student
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ bench: install
 # failed or QUICK run).
 supplementary: install
 	$(BIN)/facekit supplementary --out build/supplementary.zip
+
+# The student edition in build/student/ (stubs, blank answers, checks); uses .venv as it is, installs nothing.
+STUDENT_OUT ?= build/student
+student:
+	@test -x $(BIN)/facekit || { echo "make student: $(BIN)/facekit is missing; run 'make install' first" >&2; exit 1; }
+	$(BIN)/facekit student-edition --out $(STUDENT_OUT)
 
 doctor: install
 	$(BIN)/facekit doctor

@@ -15,6 +15,9 @@ _CURVES = (("train", "training (augmented crops)", "-"), ("public", "PublicTest"
 def _plot_curves(history: pd.DataFrame, metric: str, ylabel: str, title: str, chance: float | None = None):
     if history is None or len(history) == 0:
         raise ValueError("The training history is empty: train at least one epoch before plotting curves.")
+    # Task 1 Q2: one Figure with one line per split (columns train_/public_/private_<metric> against epoch, labelled
+    # with _CURVES), the chance line if given, labelled axes, a title and a legend.
+    ### BEGIN SOLUTION
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, label, style in _CURVES:
         column = f"{key}_{metric}"
@@ -31,18 +34,26 @@ def _plot_curves(history: pd.DataFrame, metric: str, ylabel: str, title: str, ch
     ax.legend()
     fig.tight_layout()
     return fig
+    ### END SOLUTION
 
 
 def plot_loss(history: pd.DataFrame):
     """Cross-entropy per epoch: training, PublicTest and PrivateTest."""
+    # Task 1 Q2: plot_loss: the loss curves (metric 'loss') with a y label and a title; return the Figure.
+    ### BEGIN SOLUTION
     return _plot_curves(history, "loss", "cross-entropy loss", "Loss per epoch")
+    ### END SOLUTION
 
 
 def plot_acc(history: pd.DataFrame, chance: float | None = None):
     """Accuracy per epoch: training, PublicTest and PrivateTest (``chance``: an optional reference line)."""
+    # Task 1 Q2: plot_acc: the accuracy curves (metric 'acc') with a y label, a title and the optional chance line;
+    # return the Figure.
+    ### BEGIN SOLUTION
     fig = _plot_curves(history, "acc", "accuracy", "Accuracy per epoch", chance)
     fig.axes[0].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     return fig
+    ### END SOLUTION
 
 
 def plot_confusion(cm: pd.DataFrame, title: str = "Confusion matrix (rows sum to 100 %)"):

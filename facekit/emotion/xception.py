@@ -92,6 +92,9 @@ class XceptionBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, bn_momentum: float, bn_eps: float):
         super().__init__()
+        # Task 1 Q1: a residual block of Figure 1: sep1, bn1, relu, sep2, bn2, pool (max 3x3, stride 2, padding 1) and
+        # the shortcut (use SeparableConv2d and Shortcut).
+        ### BEGIN SOLUTION
         self.sep1 = SeparableConv2d(in_channels, out_channels)
         self.bn1 = nn.BatchNorm2d(out_channels, momentum=bn_momentum, eps=bn_eps)
         self.relu = nn.ReLU()
@@ -99,10 +102,15 @@ class XceptionBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_channels, momentum=bn_momentum, eps=bn_eps)
         self.pool = nn.MaxPool2d(3, stride=2, padding=1)
         self.shortcut = Shortcut(in_channels, out_channels, bn_momentum, bn_eps)
+        ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Task 1 Q1: XceptionBlock.forward: the main branch (sep1 bn1 relu sep2 bn2 pool) plus the shortcut branch, no
+        # ReLU after the add.
+        ### BEGIN SOLUTION
         main = self.pool(self.bn2(self.sep2(self.relu(self.bn1(self.sep1(x))))))
         return main + self.shortcut(x)
+        ### END SOLUTION
 
 
 class Stem(nn.Module):
@@ -110,15 +118,22 @@ class Stem(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, bn_momentum: float, bn_eps: float):
         super().__init__()
+        # Task 1 Q1: the stem of Figure 1: conv1 3x3 (no padding, no bias), bn1, relu1, conv2, bn2, relu2 (BatchNorm
+        # with bn_momentum and bn_eps).
+        ### BEGIN SOLUTION
         self.conv1 = nn.Conv2d(in_channels, channels, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(channels, momentum=bn_momentum, eps=bn_eps)
         self.relu1 = nn.ReLU()
         self.conv2 = nn.Conv2d(channels, channels, 3, bias=False)
         self.bn2 = nn.BatchNorm2d(channels, momentum=bn_momentum, eps=bn_eps)
         self.relu2 = nn.ReLU()
+        ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Task 1 Q1: Stem.forward: conv1 -> bn1 -> relu1 -> conv2 -> bn2 -> relu2.
+        ### BEGIN SOLUTION
         return self.relu2(self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x))))))
+        ### END SOLUTION
 
 
 class MiniXception(nn.Module):
@@ -136,6 +151,9 @@ class MiniXception(nn.Module):
             raise ValueError(f"bn_momentum must lie in (0, 1] (PyTorch convention, 0.01 = Keras 0.99), got {bn_momentum}")
         self.config = {"num_classes": int(num_classes), "in_channels": int(in_channels),
                        "bn_momentum": float(bn_momentum), "bn_eps": float(bn_eps)}
+        # Task 1 Q1: MiniXception layers: stem (STEM_CHANNELS), block1..block4 (BLOCK_CHANNELS), last_conv 3x3 to
+        # num_classes (padding 1, bias) and gap (global average pooling).
+        ### BEGIN SOLUTION
         self.stem = Stem(in_channels, STEM_CHANNELS, bn_momentum, bn_eps)
         channels = (STEM_CHANNELS, *BLOCK_CHANNELS)
         self.block1 = XceptionBlock(channels[0], channels[1], bn_momentum, bn_eps)
@@ -144,6 +162,7 @@ class MiniXception(nn.Module):
         self.block4 = XceptionBlock(channels[3], channels[4], bn_momentum, bn_eps)
         self.last_conv = nn.Conv2d(channels[4], num_classes, 3, padding=1, bias=True)
         self.gap = nn.AdaptiveAvgPool2d(1)
+        ### END SOLUTION
 
     @property
     def blocks(self) -> list[XceptionBlock]:
@@ -151,10 +170,13 @@ class MiniXception(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The class maps (N, num_classes, h, w) before global average pooling (the output of ``last_conv``)."""
+        # Task 1 Q1: MiniXception.features: stem, the four blocks in order, then last_conv (forward adds the pooling).
+        ### BEGIN SOLUTION
         x = self.stem(x)
         for block in self.blocks:
             x = block(x)
         return self.last_conv(x)
+        ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.gap(self.features(x)).flatten(1)

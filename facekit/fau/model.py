@@ -38,6 +38,9 @@ class Bottleneck(nn.Module):
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
                  momentum: float = 0.1):
         super().__init__()
+        # Task 2 Q1: Bottleneck layers: conv1 1x1 (inplanes->planes), conv2 3x3 with the stride, conv3 1x1
+        # (planes->planes*expansion), each without bias and with its BatchNorm (bn1..bn3, momentum); one ReLU.
+        ### BEGIN SOLUTION
         self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes, momentum=momentum)
         self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
@@ -45,15 +48,20 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(planes, planes * self.expansion, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion, momentum=momentum)
         self.relu = nn.ReLU(inplace=True)
+        ### END SOLUTION
         self.downsample = downsample
         self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Task 2 Q1: Bottleneck.forward: conv-bn-relu, conv-bn-relu, conv-bn, add the shortcut (downsampled when
+        # given), then ReLU.
+        ### BEGIN SOLUTION
         residual = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu(out + residual)
+        ### END SOLUTION
 
 
 @dataclass
@@ -178,6 +186,10 @@ class ResNet(nn.Module):
         """``num_layers`` x (ConvTranspose2d(kernel, stride 2, no bias) + BatchNorm + ReLU); no residuals."""
         if not num_layers == len(num_filters) == len(num_kernels):
             raise ValueError("_make_deconv_layer: num_layers must equal len(num_filters) and len(num_kernels).")
+        # Task 2 Q2: _make_deconv_layer: for each (filters, kernel) a ConvTranspose2d from self.inplanes with stride 2
+        # and no bias (_deconv_cfg gives padding and output_padding), BatchNorm2d (config.bn_momentum) and ReLU;
+        # update self.inplanes; return an nn.Sequential.
+        ### BEGIN SOLUTION
         layers: list[nn.Module] = []
         for planes, kernel in zip(num_filters, num_kernels):
             padding, output_padding = _deconv_cfg(kernel)
@@ -189,6 +201,7 @@ class ResNet(nn.Module):
             ]
             self.inplanes = planes
         return nn.Sequential(*layers)
+        ### END SOLUTION
 
     def init_weights(self) -> None:
         """Kaiming convs, N(0, 0.001) deconvs and final layer (as the port), unit BatchNorm; seed before calling."""

@@ -121,12 +121,16 @@ def train_step(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, op
     """One optimisation step on one batch; returns the loss. ``points``: AU points, for patch attention only."""
     loss_fn = loss_fn or nn.MSELoss()
     model.train()
+    # Task 2 Q6: one optimisation step: zero the gradients, forward (pass points= when given), loss_fn(heatmaps,
+    # targets), backward, optimizer step; return the loss as a float.
+    ### BEGIN SOLUTION
     optimizer.zero_grad()
     heatmaps = model(images) if points is None else model(images, points=points)
     loss = loss_fn(heatmaps, targets)
     loss.backward()
     optimizer.step()
     return float(loss.detach())
+    ### END SOLUTION
 
 
 @torch.no_grad()
