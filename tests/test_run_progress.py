@@ -56,7 +56,9 @@ def test_epoch_line_has_epoch_loss_accuracy_rate_and_eta():
 
 
 def test_run_with_out_keeps_everything_there_and_shows_cells(tmp_path, capsys):
-    nb = nbformat.v4.new_notebook()
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                            "display_name": "Python 3"},
+                                             "language_info": {"name": "python"}})
     nb.cells = [nbformat.v4.new_code_cell("QUICK = False  # q\nINTERACTIVE = True  # i\nOUT_DIR = None  # o\n"
                                           "CKPT_DIR = None  # c", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("# train the model\nimport os\nfor e in range(2):\n"
