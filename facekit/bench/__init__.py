@@ -2,7 +2,8 @@
 
 Rendering rate, Task 1 training throughput (the facekit trainer next to the raw forward+backward ceiling and the
 naive starter-kit baseline, as ratios), inference and guided Grad-CAM rates, FAU pretraining / few-shot tuning / demo
-latency, and how a training epoch scales with data size and threads; each issue target is a row with its value,
+latency, how a training epoch scales with data size and threads, and thread policies under 0/1/2 competing
+busy processes (:mod:`facekit.bench.load`); each issue target is a row with its value,
 target and whether it is met. Timings are reported, never asserted (no test fails on a slow machine).
 
 ``python -m facekit bench`` (or ``make bench``); ``--quick`` for tiny sizes. The Python API is
