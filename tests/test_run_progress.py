@@ -72,7 +72,7 @@ def test_run_with_out_keeps_everything_there_and_shows_cells(tmp_path, capsys):
     assert runs[0].executed == tmp_path / "out" / "notebooks" / notebook.name and runs[0].executed.is_file()
     assert not build_copy.exists(), "--out must leave build/notebooks/ untouched"
     printed = capsys.readouterr().out
-    assert "99_probe cell 2/2: # train the model" in printed
+    assert "99_probe cell 3/3: # train the model" in printed  # papermill adds the injected-parameters cell
     assert "epoch 2/2: loss 0.5, ETA 1 s" in printed
     expected = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
     assert f"    {expected}" in printed.splitlines(), "the kernel gets the thread environment"
