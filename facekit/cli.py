@@ -54,7 +54,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from facekit.runner import NotebookFailed, run_notebooks
 
     try:
-        runs = run_notebooks(args.notebooks, quick=args.quick, out=args.out)
+        runs = run_notebooks(args.notebooks, quick=args.quick, out=args.out, echo=not args.quiet)
     except NotebookFailed as exc:
         print(f"facekit run: {exc}", file=sys.stderr)
         return 1
@@ -84,8 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="notebooks by stem, file or number prefix (default: all)")
     run.add_argument("--quick", action="store_true", help="QUICK=True: small data, one epoch (what the tests run)")
     run.add_argument("--out", metavar="DIR",
-                     help="write figures to DIR/<notebook>/ and checkpoints to DIR/checkpoints/ "
-                          "(default: figures/<notebook>/ and build/checkpoints/)")
+                     help="keep everything the run writes under DIR: figures in DIR/<notebook>/, checkpoints in "
+                          "DIR/checkpoints/, executed notebooks in DIR/notebooks/ (default: figures/<notebook>/, "
+                          "build/checkpoints/, build/notebooks/)")
+    run.add_argument("--quiet", action="store_true",
+                     help="one line per notebook only (default: also each cell as it starts and what it prints)")
     run.set_defaults(func=_cmd_run)
 
     doctor = sub.add_parser("doctor", help="versions, device, threads, and whether data and checkpoints are present")
@@ -97,7 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reexec_with_thread_env() -> None:
+    """OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads it, and importing facekit has already loaded torch:
+    so the command line restarts itself once with :func:`facekit.runtime.thread_env` applied (POSIX only)."""
+    import os
+
+    from facekit.runtime import thread_env
+
+    if os.name == "posix" and "OMP_WAIT_POLICY" not in os.environ:
+        env = thread_env()
+        os.execve(sys.executable, [sys.executable, "-m", "facekit", *sys.argv[1:]], env)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a real command line, not a call from Python
+        _reexec_with_thread_env()
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

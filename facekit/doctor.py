@@ -43,7 +43,7 @@ def _packaged_file(module: str, relative: str):
     from facekit.assets import package_dir
 
     try:
-        path = package_dir(module) / relative
+        path = package_dir(module, fetch=False) / relative  # the doctor reports, never downloads
     except FileNotFoundError:
         return None
     return path if path.exists() else None
@@ -60,6 +60,21 @@ def _checkpoint_status(path) -> str:
     return "ok"
 
 
+def thread_lines(policy=None) -> list[str]:
+    """What the thread policy decides here and why, and the wait policy OpenMP was started with in this process."""
+    import os
+
+    from facekit.runtime import thread_policy
+
+    policy = policy or thread_policy()
+    started = os.environ.get("OMP_WAIT_POLICY")
+    return [f"thread policy: {policy}",
+            "  why: two OpenMP threads that spin-wait collapse when another process shares a 2-core machine; "
+            "PASSIVE waits and one thread per free core keep most of the idle speed (README, Threads)",
+            f"  OpenMP in this process started with OMP_WAIT_POLICY={started or 'unset (spin-wait)'}"
+            + ("" if started else "; `facekit` commands and `facekit run` kernels set PASSIVE")]
+
+
 def report() -> tuple[str, bool]:
     """The doctor's text and whether everything the notebooks need is present."""
     ok = True
@@ -71,7 +86,7 @@ def report() -> tuple[str, bool]:
         lines.append(f"  {dist:<24} {version}")
     device = pick_device()
     lines += ["", f"device: {device.type}" + (f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""),
-              f"torch threads: {torch.get_num_threads()}", "", "data and checkpoints:"]
+              f"torch threads: {torch.get_num_threads()} now", *thread_lines(), "", "data and checkpoints:"]
     real = paths.data_dir("fer2013")
     lines.append(f"  {'data/fer2013':<44} {'real FER2013 present' if real.exists() else 'absent: synthetic data is used'}")
     for relative, what, needed_by in REQUIRED_FILES:

@@ -76,14 +76,68 @@ def jupyter_env(base: str | os.PathLike | None = None) -> dict[str, str]:
     return {key: str(value) for key, value in env.items()}
 
 
+class _Echo:
+    """A file-like sink for a kernel's stdout/stderr: complete lines go to the terminal (``tqdm.write``, so they
+    print above the notebooks bar), indented; carriage-return updates keep only their last state."""
+
+    def __init__(self, write=None, indent: str = "    ", width: int = 160):
+        self.buffer, self.indent, self.width = "", indent, width
+        self._write = write or tqdm.write
+
+    def write(self, text: str) -> int:
+        self.buffer += text
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            line = line.rsplit("\r", 1)[-1].rstrip()
+            if line.strip():
+                self._write(f"{self.indent}{line[:self.width]}")
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+_CELL_REPORTER = None  # set by execute_notebook(echo=True) for the duration of one run
+
+
+def _register_progress_engine() -> str:
+    """Register (once) a papermill engine that reports every code cell as it starts: ``cell 7/31: <first line>``."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    name = "facekit-progress"
+    if name in papermill_engines._engines:
+        return name
+
+    class ProgressEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            start = nb_man.cell_start
+            code = [i for i, c in enumerate(nb_man.nb.cells) if c.cell_type == "code"]
+
+            def cell_start(cell, cell_index=None, **kw):
+                if _CELL_REPORTER is not None and cell.cell_type == "code" and cell_index in code:
+                    first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+                    _CELL_REPORTER(f"cell {code.index(cell_index) + 1}/{len(code)}: {first[:70]}")
+                return start(cell, cell_index, **kw)
+
+            nb_man.cell_start = cell_start
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(name, ProgressEngine)
+    return name
+
+
 def execute_notebook(notebook: str | os.PathLike, *, quick: bool = False, out_dir: str | os.PathLike | None = None,
                      ckpt_dir: str | os.PathLike | None = None, executed_dir: str | os.PathLike | None = None,
-                     parameters: dict | None = None, timeout: int | None = None) -> NotebookRun:
+                     parameters: dict | None = None, timeout: int | None = None, echo: bool = False) -> NotebookRun:
     """Execute one notebook with papermill (kernel ``python3`` of this environment, cwd = the notebook's folder).
 
     Injects ``QUICK``, ``INTERACTIVE=False``, ``OUT_DIR`` and ``CKPT_DIR`` (the latter two only when given, so the
     notebook's own defaults ``figures/<stem>/`` and ``build/checkpoints/`` apply otherwise). The executed copy goes to
-    ``executed_dir`` (default ``build/notebooks/``) and is kept when the notebook fails.
+    ``executed_dir`` (default ``build/notebooks/``) and is kept when the notebook fails. With ``echo`` the terminal
+    shows each code cell as it starts and the lines the cells print (the trainer's per-epoch line, for example).
+    The kernel gets the thread environment of :func:`facekit.runtime.thread_env` (``OMP_WAIT_POLICY=PASSIVE``
+    unless set), which OpenMP reads only when torch starts.
     """
     import time
 
@@ -102,14 +156,27 @@ def execute_notebook(notebook: str | os.PathLike, *, quick: bool = False, out_di
     params.update(parameters or {})
     for key, value in jupyter_env().items():
         os.environ.setdefault(key, value)
+    from facekit.runtime import thread_env
+
+    saved_wait = os.environ.get("OMP_WAIT_POLICY")
+    os.environ.update(thread_env())  # the kernel inherits this process's environment
+    global _CELL_REPORTER
+    extra = {}
+    if echo:
+        _CELL_REPORTER = lambda text: tqdm.write(f"  {notebook.stem} {text}")  # noqa: E731
+        extra = {"engine_name": _register_progress_engine(), "stdout_file": _Echo(), "stderr_file": _Echo()}
     start = time.perf_counter()
     try:
         with _report_outputs(not params["QUICK"]):
             pm.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
-                                cwd=str(notebook.parent), progress_bar=False, execution_timeout=timeout)
+                                cwd=str(notebook.parent), progress_bar=False, execution_timeout=timeout, **extra)
     except PapermillExecutionError as exc:
         raise NotebookFailed(notebook, _source_cell_number(notebook, exc.source), exc.source,
                              f"{exc.ename}: {exc.evalue}", executed) from None
+    finally:
+        _CELL_REPORTER = None
+        if saved_wait is None:
+            os.environ.pop("OMP_WAIT_POLICY", None)
     _record_environment(executed)
     return NotebookRun(notebook, executed, Path(params["OUT_DIR"]) if "OUT_DIR" in params else None,
                        time.perf_counter() - start)
@@ -152,10 +219,14 @@ def _source_cell_number(notebook: Path, source: str) -> int | None:
 
 
 def run_notebooks(names: list[str] | None = None, *, quick: bool = False, out: str | os.PathLike | None = None,
-                  executed_dir: str | os.PathLike | None = None) -> list[NotebookRun]:
-    """Execute notebooks in numeric order; with ``out``, figures go to ``out/<stem>/`` and checkpoints to
-    ``out/checkpoints/`` instead of ``figures/`` and ``build/checkpoints/``. Stops at the first failure."""
+                  executed_dir: str | os.PathLike | None = None, echo: bool = False) -> list[NotebookRun]:
+    """Execute notebooks in numeric order; with ``out``, everything the run writes stays under it: figures in
+    ``out/<stem>/``, checkpoints in ``out/checkpoints/`` and the executed notebooks in ``out/notebooks/`` (instead
+    of ``figures/``, ``build/checkpoints/`` and ``build/notebooks/``). ``echo`` shows cells and their printed
+    progress in the terminal. Stops at the first failure."""
     notebooks = resolve_notebooks(names)
+    if executed_dir is None and out:
+        executed_dir = Path(out) / "notebooks"
     runs = []
     bar = tqdm(notebooks, desc="notebooks", unit="nb")
     for notebook in bar:
@@ -163,6 +234,6 @@ def run_notebooks(names: list[str] | None = None, *, quick: bool = False, out: s
         out_dir = Path(out) / notebook.stem if out else None
         ckpt_dir = Path(out) / "checkpoints" if out else None
         runs.append(execute_notebook(notebook, quick=quick, out_dir=out_dir, ckpt_dir=ckpt_dir,
-                                     executed_dir=executed_dir))
+                                     executed_dir=executed_dir, echo=echo))
         tqdm.write(f"{notebook.name}: {runs[-1].seconds:.1f} s")
     return runs

@@ -45,10 +45,84 @@ def _mps_available() -> bool:
     return bool(mps is not None and mps.is_available())
 
 
+#: ``$FACEKIT_THREADS``: a number forces that many torch threads; unset (or ``auto``) applies :func:`thread_policy`.
+THREADS_ENV = "FACEKIT_THREADS"
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def busy_cores(sample_s: float = 0.3) -> float | None:
+    """Cores kept busy by all processes over the next ``sample_s`` seconds (``/proc/stat``; ``None`` elsewhere)."""
+    import time
+
+    def read():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + (values[4] if len(values) > 4 else 0)
+
+    try:
+        total0, idle0 = read()
+        time.sleep(sample_s)
+        total1, idle1 = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / (total1 - total0))
+
+
+@dataclass(frozen=True)
+class ThreadPolicy:
+    """How many torch threads and how OpenMP waits, and why (what ``facekit doctor`` prints)."""
+
+    threads: int
+    wait_policy: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.threads} torch thread{'s' * (self.threads > 1)}, OMP_WAIT_POLICY={self.wait_policy}: {self.reason}"
+
+
+def thread_policy(busy: float | None = None, cores: int | None = None, env: dict | None = None) -> ThreadPolicy:
+    """The workbook's thread policy. OpenMP threads wait PASSIVE (they sleep instead of spinning, so a descheduled
+    thread costs little); all usable cores when they are free, and one thread fewer per core that other processes
+    keep busy (``busy``, sampled when not given), never below one: on a 2-core machine with one other busy process
+    two threads spend most of each step waiting for each other (see the README's thread table).
+    ``$FACEKIT_THREADS`` and ``$OMP_WAIT_POLICY`` override it."""
+    env = os.environ if env is None else env
+    cores = cores or usable_cores()
+    wait = env.get("OMP_WAIT_POLICY", "PASSIVE").upper() or "PASSIVE"
+    forced = env.get(THREADS_ENV, "").strip().lower()
+    if forced and forced != "auto":
+        return ThreadPolicy(max(1, int(forced)), wait, f"${THREADS_ENV}={forced}")
+    busy = busy_cores() if busy is None else busy
+    if busy is None:
+        return ThreadPolicy(cores, wait, f"all {cores} cores (no load reading on this system)")
+    free = cores - busy
+    threads = max(1, min(cores, int(free + 0.5)))
+    why = (f"{busy:.1f} of {cores} cores busy before start, so {threads} thread{'s' * (threads > 1)} "
+           + ("(all cores free)" if threads == cores else "(one per free core; more would wait for each other)"))
+    return ThreadPolicy(threads, wait, why)
+
+
+def thread_env(env: dict | None = None) -> dict[str, str]:
+    """Variables that must be set before torch starts its OpenMP threads (a kernel's or child's environment):
+    ``OMP_WAIT_POLICY=PASSIVE`` unless the user set it. Returns the updated copy of ``env`` (default: os.environ)."""
+    out = dict(os.environ if env is None else env)
+    out.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return out
+
+
 def set_threads(n: int | None = None) -> int:
-    """Set torch's intra-op threads (default: ``$FACEKIT_THREADS`` or all cores) and return the number used."""
+    """Set torch's intra-op threads (default: :func:`thread_policy`, which honours ``$FACEKIT_THREADS``) and
+    return the number used."""
     if n is None:
-        n = int(os.environ.get("FACEKIT_THREADS", 0)) or (os.cpu_count() or 1)
+        n = thread_policy().threads
     torch.set_num_threads(max(1, int(n)))
     return torch.get_num_threads()
 

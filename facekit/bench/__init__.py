@@ -2,7 +2,8 @@
 
 Rendering rate, Task 1 training throughput (the facekit trainer next to the raw forward+backward ceiling and the
 naive starter-kit baseline, as ratios), inference and guided Grad-CAM rates, FAU pretraining / few-shot tuning / demo
-latency, and how a training epoch scales with data size and threads; each issue target is a row with its value,
+latency, how a training epoch scales with data size and threads, and thread policies under 0/1/2 competing
+busy processes (:mod:`facekit.bench.load`); each issue target is a row with its value,
 target and whether it is met. Timings are reported, never asserted (no test fails on a slow machine).
 
 ``python -m facekit bench`` (or ``make bench``); ``--quick`` for tiny sizes. The Python API is
@@ -26,6 +27,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         plan.naive_steps = max(2, args.steps // 3)
     if args.full_epochs:
         plan.scale_steps = None
+    if args.no_load:
+        plan.load_busy = ()
     try:
         result = run_bench(plan, quick=args.quick, device=args.device, isolate=not args.no_isolate,
                            out_dir=args.out, fig_dir=args.fig_dir, workbook=args.workbook, tests=args.tests)
@@ -50,6 +53,8 @@ def register(subparsers) -> None:
                    help="timed Task 1 steps per measurement (default 40; scaling 25; naive baseline N/3)")
     p.add_argument("--full-epochs", action="store_true",
                    help="time whole epochs in the scaling runs instead of a fixed number of steps (slower)")
+    p.add_argument("--no-load", action="store_true",
+                   help="skip the thread-policy rows (trainer and renderer with 0/1/2 competing busy processes)")
     p.add_argument("--workbook", action="store_true", help="also time the full workbook (`facekit run`, ~30 min)")
     p.add_argument("--tests", action="store_true", help="also time the QUICK test suite (`pytest`, ~10 min)")
     p.set_defaults(func=_cmd_bench)

@@ -312,12 +312,18 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def execute(name: str, threads: int | None = None, device: str = "cpu", **kwargs) -> dict:
-    """Run probe ``name`` here with ``threads`` intra-op threads; add the thread count and peak memory."""
+def execute(name: str, threads: int | None = None, device: str = "cpu", auto_threads: bool = False,
+            **kwargs) -> dict:
+    """Run probe ``name`` here with ``threads`` intra-op threads (``auto_threads``: the number facekit's thread
+    policy picks now, as a notebook's set-up does); add the thread count and peak memory."""
     if name not in PROBES:
         raise KeyError(f"Unknown benchmark probe {name!r}; known: {', '.join(PROBES)}")
     before = torch.get_num_threads()
-    if threads:
+    if auto_threads:
+        from facekit.runtime import set_threads
+
+        set_threads()
+    elif threads:
         torch.set_num_threads(int(threads))
     try:
         torch.manual_seed(0)
@@ -333,18 +339,26 @@ def execute(name: str, threads: int | None = None, device: str = "cpu", **kwargs
 
 
 def run_probe(name: str, threads: int | None = None, device: str = "cpu", isolate: bool = True,
-              timeout: float | None = None, **kwargs) -> dict:
+              timeout: float | None = None, env: dict | None = None, auto_threads: bool = False, **kwargs) -> dict:
     """Run a probe, in a fresh child process by default; never raises for a failing probe: the result then holds
-    ``error`` (what went wrong) instead of numbers, so one broken measurement does not lose the others."""
+    ``error`` (what went wrong) instead of numbers, so one broken measurement does not lose the others.
+    ``env`` changes the child's environment (a ``None`` value removes a variable; OpenMP reads these at start)."""
     if not isolate:
         try:
-            return {**execute(name, threads, device, **kwargs), "isolated": False}
+            return {**execute(name, threads, device, auto_threads, **kwargs), "isolated": False}
         except Exception as exc:  # a missing module or a bug in the measured code: report it in the table
             return {"error": f"{type(exc).__name__}: {exc}", "isolated": False}
-    env = dict(os.environ)
+    child_env = dict(os.environ)
     if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    spec = json.dumps({"probe": name, "threads": threads, "device": str(device), "kwargs": kwargs})
+        child_env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    for key, value in (env or {}).items():
+        if value is None:
+            child_env.pop(key, None)
+        else:
+            child_env[key] = str(value)
+    env = child_env
+    spec = json.dumps({"probe": name, "threads": threads, "device": str(device), "auto_threads": auto_threads,
+                       "kwargs": kwargs})
     try:
         proc = subprocess.run([sys.executable, "-c", _CHILD, spec], capture_output=True, text=True, env=env,
                               timeout=timeout)
@@ -364,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     spec = json.loads(argv[0])
-    result = execute(spec["probe"], spec.get("threads"), spec.get("device", "cpu"), **spec.get("kwargs", {}))
+    result = execute(spec["probe"], spec.get("threads"), spec.get("device", "cpu"), spec.get("auto_threads", False),
+                     **spec.get("kwargs", {}))
     print(_MARKER + json.dumps(result), flush=True)
     return 0
 

@@ -40,6 +40,8 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "epochs_20": ("<", 600.0, "s"),
     "workbook": ("<", 1800.0, "s"),
     "test_suite": ("<", 600.0, "s"),
+    "policy_idle": (">=", 0.9, "x"),
+    "policy_load": (">=", 2.0, "x"),
 }
 
 
@@ -64,6 +66,9 @@ class BenchPlan:
     scale_steps: int | None = 25           # timed steps per scaling run (None: one whole epoch)
     epochs: int = 20                       # the Task 1 recipe's epochs (for the 20-epoch estimate)
     threads: int | None = None             # threads of the non-scaling probes (None: torch's default, all cores)
+    load_busy: tuple[int, ...] = (0, 1, 2)  # competing busy processes of the thread-policy rows (): skip them
+    load_steps: int = 20                   # timed trainer steps per thread-policy measurement
+    load_render_n: int = 2000              # faces rendered per thread-policy measurement
 
     @classmethod
     def quick(cls) -> "BenchPlan":
@@ -71,7 +76,7 @@ class BenchPlan:
         because two OpenMP threads on two cores shared with other jobs run 5-20x slower than one."""
         return cls(batch_size=16, steps=2, warmup=1, naive_steps=2, naive_workers=(0,), render_n={48: 16, 128: 4},
                    inference_n=64, gradcam_n=2, fau_batch=2, fau_steps=1, fewshot_epochs=1, demo_subjects=1,
-                   scale_threads=(1,), scale_steps=2, threads=1)
+                   scale_threads=(1,), scale_steps=2, threads=1, load_busy=(), load_steps=2, load_render_n=16)
 
 
 @dataclass
@@ -206,6 +211,11 @@ def run_bench(plan: BenchPlan | None = None, *, quick: bool = False, device: str
     for key, name, t, kwargs in bar:
         bar.set_postfix_str(key)
         results[key] = run_probe(name, threads=t, device=str(device), isolate=isolate, timeout=timeout, **kwargs)
+    if plan.load_busy and isolate:  # policies are environment variables: they need fresh processes
+        from facekit.bench.load import measure_policies
+
+        results.update(measure_policies(plan.load_busy, trainer_steps=plan.load_steps, batch_size=plan.batch_size,
+                                        render_n=plan.load_render_n, device=str(device), timeout=timeout))
     if workbook:
         results["workbook"] = _time_command([sys.executable, "-m", "facekit", "run"], "facekit run")
     if tests:
@@ -312,9 +322,40 @@ def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True)
             add("workbook", label, float("nan"), "s", None, f"not measured (facekit bench {command})", key)
         else:
             add("workbook", label, res.get("seconds", float("nan")), "s", res, "wall time of one run", key)
+    load_rows(results, plan, add)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["threads"] = table["threads"].astype("Int64")
     return table
+
+
+def load_rows(results: dict[str, dict], plan: BenchPlan, add) -> None:
+    """The thread-policy rows (group ``threads``): trainer and renderer rates per policy and number of competing
+    busy processes, then the ratios of facekit's default to the old one, measured in the same run."""
+    from facekit.bench.load import POLICIES
+
+    if not plan.load_busy:
+        add("threads", "thread policies under load", float("nan"), "", None, "not measured (plan.load_busy is empty)")
+        return
+    for probe, unit in (("trainer", "img/s"), ("render", "faces/s")):
+        for b in plan.load_busy:
+            for policy, label in POLICIES.items():
+                res = results.get(f"load_{probe}_{policy}_{b}")
+                if res is None:
+                    continue
+                size = f"{plan.load_steps} steps x {plan.batch_size}" if probe == "trainer" else \
+                    f"{plan.load_render_n} faces 48x48"
+                add("threads", f"{probe}, {label}, {b} busy process{'es' * (b != 1)}", _rate(res), unit, res,
+                    f"{size}; 1-min load average {res.get('load_avg_1min')} at start")
+
+    def ratio(probe, busy):
+        new, old = (results.get(f"load_{probe}_{p}_{busy}", {}) for p in ("facekit", "old"))
+        return _rate(new) / _rate(old) if new and old else float("nan")
+
+    for probe in ("trainer", "render"):
+        for b in plan.load_busy:
+            target = {("trainer", 0): "policy_idle", ("trainer", 1): "policy_load"}.get((probe, b))
+            add("threads", f"{probe}: facekit default / old default, {b} busy", ratio(probe, b), "x", None,
+                "ratio of the two rows above, same run", target)
 
 
 def build_scaling(results: dict[str, dict], plan: BenchPlan) -> pd.DataFrame:
