@@ -153,3 +153,64 @@ def test_metrics_json_paths_are_repo_relative(tmp_path):
     saved = json.loads(Path(path).read_text())
     assert saved["checkpoint"] == "build/checkpoints/model.pt" and saved["nested"]["p"] == [saved["checkpoint"]]
     assert saved["outside"] == str(outside) and saved["n"] == 1
+
+
+def test_explainer_choice_reads_no_test_folder(monkeypatch):
+    import torch
+
+    from facekit.data import faces
+    from facekit.emotion import MiniXception
+    from facekit.explain import sanity
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the explainer choice read data/test or data/test2")
+
+    monkeypatch.setattr(faces, "load_face_folder", forbidden)
+    monkeypatch.setattr(C, "load_cases", forbidden)
+    torch.manual_seed(0)
+    choice, summary = sanity.select_explainer(MiniXception().eval(), [("gradcam", "last_conv"), ("hirescam", "block3")],
+                                              n_per_class=1, seed=5)
+    overall = summary[summary["emotion"] == "all"].set_index(["method", "layer"])
+    assert choice["score"] == pytest.approx(overall["region_share"].max())
+    assert (choice["method"], choice["layer"]) == overall["region_share"].idxmax()
+
+
+def test_choose_explainer_and_its_text_follow_the_scores():
+    from facekit.explain import sanity
+
+    summary = pd.DataFrame({"method": ["gradcam", "hirescam"], "layer": ["last_conv", "block3"],
+                            "emotion": ["all", "all"], "region_share": [0.56, 0.70], "chance": [0.45, 0.45]})
+    choice = sanity.choose_explainer(summary)
+    assert (choice["method"], choice["layer"]) == ("hirescam", "block3") and "blob" in sanity.choice_text(choice, 10)
+    summary["region_share"] = [0.80, 0.70]
+    choice = sanity.choose_explainer(summary)
+    assert choice["layer"] == "last_conv" and "same maps" in sanity.choice_text(choice, 10)
+    assert sanity.parse_explainer("hirescam@block3") == ("hirescam", "block3")
+    assert sanity.parse_explainer("block2") == ("gradcam", "block2")
+
+
+def test_randomisation_check_runs_and_its_verdict_flips():
+    import torch
+
+    from facekit.emotion import MiniXception
+    from facekit.explain import hooks_attached, sanity
+
+    torch.manual_seed(0)
+    model = MiniXception().eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(2, 1, 48, 48) * 2 - 1
+    table = sanity.randomisation_check(model, x, method="gradcam", layer="block3", cascade=("last_conv", "block4"))
+    assert list(table["randomised"]) == ["none", "last_conv", "block4"]
+    assert table[["gb_rank_corr", "cam_rank_corr"]].iloc[0].tolist() == [1.0, 1.0]
+    assert table[["gb_rank_corr", "cam_rank_corr"]].abs().le(1 + 1e-9).all().all()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "the trained model was changed"
+    assert hooks_attached(model) == 0
+    a = np.random.default_rng(0).random((3, 8, 8))
+    assert np.allclose(sanity.rank_correlation(a, a * 2 + 1), 1) and np.allclose(sanity.rank_correlation(a, -a), -1)
+    stays = pd.DataFrame({"step": [0, 1, 2], "randomised": ["none", "last_conv", "block4"],
+                          "gb_rank_corr": [1, 0.9, 0.8], "cam_rank_corr": [1, 0.2, 0.1]})
+    text = sanity.randomisation_text(stays, "Grad-CAM")
+    assert "guided backprop **hardly changes**" in text and "Grad-CAM **changes**" in text
+    flipped = stays.assign(gb_rank_corr=[1, 0.2, 0.1], cam_rank_corr=[1, 0.9, 0.8])
+    text = sanity.randomisation_text(flipped, "Grad-CAM")
+    assert "guided backprop **changes**" in text and "Grad-CAM **hardly changes**" in text
