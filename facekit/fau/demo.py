@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from facekit.fau.model import FAU_AUS
-from facekit.plotting import show_image
+from facekit.plotting import add_colorbar, show_image
 
 AU_NAMES = {6: "cheek raiser", 10: "upper lip raiser", 12: "lip corner puller", 14: "dimpler", 17: "chin raiser"}
 AU_LABELS = [f"AU{a}" for a in FAU_AUS]
@@ -88,6 +88,7 @@ def subject_figure(res: FAUResults, i: int, opacity: float = 0.5):
     for j in range(len(FAU_AUS)):
         draw_overlay(axes[j + 1], res, i, j, opacity)
     fig.tight_layout()
+    add_colorbar(fig, axes[1:], vmin=0, vmax=5, label="AU intensity (0-5)")
     return fig
 
 
@@ -133,6 +134,7 @@ def grid_figure(res: FAUResults, opacity: float = 0.5, max_subjects: int = 10):
         for j in range(len(FAU_AUS)):
             draw_overlay(axes[i, j + 1], res, i, j, opacity)
     fig.tight_layout()
+    add_colorbar(fig, axes[:, 1:], vmin=0, vmax=5, label="AU intensity (0-5)")
     return fig
 
 
