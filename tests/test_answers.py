@@ -214,3 +214,9 @@ def test_randomisation_check_runs_and_its_verdict_flips():
     flipped = stays.assign(gb_rank_corr=[1, 0.2, 0.1], cam_rank_corr=[1, 0.9, 0.8])
     text = sanity.randomisation_text(flipped, "Grad-CAM")
     assert "guided backprop **changes**" in text and "Grad-CAM **hardly changes**" in text
+
+
+def test_fix_verdict_flips_with_the_control_difference():
+    assert "**supported**" in I.fix_verdict(0.20, 0.03, "reweight")
+    assert "**not support**" in I.fix_verdict(0.20, -0.03, "reweight")
+    assert "**mixed**" in I.fix_verdict(-0.01, 0.001, "reweight")

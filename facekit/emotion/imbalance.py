@@ -217,7 +217,9 @@ def answer_text(table: pd.DataFrame, counts: pd.DataFrame, cases: pd.DataFrame, 
         text += (f" The control run (same start and schedule, no fix) reaches disgust recall "
                  f"{t.loc['recall disgust', 'control']:.1%} and macro-F1 {t.loc['macro-F1', 'control']:.3f}: the fix "
                  f"itself accounts for {p - t.loc['recall disgust', 'control']:+.1%} disgust recall and "
-                 f"{t.loc['macro-F1', 'after'] - t.loc['macro-F1', 'control']:+.3f} macro-F1.")
+                 f"{t.loc['macro-F1', 'after'] - t.loc['macro-F1', 'control']:+.3f} macro-F1. "
+                 + fix_verdict(t.loc["recall disgust", "after"] - t.loc["recall disgust", "control"],
+                               t.loc["macro-F1", "after"] - t.loc["macro-F1", "control"], method))
     if int(t.loc["predicted disgust", "after"]) == 0:
         text += (" The retrained model still never predicts disgust: for this start and schedule the fix is too weak "
                  "(more epochs or a larger TRAIN_FRACTION, a higher LR, or METHOD='finetune', whose balanced "
@@ -272,6 +274,19 @@ def method_answer_text(method: str, counts: pd.DataFrame, control: bool) -> str:
         text += (" `CONTROL = False`: without the control run, Q1.7 cannot separate the fix from simply training "
                  "longer.")
     return text
+
+
+def fix_verdict(d_recall: float, d_macro_f1: float, method: str, step: float = 0.005) -> str:
+    """Whether this run supports the choice of ``method`` (Q1.6): the fix's own effect (after - control) on disgust
+    recall and macro-F1. Both up: supported; macro-F1 down (by more than ``step``): not supported; else mixed."""
+    if d_recall > 0 and d_macro_f1 > step:
+        return (f"So the choice of {method} is **supported** by this run: the rare class gains and the macro "
+                "average gains with it, beyond what the same training without the fix does.")
+    if d_macro_f1 < -step:
+        return (f"So this run does **not support** {method}: against the control the macro-F1 falls; "
+                "try another METHOD.")
+    return (f"So the evidence for {method} is **mixed**: disgust recall {d_recall:+.1%} and macro-F1 "
+            f"{d_macro_f1:+.3f} against the control.")
 
 
 def recall_shift_text(table: pd.DataFrame, step: float = RECALL_STEP) -> str:
