@@ -245,8 +245,9 @@ def test_answer_text(test_table, summary, held_accuracy: float, n_held: int) -> 
     text += (f" The best-localised map is **{best[0]} @ {best[1]}**: {overall.loc[best, 'region_share']:.0%} in the "
              f"regions, pointing game {overall.loc[best, 'pointing_hit']:.0%}, ROAD {overall.loc[best, 'road']:+.3f}. "
              "The `last_conv` maps are 3x3 blobs (`cam_methods_layers.png`), so they cannot separate neighbouring "
-             "regions; guided backpropagation adds the pixel-level edges (lip contours, brows, eye openings) inside "
-             "them, which is what guided Grad-CAM shows.")
+             "regions; guided backpropagation adds pixel-level edges (lip contours, brows, eye openings) inside "
+             "them, which is what guided Grad-CAM shows; whether those edges reflect the trained model or just the "
+             "image is what the randomisation check measures.")
     return text
 
 
