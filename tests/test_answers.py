@@ -220,3 +220,8 @@ def test_fix_verdict_flips_with_the_control_difference():
     assert "**supported**" in I.fix_verdict(0.20, 0.03, "reweight")
     assert "**not support**" in I.fix_verdict(0.20, -0.03, "reweight")
     assert "**mixed**" in I.fix_verdict(-0.01, 0.001, "reweight")
+
+
+def test_large_rate_overfitting_claim_flips():
+    assert "**overfit**" in fewshot.large_rate_text(5e-3, 0.80, 0.93)
+    assert "does not hurt" in fewshot.large_rate_text(5e-3, 0.94, 0.93)

@@ -291,3 +291,12 @@ def verdicts_text(summary: pd.DataFrame, names: Sequence[str] = ("test2", "wild"
     parts = [change_text(n, m, summary.loc[f"{n}_{m}", "before"], summary.loc[f"{n}_{m}", "after_mean"])
              for n in names for m in ("icc", "mae") if f"{n}_{m}" in summary.index]
     return "Seed means against the untuned model: " + "; ".join(parts) + "."
+
+
+def large_rate_text(lr: float, test_icc: float, untuned_icc: float, step: float = ICC_STEP) -> str:
+    """What the largest swept rate does to the source domain: the lab ICC on ``test`` at ``lr`` against the untuned
+    model's. Lower by more than ``step``: it overfits the handful at the source's expense; otherwise it does not."""
+    numbers = f"at lr {lr:g} the lab ICC on `test` is {test_icc:.2f}, untuned {untuned_icc:.2f}"
+    if test_icc < untuned_icc - step:
+        return f"what a too-large rate does instead is **overfit** the ten faces ({numbers})."
+    return f"and the largest rate does not hurt the source domain either ({numbers})."
