@@ -225,3 +225,25 @@ def test_fix_verdict_flips_with_the_control_difference():
 def test_large_rate_overfitting_claim_flips():
     assert "**overfit**" in fewshot.large_rate_text(5e-3, 0.80, 0.93)
     assert "does not hurt" in fewshot.large_rate_text(5e-3, 0.94, 0.93)
+
+
+def test_trainer_schedule_cosine_decays_and_constant_keeps_the_starter_rate():
+    import torch
+
+    from facekit.data.fer import FERData
+    from facekit.emotion import TrainConfig, Trainer
+    from facekit.emotion.train import scheduled_lr
+
+    assert scheduled_lr(0.01, "constant", 0.7) == 0.01
+    assert scheduled_lr(0.01, "cosine", 0.0) == pytest.approx(0.01) and scheduled_lr(0.01, "cosine", 1.0) == 0
+    assert scheduled_lr(0.01, "cosine", 0.5) == pytest.approx(0.005)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="plateau-ish")
+    g = torch.Generator().manual_seed(0)
+    n = 24
+    data = FERData(torch.randint(0, 256, (n, 48, 48), dtype=torch.uint8, generator=g),
+                   torch.arange(n) % 7, torch.tensor([0] * 16 + [1] * 4 + [2] * 4), source="toy")
+    cos = Trainer(data, TrainConfig(epochs=3, batch_size=8), progress=False).fit()
+    assert cos["lr"].is_monotonic_decreasing and cos["lr"].iloc[-1] < 0.01 * 0.1
+    const = Trainer(data, TrainConfig(epochs=2, batch_size=8, schedule="constant"), progress=False).fit()
+    assert (const["lr"] == 0.01).all()
