@@ -40,7 +40,7 @@ class Convergence:
         return {"last_epoch": self.last_epoch, "last_private_acc": self.last_private_acc,
                 "picked_epoch": self.picked_epoch, "picked_private_acc": self.picked_private_acc,
                 "last_epochs_window": self.window, "last_epochs_private_spread": self.spread,
-                "converged": self.converged}
+                "converged": self.converged if self.window >= WINDOW else None}  # None: too short to judge
 
 
 def convergence(history: pd.DataFrame, window: int = WINDOW) -> Convergence:
@@ -62,7 +62,7 @@ def convergence_text(conv: Convergence, schedule: str) -> str:
     most :data:`MAX_SPREAD`)."""
     text = (f"With the {schedule} learning-rate schedule, the last epoch ({conv.last_epoch}) scores "
             f"{conv.last_private_acc:.1%} on PrivateTest and the epoch PublicTest picks ({conv.picked_epoch}) "
-            f"{conv.picked_private_acc:.1%}; over the last {conv.window} epochs PrivateTest accuracy varies by "
+            f"{conv.picked_private_acc:.1%}; over the last {conv.window} epoch(s) PrivateTest accuracy varies by "
             f"{conv.spread * 100:.1f} points (max - min).")
     if conv.window < WINDOW:
         return text + f" The run is too short to judge convergence (fewer than {WINDOW} epochs)."
