@@ -207,6 +207,8 @@ def upper_face_share(cams: np.ndarray) -> np.ndarray:
 def case_table(crops, expl, model_name: str = "model"):
     """One row per face: name, kind (``folder`` file or ``real photo`` from a package), true label, prediction and its
     probability, the true class's probability, correct, upper-face share of the CAM, and the face-finding note."""
+    import pandas as pd
+
     rows = []
     for i, name in enumerate(crops.names):
         pred = EMOTIONS[int(expl.pred[i])]
