@@ -151,9 +151,28 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _repo_relative(value: Any, root: Path) -> Any:
+    """``value`` with every ``Path`` inside the repository written relative to its root (POSIX separators), so a
+    metrics file names the same files on every machine; paths outside the repository stay as they are."""
+    if isinstance(value, dict):
+        return {k: _repo_relative(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_repo_relative(v, root) for v in value]
+    if isinstance(value, Path):
+        try:
+            return value.resolve().relative_to(root).as_posix()
+        except ValueError:
+            return str(value)
+    return value
+
+
 def save_metrics(metrics: dict, name: str = "metrics", out_dir: str | os.PathLike | None = None) -> Path:
-    """Save a dict of numbers as ``<out_dir>/<name>.json`` (NumPy/torch scalars converted, NaN -> null)."""
+    """Save a dict of numbers as ``<out_dir>/<name>.json`` (NumPy/torch scalars converted, NaN -> null, paths inside
+    the repository made relative to its root)."""
+    from facekit.paths import repo_root
+
     path = _output_path(name, ".json", out_dir)
+    metrics = _repo_relative(metrics, repo_root().resolve())
     return atomic_write_text(path, json.dumps(_jsonable(metrics), indent=2, sort_keys=True) + "\n")
 
 

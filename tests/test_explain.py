@@ -131,6 +131,12 @@ def check_gradcam_outputs(out):
     assert 0 <= metrics["test_accuracy"] <= 1 and 0 <= metrics["held_out_accuracy"] <= 1
     assert "gradcam@last_conv" in metrics["region_share"] and "hirescam@block3" in metrics["pointing_game"]
     assert set(metrics["test2_accuracy"]) == {"synthetic", "real-FER2013"}
+    for rel in ("test/guided_gradcam_last_conv.jpg", "test2/guided_gradcam_last_conv.jpg", "randomisation_check.png"):
+        assert (out / rel).stat().st_size > 5000, rel  # the assignment's layer beside the chosen one; sanity check
+    validation = pd.read_csv(out / "explainer_validation.csv")  # the choice's own faces, not test/test2
+    chosen = validation[validation["emotion"] == "all"].set_index(["method", "layer"])["region_share"].idxmax()
+    assert metrics["explainer"] == "@".join(chosen)
+    assert -1 <= metrics["randomisation_top2_gb_rank_corr"] <= 1 and -1 <= metrics["randomisation_top2_cam_rank_corr"] <= 1
 
 
 @pytest.mark.notebook

@@ -25,6 +25,8 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=positive_int, default=20, help="epochs (default 20, the starter's)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
     p.add_argument("--lr", type=positive_float, default=0.01, help="SGD learning rate (default 0.01)")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="learning-rate schedule (default cosine; 'constant' is the starter's recipe)")
     p.add_argument("--bn-momentum", type=float, default=0.01,
                    help="PyTorch BatchNorm momentum (default 0.01 = Keras 0.99; 0.99 reproduces the porting bug)")
     p.add_argument("--n-scale", type=bounded(positive_float, 1e-4, MAX_FACES / FER2013_FACES), default=1.0,
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bench:
         print(json.dumps(measure_throughput(data, batch_size=args.batch_size, seed=args.seed), indent=2))
         return 0
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
                          bn_momentum=args.bn_momentum, seed=args.seed)
     work = Path(args.work_dir) if args.work_dir else build_dir("checkpoints", "train-emotions")
     t0 = time.perf_counter()

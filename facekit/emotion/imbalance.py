@@ -111,7 +111,7 @@ def train_imbalance(data: FERData, start: nn.Module, config: ImbalanceConfig,
         raise ValueError(f"{data.source}: no Training rows to train on.")
     fix = config.use_fix
     recipe = TrainConfig(
-        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, momentum=config.momentum,
+        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, schedule="constant", momentum=config.momentum,
         weight_decay=config.weight_decay, crop=config.crop, seed=config.seed, max_steps=config.max_steps,
         channels_last=True,  # this experiment always trains on the CPU
         class_weights=tuple(class_weights(train.labels).tolist()) if fix and config.method == "reweight" else None,
@@ -217,20 +217,95 @@ def answer_text(table: pd.DataFrame, counts: pd.DataFrame, cases: pd.DataFrame, 
         text += (f" The control run (same start and schedule, no fix) reaches disgust recall "
                  f"{t.loc['recall disgust', 'control']:.1%} and macro-F1 {t.loc['macro-F1', 'control']:.3f}: the fix "
                  f"itself accounts for {p - t.loc['recall disgust', 'control']:+.1%} disgust recall and "
-                 f"{t.loc['macro-F1', 'after'] - t.loc['macro-F1', 'control']:+.3f} macro-F1.")
+                 f"{t.loc['macro-F1', 'after'] - t.loc['macro-F1', 'control']:+.3f} macro-F1. "
+                 + fix_verdict(t.loc["recall disgust", "after"] - t.loc["recall disgust", "control"],
+                               t.loc["macro-F1", "after"] - t.loc["macro-F1", "control"], method))
     if int(t.loc["predicted disgust", "after"]) == 0:
         text += (" The retrained model still never predicts disgust: for this start and schedule the fix is too weak "
                  "(more epochs or a larger TRAIN_FRACTION, a higher LR, or METHOD='finetune', whose balanced "
                  "sampler shows disgust in every batch).")
+    text += " " + recall_shift_text(t)
     text += (f" On `test2` the model gets {acc2.get('before', float('nan')):.0%} of the faces right before and "
              f"{acc2.get('after', float('nan')):.0%} after.\n\n"
              f"**Limitations.** The private set holds only {n_private} disgust faces, so a disgust recall of {p:.1%} "
              f"is known only to within a 95 % interval of {lo:.0%}-{hi:.0%}: differences of a few points are noise "
-             "(one seed, one run). Re-weighting and balanced sampling buy recall of the small classes with precision "
-             "and with recall of the large ones (compare the happy and angry rows and the disgust precision). About "
+             "(one seed, one run). About "
              "10 % of the labels are annotator noise, much of it anger/disgust confusion, which no weighting undoes. "
              f"Retraining used {train_fraction:.0%} of the Training split ({round(n_train * train_fraction)} disgust "
              f"faces) for {epochs} epoch(s) on synthetic faces, so the size of the effect need not carry over to real "
              "FER2013. The `test2` cases fail mostly for reasons that are not imbalance (light, pose, occlusion, real "
              "photos): rebalancing does not address domain shift.")
+    return text
+
+
+#: A per-class recall change smaller than this (2 points) is not called a gain or a cost.
+RECALL_STEP = 0.02
+
+#: Why each method may be chosen (design reasons, independent of any run's numbers).
+METHOD_REASONS: dict[str, str] = {
+    "reweight": ("it changes one thing, the loss, and keeps the data, the sampler and the architecture: each "
+                 "disgust face counts {ratio:.0f}x as much as a happy face, so the gradient no longer ignores the "
+                 "rare classes, and it is the easiest fix to compare with a control run"),
+    "finetune": ("it shows every class equally often (a balanced sampler) while the frozen early blocks keep the "
+                 "general features learnt on all faces, so the few disgust faces ({n_disgust:,}) adapt only the top "
+                 "of the network and cannot be memorised as quickly"),
+    "transfer": ("the real-FER2013 weights already separate the classes on real faces; starting there gives the "
+                 "rare classes features learnt from far more examples than our {n_disgust:,} disgust faces"),
+}
+
+
+def method_answer_text(method: str, counts: pd.DataFrame, control: bool) -> str:
+    """The Q1.6 answer (Markdown): which method this run uses and why, with the class counts that motivate it, and
+    where the run tests the choice (the control run, when there is one)."""
+    if method not in METHODS:
+        raise ValueError(f"METHOD must be one of {', '.join(METHODS)}, got {method!r}.")
+    train = counts["Training"]
+    weights = class_weights(torch.as_tensor(np.repeat(np.arange(len(train)), train.to_numpy().astype(int))))
+    w = dict(zip(train.index, weights.tolist()))
+    ratio = w.get("disgust", float("nan")) / w.get("happy", float("nan"))
+    why = METHOD_REASONS[method].format(ratio=ratio, n_disgust=int(train.get("disgust", 0)))
+    text = (f"**Answer.** This run uses **{method}** (`METHOD = \"{method}\"`; the others are one parameter away). "
+            f"The training split holds {int(train.max()):,} {train.idxmax()} but only {int(train.min()):,} "
+            f"{train.idxmin()} faces. Why {method}: {why}.")
+    if control:
+        text += (" Whether the choice was right is measured in Q1.7 against a control run with the same start and "
+                 "schedule but no fix; only the difference after - control is credited to the method.")
+    else:
+        text += (" `CONTROL = False`: without the control run, Q1.7 cannot separate the fix from simply training "
+                 "longer.")
+    return text
+
+
+def fix_verdict(d_recall: float, d_macro_f1: float, method: str, step: float = 0.005) -> str:
+    """Whether this run supports the choice of ``method`` (Q1.6): the fix's own effect (after - control) on disgust
+    recall and macro-F1. Both up: supported; macro-F1 down (by more than ``step``): not supported; else mixed."""
+    if d_recall > 0 and d_macro_f1 > step:
+        return (f"So the choice of {method} is **supported** by this run: the rare class gains and the macro "
+                "average gains with it, beyond what the same training without the fix does.")
+    if d_macro_f1 < -step:
+        return (f"So this run does **not support** {method}: against the control the macro-F1 falls; "
+                "try another METHOD.")
+    return (f"So the evidence for {method} is **mixed**: disgust recall {d_recall:+.1%} and macro-F1 "
+            f"{d_macro_f1:+.3f} against the control.")
+
+
+def recall_shift_text(table: pd.DataFrame, step: float = RECALL_STEP) -> str:
+    """Which classes gained and which paid: per-class recall after vs the reference (the control run when the
+    table has one, so the effect of the fix itself; else before). Changes within ``step`` are called unchanged."""
+    rows = [r for r in table.index if r.startswith("recall ")]
+    if not rows:
+        return ""
+    ref = "control" if "control" in table else "before"
+    delta = (table.loc[rows, "after"] - table.loc[rows, ref]).astype(float)
+    delta.index = [r.removeprefix("recall ") for r in rows]
+    fmt = lambda names: ", ".join(  # noqa: E731
+        f"{n} ({table.loc['recall ' + n, ref]:.0%} -> {table.loc['recall ' + n, 'after']:.0%})" for n in names)
+    gained = delta[delta > step].sort_values(ascending=False).index.tolist()
+    paid = delta[delta < -step].sort_values().index.tolist()
+    against = "the control run" if ref == "control" else "the model before"
+    text = f"Per class, against {against}: "
+    text += (f"recall rose for {fmt(gained)}" if gained else "no class gained more than "
+             f"{step * 100:.0f} points of recall")
+    text += (f"; the classes that paid for it are {fmt(paid)}." if paid else
+             f"; no class lost more than {step * 100:.0f} points, so no class paid for the fix.")
     return text

@@ -247,36 +247,86 @@ def test_answer_text(test_table, summary, held_accuracy: float, n_held: int) -> 
     text += (f" The best-localised map is **{best[0]} @ {best[1]}**: {overall.loc[best, 'region_share']:.0%} in the "
              f"regions, pointing game {overall.loc[best, 'pointing_hit']:.0%}, ROAD {overall.loc[best, 'road']:+.3f}. "
              "The `last_conv` maps are 3x3 blobs (`cam_methods_layers.png`), so they cannot separate neighbouring "
-             "regions; guided backpropagation adds the pixel-level edges (lip contours, brows, eye openings) inside "
-             "them, which is what guided Grad-CAM shows.")
+             "regions; guided backpropagation adds pixel-level edges (lip contours, brows, eye openings) inside "
+             "them, which is what guided Grad-CAM shows; whether those edges reflect the trained model or just the "
+             "image is what the randomisation check measures.")
     return text
+
+
+#: What each test2 case stresses, in a few words (the cue a failure there can be blamed on).
+CASE_CUES: dict[str, str] = {
+    "wild_subtle_sad": "a subtle (trace-level) expression",
+    "wild_harsh_light_happy": "harsh side light with half the face in shadow",
+    "wild_pose_surprise": "strong head pose",
+    "wild_hand_over_mouth_happy": "a hand over the mouth",
+    "wild_disgust": "the rare disgust class",
+}
+
+
+def _count(frame) -> str:
+    return f"{int(frame['correct'].sum())} of {len(frame)}"
 
 
 def failure_answer_text(both) -> str:
     """The Q1.5 answer (Markdown) from the test2 case tables of both models (``case_table`` rows, models
-    ``synthetic`` and ``real-FER2013``)."""
+    ``synthetic`` and ``real-FER2013``).
+
+    Rules: a stress (light, pose, occlusion ...) is blamed only for the cases that the synthetic-data model got
+    *wrong*; cases it got right are listed as handled. Between the two models on the real photos an accuracy gap is
+    claimed only when they get a different number right; otherwise the answer says they tie and compares their
+    confidence (mean top probability) instead."""
     both = both.assign(correct=both["correct"].astype(bool))
-    acc = both.groupby(["model", "kind"])["correct"].mean()
     syn = both[both["model"] == "synthetic"]
-    up_fail = syn.loc[~syn["correct"], "upper_face_share"].mean()
-    up_ok = syn.loc[syn["correct"], "upper_face_share"].mean()
-    real_up = both[both["kind"] == "real photo"].groupby("model")["upper_face_share"].mean()
-    get = lambda m, k: acc.get((m, k), float("nan"))  # noqa: E731
-    failures = "; ".join(f"**{r.face}** (true {r.true}) -> {r.pred} {r.prob:.0%} (true class {r.p_true:.0%}), "
-                         f"{r.upper_face_share:.0%} of the CAM on the upper face"
-                         for r in syn[~syn["correct"]].itertuples()) or "none"
-    return (f"**Answer.** The synthetic-data model gets {get('synthetic', 'folder'):.0%} of the wild synthetic cases "
-            f"and {get('synthetic', 'real photo'):.0%} of the real photos right; the real-FER2013 model "
-            f"{get('real-FER2013', 'folder'):.0%} and {get('real-FER2013', 'real photo'):.0%}. Failures of the "
-            f"synthetic-data model: {failures}. Its CAM puts {up_fail:.0%} of its mass on the upper face when it "
-            f"fails and {up_ok:.0%} when it is right; on real photos the synthetic model's maps have "
-            f"{real_up.get('synthetic', float('nan')):.0%} upper-face share, the real-FER2013 model's "
-            f"{real_up.get('real-FER2013', float('nan')):.0%}.\n\n"
-            "How to read the rows: each wild case removes or distorts one cue. With the hand over the mouth or the "
-            "mouth in shadow the lower-face evidence for happy is gone, and the map shows what the model used "
-            "instead; with strong pose the features sit where the training faces never had them; a subtle expression "
-            "gives a weak, diffuse map and a low top probability. The real photos differ from the synthetic faces in "
-            "texture, shading and proportions (domain shift), which the accuracy gap between the two models on them "
-            "measures; the real-FER2013 model, in turn, never saw the synthetic faces' look and "
-            + ("fails on most wild synthetic cases." if get("real-FER2013", "folder") < 0.5
-               else "still handles most wild synthetic cases."))
+    folder, real = syn[syn["kind"] == "folder"], both[both["kind"] == "real photo"]
+    failed, handled = folder[~folder["correct"]], folder[folder["correct"]]
+    cue = lambda r: CASE_CUES.get(r.face, "its own nuisance")  # noqa: E731
+    parts = [f"**Answer.** On the wild synthetic cases the synthetic-data model gets **{_count(folder)}** right."]
+    if len(failed):
+        parts.append("It fails on " + "; ".join(
+            f"**{r.face}** ({cue(r)}: true {r.true}, predicted {r.pred} at {r.prob:.0%}, true class {r.p_true:.0%}, "
+            f"{r.upper_face_share:.0%} of the CAM on the upper face)" for r in failed.itertuples()) + ".")
+    else:
+        parts.append("It fails on none of them.")
+    if len(handled):
+        parts.append("It copes with " + ", ".join(f"{cue(r)} ({r.face}, {r.pred} at {r.prob:.0%})"
+                                                  for r in handled.itertuples())
+                     + ": those stresses do not explain a failure in this run.")
+    if len(failed) and len(handled):
+        up_fail, up_ok = failed["upper_face_share"].mean(), handled["upper_face_share"].mean()
+        parts.append(f"Its CAM puts {up_fail:.0%} of its mass on the upper face when it fails and {up_ok:.0%} when it "
+                     f"is right" + (" (no clear difference: the map's position does not separate failures from "
+                                    "successes here)." if abs(up_fail - up_ok) < 0.1 else "."))
+    if len(real):
+        by = {m: g for m, g in real.groupby("model")}
+        syn_r, fer_r = by.get("synthetic"), by.get("real-FER2013")
+        if syn_r is not None and fer_r is not None:
+            k_syn, k_fer = int(syn_r["correct"].sum()), int(fer_r["correct"].sum())
+            conf_syn, conf_fer = syn_r["prob"].mean(), fer_r["prob"].mean()
+            if k_syn == k_fer:
+                who = "more" if conf_fer > conf_syn else "less"
+                parts.append(f"On the {len(syn_r)} real photos both models get **{k_syn} of {len(syn_r)}** right: "
+                             f"no accuracy gap between them; the real-FER2013 model is only {who} confident (mean "
+                             f"top probability {conf_fer:.0%} vs {conf_syn:.0%}).")
+            else:
+                better, worse = ("real-FER2013", "synthetic-data") if k_fer > k_syn else ("synthetic-data",
+                                                                                         "real-FER2013")
+                parts.append(f"On the {len(syn_r)} real photos the real-FER2013 model gets {k_fer} right and the "
+                             f"synthetic-data model {k_syn}: the {better} model is ahead by {abs(k_fer - k_syn)} "
+                             f"photo(s) (mean top probability {conf_fer:.0%} vs {conf_syn:.0%}); with "
+                             f"{len(syn_r)} photos one face is {1 / len(syn_r):.0%}, so this is a hint, not a measured "
+                             f"gap.")
+            wrong = real[(real["model"] == "synthetic") & ~real["correct"]]
+            if len(wrong):
+                parts.append("The synthetic-data model misreads " + ", ".join(
+                    f"{r.face} (true {r.true} -> {r.pred})" for r in wrong.itertuples())
+                             + "; real photos differ from the synthetic faces in texture, shading and proportions "
+                               "(domain shift).")
+        fer_folder = both[(both["model"] == "real-FER2013") & (both["kind"] == "folder")]
+        if len(fer_folder):
+            parts.append(f"The real-FER2013 model gets {_count(fer_folder)} of the wild synthetic cases right"
+                         + (": it never saw the synthetic faces' look." if fer_folder["correct"].mean() < 0.5
+                            else "."))
+    parts.append("\n\nWhat to look at: in `test2/guided_gradcam.jpg`, for each failed row, whether the map sits on "
+                 "the cue the case removes (the mouth under the hand, the shadowed half) or on other regions; the "
+                 "maps alone cannot prove why a prediction was made.")
+    return " ".join(parts)

@@ -8,6 +8,7 @@ import numpy as np
 
 from facekit.data.fer import EMOTIONS
 from facekit.explain.cam import Explanation, cam_overlay, gradient_image
+from facekit.plotting import add_colorbar
 
 
 def _label(value, class_names) -> str:
@@ -48,6 +49,7 @@ def plot_guided_gradcam(expl: Explanation, names=None, true_labels=None, class_n
         fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
     else:
         fig.tight_layout()
+    add_colorbar(fig, axes[-1, 2], label="CAM (0: none, 1: map maximum)", location="bottom")
     return fig
 
 
@@ -68,6 +70,7 @@ def plot_cam_grid(faces: np.ndarray, cams: dict, names=None):
     for ax in axes.ravel():
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
+    add_colorbar(fig, axes[:, 1:], label="CAM (0 to the map's maximum)")
     return fig
 
 

@@ -9,6 +9,7 @@ Also here: ``points`` (where each AU sits, the template face), ``attention`` (th
 from facekit.fau.data import AU_POINTS, AUData, load_test_faces, make_au_data
 from facekit.fau.demo import (AU_LABELS, AUBrowser, FAUResults, au_region_reference, grid_figure, peak_distances,
                               predict_results, save_visualize, subject_figure, table_figure, variation_summary)
+from facekit.fau.demo import real_photo_au_text
 from facekit.fau.heatmaps import make_heatmaps, read_intensities
 from facekit.fau.metrics import icc, icc31, mae, pcc, score_aus, score_domains
 from facekit.fau.model import (FAU_AUS, Bottleneck, CheckpointMismatchError, FAUConfig, ResNet, build_fau_model,
@@ -21,4 +22,4 @@ __all__ = ["AU_LABELS", "AU_POINTS", "AUBrowser", "AUData", "FAUResults", "au_re
            "pretrain_fau", "register_face", "save_visualize", "subject_figure", "table_figure", "variation_summary",
            "FAU_AUS", "Bottleneck", "CheckpointMismatchError", "FAUConfig", "ResNet", "build_fau_model",
            "count_parameters", "icc", "icc31", "load_fau_model", "load_fau_weights", "mae", "make_heatmaps", "pcc",
-           "read_intensities", "score_aus", "score_domains"]
+           "read_intensities", "score_aus", "score_domains", "real_photo_au_text"]

@@ -296,7 +296,7 @@ def plot_recall(table: pd.DataFrame, domain: str):
     ax.set_ylim(0, 1)
     ax.set_ylabel("recall")
     ax.set_title(f"Per-class recall, {domain} faces")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the bars, never on them
     fig.tight_layout()
     return fig
 

@@ -247,3 +247,56 @@ def plot_seed_spread(seeds: pd.DataFrame, before: dict, sets: Sequence[str]):
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+#: A relative change in the training loss below this (5 %) is "flat", not a fall.
+LOSS_FALL = 0.05
+#: ICC / MAE changes smaller than these are reported as "unchanged".
+ICC_STEP, MAE_STEP = 0.005, 0.005
+
+
+def loss_trend_text(first: float, last: float, clean_before: float, clean_after: float,
+                    fall: float = LOSS_FALL) -> str:
+    """Whether the few-shot training loss fell: ``last`` below ``first`` by more than ``fall`` (relative) is a fall,
+    above by as much is a rise, otherwise flat; the un-augmented handful's MSE before/after is reported beside it."""
+    rel = (last - first) / max(abs(first), 1e-12)
+    clean = f"the heatmap MSE on the un-augmented handful goes {clean_before:.4f} -> {clean_after:.4f}"
+    if rel < -fall:
+        return f"The training loss **falls** ({first:.4f} -> {last:.4f}, {rel:+.0%}) and {clean}."
+    if rel > fall:
+        return (f"The training loss **rises** ({first:.4f} -> {last:.4f}, {rel:+.0%}): the rate is too high for "
+                f"these few faces; {clean}.")
+    return (f"The training loss **does not fall** ({first:.4f} -> {last:.4f}, {rel:+.1%}): on ten augmented faces "
+            f"the per-epoch loss is dominated by each epoch's random draws and the weights move little at this "
+            f"rate; {clean}.")
+
+
+def change_text(name: str, metric: str, before: float, after: float) -> str:
+    """``name metric before -> after`` with a verdict: for ICC higher is better, for MAE lower is better; changes
+    below :data:`ICC_STEP` / :data:`MAE_STEP` are "unchanged"."""
+    step, better_up = (ICC_STEP, True) if metric.lower() == "icc" else (MAE_STEP, False)
+    d = after - before
+    if abs(d) < step:
+        verdict = "unchanged"
+    elif (d > 0) == better_up:
+        verdict = "better"
+    else:
+        verdict = "**worse**"
+    return f"{name} {metric.upper()} {before:.3f} -> {after:.3f} ({verdict})"
+
+
+def verdicts_text(summary: pd.DataFrame, names: Sequence[str] = ("test2", "wild", "test")) -> str:
+    """One clause per set and metric from :func:`summarise_seeds`' table (before vs the seed mean), e.g.
+    "test2 ICC 0.380 -> 0.380 (unchanged)"."""
+    parts = [change_text(n, m, summary.loc[f"{n}_{m}", "before"], summary.loc[f"{n}_{m}", "after_mean"])
+             for n in names for m in ("icc", "mae") if f"{n}_{m}" in summary.index]
+    return "Seed means against the untuned model: " + "; ".join(parts) + "."
+
+
+def large_rate_text(lr: float, test_icc: float, untuned_icc: float, step: float = ICC_STEP) -> str:
+    """What the largest swept rate does to the source domain: the lab ICC on ``test`` at ``lr`` against the untuned
+    model's. Lower by more than ``step``: it overfits the handful at the source's expense; otherwise it does not."""
+    numbers = f"at lr {lr:g} the lab ICC on `test` is {test_icc:.2f}, untuned {untuned_icc:.2f}"
+    if test_icc < untuned_icc - step:
+        return f"what a too-large rate does instead is **overfit** the ten faces ({numbers})."
+    return f"and the largest rate does not hurt the source domain either ({numbers})."

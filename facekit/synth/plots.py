@@ -5,6 +5,7 @@ Each function returns a matplotlib ``Figure``; notebooks save it with :func:`fac
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib import patheffects
 import numpy as np
 import pandas as pd
 import torch
@@ -94,7 +95,8 @@ def plot_class_counts(table: pd.DataFrame):
 def plot_landmarks_and_regions(batch: FaceBatch, index: int = 0, aus=(1, 4, 6, 9, 12, 17)):
     """One face with its named landmarks, then the region mask of each AU in ``aus`` over it."""
     masks = au_region_masks(batch.subset([index]), aus)[0]
-    fig, axes = plt.subplots(1, 1 + len(aus), figsize=(2.3 * (1 + len(aus)), 2.6))
+    fig, axes = plt.subplots(1, 1 + len(aus), figsize=(2.3 * (2 + len(aus)), 3.6),
+                             gridspec_kw={"width_ratios": [2.2] + [1] * len(aus)})
     img = batch.images[index]
     show_image(axes[0], img, "landmarks", fontsize=9)
     pts = batch.landmarks[index].numpy()
@@ -103,7 +105,9 @@ def plot_landmarks_and_regions(batch: FaceBatch, index: int = 0, aus=(1, 4, 6, 9
     axes[0].set_ylim(img.shape[-2] - 0.5, -0.5)
     for k, name in enumerate(LANDMARK_NAMES):
         if name in ("mouth_corner_l", "eye_l", "nose_tip", "chin", "brow_inner_r"):
-            axes[0].annotate(name, pts[k], fontsize=5, color="yellow", xytext=(2, -2), textcoords="offset points")
+            label = axes[0].annotate(name, pts[k], fontsize=8, color="yellow", xytext=(3, -3),
+                                     textcoords="offset points")
+            label.set_path_effects([patheffects.withStroke(linewidth=2, foreground="black")])
     gray = img.float().mean(0) if img.ndim == 3 else img.float()
     for ax, a, m in zip(axes[1:], aus, masks):
         show_image(ax, gray.to(torch.uint8), f"AU{a} region", fontsize=9)
