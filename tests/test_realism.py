@@ -23,7 +23,8 @@ def test_each_feature_changes_the_faces_and_keeps_the_ground_truth():
     for f in FEATURES:
         off = render_faces(6, seed=21, features=tuple(x for x in FEATURES if x != f))
         assert torch.equal(off.au, full.au) and torch.equal(off.clean_emotion, full.clean_emotion), f
-        assert (off.images.int() - full.images.int()).abs().float().mean() > 0.3, f"feature {f} changes nothing"
+        diff = (off.images.int() - full.images.int()).abs()
+        assert int((diff > 15).sum()) >= 2 * len(full), f"feature {f} changes nothing"
 
 
 def test_features_render_deterministically():
