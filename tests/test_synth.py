@@ -208,9 +208,13 @@ def test_data_notebook_writes_counts_figures_and_metrics(run_notebook):
     if "synthetic" in metrics["source"]:
         assert 0.05 < metrics["label_noise_rate"] < 0.15
         assert 1 / 7 < metrics["au_oracle_accuracy"] < 0.95
-    for name in ("emotion_grid", "au_sweep", "class_counts", "landmarks_regions", "lab_vs_wild"):
+    for name in ("emotion_grid", "au_sweep", "class_counts", "landmarks_regions", "lab_vs_wild", "realism_faces"):
         assert (out / f"{name}.png").stat().st_size > 1000, name
     assert (out / "emfacs_table.csv").is_file()
+    real = metrics["realism"]  # D8: the real-FER2013 judge on balanced synthetic faces (issue 15)
+    assert real["n_per_class"] == 10 and 0 <= real["judge_lab_balanced_accuracy"] <= 1
+    assert 1 / 7 <= real["judge_wild_max_class_share"] <= 1 and real["judge_lab_most_predicted"] in EMOTIONS
+    assert (out / "realism.json").is_file()
 
 
 def test_rendering_chunks_in_parallel_gives_the_same_bytes():

@@ -326,7 +326,11 @@ def _cli(args: argparse.Namespace) -> int:
     if args.n_per_class < 1:
         print(f"facekit realism: --n-per-class must be >= 1, got {args.n_per_class}", file=sys.stderr)
         return 2
-    result = realism_report(args.n_per_class, args.seed, args.out, with_ablation=not args.no_ablation)
+    from facekit.paths import figures_dir
+
+    out = Path(args.out) if args.out else figures_dir("01_data")
+    out.mkdir(parents=True, exist_ok=True)
+    result = realism_report(args.n_per_class, args.seed, out, with_ablation=not args.no_ablation)
     print(result["verdict"])
     print(json.dumps({d: {k: result[d][k] for k in ("accuracy", "balanced_accuracy", "max_class_share",
                                                     "most_predicted")} for d in ("lab", "wild")}, indent=1))
