@@ -85,7 +85,7 @@ _P_LONG = {"lab": 0.35, "wild": 0.45}
 _NUISANCE = {  # name: (lab lo, lab hi, wild lo, wild hi)
     "roll": (-0.2, 0.2, -0.45, 0.45), "yaw": (-0.22, 0.22, -0.5, 0.5), "scale": (1.22, 1.42, 1.0, 1.55),
     "tx": (-0.06, 0.06, -0.15, 0.15), "ty": (-0.14, -0.04, -0.22, 0.04),
-    "light_dir": (0.0, 6.2832, 0.0, 6.2832), "light": (0.0, 0.45, 0.25, 0.85), "contrast": (0.8, 1.15, 0.55, 1.5),
+    "light_dir": (3.34, 6.08, 2.9, 6.52), "light": (0.0, 0.45, 0.25, 0.85), "contrast": (0.8, 1.15, 0.55, 1.5),
     "bright": (-0.1, 0.1, -0.25, 0.2), "gamma": (0.85, 1.15, 0.6, 1.6), "bg": (0.05, 0.95, 0.0, 1.0),
     "bg_grad": (-0.25, 0.25, -0.4, 0.4), "clutter": (0.0, 0.2, 0.1, 0.6), "blur": (0.0, 1.0, 0.0, 1.0),
     "noise": (0.0, 0.025, 0.01, 0.08), "occ": (0.0, 1.0, 0.0, 1.0), "occ_kind": (0.0, 1.0, 0.0, 1.0),
@@ -93,6 +93,8 @@ _NUISANCE = {  # name: (lab lo, lab hi, wild lo, wild hi)
     "occ_angle": (-1.0, 1.0, -1.5, 1.5), "tint_r": (0.9, 1.1, 0.75, 1.25), "tint_b": (0.9, 1.1, 0.75, 1.25),
     "fer_scale": (1.32, 1.46, 1.12, 1.5), "fer_ty": (-0.04, 0.04, -0.1, 0.08),
 }
+# light_dir is the image direction the light comes *towards* (y down): pi..2pi = light from above, as scene light
+# is (v7; it was any direction, so a third of faces were lit from below). wild allows some side light past level.
 _P_OCCLUDED = {"lab": 0.07, "wild": 0.3}
 _P_BLUR = {"lab": 0.2, "wild": 0.5}
 
