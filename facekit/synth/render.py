@@ -45,12 +45,15 @@ GENERATOR_VERSION: int = 7
 
 #: The appearance features of version 7, each motivated by how real faces look at 48x48 (issue 15). All are on by
 #: default; ``render_faces(..., features=...)`` switches them off one at a time for the realism ablation
-#: (:mod:`facekit.synth.realism`). What each does:
+#: (:mod:`facekit.emotion.realism`). What each does:
 #:
 #: * ``framing``: the facial thirds of a real face (hairline-brow, brow-nose base, nose base-chin about equal; the
-#:   lower face was 1.6x too long) and a FER2013-like crop in which forehead to chin fills the frame;
-#: * ``surface``: a face surface (forehead dome, brow ridge, eye sockets, nose ridge and tip, cheeks, lips, chin,
-#:   AU6 cheek lift, AU17 chin boss) shaded from the scene's light direction instead of a flat disc;
+#:   lower face was 1.6x too long) and a FER2013-like crop in which forehead to chin fills the frame (scale about
+#:   1.56: the mean hairline at the top edge, the mean chin at the bottom edge, as a face detector's box), centred on
+#:   the face;
+#: * ``surface``: a face surface (an upright cylinder for the head, brow ridge, eye sockets, nose ridge and tip,
+#:   cheeks, lips, chin, AU6 cheek lift, AU17 chin boss) shaded (Lambert) from the scene's light, which comes from
+#:   above;
 #: * ``eyes``: eye sockets in shadow, whites in the skin's shade, larger dark irises and a thick upper lid line;
 #: * ``brows``: brows with the thickness and darkness of real brows;
 #: * ``lips``: lips of a real face's height (about a tenth of the face, 3-4 px at 48 px; they were half that) that
@@ -91,7 +94,7 @@ _NUISANCE = {  # name: (lab lo, lab hi, wild lo, wild hi)
     "noise": (0.0, 0.025, 0.01, 0.08), "occ": (0.0, 1.0, 0.0, 1.0), "occ_kind": (0.0, 1.0, 0.0, 1.0),
     "occ_x": (-0.6, 0.6, -0.7, 0.7), "occ_y": (-0.2, 0.8, -0.5, 0.9), "occ_size": (0.25, 0.45, 0.3, 0.6),
     "occ_angle": (-1.0, 1.0, -1.5, 1.5), "tint_r": (0.9, 1.1, 0.75, 1.25), "tint_b": (0.9, 1.1, 0.75, 1.25),
-    "fer_scale": (1.32, 1.46, 1.12, 1.5), "fer_ty": (-0.04, 0.04, -0.1, 0.08),
+    "fer_scale": (1.5, 1.64, 1.3, 1.7), "fer_ty": (-0.03, 0.03, -0.08, 0.06),
 }
 # light_dir is the image direction the light comes *towards* (y down): pi..2pi = light from above, as scene light
 # is (v7; it was any direction, so a third of faces were lit from below). wild allows some side light past level.
@@ -169,13 +172,13 @@ def draw_nuisance(n: int, gen: torch.Generator, domain: str = "lab", enabled: bo
     p = _draw(_NUISANCE, u, domain)
     if "framing" in features:
         p["scale"] = p["fer_scale"]
-        p["ty"] = -0.08 * p["scale"] + p["fer_ty"]
+        p["ty"] = -0.1 * p["scale"] + p["fer_ty"]
     p["clutter_field"] = torch.rand(n, 3, 6, 6, generator=gen)
     p["noise_field_seed"] = torch.randint(0, 2**31 - 1, (1,), generator=gen)
     p["occ"] = (p["occ"] < _P_OCCLUDED[domain]).float()
     p["blur"] = (p["blur"] < _P_BLUR[domain]).float() * p["blur"]
     if not enabled:
-        frame = {"scale": 1.38, "ty": -0.11} if "framing" in features else {"scale": 1.1, "ty": -0.06}
+        frame = {"scale": 1.56, "ty": -0.15} if "framing" in features else {"scale": 1.1, "ty": -0.06}
         for key, value in {"roll": 0.0, "yaw": 0.0, "tx": 0.0, **frame, "light": 0.0,
                            "contrast": 1.0, "bright": 0.0, "gamma": 1.0, "bg": 0.5, "bg_grad": 0.0, "clutter": 0.0,
                            "blur": 0.0, "noise": 0.0, "occ": 0.0, "tint_r": 1.0, "tint_b": 1.0}.items():
