@@ -119,3 +119,18 @@ def test_side_by_side_and_real_references():
     b = realism.balanced_faces(1, seed=34)
     fig = realism.plot_side_by_side(b.images.numpy(), list(EMOTIONS), real[:7], names[:7])
     assert len(fig.axes) == 14
+
+
+def test_cli_writes_the_report(tmp_path, capsys):
+    import json
+
+    from facekit.cli import main as cli_main
+
+    assert cli_main(["realism", "--n-per-class", "0"]) == 2
+    assert cli_main(["realism", "--n-per-class", "2", "--seed", "35", "--no-ablation", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "realism.json").read_text())
+    assert saved["n_per_class"] == 2 and saved["lab"]["n"] == 14 and "ablation" not in saved
+    assert saved["verdict"] in capsys.readouterr().out
+    assert (tmp_path / "realism_faces.png").stat().st_size > 1000
+    flat = realism.realism_metrics(saved | {"au_points": {d: {128: v["128"]} for d, v in saved["au_points"].items()}})
+    assert flat["judge_lab_accuracy"] == saved["lab"]["accuracy"] and 0 <= flat["au_points_inside_wild_128"] <= 1
