@@ -9,7 +9,8 @@ import argparse
 import importlib
 import sys
 
-_COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli", "facekit.emotion.realism", "facekit.fau.cli", "facekit.bench")
+_COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli", "facekit.emotion.realism",
+                                     "facekit.fau.cli", "facekit.bench")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -23,12 +23,16 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from facekit.data.fer import EMOTIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: FACS intensity letters; a face's bin is its strongest AU rounded to the nearest letter (A = 1 ... E = 5).
 INTENSITY_BINS: tuple[str, ...] = ("A", "B", "C", "D", "E")
@@ -157,7 +161,8 @@ def au_points_inside(n: int = 300, seed: int = REPORT_SEED, domain: str = "lab",
     lm = render_faces(n, seed=seed, domain=domain, size=size).landmarks
     inside = ((lm >= 0) & (lm <= size - 1)).all(-1)
     per = {name: float(v) for name, v in zip(LANDMARK_NAMES, inside.float().mean(0).tolist())}
-    out = {"n": n, "size": size, "domain": domain, "landmarks": per, "all_landmarks": float(inside.all(1).float().mean())}
+    out = {"n": n, "size": size, "domain": domain, "landmarks": per,
+           "all_landmarks": float(inside.all(1).float().mean())}
     idx = {au: [LANDMARK_NAMES.index(p) for p in pair] for au, pair in TASK2_AU_POINTS.items()}
     out["au_points"] = {f"AU{au}": float(inside[:, i].all(1).float().mean()) for au, i in idx.items()}
     return out
@@ -283,14 +288,16 @@ def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, wi
 
 
 def realism_metrics(result: dict) -> dict:
-    """The flat numbers of a :func:`realism_report` that a notebook's ``metrics.json`` keeps (``judge_<domain>_...``)."""
+    """The flat numbers of a :func:`realism_report` that a notebook's ``metrics.json`` keeps
+    (``judge_<domain>_...``)."""
     out = {"generator_version": result["generator_version"], "n_per_class": result["n_per_class"]}
     for d in ("lab", "wild"):
         r = result[d]
         cplus = r["by_intensity"].get("C+") or {}
         out.update({f"judge_{d}_accuracy": r["accuracy"], f"judge_{d}_balanced_accuracy": r["balanced_accuracy"],
                     f"judge_{d}_balanced_accuracy_C_plus": cplus.get("balanced_accuracy", float("nan")),
-                    f"judge_{d}_max_class_share": r["max_class_share"], f"judge_{d}_most_predicted": r["most_predicted"],
+                    f"judge_{d}_max_class_share": r["max_class_share"],
+                    f"judge_{d}_most_predicted": r["most_predicted"],
                     **{f"judge_{d}_recall_{e}": v for e, v in r["recall"].items()}})
         out[f"au_points_inside_{d}_128"] = min(result["au_points"][d][128]["au_points"].values())
     return out
@@ -345,6 +352,7 @@ def _cli(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["INTENSITY_BINS", "REPORT_SEED", "TARGETS", "TASK2_AU_POINTS", "ablation", "au_points_inside", "balanced_faces",
+__all__ = ["INTENSITY_BINS", "REPORT_SEED", "TARGETS", "TASK2_AU_POINTS", "ablation", "au_points_inside",
+           "balanced_faces",
            "describe_realism", "evaluate_judge", "intensity_bins", "judge_probabilities", "judge_report", "load_judge",
            "photo_predictions", "plot_side_by_side", "real_references", "realism_metrics", "realism_report"]

@@ -601,8 +601,8 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool, features=N
 def _surface(height: torch.Tensor, cv: "_Canvas", g: dict, ident: dict, narrow, half_h) -> None:
     """Add the face's relief (canonical units, towards the camera) to ``height``, in place.
 
-    An upright cylinder for the head; a brow ridge over deeper eye sockets with a round eyeball under the lids; the nose ridge
-    rising to the tip with the wings beside it; the cheeks (lifted and fuller with AU6, AU12); lips standing out
+    An upright cylinder for the head; a brow ridge over deeper eye sockets with a round eyeball under the lids; the
+    nose ridge rising to the tip with the wings beside it; the cheeks (lifted and fuller with AU6, AU12); lips standing out
     over a mentolabial hollow; the chin (with AU17's boss). Every AU-driven part stays inside that AU's region.
     """
     P = lambda k: _c(g[k])  # noqa: E731
