@@ -17,6 +17,8 @@ REQUIRED_FILES = (
     ("data/checkpoints/emotion_minixception.pt", "Task 1 model (shipped)", "03_gradcam, 04_imbalance, 06"),
     ("data/checkpoints/fau_resnet.pt", "Task 2 FAU model (shipped)", "05_fau_demo, 06-08"),
     ("data/checkpoints/fau_resnet_patchattn.pt", "Task 2 patch-attention model (shipped)", "08_patch_attention"),
+    ("data/checkpoints/fau_resnet_allau.pt", "Task 2 all-AU model, robust training (shipped)", "06_au_vs_direct"),
+    ("data/checkpoints/fau_resnet_robust.pt", "Task 2 5-AU model, robust training (shipped)", "07_fewshot"),
     ("data/test", "Task 1 test faces", "03_gradcam"),
     ("data/test2", "Task 1 test2 faces", "03_gradcam"),
     ("data/fau/test", "Task 2 test faces", "05_fau_demo"),

@@ -12,7 +12,7 @@ from facekit.fau.demo import (AU_LABELS, AUBrowser, FAUResults, au_region_refere
 from facekit.fau.demo import real_photo_au_text
 from facekit.fau.heatmaps import make_heatmaps, read_intensities
 from facekit.fau.metrics import icc, icc31, mae, pcc, score_aus, score_domains
-from facekit.fau.model import (FAU_AUS, Bottleneck, CheckpointMismatchError, FAUConfig, ResNet, build_fau_model,
+from facekit.fau.model import (ALL_AUS, FAU_AUS, Bottleneck, CheckpointMismatchError, FAUConfig, ResNet, build_fau_model,
                                count_parameters, load_fau_model, load_fau_weights)
 from facekit.fau.register import register_face
 from facekit.fau.train import predict_intensities, pretrain_fau
@@ -20,6 +20,6 @@ from facekit.fau.train import predict_intensities, pretrain_fau
 __all__ = ["AU_LABELS", "AU_POINTS", "AUBrowser", "AUData", "FAUResults", "au_region_reference", "grid_figure",
            "load_test_faces", "make_au_data", "peak_distances", "predict_intensities", "predict_results",
            "pretrain_fau", "register_face", "save_visualize", "subject_figure", "table_figure", "variation_summary",
-           "FAU_AUS", "Bottleneck", "CheckpointMismatchError", "FAUConfig", "ResNet", "build_fau_model",
+           "ALL_AUS", "FAU_AUS", "Bottleneck", "CheckpointMismatchError", "FAUConfig", "ResNet", "build_fau_model",
            "count_parameters", "icc", "icc31", "load_fau_model", "load_fau_weights", "mae", "make_heatmaps", "pcc",
            "read_intensities", "score_aus", "score_domains", "real_photo_au_text"]

@@ -250,18 +250,19 @@ def predict_direct(emotion_model, faces: EmotionFaces) -> np.ndarray:
 
 
 def predict_fau_aus(fau_model, faces: EmotionFaces) -> np.ndarray:
-    """The FAU model's (N, 5) intensities of AU6, AU10, AU12, AU14, AU17 on the large renderings."""
+    """The FAU model's (N, A) intensities of its AUs (``fau_model.config.aus``: AU6, AU10, AU12, AU14, AU17 for the
+    demo model, all 17 for ``FAUConfig.all_aus()``) on the large renderings."""
     from facekit.fau.train import predict_intensities
 
     return predict_intensities(fau_model, faces.images128)
 
 
-def fau_columns(au17) -> np.ndarray:
-    """The five FAU-model AUs (AU6, AU10, AU12, AU14, AU17) out of a 17-column ground-truth array."""
+def fau_columns(au17, aus: Sequence[int] | None = None) -> np.ndarray:
+    """The columns of ``aus`` (default the five FAU-model AUs 6, 10, 12, 14, 17) out of a 17-column ground truth."""
     from facekit.fau.model import FAU_AUS
 
-    aus = _synth_aus()
-    return np.asarray(au17)[:, [aus.index(a) for a in FAU_AUS]]
+    every = _synth_aus()
+    return np.asarray(au17)[:, [every.index(a) for a in (aus if aus is not None else FAU_AUS)]]
 
 
 def compare_methods(predictions: dict, truth: dict) -> pd.DataFrame:
@@ -322,3 +323,94 @@ def plot_explained_faces(images, captions: list[str], title: str = "", ncols: in
     if title:
         fig.suptitle(title)
     return fig
+
+
+# --- question 2.5: confidence intervals and the computed verdict -----------------------------------------------------
+
+def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95 % for z = 1.96) of an accuracy of ``correct`` out of ``n`` faces."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
+def add_intervals(table: pd.DataFrame, n: dict, z: float = 1.96) -> pd.DataFrame:
+    """Add ``acc_lo``/``acc_hi`` (Wilson 95 % interval of ``accuracy``) to a :func:`compare_methods` table;
+    ``n`` maps each domain to its number of test faces."""
+    out = table.copy()
+    bounds = [wilson_interval(round(acc * n[d]), n[d], z) for (_, d), acc in out["accuracy"].items()]
+    out["acc_lo"], out["acc_hi"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    return out
+
+
+def wild_au_errors(scores_lab: pd.DataFrame, scores_wild: pd.DataFrame) -> pd.DataFrame:
+    """Per-AU MAE in lab and wild (from :func:`facekit.fau.metrics.score_aus` tables) and its rise, largest first."""
+    lab, wild = scores_lab.drop(index="mean", errors="ignore"), scores_wild.drop(index="mean", errors="ignore")
+    out = pd.DataFrame({"mae_lab": lab["mae"], "mae_wild": wild["mae"], "icc_lab": lab["icc"], "icc_wild": wild["icc"]})
+    out["mae_rise"] = out["mae_wild"] - out["mae_lab"]
+    return out.sort_values("mae_rise", ascending=False)
+
+
+def compare_to_direct(table: pd.DataFrame, direct: str, au_methods: Sequence[str], domain: str) -> dict:
+    """The best AU-route method in ``domain`` against the ``direct`` classifier: accuracies, difference and whether
+    their 95 % intervals (``acc_lo``/``acc_hi``, see :func:`add_intervals`) overlap.
+
+    ``winner`` is ``"AU route"`` or ``"direct"`` when the intervals are apart, else ``"neither"``."""
+    sub = table.xs(domain, level="domain")
+    best = max(au_methods, key=lambda m: sub.loc[m, "accuracy"])
+    a, d = sub.loc[best], sub.loc[direct]
+    winner = "AU route" if a["acc_lo"] > d["acc_hi"] else "direct" if d["acc_lo"] > a["acc_hi"] else "neither"
+    return {"domain": domain, "best": best, "acc_au": float(a["accuracy"]), "acc_direct": float(d["accuracy"]),
+            "diff": float(a["accuracy"] - d["accuracy"]), "winner": winner,
+            "ci_au": (float(a["acc_lo"]), float(a["acc_hi"])), "ci_direct": (float(d["acc_lo"]), float(d["acc_hi"]))}
+
+
+def q5_verdict(table: pd.DataFrame, direct: str, au_methods: Sequence[str], au_errors: pd.DataFrame,
+               margin: float = 0.10, top: int = 3, oracle: str | None = None) -> str:
+    """Which wins where and why, chosen from the numbers: per domain, the best AU-route method against the direct
+    classifier with 95 % intervals (:func:`compare_to_direct`); whether the AU route clears ``margin`` on wild with
+    the intervals apart; and the ``top`` AUs whose reading degrades most from lab to wild (:func:`wild_au_errors`),
+    the AUs that carry the AU route's wild errors. With ``oracle`` (the same route on the *true* AUs) it also says
+    whether the AUs themselves would clear the bar, i.e. whether a miss is the reader's fault or the AUs'."""
+    parts = []
+    wild = None
+    for d in ("lab", "wild"):
+        c = compare_to_direct(table, direct, au_methods, d)
+        span = (f"{c['best']} {c['acc_au']:.1%} [{c['ci_au'][0]:.1%}, {c['ci_au'][1]:.1%}] vs {direct} "
+                f"{c['acc_direct']:.1%} [{c['ci_direct'][0]:.1%}, {c['ci_direct'][1]:.1%}]")
+        if c["winner"] == "AU route":
+            parts.append(f"On {d} faces the AU route wins ({span}; the 95 % intervals do not overlap).")
+        elif c["winner"] == "direct":
+            parts.append(f"On {d} faces the direct classifier wins ({span}; the 95 % intervals do not overlap).")
+        else:
+            parts.append(f"On {d} faces neither wins clearly ({span}; the 95 % intervals overlap).")
+        if d == "wild":
+            met = c["winner"] == "AU route" and c["diff"] >= margin
+            parts.append(f"The AU route {'clears' if met else 'misses'} the bar of beating the direct classifier on "
+                         f"wild faces by at least {margin:.0%} with separate intervals (difference {c['diff']:+.1%}).")
+            wild = (c, met)
+    if oracle is not None and wild is not None:
+        c, met = wild
+        o = compare_to_direct(table, direct, [oracle], "wild")
+        o_met = o["winner"] == "AU route" and o["diff"] >= margin
+        lost = o["acc_au"] - c["acc_au"]
+        if not met and o_met:
+            parts.append(f"The AUs themselves would clear it: {oracle} reaches {o['acc_au']:.1%} on wild faces "
+                         f"({o['diff']:+.1%} over {direct}), so the miss is the AU reader's: {lost:.1%} of accuracy "
+                         "is lost to reading errors.")
+        elif not met:
+            parts.append(f"Even the true AUs do not clear it ({oracle} {o['acc_au']:.1%}, {o['diff']:+.1%} over "
+                         f"{direct}): the AUs available carry too little of the emotion.")
+        else:
+            parts.append(f"Reading errors still cost {lost:.1%} against {oracle} ({o['acc_au']:.1%}).")
+    worst = au_errors.head(top)
+    listed = ", ".join(f"AU{str(a).removeprefix('AU')} (MAE {r.mae_lab:.2f} -> {r.mae_wild:.2f})"
+                       for a, r in worst.iterrows())
+    steady = au_errors.tail(1)
+    parts.append(f"The wild errors of the AU reader are carried mostly by {listed}; the steadiest AU is "
+                 f"AU{str(steady.index[0]).removeprefix('AU')} (MAE {steady.iloc[0].mae_lab:.2f} -> "
+                 f"{steady.iloc[0].mae_wild:.2f}).")
+    return " ".join(parts)

@@ -14,13 +14,16 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     config = FAUConfig.resnet50() if args.resnet50 else FAUConfig()
+    if args.all_aus:
+        config = FAUConfig.all_aus(**{k: v for k, v in config.to_dict().items() if k not in ("aus", "num_aus")})
     if args.layers:
         config = FAUConfig(**{**config.to_dict(), "layers": tuple(int(v) for v in args.layers.split(","))})
     if args.width:
         config = FAUConfig(**{**config.to_dict(), "base_width": args.width})
     if args.patch_attention:
         config = FAUConfig(**{**config.to_dict(), "patch_attention": True})
-    name = "fau_resnet_patchattn" if args.patch_attention else "fau_resnet"
+    name = args.name or ("fau_resnet" + ("_allau" if args.all_aus else "_robust" if args.robust else "")
+                         + ("_patchattn" if args.patch_attention else ""))
     ckpt = args.out or str(checkpoint_dir() / f"{name}_train.pt")
     try:  # an unwritable --out must fail now, not after the first epoch
         from facekit.io import check_output
@@ -35,8 +38,8 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
             ckpt, config=config, n_train=args.n_train, n_val=args.n_val, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume,
             augment=not args.no_augment, freeze_backbone=args.freeze_backbone, fg_weight=args.fg_weight, train_csv=args.train_csv,
-            val_csv=args.val_csv, init=args.init)
-    except (FileNotFoundError, ValueError) as exc:
+            val_csv=args.val_csv, init=args.init, robust=args.robust, init_backbone=args.init_backbone)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"facekit train-fau: {exc}", file=sys.stderr)
         return 2
     except FAUTrainingDiverged as exc:
@@ -84,4 +87,11 @@ def register(subparsers) -> None:
     p.add_argument("--width", type=int, help="base width (default 16)")
     p.add_argument("--patch-attention", action="store_true",
                    help="D-PAttNet-style patch attention (facekit.fau.attention); ships fau_resnet_patchattn.pt")
+    p.add_argument("--all-aus", action="store_true",
+                   help="predict every AU the generator renders (17 AUs, 34 maps); ships fau_resnet_allau.pt")
+    p.add_argument("--robust", action="store_true",
+                   help="lab-to-wild augmentations: pose, light, contrast, blur, noise, occlusion (facekit.fau.augment)")
+    p.add_argument("--init-backbone", metavar="PT",
+                   help="start from this FAU checkpoint's weights except final_layer (e.g. a 5-AU model for --all-aus)")
+    p.add_argument("--name", help="name of the shipped checkpoint (default fau_resnet[_allau|_robust][_patchattn])")
     p.set_defaults(func=_cmd_train_fau)

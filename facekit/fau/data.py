@@ -35,13 +35,17 @@ class AUData:
     source: str = "synth"
     names: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    aus: tuple[int, ...] = FAU_AUS     # the AU of each intensity column (default AU6/10/12/14/17)
 
     def __post_init__(self):
         n = len(self.images)
-        if self.intensities.shape != (n, len(FAU_AUS)):
-            raise ValueError(f"AUData: intensities must be ({n}, {len(FAU_AUS)}), got {self.intensities.shape}.")
-        if self.points.shape != (n, len(FAU_AUS), 2, 2):
-            raise ValueError(f"AUData: points must be ({n}, {len(FAU_AUS)}, 2, 2), got {self.points.shape}.")
+        self.aus = tuple(int(a) for a in self.aus)
+        a = len(self.aus)
+        if self.intensities.shape != (n, a):
+            raise ValueError(f"AUData: intensities must be ({n}, {a}) for AU{list(self.aus)}, "
+                             f"got {self.intensities.shape}.")
+        if self.points.shape != (n, a, 2, 2):
+            raise ValueError(f"AUData: points must be ({n}, {a}, 2, 2), got {self.points.shape}.")
         if not self.names:
             self.names = [f"{self.source}_{i:04d}" for i in range(n)]
 
@@ -55,11 +59,11 @@ class AUData:
     def subset(self, idx) -> "AUData":
         idx = np.asarray(idx)
         return AUData(self.images[idx], self.intensities[idx], self.points[idx], self.source,
-                      [self.names[i] for i in np.arange(len(self))[idx]], dict(self.meta))
+                      [self.names[i] for i in np.arange(len(self))[idx]], dict(self.meta), self.aus)
 
     def frame(self) -> pd.DataFrame:
-        """Intensities as a DataFrame (index: names, columns AU6 .. AU17)."""
-        return pd.DataFrame(self.intensities, index=self.names, columns=list(LABEL_COLUMNS))
+        """Intensities as a DataFrame (index: names, columns AU6 .. AU17 or one per AU of ``aus``)."""
+        return pd.DataFrame(self.intensities, index=self.names, columns=[f"AU{a}" for a in self.aus])
 
 
 def to_input(images, in_channels: int = 1, size: int | None = None) -> torch.Tensor:
@@ -76,26 +80,47 @@ def to_input(images, in_channels: int = 1, size: int | None = None) -> torch.Ten
     return x.contiguous()
 
 
-def au_columns(au) -> np.ndarray:
-    """(N, 17) generator AU array (facekit.synth.AUS order) -> (N, 5) AU6/10/12/14/17."""
+def au_columns(au, aus=FAU_AUS) -> np.ndarray:
+    """(N, 17) generator AU array (facekit.synth.AUS order) -> (N, A) columns of ``aus`` (default AU6/10/12/14/17)."""
     from facekit.synth import AUS
 
-    cols = [list(AUS).index(a) for a in FAU_AUS]
+    cols = [list(AUS).index(a) for a in aus]
     return np.asarray(au, dtype=np.float32)[:, cols]
 
 
-def from_face_batch(batch, source: str = "synth", names=None) -> AUData:
-    """A facekit.synth FaceBatch -> AUData."""
-    return AUData(np.asarray(batch.images), au_columns(batch.au), au_points(batch.landmarks), source,
-                  list(names) if names is not None else [])
+def from_face_batch(batch, source: str = "synth", names=None, aus=FAU_AUS) -> AUData:
+    """A facekit.synth FaceBatch -> AUData of ``aus``."""
+    return AUData(np.asarray(batch.images), au_columns(batch.au, aus), au_points(batch.landmarks, aus=aus), source,
+                  list(names) if names is not None else [], aus=aus)
 
 
-def make_au_data(n: int, seed: int, domain: str = "lab", size: int = 128, color: bool = False) -> AUData:
-    """Render ``n`` faces with widely varying AU6/10/12/14/17 (facekit.synth.make_au_dataset), held in memory."""
+def make_au_data(n: int, seed: int, domain: str = "lab", size: int = 128, color: bool = False,
+                 aus=FAU_AUS) -> AUData:
+    """Render ``n`` faces with widely varying AU6/10/12/14/17 (facekit.synth.make_au_dataset), held in memory.
+
+    With more ``aus`` than the five (e.g. :data:`facekit.fau.model.ALL_AUS`), every second face also has its other
+    AUs redrawn independently of the emotion prototype (0 with chance 0.65, else 0.3-5), so each AU is seen both
+    inside and outside its usual company and a model cannot read one AU off the others.
+    """
     from facekit.synth import make_au_dataset
 
-    batch = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color)
-    return from_face_batch(batch, source=domain)
+    aus = tuple(int(a) for a in aus)
+    if set(aus) <= set(FAU_AUS):
+        batch = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color)
+        return from_face_batch(batch, source=domain, aus=aus)
+    from facekit.synth import AUS, render_faces
+    from facekit.synth.facs import sample_independent_aus
+
+    base = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color)
+    g = torch.Generator().manual_seed(9173 * int(seed) + (0 if domain == "lab" else 1))
+    au = base.au.clone()
+    other = [i for i, a in enumerate(AUS) if a not in FAU_AUS]
+    redraw = torch.rand(n, generator=g) < 0.5
+    fresh = sample_independent_aus(n, g, tuple(AUS[i] for i in other), p_active=0.35)
+    au[:, other] = torch.where(redraw[:, None], fresh, au[:, other])
+    batch = render_faces(n, seed=seed, domain=domain, size=size, color=color, emotion=base.clean_emotion,
+                         au=au.clamp(0, 5))
+    return from_face_batch(batch, source=domain, aus=aus)
 
 
 # --- real AU labels (BP4D / DISFA style) ---------------------------------------------------------------------------

@@ -62,8 +62,8 @@ def score_aus(y_true, y_pred, aus=FAU_AUS) -> pd.DataFrame:
     return df
 
 
-def score_domains(results: dict[str, tuple]) -> pd.DataFrame:
+def score_domains(results: dict[str, tuple], aus=FAU_AUS) -> pd.DataFrame:
     """``{"lab": (y_true, y_pred), "wild": (...)}`` -> long table with columns domain, au, icc, pcc, mae."""
-    frames = [score_aus(t, p).reset_index().assign(domain=name) for name, (t, p) in results.items()]
+    frames = [score_aus(t, p, aus).reset_index().assign(domain=name) for name, (t, p) in results.items()]
     df = pd.concat(frames, ignore_index=True)
     return df[["domain", "au", "icc", "pcc", "mae"]]

@@ -24,6 +24,9 @@ from torch import nn
 FAU_AUS: tuple[int, ...] = (6, 10, 12, 14, 17)
 """The five AUs of the FERA 2015 intensity set, in the order of the model's output maps (two maps per AU)."""
 
+ALL_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 20, 23, 25, 26)
+"""Every AU the face generator renders (``facekit.synth.AUS``, same order): the AUs of ``FAUConfig.all_aus()``."""
+
 CHECKPOINT_KIND = "fau_resnet"
 
 
@@ -80,13 +83,18 @@ class FAUConfig:
     deconv_kernels: tuple[int, ...] = (4, 4, 4)  # kernel size of each ConvTranspose2d (4, 3 or 2)
     in_channels: int = 1                         # 1 = grey faces, 3 = RGB
     input_size: int = 128                        # side of the square input; maps are input_size / 4
-    num_aus: int = 5                             # AUs in FAU_AUS order
+    num_aus: int = 5                             # AUs predicted (= len(aus))
     maps_per_au: int = 2                         # left and right point of each AU
     bn_momentum: float = 0.1                     # BatchNorm momentum, as the port
     final_conv_kernel: int = 1                   # kernel of final_layer (1 or 3)
     patch_attention: bool = False                # D-PAttNet-style patch attention in `refine` (facekit.fau.attention)
+    aus: tuple[int, ...] = FAU_AUS               # the AU of each pair of output maps, in order
 
     def __post_init__(self):
+        self.aus = tuple(int(v) for v in self.aus)
+        if self.num_aus != len(self.aus):
+            raise ValueError(f"FAUConfig: num_aus={self.num_aus} but aus={self.aus} names {len(self.aus)} AUs; "
+                             "give num_aus=len(aus) (FAUConfig.all_aus() does this for every generated AU).")
         self.layers = tuple(int(v) for v in self.layers)
         self.deconv_filters = tuple(int(v) for v in self.deconv_filters)
         self.deconv_kernels = tuple(int(v) for v in self.deconv_kernels)
@@ -103,6 +111,11 @@ class FAUConfig:
         """The assignment's layout: ResNet-50 blocks, 64 base width, three 256-filter deconvs, 256x256 RGB input."""
         return cls(layers=(3, 4, 6, 3), base_width=64, deconv_filters=(256, 256, 256), deconv_kernels=(4, 4, 4),
                    in_channels=3, input_size=256)
+
+    @classmethod
+    def all_aus(cls, **changes) -> "FAUConfig":
+        """The default CPU-sized layout predicting every AU the generator renders (:data:`ALL_AUS`, 34 maps)."""
+        return cls(**{"aus": ALL_AUS, "num_aus": len(ALL_AUS), **changes})
 
     @property
     def num_maps(self) -> int:
@@ -258,7 +271,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 def fau_checkpoint(model: ResNet, **extra) -> dict:
     """The dict :func:`facekit.io.save_checkpoint` writes for a FAU model (weights + its FAUConfig + extras)."""
     return {"kind": CHECKPOINT_KIND, "state_dict": model.state_dict(), "config": model.config.to_dict(),
-            "aus": list(FAU_AUS), **extra}
+            "aus": list(model.config.aus), **extra}
 
 
 class CheckpointMismatchError(ValueError):
@@ -270,17 +283,22 @@ def _describe_keys(keys: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def load_fau_weights(model: ResNet, checkpoint: dict | str | os.PathLike, source: str | None = None) -> ResNet:
+def load_fau_weights(model: ResNet, checkpoint: dict | str | os.PathLike, source: str | None = None,
+                     skip: tuple[str, ...] = ()) -> ResNet:
     """Load a checkpoint's weights into ``model`` strictly; on any mismatch raise a :class:`CheckpointMismatchError`
-    that lists the missing, unexpected and wrongly shaped keys and the configuration the checkpoint was made with."""
+    that lists the missing, unexpected and wrongly shaped keys and the configuration the checkpoint was made with.
+
+    ``skip``: key prefixes left out on both sides (e.g. ``("final_layer.",)`` to start an all-AU model from a 5-AU
+    checkpoint's backbone and deconvolution head); every other key must still match exactly.
+    """
     from facekit.io import load_checkpoint
 
     source = source or "checkpoint"
     if not isinstance(checkpoint, dict):
         source = str(checkpoint)
         checkpoint = load_checkpoint(checkpoint)
-    state = checkpoint["state_dict"]
-    own = model.state_dict()
+    state = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(tuple(skip))}
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith(tuple(skip))}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong_shape = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
@@ -298,6 +316,8 @@ def load_fau_weights(model: ResNet, checkpoint: dict | str | os.PathLike, source
                      f"{getattr(model, 'config', FAUConfig()).to_dict()}. Build the model with the checkpoint's "
                      "configuration (facekit.fau.load_fau_model does this) or retrain with `facekit train-fau`.")
         raise CheckpointMismatchError(" ".join(parts))
+    if skip:
+        state = {**{k: v for k, v in model.state_dict().items() if k.startswith(tuple(skip))}, **state}
     model.load_state_dict(state, strict=True)
     return model
 

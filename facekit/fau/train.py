@@ -20,6 +20,8 @@ from facekit.fau.data import AUData, to_input
 from facekit.fau.heatmaps import make_heatmaps, read_intensities
 from facekit.fau.metrics import score_aus
 from facekit.fau.model import ResNet, fau_checkpoint, load_fau_weights
+from facekit.fau.augment import wild_augment
+from facekit.fau.points import swaps_on_flip
 
 
 class FAUTrainingDiverged(RuntimeError):
@@ -50,13 +52,18 @@ def check_resume(recipe: dict, stored: dict | None, path) -> None:
 
 
 def make_batch(data: AUData, idx, config, sigma: float = 2.0, augment: bool = False,
-               generator: torch.Generator | None = None, with_points: bool = False) -> tuple[torch.Tensor, ...]:
-    """Images and heatmap targets of faces ``idx``: ((B, C, S, S), (B, 10, S/4, S/4)), plus the (augmented) AU
-    points (B, 5, 2, 2) in input pixels when ``with_points`` (for patch attention).
+               generator: torch.Generator | None = None, with_points: bool = False,
+               robust: bool = False) -> tuple[torch.Tensor, ...]:
+    """Images and heatmap targets of faces ``idx``: ((B, C, S, S), (B, 2A, S/4, S/4)), plus the (augmented) AU
+    points (B, A, 2, 2) in input pixels when ``with_points`` (for patch attention).
 
     ``augment`` (training only) applies light, label-preserving changes: a horizontal flip (left and right points
     swap), a shift of up to 4 pixels (points move with it), and brightness/contrast jitter of +-15 %.
+    ``robust`` (with ``augment``) then applies the lab-to-wild augmentations of :mod:`facekit.fau.augment`.
     """
+    if tuple(data.aus) != tuple(config.aus):
+        raise ValueError(f"make_batch: the data holds AU{list(data.aus)} but the model predicts AU{list(config.aus)}; "
+                         "make the data with make_au_data(..., aus=model.config.aus).")
     idx = np.asarray(idx)
     x = to_input(data.images[idx], config.in_channels)
     pts = torch.as_tensor(data.points[idx], dtype=torch.float32).clone()
@@ -74,7 +81,9 @@ def make_batch(data: AUData, idx, config, sigma: float = 2.0, augment: bool = Fa
             x[flip] = x[flip].flip(-1)
             p = pts[flip]
             p[..., 0] = size - 1 - p[..., 0]
-            pts[flip] = p.flip(2)                        # left point becomes the right one
+            swap = torch.as_tensor(swaps_on_flip(config.aus))
+            p[:, swap] = p[:, swap].flip(2)              # left point becomes the right one (midline pairs stay)
+            pts[flip] = p
         shifts = torch.randint(-4, 5, (b, 2), generator=g)
         for i in range(b):
             dx, dy = int(shifts[i, 0]), int(shifts[i, 1])
@@ -85,6 +94,8 @@ def make_batch(data: AUData, idx, config, sigma: float = 2.0, augment: bool = Fa
         gain = 1 + 0.3 * (torch.rand(b, 1, 1, 1, generator=g) - 0.5)
         bias = 0.3 * (torch.rand(b, 1, 1, 1, generator=g) - 0.5)
         x = ((x - 0.5) * gain + 0.5 + bias * 0.5).clamp(0, 1)
+        if robust:
+            x, pts = wild_augment(x, pts, generator=g)
     target = make_heatmaps(pts, inten, config.map_size, sigma=sigma, image_size=size)
     return (x, target, pts) if with_points else (x, target)
 
@@ -111,7 +122,7 @@ class WeightedMSELoss(nn.Module):
 
 
 def point_weights(points: torch.Tensor, config, fg_weight: float, sigma: float = 2.0) -> torch.Tensor:
-    """Weights (B, 10, map, map) for :class:`WeightedMSELoss` from (B, 5, 2, 2) input-pixel points."""
+    """Weights (B, 2A, map, map) for :class:`WeightedMSELoss` from (B, A, 2, 2) input-pixel points."""
     ones = torch.ones(points.shape[:2])
     return 1 + fg_weight * make_heatmaps(points, ones, config.map_size, sigma=sigma, image_size=config.input_size)
 
@@ -158,14 +169,15 @@ def _input_points(model: ResNet, data, rows) -> torch.Tensor | None:
 
 def predict_intensities(model: ResNet, data: AUData | np.ndarray, batch_size: int = 64,
                         device: str | torch.device = "cpu") -> np.ndarray:
-    """(N, 5) predicted intensities (max of each map, mean over the AU's two maps, clipped to 0-5)."""
+    """(N, A) predicted intensities of ``model.config.aus`` (max of each map, mean over the AU's two maps,
+    clipped to 0-5)."""
     hm = predict_heatmaps(model, data, batch_size, device)
     return read_intensities(hm, model.config.maps_per_au).numpy()
 
 
 def evaluate(model: ResNet, data: AUData, batch_size: int = 64, device="cpu") -> pd.DataFrame:
     """Per-AU ICC(3,1), PCC and MAE on ``data`` (see :func:`facekit.fau.metrics.score_aus`)."""
-    return score_aus(data.intensities, predict_intensities(model, data, batch_size, device))
+    return score_aus(data.intensities, predict_intensities(model, data, batch_size, device), aus=data.aus)
 
 
 def set_backbone_frozen(model: ResNet, frozen: bool = True) -> int:
@@ -178,7 +190,7 @@ def set_backbone_frozen(model: ResNet, frozen: bool = True) -> int:
 
 def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs: int = 10, lr: float = 2e-3,
               batch_size: int = 32, weight_decay: float = 0.0, freeze_backbone: bool = False, augment: bool = True,
-              fg_weight: float = 0.0,
+              fg_weight: float = 0.0, robust: bool = False,
               sigma: float = 2.0, seed: int = 0, ckpt_path: str | os.PathLike | None = None, resume: bool = False,
               device: str | torch.device = "cpu", progress: bool = True, extra: dict | None = None,
               stop_after: int | None = None) -> pd.DataFrame:
@@ -189,6 +201,7 @@ def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs
     epochs already done are skipped, the result is the same as an uninterrupted run). ``freeze_backbone`` trains
     only the deconvolution head and ``final_layer`` (BatchNorm statistics of the frozen part are kept too).
     ``fg_weight`` > 0 weights the pixels around the AU points more (:class:`WeightedMSELoss`); 0 is plain MSE.
+    ``robust`` adds the lab-to-wild augmentations (:mod:`facekit.fau.augment`) to ``augment``.
     ``stop_after`` ends the run after that many epochs (the schedule still spans ``epochs``): an interruption
     that ``resume=True`` continues.
     """
@@ -229,7 +242,7 @@ def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs
         for s in bar:
             idx = order[s * batch_size:(s + 1) * batch_size]
             x, y, pts = make_batch(train, idx, model.config, sigma=sigma, augment=augment, generator=g,
-                                   with_points=True)
+                                   with_points=True, robust=robust)
             if fg_weight:
                 loss_fn = WeightedMSELoss(point_weights(pts, model.config, fg_weight, sigma).to(device))
             pts = pts.to(device) if getattr(model.config, "patch_attention", False) else None
@@ -282,13 +295,18 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
                  epochs: int = 10, batch_size: int = 16, lr: float = 3e-3, seed: int = 0, resume: bool = False,
                  augment: bool = True, freeze_backbone: bool = False, fg_weight: float = 5.0,
                  train_csv: str | None = None,
-                 val_csv: str | None = None, init: str | os.PathLike | None = None, progress: bool = True):
+                 val_csv: str | None = None, init: str | os.PathLike | None = None, progress: bool = True,
+                 robust: bool = False, init_backbone: str | os.PathLike | None = None):
     """Pretrain (or with ``train_csv`` train on real AU labels) and score on held-out ``lab`` and ``wild`` faces.
 
     Generated data: ``n_train`` training and ``n_val`` validation faces of the ``lab`` domain (seeds ``seed`` and
     ``seed + 1``), rendered once and held in memory; ``n_val`` ``wild`` faces (seed ``seed + 2``) are scored at the
     end. Returns ``(model, history, scores)`` with ``scores`` from :func:`facekit.fau.metrics.score_domains`; the
     final checkpoint holds the history and the scores.
+
+    ``robust`` trains with the lab-to-wild augmentations (:mod:`facekit.fau.augment`); the faces stay ``lab``.
+    ``init_backbone`` starts ``config`` (e.g. :meth:`FAUConfig.all_aus`) from another FAU checkpoint's weights
+    except its ``final_layer`` (the only part whose shape depends on the AUs).
     """
     from facekit.fau.data import load_au_csv, make_au_data
     from facekit.fau.metrics import score_domains
@@ -303,6 +321,8 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
         model = load_fau_model(init)
     else:
         model = build_fau_model(config or FAUConfig())
+        if init_backbone:
+            load_fau_weights(model, init_backbone, skip=("final_layer.",))
     size = model.config.input_size
     t0 = time.perf_counter()
     if train_csv:
@@ -311,16 +331,19 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
         tests = {"val": val} if val is not None else {}
     else:
         color = model.config.in_channels == 3
-        train = make_au_data(n_train, seed=seed, domain="lab", size=size, color=color)
-        val = make_au_data(n_val, seed=seed + 1, domain="lab", size=size, color=color)
-        tests = {"lab": val, "wild": make_au_data(n_val, seed=seed + 2, domain="wild", size=size, color=color)}
+        aus = model.config.aus
+        train = make_au_data(n_train, seed=seed, domain="lab", size=size, color=color, aus=aus)
+        val = make_au_data(n_val, seed=seed + 1, domain="lab", size=size, color=color, aus=aus)
+        tests = {"lab": val, "wild": make_au_data(n_val, seed=seed + 2, domain="wild", size=size, color=color,
+                                                  aus=aus)}
     render_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     history = train_fau(model, train, val, epochs=epochs, lr=lr, batch_size=batch_size, augment=augment,
                         freeze_backbone=freeze_backbone, fg_weight=fg_weight, seed=seed, ckpt_path=ckpt_path, resume=resume,
-                        progress=progress)
+                        progress=progress, robust=robust)
     train_s = time.perf_counter() - t0
-    scores = score_domains({k: (d.intensities, predict_intensities(model, d)) for k, d in tests.items()})
+    scores = score_domains({k: (d.intensities, predict_intensities(model, d)) for k, d in tests.items()},
+                           aus=model.config.aus)
     if ckpt_path:
         from facekit.io import load_checkpoint, save_checkpoint
 
@@ -330,6 +353,7 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
                     settings=dict(n_train=n_train, n_val=n_val, epochs=epochs, batch_size=batch_size, lr=lr,
                                   seed=seed, augment=augment, freeze_backbone=freeze_backbone, fg_weight=fg_weight,
                                   train_csv=str(train_csv) if train_csv else None,
-                                  init=str(init) if init else None))
+                                  init=str(init) if init else None, robust=robust,
+                                  init_backbone=str(init_backbone) if init_backbone else None))
         save_checkpoint(ckpt, ckpt_path)
     return model, history, scores
