@@ -267,12 +267,12 @@ def real_photo_au_text(table: pd.DataFrame, labels, au: str = "AU6", expected: s
     text += (f"{au} belongs to {expected} (EMFACS); on the {len(other)} other photos it averages {mean_other:.2f}"
              + (f", on the {expected} ones {mean_same:.2f}." if same else "."))
     if off_on and (not same or values[off_on].mean() >= 0.75 * mean_same):
-        return text + (f" It is clearly on for " + ", ".join(f"{n} ({lab_of[n]})" for n in off_on)
+        return text + (" It is clearly on for " + ", ".join(f"{n} ({lab_of[n]})" for n in off_on)
                        + f": the model reads {au} on real faces **whatever the expression**, a bias on real photos "
                        f"(a plausible cause, not measured here: real skin texture and the shading under the eyes "
                        f"resemble the generator's cheek-raiser wrinkles; the {au} column of `real_grid.png` shows where "
                        f"the heat sits). On real photos its {au} values are not evidence of a smile.")
     if off_on:
-        return text + (f" It is on for " + ", ".join(f"{n} ({lab_of[n]})" for n in off_on)
+        return text + (" It is on for " + ", ".join(f"{n} ({lab_of[n]})" for n in off_on)
                        + f" too, though weaker than on the {expected} photos: a partial bias on real faces.")
     return text + f" It stays below {clear:g} on every non-{expected} photo: no sign of a bias here."
