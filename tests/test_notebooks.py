@@ -17,6 +17,8 @@ def test_the_workbook_has_numbered_notebooks():
     assert NOTEBOOKS[0].name == "00_setup.ipynb"
 
 
+@pytest.mark.skipif(not (NOTEBOOKS[0].parents[1] / ".git").exists() if NOTEBOOKS else True,
+                    reason="not a git checkout: supplementary.zip ships executed notebooks, outputs included, on purpose")
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_committed_without_outputs(notebook):
     nb = nbformat.read(notebook, as_version=4)
