@@ -44,11 +44,15 @@ def test_au_points_inside_the_frame(domain):
     assert out["landmarks"]["eye_l"] >= 0.99 and out["landmarks"]["mouth_corner_r"] >= 0.99
 
 
-def test_task2_points_table_matches_fau():
+def test_task2_points_and_the_frame_check_use_one_table():
     from facekit.fau.points import AU_POINTS
+    from facekit.synth import AUS
+    from facekit.synth.regions import AU_LANDMARKS
 
-    assert realism.TASK2_AU_POINTS == AU_POINTS
+    assert AU_POINTS is AU_LANDMARKS and sorted(AU_LANDMARKS) == sorted(AUS)
     assert all(p in LANDMARK_NAMES for pair in AU_POINTS.values() for p in pair)
+    checked = realism.au_points_inside(8, seed=5, size=128)["au_points"]
+    assert sorted(checked) == sorted(f"AU{a}" for a in AUS)
 
 
 def test_intensity_bins_letters_and_neutral():

@@ -40,11 +40,6 @@ INTENSITY_BINS: tuple[str, ...] = ("A", "B", "C", "D", "E")
 #: Issue 15's targets for the judge on ``lab`` faces.
 TARGETS = {"balanced_accuracy": 0.35, "balanced_accuracy_C_plus": 0.45, "max_class_share": 0.35}
 
-#: The landmarks Task 2's heatmaps sit on (the same table as ``facekit.fau.points.AU_POINTS``, which ``emotion``
-#: may not import; tests/test_realism.py checks the two agree).
-TASK2_AU_POINTS: dict[int, tuple[str, str]] = {6: ("cheek_l", "cheek_r"), 10: ("upper_lip_l", "upper_lip_r"),
-                                               12: ("mouth_corner_l", "mouth_corner_r"), 14: ("dimple_l", "dimple_r"),
-                                               17: ("chin_l", "chin_r")}
 
 #: Seeds of the report's balanced sets (the tests use other seeds).
 REPORT_SEED = 1015
@@ -154,16 +149,17 @@ def ablation(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str = "la
 
 
 def au_points_inside(n: int = 300, seed: int = REPORT_SEED, domain: str = "lab", size: int = 128) -> dict:
-    """Share of ``n`` faces whose landmarks lie inside the image: per landmark, per Task 2 AU (both of its
-    :data:`facekit.fau.points.AU_POINTS`), and for all landmarks at once."""
+    """Share of ``n`` faces whose landmarks lie inside the image: per landmark, per generated AU (both of its
+    points, :data:`facekit.synth.regions.AU_LANDMARKS` = Task 2's ``AU_POINTS``), and for all landmarks at once."""
     from facekit.synth import LANDMARK_NAMES, render_faces
+    from facekit.synth.regions import AU_LANDMARKS
 
     lm = render_faces(n, seed=seed, domain=domain, size=size).landmarks
     inside = ((lm >= 0) & (lm <= size - 1)).all(-1)
     per = {name: float(v) for name, v in zip(LANDMARK_NAMES, inside.float().mean(0).tolist())}
     out = {"n": n, "size": size, "domain": domain, "landmarks": per,
            "all_landmarks": float(inside.all(1).float().mean())}
-    idx = {au: [LANDMARK_NAMES.index(p) for p in pair] for au, pair in TASK2_AU_POINTS.items()}
+    idx = {au: [LANDMARK_NAMES.index(p) for p in pair] for au, pair in AU_LANDMARKS.items()}
     out["au_points"] = {f"AU{au}": float(inside[:, i].all(1).float().mean()) for au, i in idx.items()}
     return out
 
@@ -352,7 +348,7 @@ def _cli(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["INTENSITY_BINS", "REPORT_SEED", "TARGETS", "TASK2_AU_POINTS", "ablation", "au_points_inside",
+__all__ = ["INTENSITY_BINS", "REPORT_SEED", "TARGETS", "ablation", "au_points_inside",
            "balanced_faces",
            "describe_realism", "evaluate_judge", "intensity_bins", "judge_probabilities", "judge_report", "load_judge",
            "photo_predictions", "plot_side_by_side", "real_references", "realism_metrics", "realism_report"]

@@ -12,6 +12,31 @@ import torch
 from facekit.synth.facs import AUS, au_index
 from facekit.synth.render import FaceBatch, _c, _feature_x, _pixel_grid
 
+AU_LANDMARKS: dict[int, tuple[str, str]] = {
+    # FACS (Ekman, Friesen & Hager 2002): where each AU moves the face most; two points per AU, left then right
+    # (image left = ``_l``). AUs acting on the midline use two midline points (they do not swap under a flip).
+    1: ("brow_inner_l", "brow_inner_r"),    # inner brow raiser: frontalis, medial part lifts the inner brow ends
+    2: ("brow_outer_l", "brow_outer_r"),    # outer brow raiser: frontalis, lateral part lifts the outer brow ends
+    4: ("brow_mid_l", "brow_mid_r"),        # brow lowerer: corrugator/depressor pull the brows down and together
+    5: ("eye_top_l", "eye_top_r"),          # upper lid raiser: the upper lid rises, more eye white above the iris
+    6: ("cheek_l", "cheek_r"),              # cheek raiser: the cheeks rise under the eyes
+    7: ("eye_bottom_l", "eye_bottom_r"),    # lid tightener: orbicularis oculi, inner part raises the lower lid
+    9: ("nose_wing_l", "nose_wing_r"),      # nose wrinkler: levator labii alaeque nasi lifts the nose wings
+    10: ("upper_lip_l", "upper_lip_r"),     # upper lip raiser
+    12: ("mouth_corner_l", "mouth_corner_r"),  # lip corner puller
+    14: ("dimple_l", "dimple_r"),           # dimpler: beside the mouth corners
+    15: ("mouth_corner_l", "mouth_corner_r"),  # lip corner depressor: triangularis pulls the corners down
+    16: ("lip_bottom", "lip_bottom"),       # lower lip depressor: the lower lip is pulled down (midline)
+    17: ("chin_l", "chin_r"),               # chin raiser
+    20: ("dimple_l", "dimple_r"),           # lip stretcher: risorius pulls the corners sideways, past the dimples
+    23: ("lip_top", "lip_bottom"),          # lip tightener: both red lip parts narrow (midline)
+    25: ("lip_top", "lip_bottom"),          # lips part: the two lips separate (midline)
+    26: ("lip_bottom", "lip_bottom"),       # jaw drop: the mandible lowers the lower lip (the chin point lies
+    #                                         below the FER-style crop, so the lower lip stands for it; midline)
+}
+"""Where each generated AU acts, as two generator landmarks (``_l`` = image left): the points Task 2's heatmaps
+sit on (:data:`facekit.fau.points.AU_POINTS` is this table) and the points the realism report checks are in frame."""
+
 
 def _boxes(g: dict) -> dict[int, list[tuple]]:
     """Per AU, a list of (ua_lo, ua_hi, y_lo, y_hi) boxes (each an (n,) tensor or float), in the canonical frame."""
