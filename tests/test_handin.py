@@ -71,6 +71,18 @@ def test_figure_saved_as_png_and_pdf_at_ieee_width(tmp_path, monkeypatch, figsiz
     plt.close(fig)
 
 
+def test_a_figure_made_without_pyplot_is_saved_as_pdf_too(tmp_path, monkeypatch):
+    """Widgets build ``matplotlib.figure.Figure()`` directly: its canvas cannot render until it is given one."""
+    from matplotlib.figure import Figure
+
+    monkeypatch.setenv(report.ENV, "1")
+    fig = Figure(figsize=(4, 3))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    fk.save_fig(fig, "bare", out_dir=tmp_path)
+    assert (tmp_path / "bare.pdf").read_bytes()[:5] == b"%PDF-"
+    assert pdf_width_pt(tmp_path / "bare.pdf") == pytest.approx(72 * report.COLUMN_WIDTH_IN, rel=0.02)
+
+
 def test_report_resize_gives_legible_fonts_and_restores_the_figure():
     fig = wide_figure()
     fig.canvas.draw()  # as the notebook shows it: tick labels exist

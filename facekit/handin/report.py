@@ -168,6 +168,10 @@ def pdf_bytes(fig, width: str | float | None = None) -> bytes:
     """
     import matplotlib
 
+    if not hasattr(fig.canvas, "get_renderer"):  # a bare ``Figure()`` (e.g. a widget's) has no drawing canvas yet
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
     buf = io.BytesIO()
     with matplotlib.rc_context({"pdf.fonttype": 42}), resized_for_print(fig, width) as page, _native_images(fig):
         fig.savefig(buf, format="pdf", dpi=300, bbox_inches=page, metadata={"CreationDate": None})
