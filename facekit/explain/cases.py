@@ -79,9 +79,10 @@ def case_au(case: Case) -> torch.Tensor:
     return au
 
 
-def render_case(case: Case, size: int = 48) -> np.ndarray:
-    """The uint8 (size, size) face of a case (seeded; identity, lighting and pose drawn, then overridden)."""
-    from facekit.synth.render import _generator, draw_identity, draw_nuisance, render_chunk
+def render_case_batch(case: Case, size: int = 48):
+    """A case rendered as a one-face :class:`facekit.synth.FaceBatch` (seeded; identity, lighting and pose drawn,
+    then overridden by the case), landmarks and geometry included, e.g. for its true AU regions."""
+    from facekit.synth.render import FaceBatch, _generator, draw_identity, draw_nuisance, render_chunk
 
     ident = draw_identity(1, _generator("case-id", case.seed, case.domain), case.domain)
     nuis = draw_nuisance(1, _generator("case-nuis", case.seed, case.domain), case.domain)
@@ -89,9 +90,17 @@ def render_case(case: Case, size: int = 48) -> np.ndarray:
         nuis[key] = torch.full((1,), float(value))
     if case.domain == "lab":
         nuis["occ"] = torch.zeros(1)
-    img, _, _ = render_chunk(ident, case_au(case), nuis, size, False, case.domain,
-                             _generator("case-noise", case.seed))
-    return (img[0, 0] * 255).round().to(torch.uint8).numpy()
+    au = case_au(case)
+    img, marks, geometry = render_chunk(ident, au, nuis, size, False, case.domain, _generator("case-noise", case.seed))
+    geometry = {**geometry, **{k: nuis[k] for k in ("roll", "yaw", "scale", "tx", "ty")}}  # as render_faces keeps it
+    label = torch.tensor([EMOTIONS.index(case.emotion)])
+    return FaceBatch(images=(img[:, 0] * 255).round().to(torch.uint8), au=au, emotion=label, clean_emotion=label,
+                     landmarks=marks, domain=case.domain, seed=case.seed, geometry=geometry)
+
+
+def render_case(case: Case, size: int = 48) -> np.ndarray:
+    """The uint8 (size, size) face of a case (:func:`render_case_batch`)."""
+    return render_case_batch(case, size).images[0].numpy()
 
 
 def _write_cases(folder: str | os.PathLike, cases, size: int) -> Path:

@@ -41,22 +41,9 @@ class ExplorerFaces:
 
 def case_region_mask(case, size: int = 48) -> np.ndarray:
     """bool (size, size): the regions of the case's active prototype AUs on the case's own rendered face."""
-    from facekit.explain.cases import case_au, emotion_region_masks
-    from facekit.synth.render import FaceBatch, _generator, draw_identity, draw_nuisance, render_chunk
+    from facekit.explain.cases import emotion_region_masks, render_case_batch
 
-    ident = draw_identity(1, _generator("case-id", case.seed, case.domain), case.domain)
-    nuis = draw_nuisance(1, _generator("case-nuis", case.seed, case.domain), case.domain)
-    for key, value in case.nuisance.items():
-        nuis[key] = torch.full((1,), float(value))
-    if case.domain == "lab":
-        nuis["occ"] = torch.zeros(1)
-    au = case_au(case)
-    img, marks, geometry = render_chunk(ident, au, nuis, size, False, case.domain, _generator("case-noise", case.seed))
-    geometry = {**geometry, **{k: nuis[k] for k in ("roll", "yaw", "scale", "tx", "ty")}}  # as render_faces keeps it
-    label = torch.tensor([EMOTIONS.index(case.emotion)])
-    batch = FaceBatch(images=(img[:, 0] * 255).round().to(torch.uint8), au=au, emotion=label, clean_emotion=label,
-                      landmarks=marks, domain=case.domain, seed=case.seed, geometry=geometry)
-    return emotion_region_masks(batch)[0]
+    return emotion_region_masks(render_case_batch(case, size))[0]
 
 
 def load_explorer_faces(size: int = 48, test_dir=None, test2_dir=None, with_real: bool = True) -> ExplorerFaces:
