@@ -65,22 +65,17 @@ def test_fingerprints_are_fresh():
     assert now["emotion"]["predicted"] == stored["emotion"]["predicted"], hint
 
 
-def test_stale_fingerprints_say_so(tmp_path, monkeypatch):
+@pytest.mark.parametrize("part,field,check,reason", [
+    ("emotion", "sha256", "check_xception", "retrained"),          # the shipped checkpoint was retrained
+    ("fau", "inputs_sha256", "check_fau_model", "test faces"),      # the test faces were regenerated
+])
+def test_stale_fingerprints_say_so(tmp_path, monkeypatch, part, field, check, reason):
     stored = checks.load_fingerprints()
-    stored["emotion"]["sha256"] = "0" * 64
+    stored[part][field] = "0" * 64
     path = tmp_path / "fp.json"
     path.write_text(json.dumps(stored))
     monkeypatch.setattr(checks, "FINGERPRINTS", path)
-    failed_with(checks.check_xception(verbose=False), "--refresh", "retrained")
-
-
-def test_changed_test_faces_say_so(tmp_path, monkeypatch):
-    stored = checks.load_fingerprints()
-    stored["fau"]["inputs_sha256"] = "0" * 64
-    path = tmp_path / "fp.json"
-    path.write_text(json.dumps(stored))
-    monkeypatch.setattr(checks, "FINGERPRINTS", path)
-    failed_with(checks.check_fau_model(verbose=False), "--refresh", "test faces")
+    failed_with(getattr(checks, check)(verbose=False), "--refresh", reason)
 
 
 def test_refresh_refuses_a_student_edition(tmp_path, monkeypatch):

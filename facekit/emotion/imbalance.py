@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from facekit.data.fer import EMOTIONS, FERData
-from facekit.emotion.metrics import predict, summarize
+from facekit.emotion.metrics import predict, summarize, wilson_interval
 from facekit.emotion.train import TrainConfig, Trainer
 from facekit.emotion.xception import MiniXception
 
@@ -179,16 +179,6 @@ def subsample_training(data: FERData, fraction: float, seed: int = 0) -> FERData
         take = max(1, round(len(rows) * fraction))
         keep[rows[torch.randperm(len(rows), generator=gen)[:take]]] = True
     return data.subset(keep)
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion (sensible at 0 and 1, unlike p +- 2 SE)."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def _pct(value: float) -> str:

@@ -121,3 +121,13 @@ def summarize(labels, pred, classes: tuple[str, ...] = EMOTIONS) -> dict[str, fl
     recall = per_class_report(labels, pred, classes)["recall"]
     out.update({f"recall_{name}": float(recall[name]) for name in classes})
     return out
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion (sensible at 0 and 1, unlike p +- 2 SE)."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from facekit.data.fer import EMOTIONS
+from facekit.emotion.metrics import wilson_interval
 
 #: EMFACS prototypes: emotion -> the AUs that must be present (see the module docstring for the source).
 EMFACS_PROTOTYPES: dict[str, tuple[int, ...]] = {
@@ -326,16 +327,6 @@ def plot_explained_faces(images, captions: list[str], title: str = "", ncols: in
 
 
 # --- question 2.5: confidence intervals and the computed verdict -----------------------------------------------------
-
-def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval (95 % for z = 1.96) of an accuracy of ``correct`` out of ``n`` faces."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
-
 
 def add_intervals(table: pd.DataFrame, n: dict, z: float = 1.96) -> pd.DataFrame:
     """Add ``acc_lo``/``acc_hi`` (Wilson 95 % interval of ``accuracy``) to a :func:`compare_methods` table;
