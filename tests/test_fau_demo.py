@@ -110,7 +110,7 @@ def test_test_faces_regenerate_deterministically(tmp_path):
 
 
 def test_au_points_follow_the_generator_landmarks():
-    from facekit.fau.data import AU_POINTS, au_points
+    from facekit.fau.points import AU_POINTS, au_points
     from facekit.synth import LANDMARK_NAMES
 
     lm = np.arange(len(LANDMARK_NAMES) * 2, dtype=np.float32).reshape(1, -1, 2)

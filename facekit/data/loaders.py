@@ -164,7 +164,7 @@ def _parse_pixels(column, where) -> np.ndarray:
         return values.astype(np.uint8)
     for i, text in enumerate(column):  # slow path: find the first bad row and say what is wrong with it
         tokens = text.split()
-        bad = next((t for t in tokens if not _is_number(t) or not np.isfinite(float(t))), None)
+        bad = next((t for t in tokens if not is_number(t) or not np.isfinite(float(t))), None)
         if bad is not None:
             raise DataError(f"{where(i)}: pixel value {bad[:20]!r} is not a number; pixels must be {n_pix} "
                             "space-separated integers 0-255.")
@@ -181,7 +181,8 @@ def _parse_pixels(column, where) -> np.ndarray:
                     "0-255.")
 
 
-def _is_number(token: str) -> bool:
+def is_number(token: str) -> bool:
+    """Whether ``float(token)`` parses (``nan`` and ``inf`` included; callers check finiteness)."""
     try:
         float(token)
         return True

@@ -6,14 +6,15 @@ register: Haar-cascade face + eye registration of real photos; demo: overlays, t
 Also here: ``points`` (where each AU sits, the template face), ``attention`` (the patch-attention component) and
 ``ablation`` (its study), ``fewshot`` (Q6-Q7), ``au_emotion`` (Q5). The names the notebooks use are re-exported.
 """
-from facekit.fau.data import AU_POINTS, AUData, load_test_faces, make_au_data
+from facekit.fau.data import AUData, load_test_faces, make_au_data
 from facekit.fau.demo import (AU_LABELS, AUBrowser, FAUResults, au_region_reference, grid_figure, peak_distances,
-                              predict_results, save_visualize, subject_figure, table_figure, variation_summary)
-from facekit.fau.demo import real_photo_au_text
+                              predict_results, real_photo_au_text, save_visualize, subject_figure, table_figure,
+                              variation_summary)
 from facekit.fau.heatmaps import make_heatmaps, read_intensities
 from facekit.fau.metrics import icc, icc31, mae, pcc, score_aus, score_domains
 from facekit.fau.model import (ALL_AUS, FAU_AUS, Bottleneck, CheckpointMismatchError, FAUConfig, ResNet, build_fau_model,
                                count_parameters, load_fau_model, load_fau_weights)
+from facekit.fau.points import AU_POINTS
 from facekit.fau.register import register_face
 from facekit.fau.train import predict_intensities, pretrain_fau
 

@@ -2,7 +2,7 @@
 
 Every source becomes an :class:`AUData`: face images, the intensities of AU6/10/12/14/17 (0-5) and, per AU, the two
 points (left, right; image pixels, x then y) where its heatmap peaks. For generated faces the points come from the
-generator's landmarks (:data:`AU_POINTS`); for real faces without landmarks, from the mean generated face
+generator's landmarks (:data:`facekit.fau.points.AU_POINTS`); for real faces without landmarks, from the mean generated face
 (:func:`template_points`), which is where :mod:`facekit.fau.register` puts the eyes of a registered photo.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from facekit.fau.model import FAU_AUS
-from facekit.fau.points import AU_POINTS, au_points, template_points  # noqa: F401  (AU_POINTS re-exported)
+from facekit.fau.points import au_points, template_points
 
 LABEL_COLUMNS = tuple(f"AU{a}" for a in FAU_AUS)
 
@@ -168,7 +168,7 @@ def _read_au_table(csv_path: Path) -> pd.DataFrame:
     """The AU CSV with canonical column names (``AU06`` -> ``AU6``) and every intensity and point checked: a
     :class:`facekit.data.loaders.DataError` names the row, the column and the fix (no row is dropped silently:
     an unknown intensity would train the model towards 0)."""
-    from facekit.data.loaders import DataError, au_column
+    from facekit.data.loaders import DataError, au_column, is_number
 
     try:
         raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -196,21 +196,13 @@ def _read_au_table(csv_path: Path) -> pd.DataFrame:
             if not text or text.lower() in {"nan", "na", "n/a", "none", "null"}:
                 raise DataError(f"{where}: {col} is empty ({text!r}); every face needs all five intensities "
                                 "(0-5) and, when point columns are given, all points. Fill it in or drop the row.")
-            if not np.isfinite(values[i]) and not _is_float(text):
+            if not np.isfinite(values[i]) and not is_number(text):
                 raise DataError(f"{where}: {col} = {text!r} is not a number; AU intensities are numbers 0-5.")
             if not np.isfinite(values[i]):
                 raise DataError(f"{where}: {col} = {text!r} is not finite.")
             raise DataError(f"{where}: {col} = {text} is outside the FACS 0-5 intensity scale.")
         df[col] = values
     return df
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 # --- the shipped test faces (data/fau/test, data/fau/test2) ---------------------------------------------------------

@@ -228,7 +228,7 @@ def au_region_reference() -> pd.DataFrame:
     """Our two heatmap points per AU next to py-feat's ``au_region_map.json`` (muscles and mesh-region size): a real
     FACS reference for where each AU moves the face."""
     from facekit.assets import au_region_map_path
-    from facekit.fau.data import AU_POINTS
+    from facekit.fau.points import AU_POINTS
 
     regions = json.loads(au_region_map_path().read_text())["regions"]
     rows = []
