@@ -101,21 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _reexec_with_thread_env() -> None:
-    """OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads it, and importing facekit has already loaded torch:
-    so the command line restarts itself once with :func:`facekit.runtime.thread_env` applied (POSIX only)."""
-    import os
-
-    from facekit.runtime import thread_env
-
-    if os.name == "posix" and "OMP_WAIT_POLICY" not in os.environ:
-        env = thread_env()
-        os.execve(sys.executable, [sys.executable, "-m", "facekit", *sys.argv[1:]], env)
-
-
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:  # a real command line, not a call from Python
-        _reexec_with_thread_env()
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

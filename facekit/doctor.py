@@ -71,10 +71,10 @@ def thread_lines(policy=None) -> list[str]:
     policy = policy or thread_policy()
     started = os.environ.get("OMP_WAIT_POLICY")
     return [f"thread policy: {policy}",
-            "  why: two OpenMP threads that spin-wait collapse when another process shares a 2-core machine; "
-            "PASSIVE waits and one thread per free core keep most of the idle speed (README, Threads)",
-            f"  OpenMP in this process started with OMP_WAIT_POLICY={started or 'unset (spin-wait)'}"
-            + ("" if started else "; `facekit` commands and `facekit run` kernels set PASSIVE")]
+            "  why: two OpenMP threads that spin-wait collapse (3-20x slower) when another process shares a 2-core "
+            "machine, and sleeping threads (PASSIVE) cost 10-25 % on free cores; one thread per free core, "
+            "re-checked while facekit works, keeps the idle speed and avoids the collapse (README, Threads)",
+            f"  OpenMP in this process started with OMP_WAIT_POLICY={started or 'unset (spin briefly, then sleep)'}"]
 
 
 def report() -> tuple[str, bool]:

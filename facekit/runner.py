@@ -136,8 +136,8 @@ def execute_notebook(notebook: str | os.PathLike, *, quick: bool = False, out_di
     notebook's own defaults ``figures/<stem>/`` and ``build/checkpoints/`` apply otherwise). The executed copy goes to
     ``executed_dir`` (default ``build/notebooks/``) and is kept when the notebook fails. With ``echo`` the terminal
     shows each code cell as it starts and the lines the cells print (the trainer's per-epoch line, for example).
-    The kernel gets the thread environment of :func:`facekit.runtime.thread_env` (``OMP_WAIT_POLICY=PASSIVE``
-    unless set), which OpenMP reads only when torch starts.
+    The kernel chooses its own threads at the notebook's ``facekit.setup`` and follows the load while it trains
+    (:func:`facekit.runtime.set_threads`).
     """
     import time
 
@@ -156,10 +156,6 @@ def execute_notebook(notebook: str | os.PathLike, *, quick: bool = False, out_di
     params.update(parameters or {})
     for key, value in jupyter_env().items():
         os.environ.setdefault(key, value)
-    from facekit.runtime import thread_env
-
-    saved_wait = os.environ.get("OMP_WAIT_POLICY")
-    os.environ.update(thread_env())  # the kernel inherits this process's environment
     global _CELL_REPORTER
     extra = {}
     if echo:
@@ -175,8 +171,6 @@ def execute_notebook(notebook: str | os.PathLike, *, quick: bool = False, out_di
                              f"{exc.ename}: {exc.evalue}", executed) from None
     finally:
         _CELL_REPORTER = None
-        if saved_wait is None:
-            os.environ.pop("OMP_WAIT_POLICY", None)
     _record_environment(executed)
     return NotebookRun(notebook, executed, Path(params["OUT_DIR"]) if "OUT_DIR" in params else None,
                        time.perf_counter() - start)

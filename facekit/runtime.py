@@ -56,74 +56,159 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _cpu_seconds() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds of the whole machine since boot, summed over its cores (``/proc/stat``; ``None``
+    where there is none). Busy is everything except idle and iowait; guest time is already inside user time."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    if len(values) < 4:
+        return None
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
 def busy_cores(sample_s: float = 0.3) -> float | None:
     """Cores kept busy by all processes over the next ``sample_s`` seconds (``/proc/stat``; ``None`` elsewhere)."""
     import time
 
-    def read():
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-        return sum(values), values[3] + (values[4] if len(values) > 4 else 0)
-
-    try:
-        total0, idle0 = read()
-        time.sleep(sample_s)
-        total1, idle1 = read()
-    except (OSError, ValueError, IndexError):
+    first = _cpu_seconds()
+    time.sleep(sample_s)
+    second = _cpu_seconds()
+    if first is None or second is None or second[1] <= first[1]:
         return None
-    if total1 <= total0:
-        return None
-    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / (total1 - total0))
+    return (os.cpu_count() or 1) * (second[0] - first[0]) / (second[1] - first[1])
 
 
 @dataclass(frozen=True)
 class ThreadPolicy:
-    """How many torch threads and how OpenMP waits, and why (what ``facekit doctor`` prints)."""
+    """How many torch threads, and why (what ``facekit doctor`` prints)."""
 
     threads: int
     wait_policy: str
     reason: str
+    adaptive: bool = False
 
     def __str__(self) -> str:
-        return f"{self.threads} torch thread{'s' * (self.threads > 1)}, OMP_WAIT_POLICY={self.wait_policy}: {self.reason}"
+        follow = "; re-checked every second while facekit trains or renders" if self.adaptive else ""
+        return (f"{self.threads} torch thread{'s' * (self.threads > 1)}, OMP_WAIT_POLICY={self.wait_policy}: "
+                f"{self.reason}{follow}")
 
 
 def thread_policy(busy: float | None = None, cores: int | None = None, env: dict | None = None) -> ThreadPolicy:
-    """The workbook's thread policy. OpenMP threads wait PASSIVE (they sleep instead of spinning, so a descheduled
-    thread costs little); all usable cores when they are free, and one thread fewer per core that other processes
-    keep busy (``busy``, sampled when not given), never below one: on a 2-core machine with one other busy process
-    two threads spend most of each step waiting for each other (see the README's thread table).
-    ``$FACEKIT_THREADS`` and ``$OMP_WAIT_POLICY`` override it."""
+    """The workbook's thread policy: one torch thread per core that other processes leave free (``busy``, sampled
+    when not given), all usable cores when they are free, never below one; and it follows the load while facekit
+    works (:class:`ThreadGovernor`). OpenMP keeps its default wait policy (spin briefly, then sleep), which is the
+    fastest on free cores; it only collapses when two spinning threads share a core with another process, and
+    then the governor has already dropped to one thread (README, Threads).
+    ``$FACEKIT_THREADS`` (a fixed count, never changed) and ``$OMP_WAIT_POLICY`` override it."""
     env = os.environ if env is None else env
     cores = cores or usable_cores()
-    wait = env.get("OMP_WAIT_POLICY", "PASSIVE").upper() or "PASSIVE"
+    wait = env.get("OMP_WAIT_POLICY", "").strip().upper() or "unset (OpenMP default: spin briefly, then sleep)"
     forced = env.get(THREADS_ENV, "").strip().lower()
     if forced and forced != "auto":
-        return ThreadPolicy(max(1, int(forced)), wait, f"${THREADS_ENV}={forced}")
+        try:
+            count = int(forced)
+        except ValueError:
+            raise ValueError(f"${THREADS_ENV}={forced!r} is not a number of threads; set a whole number such as 1, "
+                             f"or 'auto' (or unset it) for facekit's policy.") from None
+        return ThreadPolicy(max(1, count), wait, f"${THREADS_ENV}={forced}")
     busy = busy_cores() if busy is None else busy
     if busy is None:
         return ThreadPolicy(cores, wait, f"all {cores} cores (no load reading on this system)")
-    free = cores - busy
-    threads = max(1, min(cores, int(free + 0.5)))
+    threads = _threads_for(cores - busy, cores)
     why = (f"{busy:.1f} of {cores} cores busy before start, so {threads} thread{'s' * (threads > 1)} "
            + ("(all cores free)" if threads == cores else "(one per free core; more would wait for each other)"))
-    return ThreadPolicy(threads, wait, why)
+    return ThreadPolicy(threads, wait, why, adaptive=True)
 
 
-def thread_env(env: dict | None = None) -> dict[str, str]:
-    """Variables that must be set before torch starts its OpenMP threads (a kernel's or child's environment):
-    ``OMP_WAIT_POLICY=PASSIVE`` unless the user set it. Returns the updated copy of ``env`` (default: os.environ)."""
-    out = dict(os.environ if env is None else env)
-    out.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return out
+def _threads_for(free: float, cores: int, current: int | None = None) -> int:
+    """Threads for ``free`` cores, with a margin against flapping: one thread fewer as soon as other processes take
+    0.4 of a core (two spin-waiting threads already lose most of their speed then), one more only when they leave
+    all but 0.25 of it free; between the two, ``current`` stays (no ``current``: the first choice, same rule as
+    going down)."""
+    down = max(1, min(cores, int(free + 0.4)))
+    if current is None or down < current:
+        return down
+    up = max(1, min(cores, int(free + 0.25)))
+    return up if up > current else current
+
+
+class ThreadGovernor:
+    """Keeps torch's thread count at one per core that *other* processes leave free while facekit works.
+
+    :func:`adapt_threads` (called by the trainers, the evaluation loops and the renderer between steps) reads the
+    machine's busy CPU time and this process's own CPU time at most once per ``interval_s``; other processes' load
+    is the difference, so this process's own threads (spinning ones included) never count against it. A browser
+    that starts playing a video in the middle of Task 1 training thus costs one thread within a second, instead of
+    the 3-20x collapse of two spin-waiting threads on a shared core; when it stops, the thread comes back.
+    ``history`` keeps (seconds since start, other processes' busy cores, threads) of every change."""
+
+    def __init__(self, cores: int | None = None, interval_s: float = 1.0, read=None, clock=None, own=None):
+        import time
+
+        self.cores = cores or usable_cores()
+        self.interval_s = interval_s
+        self._read = read or _cpu_seconds
+        self._clock = clock or time.monotonic
+        self._own = own or time.process_time
+        self._start = self._clock()
+        self._last = (self._clock(), self._read(), self._own())
+        self.history: list[tuple[float, float, int]] = []
+
+    def others_busy(self) -> float | None:
+        """Cores other processes kept busy since the last reading (and start a new interval), or ``None``."""
+        now, machine, own = self._clock(), self._read(), self._own()
+        (then, machine0, own0), self._last = self._last, (now, machine, own)
+        if machine is None or machine0 is None or machine[1] <= machine0[1] or now <= then:
+            return None
+        machine_cores = self.cores_total() * (machine[0] - machine0[0]) / (machine[1] - machine0[1])
+        return max(0.0, machine_cores - (own - own0) / (now - then))
+
+    def cores_total(self) -> int:
+        return os.cpu_count() or self.cores
+
+    def update(self) -> int:
+        """Re-check the load if ``interval_s`` has passed and set the threads; return the threads in use."""
+        current = torch.get_num_threads()
+        if self._clock() - self._last[0] < self.interval_s:
+            return current
+        others = self.others_busy()
+        if others is None:
+            return current
+        want = _threads_for(self.cores - others, self.cores, current)
+        if want != current:
+            torch.set_num_threads(want)
+            self.history.append((round(self._clock() - self._start, 2), round(others, 2), want))
+        return want
+
+
+_GOVERNOR: ThreadGovernor | None = None
+
+
+def adapt_threads() -> int:
+    """Follow the machine's load between steps of long work (a no-op unless the thread count was chosen by
+    facekit's policy, see :func:`set_threads`); returns torch's thread count."""
+    return _GOVERNOR.update() if _GOVERNOR is not None else torch.get_num_threads()
+
+
+def thread_governor() -> ThreadGovernor | None:
+    """The governor in force in this process (``None`` when the thread count was fixed)."""
+    return _GOVERNOR
 
 
 def set_threads(n: int | None = None) -> int:
-    """Set torch's intra-op threads (default: :func:`thread_policy`, which honours ``$FACEKIT_THREADS``) and
-    return the number used."""
-    if n is None:
-        n = thread_policy().threads
-    torch.set_num_threads(max(1, int(n)))
+    """Set torch's intra-op threads and return the number used. ``None`` applies :func:`thread_policy` (which
+    honours ``$FACEKIT_THREADS``) and, unless that fixes the count, keeps following the load
+    (:class:`ThreadGovernor`); a number fixes the count."""
+    global _GOVERNOR
+    policy = thread_policy() if n is None else None
+    torch.set_num_threads(max(1, int(n if n is not None else policy.threads)))
+    adaptive = policy is not None and policy.adaptive and _cpu_seconds() is not None
+    _GOVERNOR = ThreadGovernor(cores=usable_cores()) if adaptive else None
     return torch.get_num_threads()
 
 

@@ -50,3 +50,18 @@ def test_busy_processes_are_stopped_afterwards():
     with busy_processes(1, settle_s=0) as procs:
         assert procs[0].poll() is None
     assert procs[0].poll() is not None
+
+
+def test_late_load_rows_show_what_the_governor_did():
+    plan = BenchPlan(load_busy=(0, 1))
+    results = {"load_trainer_old_late": {"items": 1000, "seconds": 2.5, "load_avg_1min": 1.0},
+               "load_trainer_facekit_late": {"items": 1000, "seconds": 1.25, "load_avg_1min": 1.0,
+                                             "thread_changes": [[3.4, 0.55, 1]]}}
+    rows = []
+    load_rows(results, plan, lambda g, m, v, u, res=None, how="", target_key=None:
+              rows.append({"measure": m, "value": v, "how": how}))
+    late = next(r for r in rows if r["measure"].startswith("trainer, facekit default") and "after the warm-up" in r["measure"])
+    assert late["value"] == pytest.approx(800) and "1 threads at 3.4 s (others 0.55 cores)" in late["how"]
+    ratio = next(r for r in rows if r["measure"] == "trainer: facekit default / old default, "
+                                                    "1 busy process starting after the warm-up")
+    assert ratio["value"] == pytest.approx(2.0)

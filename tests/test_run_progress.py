@@ -11,7 +11,7 @@ import pytest
 
 from facekit import paths, runner
 from facekit.emotion.train import epoch_line
-from facekit.runtime import thread_env, thread_policy
+from facekit.runtime import thread_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -74,8 +74,8 @@ def test_run_with_out_keeps_everything_there_and_shows_cells(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "99_probe cell 3/3: # train the model" in printed  # papermill adds the injected-parameters cell
     assert "epoch 2/2: loss 0.5, ETA 1 s" in printed
-    expected = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
-    assert f"    {expected}" in printed.splitlines(), "the kernel gets the thread environment"
+    expected = os.environ.get("OMP_WAIT_POLICY")
+    assert f"    {expected}" in printed.splitlines(), "the kernel inherits the wait policy unchanged"
 
 
 def test_thread_policy_uses_free_cores_and_honours_overrides():
@@ -84,9 +84,11 @@ def test_thread_policy_uses_free_cores_and_honours_overrides():
     assert thread_policy(busy=3.0, cores=2, env={}).threads == 1
     assert thread_policy(busy=0.0, cores=8, env={}).threads == 8
     assert thread_policy(busy=3.2, cores=8, env={}).threads == 5
+    assert thread_policy(busy=0.45, cores=2, env={}).threads == 1, "0.4 of a core taken already costs a thread"
     busy = thread_policy(busy=1.0, cores=2, env={})
-    assert busy.wait_policy == "PASSIVE" and "1.0 of 2 cores busy" in busy.reason
+    assert busy.adaptive and "unset" in busy.wait_policy and "1.0 of 2 cores busy" in busy.reason
     forced = thread_policy(busy=0.0, cores=2, env={"FACEKIT_THREADS": "1", "OMP_WAIT_POLICY": "active"})
     assert (forced.threads, forced.wait_policy) == (1, "ACTIVE") and "FACEKIT_THREADS" in forced.reason
-    assert thread_env({})["OMP_WAIT_POLICY"] == "PASSIVE"
-    assert thread_env({"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert not forced.adaptive, "a forced count is never changed by the governor"
+    with pytest.raises(ValueError, match="FACEKIT_THREADS='two'.*whole number"):
+        thread_policy(busy=0.0, cores=2, env={"FACEKIT_THREADS": "two"})

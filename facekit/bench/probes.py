@@ -17,6 +17,7 @@ import resource
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -98,18 +99,28 @@ def render(n: int, size: int = 48, domain: str = "lab", device: str = "cpu") -> 
 
 @probe
 def trainer(steps: int | None, batch_size: int = 128, n_train: int | None = None, warmup: int = 2,
-            device: str = "cpu") -> dict:
-    """The facekit trainer (:meth:`Trainer.train_epoch`): ``steps`` timed steps (``None``: one whole epoch)."""
+            device: str = "cpu", late_busy: int = 0) -> dict:
+    """The facekit trainer (:meth:`Trainer.train_epoch`): ``steps`` timed steps (``None``: one whole epoch);
+    ``late_busy`` busy processes start when the timed steps do (after the warm-up), as other work appears in the
+    middle of training. ``threads_end`` is the thread count at the end; ``thread_changes`` what the governor did."""
+    from facekit.runtime import thread_governor
+
     n_train = n_train or batch_size * ((steps or 1) + warmup)
     tr = _trainer(n_train, batch_size, device)
     if warmup:
         tr.train_epoch(max_steps=warmup)
     _sync(device)
-    c0 = time.process_time()
-    result = tr.train_epoch(max_steps=steps)
-    _sync(device)
+    threads = torch.get_num_threads()
+    with busy_processes(late_busy, settle_s=0):
+        c0 = time.process_time()
+        result = tr.train_epoch(max_steps=steps)
+        _sync(device)
+        cpu = time.process_time() - c0
+    governor = thread_governor()
     return {"items": result.images, "seconds": result.seconds, "steps": result.steps, "n_train": n_train,
-            "channels_last": tr.channels_last, "cpu_seconds": time.process_time() - c0}
+            "channels_last": tr.channels_last, "cpu_seconds": cpu, "threads": threads,
+            "threads_end": torch.get_num_threads(),
+            "thread_changes": [list(h) for h in governor.history] if governor else []}
 
 
 @probe
@@ -306,6 +317,22 @@ def fau_demo(subjects: int = 5, device: str = "cpu") -> dict:
 
 
 # ------------------------------------------------------------------------------------------- process isolation
+@contextmanager
+def busy_processes(n: int, settle_s: float = 0.5):
+    """``n`` CPU-bound child processes (``while True: pass``) for the duration of the block."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n)]
+    try:
+        if n and settle_s:
+            time.sleep(settle_s)
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

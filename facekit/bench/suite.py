@@ -336,26 +336,38 @@ def load_rows(results: dict[str, dict], plan: BenchPlan, add) -> None:
     if not plan.load_busy:
         add("threads", "thread policies under load", float("nan"), "", None, "not measured (plan.load_busy is empty)")
         return
+    def loads(probe):
+        return [*plan.load_busy, *(["late"] if probe == "trainer" else [])]
+
+    def what(b):
+        return ("1 busy process starting after the warm-up" if b == "late"
+                else f"{b} busy process{'es' * (b != 1)}")
+
     for probe, unit in (("trainer", "img/s"), ("render", "faces/s")):
-        for b in plan.load_busy:
+        for b in loads(probe):
             for policy, label in POLICIES.items():
                 res = results.get(f"load_{probe}_{policy}_{b}")
                 if res is None:
                     continue
-                size = f"{plan.load_steps} steps x {plan.batch_size}" if probe == "trainer" else \
+                steps = plan.load_steps * (3 if b == "late" else 1)
+                size = f"{steps} steps x {plan.batch_size}" if probe == "trainer" else \
                     f"{plan.load_render_n} faces 48x48"
-                add("threads", f"{probe}, {label}, {b} busy process{'es' * (b != 1)}", _rate(res), unit, res,
-                    f"{size}; 1-min load average {res.get('load_avg_1min')} at start")
+                changes = "".join(f"; {t} threads at {s:g} s (others {o:g} cores)"
+                                  for s, o, t in res.get("thread_changes") or [])
+                add("threads", f"{probe}, {label}, {what(b)}", _rate(res), unit, res,
+                    f"{size}; 1-min load average {res.get('load_avg_1min')} at start{changes}")
 
     def ratio(probe, busy):
         new, old = (results.get(f"load_{probe}_{p}_{busy}", {}) for p in ("facekit", "old"))
         return _rate(new) / _rate(old) if new and old else float("nan")
 
     for probe in ("trainer", "render"):
-        for b in plan.load_busy:
+        for b in loads(probe):
+            if b == "late" and "load_trainer_old_late" not in results:
+                continue
             target = {("trainer", 0): "policy_idle", ("trainer", 1): "policy_load"}.get((probe, b))
-            add("threads", f"{probe}: facekit default / old default, {b} busy", ratio(probe, b), "x", None,
-                "ratio of the two rows above, same run", target)
+            add("threads", f"{probe}: facekit default / old default, {what(b) if b == 'late' else f'{b} busy'}",
+                ratio(probe, b), "x", None, "ratio of the two rows above, same run", target)
 
 
 def build_scaling(results: dict[str, dict], plan: BenchPlan) -> pd.DataFrame:

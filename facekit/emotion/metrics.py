@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from facekit.data.fer import EMOTIONS, FERData
 from facekit.emotion.augment import center_crop
 from facekit.emotion.xception import preprocess
+from facekit.runtime import adapt_threads
 
 
 @dataclass
@@ -69,6 +70,7 @@ def predict(model: torch.nn.Module, faces: FERData | torch.Tensor, labels: torch
         with torch.no_grad():
             starts = range(0, len(faces), batch_size)
             for start in tqdm(starts, desc="predict", leave=False, disable=not progress):
+                adapt_threads()
                 chunk = faces[start:start + batch_size]
                 n = len(chunk)
                 if n >= 3 and n % 2:

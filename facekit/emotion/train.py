@@ -38,6 +38,7 @@ from facekit.emotion.checkpoint import CHECKPOINT_NAME, load_emotion_model, mode
 from facekit.emotion.metrics import predict
 from facekit.emotion.xception import MiniXception, preprocess
 from facekit.io import load_checkpoint, save_checkpoint
+from facekit.runtime import adapt_threads
 
 #: The evaluation sets of every epoch: history column prefix -> FER2013 split.
 EVAL_SPLITS: dict[str, str] = {"public": "PublicTest", "private": "PrivateTest"}
@@ -200,6 +201,7 @@ class Trainer:
         loss_sum, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
         bar = tqdm(starts, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False, disable=not self.progress)
         for step, start in enumerate(bar):
+            adapt_threads()
             self._set_lr((self.epoch + step / len(starts)) / cfg.epochs)
             idx = order[start:start + cfg.batch_size]
             idx = idx[:safe_batch_size(len(idx), self.channels_last)]

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from facekit.runtime import adapt_threads
+
 #: CAM methods by name -> class name in ``pytorch_grad_cam``.
 METHODS: dict[str, str] = {
     "gradcam": "GradCAM",
@@ -261,6 +263,7 @@ def score_explanations(model: nn.Module, x: torch.Tensor, labels, masks: np.ndar
     rows = []
     for method, layer in tqdm(list(methods), desc="explanations", leave=False):
         for start in range(0, len(x), batch_size):
+            adapt_threads()
             sl = slice(start, start + batch_size)
             cams = compute_cams(model, x[sl], labels[sl], method=method, layer=layer)
             share, hit = region_share(cams, masks[sl]), pointing_game(cams, masks[sl])

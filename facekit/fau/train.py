@@ -22,6 +22,7 @@ from facekit.fau.metrics import score_aus
 from facekit.fau.model import ResNet, fau_checkpoint, load_fau_weights
 from facekit.fau.augment import wild_augment
 from facekit.fau.points import swaps_on_flip
+from facekit.runtime import adapt_threads
 
 
 class FAUTrainingDiverged(RuntimeError):
@@ -152,6 +153,7 @@ def predict_heatmaps(model: ResNet, data: AUData | np.ndarray, batch_size: int =
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
+        adapt_threads()
         x = to_input(images[start:start + batch_size], model.config.in_channels, model.config.input_size)
         pts = _input_points(model, data, slice(start, start + batch_size))
         out.append(model(x.to(device), points=None if pts is None else pts.to(device)).cpu())
@@ -240,6 +242,7 @@ def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs
         bar = tqdm(range(steps_per_epoch), desc=f"train-fau epoch {epoch + 1}/{epochs}", disable=not progress,
                    leave=False)
         for s in bar:
+            adapt_threads()
             idx = order[s * batch_size:(s + 1) * batch_size]
             x, y, pts = make_batch(train, idx, model.config, sigma=sigma, augment=augment, generator=g,
                                    with_points=True, robust=robust)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from facekit.data.fer import EMOTIONS
+from facekit.runtime import adapt_threads
 from facekit.synth.facs import AUS, au_index, noisy_labels, sample_expressions
 
 #: Landmarks returned with every face, ``_l`` = image left. (x, y) in output pixel coordinates.
@@ -831,7 +832,7 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
         ids = ids.expand(n) if len(ids) == 1 else ids
     images, aus, noisy, clean, marks, geos = [], [], [], [], [], []
     bar = tqdm(total=n, desc=f"rendering {domain} faces", unit="face", disable=not progress or n < 2 * chunk)
-    threads = torch.get_num_threads()
+    threads = adapt_threads()   # the chunks rendered side by side: one per core other processes leave free
     # One torch thread per op: the ops are small, and torch's thread pool thrashes badly on a busy 2-core machine
     # (20x slower). The cores are used by rendering whole chunks side by side in Python threads instead (torch
     # releases the GIL inside each op): 1.9x faster on 2 idle cores, and no spin-waiting on a busy one.
