@@ -108,3 +108,10 @@ def test_au_vs_direct_notebook_compares_every_method_in_both_domains(run_noteboo
     assert metrics["fau_all_icc_lab"] > 0.1
     errors = pd.read_csv(out / "au_errors_lab_to_wild.csv", index_col=0)
     assert len(errors) == 17 and errors["mae_rise"].is_monotonic_decreasing
+    # the wild-gap attribution: every trait row for both models, paired against the same wild faces
+    gap = pd.read_csv(out / "wild_gap.csv")
+    from facekit.synth import WILD_FACTORS
+
+    assert len(gap) == 2 * (len(WILD_FACTORS) + 4) and set(gap["model"]) == {"5-AU model", "all-AU model"}
+    assert (gap.loc[gap["condition"] == "wild", "recovered"] == 0).all()
+    assert "wild_gap_allau_lab_through_wild_augment" in metrics

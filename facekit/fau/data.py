@@ -95,23 +95,25 @@ def from_face_batch(batch, source: str = "synth", names=None, aus=FAU_AUS) -> AU
 
 
 def make_au_data(n: int, seed: int, domain: str = "lab", size: int = 128, color: bool = False,
-                 aus=FAU_AUS) -> AUData:
+                 aus=FAU_AUS, as_lab=()) -> AUData:
     """Render ``n`` faces with widely varying AU6/10/12/14/17 (facekit.synth.make_au_dataset), held in memory.
 
     With more ``aus`` than the five (e.g. :data:`facekit.fau.model.ALL_AUS`), every second face also has its other
     AUs redrawn independently of the emotion prototype (0 with chance 0.65, else 0.3-5), so each AU is seen both
     inside and outside its usual company and a model cannot read one AU off the others.
+    ``as_lab`` (wild faces only; traits of :data:`facekit.synth.WILD_FACTORS`) draws those traits from lab's ranges:
+    the same faces and AUs, one trait changed.
     """
     from facekit.synth import make_au_dataset
 
     aus = tuple(int(a) for a in aus)
     if set(aus) <= set(FAU_AUS):
-        batch = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color)
+        batch = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color, as_lab=as_lab)
         return from_face_batch(batch, source=domain, aus=aus)
     from facekit.synth import AUS, render_faces
     from facekit.synth.facs import sample_independent_aus
 
-    base = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color)
+    base = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color, as_lab=as_lab)
     g = torch.Generator().manual_seed(9173 * int(seed) + (0 if domain == "lab" else 1))
     au = base.au.clone()
     other = [i for i, a in enumerate(AUS) if a not in FAU_AUS]
@@ -119,7 +121,7 @@ def make_au_data(n: int, seed: int, domain: str = "lab", size: int = 128, color:
     fresh = sample_independent_aus(n, g, tuple(AUS[i] for i in other), p_active=0.35)
     au[:, other] = torch.where(redraw[:, None], fresh, au[:, other])
     batch = render_faces(n, seed=seed, domain=domain, size=size, color=color, emotion=base.clean_emotion,
-                         au=au.clamp(0, 5))
+                         au=au.clamp(0, 5), as_lab=as_lab)
     return from_face_batch(batch, source=domain, aus=aus)
 
 

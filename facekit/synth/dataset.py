@@ -54,10 +54,11 @@ def make_fer_dataset(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", p
 
 
 def make_au_dataset(n: int, seed: int = 0, domain: str = "lab", size: int = 128, color: bool = False,
-                    progress: bool = False) -> FaceBatch:
+                    progress: bool = False, as_lab=()) -> FaceBatch:
     """Faces for AU analysis (Task 2): each face shows an emotion prototype, and the Task 2 AUs
     (:data:`TASK2_AUS`: 6, 10, 12, 14, 17) are then redrawn independently of it (0 with chance 0.4, else 0.3-5),
-    so they vary widely and are not tied to one emotion. ``emotion`` is the prototype's emotion."""
+    so they vary widely and are not tied to one emotion. ``emotion`` is the prototype's emotion. ``as_lab``: see
+    :func:`facekit.synth.render_faces` (the AUs and emotions do not depend on it)."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     gen = _generator("au-set", seed, domain)
@@ -66,7 +67,7 @@ def make_au_dataset(n: int, seed: int = 0, domain: str = "lab", size: int = 128,
     cols = [au_index(a) for a in TASK2_AUS]
     au[:, cols] = sample_independent_aus(n, gen, TASK2_AUS)
     return render_faces(n, seed=seed, domain=domain, size=size, color=color, emotion=clean, au=au.clamp(0, 5),
-                        progress=progress)
+                        progress=progress, as_lab=as_lab)
 
 
 __all__ = ["TASK2_AUS", "benchmark_render", "fer_label_plan", "fer_split_counts", "make_au_dataset", "make_fer_dataset", "write_au_folder",

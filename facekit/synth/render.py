@@ -102,6 +102,21 @@ _NUISANCE = {  # name: (lab lo, lab hi, wild lo, wild hi)
 _P_OCCLUDED = {"lab": 0.07, "wild": 0.3}
 _P_BLUR = {"lab": 0.2, "wild": 0.5}
 
+#: The traits that separate the ``wild`` domain from ``lab``, each as the random parameters that make it. Rendering
+#: wild faces with one trait drawn from lab's ranges (``render_faces(..., as_lab=("light",))``) keeps every random
+#: draw (the same uniforms are mapped through lab's range instead), so the faces stay paired with the plain wild ones
+#: and the difference is that trait alone: the FAU wild-gap attribution (:func:`facekit.fau.robustness.wild_gap`).
+WILD_FACTORS: dict[str, tuple[str, ...]] = {
+    "pose": ("roll", "yaw", "scale", "tx", "ty", "fer_scale", "fer_ty"),
+    "light": ("light_dir", "light"),
+    "photometric": ("contrast", "bright", "gamma", "tint_r", "tint_b"),
+    "background": ("bg", "bg_grad", "clutter"),
+    "blur": ("blur",),
+    "noise": ("noise",),
+    "occlusion": ("occ", "occ_kind", "occ_x", "occ_y", "occ_size", "occ_angle"),
+    "identity": tuple(_IDENTITY),
+}
+
 _YAW_SHIFT = 0.12    # canonical units the features slide sideways per unit of yaw
 _YAW_SQUASH = 0.35   # relative compression of the far half of the face per unit of yaw
 
@@ -115,9 +130,30 @@ def _generator(*parts) -> torch.Generator:
     return torch.Generator().manual_seed(_stream_seed(*parts))
 
 
-def _draw(table: dict, u: torch.Tensor, domain: str) -> dict[str, torch.Tensor]:
-    off = 0 if domain == "lab" else 2
-    return {k: lo_hi[off] + (lo_hi[off + 1] - lo_hi[off]) * u[:, i] for i, (k, lo_hi) in enumerate(table.items())}
+def _draw(table: dict, u: torch.Tensor, domain: str, as_lab: frozenset = frozenset()) -> dict[str, torch.Tensor]:
+    def off(k):
+        return 0 if domain == "lab" or k in as_lab else 2
+
+    return {k: lo_hi[off(k)] + (lo_hi[off(k) + 1] - lo_hi[off(k)]) * u[:, i]
+            for i, (k, lo_hi) in enumerate(table.items())}
+
+
+def _dom(key: str, domain: str, as_lab: frozenset) -> str:
+    return "lab" if key in as_lab else domain
+
+
+def check_as_lab(as_lab) -> frozenset:
+    """Names in ``as_lab`` (traits of :data:`WILD_FACTORS` or single parameters) -> the set of parameter names."""
+    names: set[str] = set()
+    for name in as_lab or ():
+        if name in WILD_FACTORS:
+            names.update(WILD_FACTORS[name])
+        elif name in _IDENTITY or name in _NUISANCE:
+            names.add(name)
+        else:
+            raise ValueError(f"as_lab: unknown trait or parameter {name!r}; traits: {', '.join(WILD_FACTORS)} "
+                             "(or a single parameter of facekit.synth.render._IDENTITY / _NUISANCE)")
+    return frozenset(names)
 
 
 def _check_features(features) -> frozenset:
@@ -129,13 +165,15 @@ def _check_features(features) -> frozenset:
 
 
 def draw_identity(n: int, gen: torch.Generator | None = None, domain: str = "lab",
-                  identity_seed=None, features=None) -> dict[str, torch.Tensor]:
+                  identity_seed=None, features=None, as_lab=()) -> dict[str, torch.Tensor]:
     """Per-face identity parameters (face shape, features, skin, hair, glasses, beard, age lines).
 
     ``identity_seed`` (int or int tensor (n,)) gives the same identity for the same seed; otherwise ``gen`` draws.
     ``features`` (default :data:`FEATURES`): without ``"framing"`` the face keeps version 5's long lower face.
+    ``as_lab`` (see :data:`WILD_FACTORS`) draws those parameters from lab's ranges with the same random numbers.
     """
     features = _check_features(features)
+    as_lab = check_as_lab(as_lab)
     k = len(_IDENTITY)
     if identity_seed is None:
         u = torch.rand(n, k, generator=gen)
@@ -147,10 +185,10 @@ def draw_identity(n: int, gen: torch.Generator | None = None, domain: str = "lab
         u = torch.empty(n, k)
         for s in torch.unique(ids).tolist():
             u[ids == s] = torch.rand(k, generator=_generator("identity", domain, int(s)))
-    p = _draw(_IDENTITY, u, domain)
-    p["glasses"] = (p["glasses"] < _P_GLASSES[domain]).float()
-    p["beard"] = (p["beard"] < _P_BEARD[domain]).float() * (0.4 + 0.6 * p["hue"])
-    p["long_hair"] = (p["long_hair"] < _P_LONG[domain]).float()
+    p = _draw(_IDENTITY, u, domain, as_lab)
+    p["glasses"] = (p["glasses"] < _P_GLASSES[_dom("glasses", domain, as_lab)]).float()
+    p["beard"] = (p["beard"] < _P_BEARD[_dom("beard", domain, as_lab)]).float() * (0.4 + 0.6 * p["hue"])
+    p["long_hair"] = (p["long_hair"] < _P_LONG[_dom("long_hair", domain, as_lab)]).float()
     p["fringe"] = (p["fringe"] < 0.3).float() * p["side_hair"]
     p["lower_h"] = p["face_h"].clone()
     if "framing" in features:
@@ -163,21 +201,23 @@ def draw_identity(n: int, gen: torch.Generator | None = None, domain: str = "lab
 
 
 def draw_nuisance(n: int, gen: torch.Generator, domain: str = "lab", enabled: bool = True,
-                  features=None) -> dict[str, torch.Tensor]:
+                  features=None, as_lab=()) -> dict[str, torch.Tensor]:
     """Per-face pose, lighting, background, blur, noise and occlusion; ``enabled=False`` gives a clean frontal face.
 
     With ``"framing"`` in ``features`` (the default) the crop is FER2013's: forehead to chin fills the frame.
+    ``as_lab`` (see :data:`WILD_FACTORS`) draws those parameters from lab's ranges with the same random numbers.
     """
     features = _check_features(features)
+    as_lab = check_as_lab(as_lab)
     u = torch.rand(n, len(_NUISANCE), generator=gen)
-    p = _draw(_NUISANCE, u, domain)
+    p = _draw(_NUISANCE, u, domain, as_lab)
     if "framing" in features:
         p["scale"] = p["fer_scale"]
         p["ty"] = -0.1 * p["scale"] + p["fer_ty"]
     p["clutter_field"] = torch.rand(n, 3, 6, 6, generator=gen)
     p["noise_field_seed"] = torch.randint(0, 2**31 - 1, (1,), generator=gen)
-    p["occ"] = (p["occ"] < _P_OCCLUDED[domain]).float()
-    p["blur"] = (p["blur"] < _P_BLUR[domain]).float() * p["blur"]
+    p["occ"] = (p["occ"] < _P_OCCLUDED[_dom("occ", domain, as_lab)]).float()
+    p["blur"] = (p["blur"] < _P_BLUR[_dom("blur", domain, as_lab)]).float() * p["blur"]
     if not enabled:
         frame = {"scale": 1.56, "ty": -0.15} if "framing" in features else {"scale": 1.1, "ty": -0.06}
         for key, value in {"roll": 0.0, "yaw": 0.0, "tx": 0.0, **frame, "light": 0.0,
@@ -809,7 +849,8 @@ def _check_args(n, domain, size, emotion, au):
 
 def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, color: bool = False,
                  emotion=None, au=None, identity_seed=None, nuisance: bool = True, progress: bool = False,
-                 labels=None, chunk: int | None = None, workers: int | None = None, features=None) -> FaceBatch:
+                 labels=None, chunk: int | None = None, workers: int | None = None, features=None,
+                 as_lab=()) -> FaceBatch:
     """Render ``n`` faces; same arguments, same bytes (whatever ``workers`` is).
 
     ``emotion`` (int64 (n,)) fixes the true emotions the AUs are drawn for (else uniform); ``au`` (n, len(AUS))
@@ -820,11 +861,14 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
     all cores): each chunk has its own seeded generators, so the bytes do not depend on it.
     ``features`` (default all of :data:`FEATURES`) names the appearance features to render; the realism ablation
     switches them off one at a time (the random streams do not depend on it, so faces stay paired).
+    ``as_lab`` (traits of :data:`WILD_FACTORS`, for ``domain="wild"``) draws those traits from lab's ranges with the
+    same random numbers, so each face is its plain wild twin but for that trait.
     """
     from tqdm.auto import tqdm
 
     emotion, au = _check_args(n, domain, size, emotion, au)
     features = _check_features(features)
+    as_lab = check_as_lab(as_lab)
     chunk = chunk or max(64, (1 << 22) // (size * size * (3 if color else 1)))
     ids = None
     if identity_seed is not None:
@@ -839,7 +883,7 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
     torch.set_num_threads(1)
     try:
         parts = _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar,
-                               workers or threads, features)
+                               workers or threads, features, as_lab)
     finally:
         torch.set_num_threads(threads)
         bar.close()
@@ -856,7 +900,7 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
 
 
 def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar, workers=1,
-                   features=None):
+                   features=None, as_lab=frozenset()):
     from concurrent.futures import ThreadPoolExecutor
 
     from facekit.synth.facs import clean_given_labels
@@ -866,7 +910,7 @@ def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, lab
         m = min(chunk, n - start)
         sl = slice(start, start + m)
         g_id, g_ex, g_nu, g_no = (_generator(s, seed, domain, ci) for s in ("id", "expr", "nuis", "noise"))
-        ident = draw_identity(m, g_id, domain, None if ids is None else ids[sl], features)
+        ident = draw_identity(m, g_id, domain, None if ids is None else ids[sl], features, as_lab)
         if labels is not None:
             lab = torch.as_tensor(labels, dtype=torch.long)[sl]
             cl = clean_given_labels(lab, g_ex)
@@ -874,7 +918,7 @@ def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, lab
             cl = emotion[sl] if emotion is not None else torch.randint(0, len(EMOTIONS), (m,), generator=g_ex)
             lab = noisy_labels(cl, g_ex)
         a = au[sl] if au is not None else sample_expressions(cl, g_ex)
-        nu = draw_nuisance(m, g_nu, domain, nuisance, features)
+        nu = draw_nuisance(m, g_nu, domain, nuisance, features, as_lab)
         img, lm, geo = render_chunk(ident, a, nu, size, color, domain, g_no, features)
         img = (img * 255).round().to(torch.uint8)
         bar.update(m)
