@@ -31,6 +31,7 @@ assets: install
 
 workbook: install
 	$(BIN)/facekit run
+	$(BIN)/facekit results-table --write README.md
 
 quick: install
 	$(BIN)/facekit run --quick --out build/quick

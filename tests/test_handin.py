@@ -503,3 +503,51 @@ def test_printed_suptitle_stays_above_the_column_titles():
         assert fig._suptitle.get_window_extent(renderer).y0 >= top_titles
     assert fig._suptitle.get_position() == (0.5, 0.98)
     plt.close(fig)
+
+
+# --- the README's results table -----------------------------------------------------------------------------------
+
+def test_readme_results_table_is_the_one_the_committed_metrics_give():
+    """The committed README table is exactly what `facekit results-table` makes of the committed figures/."""
+    from facekit.handin.results import BEGIN, END, results_table
+    from facekit.paths import repo_root
+
+    text = (repo_root() / "README.md").read_text()
+    committed = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert committed == results_table(repo_root() / "figures")
+
+
+def test_results_table_follows_the_numbers_and_rewrites_only_its_rows(tmp_path):
+    import json
+
+    from facekit.handin.results import BEGIN, END, results_table, write_results
+
+    figs = tmp_path / "figures"
+    (figs / "09_playground").mkdir(parents=True)
+    (figs / "09_playground" / "metrics.json").write_text(json.dumps(
+        {"latency_median_ms": 85.2, "latency_max_ms": 115.0, "latency_moves": 20}))
+    assert "median 85 ms, max 115 ms over 20 moves" in results_table(figs)
+    (figs / "09_playground" / "metrics.json").write_text(json.dumps(
+        {"latency_median_ms": 301.0, "latency_max_ms": 400.0, "latency_moves": 5}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{BEGIN}\n| old | row |\n{END}\ntail\n")
+    write_results(readme, figs)
+    new = readme.read_text()
+    assert new.startswith(f"intro\n{BEGIN}\n| what | number |") and new.endswith(f"{END}\ntail\n")
+    assert "median 301 ms, max 400 ms over 5 moves" in new and "| old | row |" not in new
+
+
+def test_results_table_refusals_name_the_fix(tmp_path):
+    from facekit.handin.results import results_table, write_results
+
+    with pytest.raises(FileNotFoundError, match="run `make workbook` first"):
+        results_table(tmp_path)
+    (tmp_path / "02_emotion_training").mkdir()
+    (tmp_path / "02_emotion_training" / "metrics.json").write_text("{broken")
+    with pytest.raises(ValueError, match="02_emotion_training.*facekit run 02_emotion_training"):
+        results_table(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers here\n")
+    with pytest.raises(ValueError, match="results:begin"):
+        write_results(readme, tmp_path)
+    assert readme.read_text() == "no markers here\n"

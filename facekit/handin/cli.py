@@ -39,6 +39,22 @@ def _cmd_supplementary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_results_table(args: argparse.Namespace) -> int:
+    from facekit.handin.results import results_table, write_results
+
+    figures = args.figures or str(_root() / "figures")
+    try:
+        if args.write:
+            print(f"facekit results-table: results table of {args.write} rewritten from {figures}/*/metrics.json "
+                  f"({write_results(args.write, figures)})")
+        else:
+            print(results_table(figures))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"facekit results-table: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _root():
     from facekit.paths import repo_root
 
@@ -59,3 +75,9 @@ def register(sub) -> None:
     supp.add_argument("--root", metavar="DIR", help=argparse.SUPPRESS)
     supp.add_argument("--no-html", action="store_true", help="skip the HTML rendering of each notebook")
     supp.set_defaults(func=_cmd_supplementary, figures=None)
+
+    res = sub.add_parser("results-table", help="the README's results table from figures/*/metrics.json "
+                                               "(--write README.md replaces it between its markers)")
+    res.add_argument("--figures", metavar="DIR", help="figures root (default: figures/)")
+    res.add_argument("--write", metavar="README", help="rewrite the table between the results markers of this file")
+    res.set_defaults(func=_cmd_results_table)
