@@ -20,6 +20,21 @@ def _quiet_jupyter(tmp_path_factory):
     os.environ.setdefault("FACEKIT_REPORT_OUTPUTS", "0")  # no report PDFs/LaTeX in tests unless a test asks for them
 
 
+@pytest.fixture(autouse=True)
+def threads_restored():
+    """Every test leaves torch's thread count and facekit's thread governor as it found them: a test that calls
+    ``facekit.setup`` (which starts the governor) must not make later tests change threads with the machine's load,
+    since a thread change alters floating-point rounding (e.g. the resumed-equals-uninterrupted training checks)."""
+    import torch
+
+    from facekit import runtime
+
+    before, governor = torch.get_num_threads(), runtime._GOVERNOR
+    yield
+    torch.set_num_threads(before)
+    runtime._GOVERNOR = governor
+
+
 @pytest.fixture(scope="session")
 def workbook_dir(tmp_path_factory) -> Path:
     """The session's output folder: ``<stem>/`` per notebook and a shared ``checkpoints/``."""

@@ -5,7 +5,6 @@ import time
 import pytest
 import torch
 
-from facekit import runtime
 from facekit.bench.probes import busy_processes
 from facekit.runtime import ThreadGovernor, adapt_threads, set_threads, thread_governor
 
@@ -26,14 +25,6 @@ class FakeMachine:
     def governor(self, interval_s=1.0):
         return ThreadGovernor(cores=2, interval_s=interval_s, read=lambda: (self.busy, self.total),
                               clock=lambda: self.t, own=lambda: self.cpu)
-
-
-@pytest.fixture
-def threads_restored():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-    runtime._GOVERNOR = None
 
 
 def test_others_load_costs_a_thread_and_gives_it_back(threads_restored, monkeypatch):

@@ -184,8 +184,13 @@ def test_case_regions_belong_to_the_faces_on_disk(faces):
     from facekit.explain.cases import TEST_CASES, render_case
 
     for case in TEST_CASES:
-        assert np.array_equal(render_case(case), faces.images[faces.index(f"test/{case.name}")]), (
-            f"data/test/{case.name}.png is stale: regenerate with python -m facekit.explain.cases")
+        # Same bytes up to float rounding: another CPU (AVX2 vs AVX-512 kernels) can round a pixel that sits on a
+        # .5 boundary the other way, so one grey level on a handful of pixels is allowed; a stale face (another
+        # generator version, pose or AU) differs by far more.
+        diff = np.abs(render_case(case).astype(int) - faces.images[faces.index(f"test/{case.name}")].astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.002, (
+            f"data/test/{case.name}.png is stale ({(diff > 0).sum()} pixels differ, by up to {diff.max()} grey "
+            "levels): regenerate with python -m facekit.explain.cases")
 
 
 def test_explorer_figure_for_every_control_value(models, faces):
