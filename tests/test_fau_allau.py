@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from facekit.fau import au_emotion as ae
-from facekit.fau.augment import affine_points, wild_augment
+from facekit.fau.augment import affine_points, face_mask, wild_augment
 from facekit.fau.heatmaps import make_heatmaps, read_intensities
 from facekit.fau.model import (ALL_AUS, FAU_AUS, CheckpointMismatchError, FAUConfig, build_fau_model, fau_checkpoint,
                                load_fau_model, load_fau_weights)
@@ -111,6 +111,44 @@ def test_wild_augment_moves_the_points_with_the_face():
     assert torch.allclose(affine_points(pts[:1], theta, s), pts[:1], atol=1e-5)
 
 
+def test_skin_tone_darkens_the_face_not_the_background_and_is_off_by_default():
+    from facekit.fau.data import make_au_data
+    from facekit.fau.train import make_batch
+
+    s = 64
+    pts = torch.tensor([[[[24.0, 22.0], [40.0, 22.0]], [[26.0, 44.0], [38.0, 44.0]]]]).repeat(4, 1, 1, 1)
+    x = torch.full((4, 1, s, s), 0.8)
+    still = dict(rotation=0.0, zoom=(1.0, 1.0), squash=1.0, shift=0.0, light=0.0, contrast=(1.0, 1.0),
+                 bright=(0.0, 0.0), gamma=(1.0, 1.0), p_blur=0.0, noise=0.0, p_occlude=0.0)
+    plain, _ = wild_augment(x, pts, torch.Generator().manual_seed(1), p_clean=0.0, ranges={**still, "skin": (1.0, 1.0)})
+    dark, moved = wild_augment(x, pts, torch.Generator().manual_seed(1), p_clean=0.0,
+                               ranges={**still, "skin": (0.5, 0.5)})
+    assert torch.allclose(plain, x) and torch.equal(moved, pts)
+    assert torch.allclose(dark[:, 0, 33, 32], torch.tensor(0.4))            # the face's centre at half its grey
+    assert torch.allclose(dark[:, 0, 0, 0], torch.tensor(0.8))              # the corner (background) untouched
+    mask = face_mask(pts, s)
+    assert mask.shape == (4, 1, s, s) and mask[0, 0, 33, 32] == 1 and mask[0, 0, 2, 2] == 0
+    # off by default: the same random numbers as a recipe written before the option existed
+    data = make_au_data(6, seed=5, aus=ALL_AUS)
+    cfg = FAUConfig.all_aus()
+    base = make_batch(data, range(6), cfg, augment=True, generator=torch.Generator().manual_seed(0), robust=True)
+    off = make_batch(data, range(6), cfg, augment=True, generator=torch.Generator().manual_seed(0),
+                     robust={"skin": None})
+    on = make_batch(data, range(6), cfg, augment=True, generator=torch.Generator().manual_seed(0),
+                    robust={"skin": (0.5, 1.0)})
+    assert torch.equal(base[0], off[0]) and not torch.equal(base[0], on[0])
+
+
+def test_train_fau_skin_tone_needs_robust_and_a_fraction(tmp_path, capsys):
+    from facekit.cli import main
+
+    assert main(["train-fau", "--skin-tone", "0.5", "--out", str(tmp_path / "f.pt"), "--threads", "1"]) == 2
+    assert "--robust" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train-fau", "--robust", "--skin-tone", "1.5", "--out", str(tmp_path / "f.pt")])
+    assert not (tmp_path / "f.pt").exists()
+
+
 def _table(acc: dict, n: int = 500) -> pd.DataFrame:
     rows = {(m, d): {"accuracy": a} for (m, d), a in acc.items()}
     table = pd.DataFrame.from_dict(rows, orient="index")
@@ -151,3 +189,14 @@ def test_q5_verdict_blames_the_reader_or_the_aus():
     assert "Even the true AUs do not clear it" in text
     acc.update({("AU", "wild"): 0.6, ("oracle", "wild"): 0.8})
     assert "Reading errors still cost 20.0%" in ae.q5_verdict(_table(acc), "direct", ["AU"], errors, oracle="oracle")
+
+
+def test_loaded_model_carries_its_training_settings(tmp_path):
+    from facekit.io import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_fau_model(FAUConfig.all_aus())
+    save_checkpoint(fau_checkpoint(model, settings={"robust": {"skin": (0.5, 1.0)}, "seed": 3}), tmp_path / "a.pt")
+    save_checkpoint(fau_checkpoint(model), tmp_path / "b.pt")
+    assert load_fau_model(tmp_path / "a.pt").train_settings == {"robust": {"skin": (0.5, 1.0)}, "seed": 3}
+    assert load_fau_model(tmp_path / "b.pt").train_settings == {}

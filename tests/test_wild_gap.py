@@ -87,3 +87,13 @@ def test_wild_gap_runs_and_is_paired(tmp_path):
     t = rb.wild_gap({"untrained": model}, n=4, seed=11, factors=("noise",))
     assert list(t.condition) == [rb.LAB, rb.WILD, "wild, noise as lab", rb.ALL_NUISANCE, rb.AUGMENTED]
     assert t.loc[t.condition == rb.WILD, "recovered"].item() == 0
+    # each model meets its own training augmentation: the ranges its checkpoint records (here: skin tone on)
+    import copy
+
+    skin = copy.deepcopy(model)
+    skin.train_settings = {"robust": {"skin": (0.3, 0.3)}}
+    assert rb.training_ranges(model) == {} and rb.training_ranges(skin) == {"skin": (0.3, 0.3)}
+    both = rb.wild_gap({"plain": model, "skin": skin}, n=4, seed=11, factors=("noise",)).set_index(["model", "condition"])
+    assert list(both.index.get_level_values(0)) == ["plain"] * 5 + ["skin"] * 5
+    assert both.loc[("plain", rb.WILD), "icc"] == both.loc[("skin", rb.WILD), "icc"]
+    assert both.loc[("plain", rb.AUGMENTED), "icc"] != both.loc[("skin", rb.AUGMENTED), "icc"]

@@ -13,6 +13,9 @@ contrast    contrast 0.55-1.5, brightness -0.25..0.2, gamma 0.6-1.6
 blur        Gaussian blur, sigma 0-2 pixels (half the faces)
 noise       Gaussian sensor noise, sigma 0-0.08
 occlusion   a hand-sized ellipse or a strand-like band of random grey over part of the face (a third of the faces)
+skin tone   (only with ``ranges={"skin": (lo, hi)}``, ``facekit train-fau --skin-tone LO``) the face region, a soft
+            ellipse around the AU points, darkened by a factor drawn from (lo, hi): people's skin is darker than the
+            training faces' while the background is not, which no global contrast or gamma change makes
 =========== ===================================================================================================
 
 Targets stay the true intensities (an occluded AU is still present, as in the wild test labels). ``p_clean`` of the
@@ -26,8 +29,10 @@ import torch
 import torch.nn.functional as F
 
 WILD_RANGES = dict(rotation=0.45, zoom=(0.8, 1.2), squash=0.8, shift=0.1, light=0.8, contrast=(0.55, 1.5),
-                   bright=(-0.25, 0.2), gamma=(0.6, 1.6), p_blur=0.5, blur=2.0, noise=0.08, p_occlude=0.33)
-"""Ranges of :func:`wild_augment` (see the module docstring)."""
+                   bright=(-0.25, 0.2), gamma=(0.6, 1.6), p_blur=0.5, blur=2.0, noise=0.08, p_occlude=0.33,
+                   skin=None)
+"""Ranges of :func:`wild_augment` (see the module docstring). ``skin`` is off (``None``) by default, so a recipe
+without it draws the same random numbers as before it existed."""
 
 
 def _u(b: int, lo: float, hi: float, g: torch.Generator | None) -> torch.Tensor:
@@ -64,6 +69,20 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return torch.where(sigma.view(-1, 1, 1, 1) > 0, out, x)
 
 
+def face_mask(points: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, 1, S, S) soft mask of the face around input-pixel AU ``points`` (B, ..., 2): an ellipse centred on their
+    mean, 1.35 times their half extent (brows to chin, eye to eye when every AU is read), with an edge 20 % wide."""
+    b = points.shape[0]
+    flat = points.reshape(b, -1, 2)
+    centre = flat.mean(1)
+    half = ((flat.amax(1) - flat.amin(1)) / 2 * 1.35).clamp(min=size * 0.1)
+    grid = torch.arange(size, dtype=points.dtype)
+    dx = (grid.view(1, 1, size) - centre[:, 0].view(-1, 1, 1)) / half[:, 0].view(-1, 1, 1)
+    dy = (grid.view(1, size, 1) - centre[:, 1].view(-1, 1, 1)) / half[:, 1].view(-1, 1, 1)
+    r = torch.sqrt(dx ** 2 + dy ** 2)
+    return ((1.1 - r) / 0.2).clamp(0, 1).unsqueeze(1)
+
+
 def wild_augment(x: torch.Tensor, points: torch.Tensor, generator: torch.Generator | None = None,
                  p_clean: float = 0.15, ranges: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Lab faces ``x`` (B, C, S, S) in [0, 1] and their AU points (B, A, 2, 2) in input pixels -> augmented copies.
@@ -94,6 +113,9 @@ def wild_augment(x: torch.Tensor, points: torch.Tensor, generator: torch.Generat
             + torch.sin(d).view(-1, 1, 1, 1) * coords.view(1, 1, s, 1))
     depth = _u(b, 0, r["light"], g).view(-1, 1, 1, 1)
     out = out * (1 - depth * (0.5 + 0.5 * ramp).clamp(0, 1))
+    # skin tone: the face region (a soft ellipse around the AU points) darker, the background as it was
+    if r["skin"] is not None:
+        out = out * (1 - (1 - _u(b, *r["skin"], g).view(-1, 1, 1, 1)) * face_mask(pts, s))
     # contrast, brightness, gamma
     con = _u(b, *r["contrast"], g).view(-1, 1, 1, 1)
     bri = _u(b, *r["bright"], g).view(-1, 1, 1, 1)

@@ -13,6 +13,10 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
     from facekit.runtime import set_threads
 
     set_threads(args.threads)
+    if args.skin_tone is not None and not args.robust:
+        print("facekit train-fau: --skin-tone is one of the --robust augmentations; add --robust.", file=sys.stderr)
+        return 2
+    robust = {"skin": (args.skin_tone, 1.0)} if args.skin_tone is not None else args.robust
     config = FAUConfig.resnet50() if args.resnet50 else FAUConfig()
     if args.all_aus:
         config = FAUConfig.all_aus(**{k: v for k, v in config.to_dict().items() if k not in ("aus", "num_aus")})
@@ -38,7 +42,7 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
             ckpt, config=config, n_train=args.n_train, n_val=args.n_val, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume,
             augment=not args.no_augment, freeze_backbone=args.freeze_backbone, fg_weight=args.fg_weight, train_csv=args.train_csv,
-            val_csv=args.val_csv, init=args.init, robust=args.robust, init_backbone=args.init_backbone)
+            val_csv=args.val_csv, init=args.init, robust=robust, init_backbone=args.init_backbone)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"facekit train-fau: {exc}", file=sys.stderr)
         return 2
@@ -57,6 +61,13 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
             return 1
         print(f"facekit train-fau: shipped {dst} ({dst.stat().st_size / 1e6:.1f} MB)")
     return 0
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
 
 
 def register(subparsers) -> None:
@@ -91,6 +102,9 @@ def register(subparsers) -> None:
                    help="predict every AU the generator renders (17 AUs, 34 maps); ships fau_resnet_allau.pt")
     p.add_argument("--robust", action="store_true",
                    help="lab-to-wild augmentations: pose, light, contrast, blur, noise, occlusion (facekit.fau.augment)")
+    p.add_argument("--skin-tone", type=_fraction, metavar="LO",
+                   help="with --robust: darken the face region (not the background) by a factor drawn from [LO, 1], "
+                        "for skin darker than the training faces' (off by default; e.g. 0.5)")
     p.add_argument("--init-backbone", metavar="PT",
                    help="start from this FAU checkpoint's weights except final_layer (e.g. a 5-AU model for --all-aus)")
     p.add_argument("--name", help="name of the shipped checkpoint (default fau_resnet[_allau|_robust][_patchattn])")

@@ -325,7 +325,9 @@ def load_fau_weights(model: ResNet, checkpoint: dict | str | os.PathLike, source
 def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", **overrides) -> ResNet:
     """Build the model described by the checkpoint's saved FAUConfig and load its weights strictly (eval mode).
 
-    ``overrides`` change config fields (e.g. a switch added later) before the strict load.
+    ``overrides`` change config fields (e.g. a switch added later) before the strict load. The checkpoint's
+    training ``settings`` (what `facekit train-fau` ran, e.g. its ``robust`` augmentation) ride along as
+    ``model.train_settings`` (an empty dict when it has none).
     """
     from facekit.io import load_checkpoint
 
@@ -342,6 +344,7 @@ def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", 
     config = FAUConfig.from_dict({**ckpt["config"], **overrides}, source=f"checkpoint {path}")
     model = build_fau_model(config)
     load_fau_weights(model, ckpt, source=str(path))
+    model.train_settings = dict(ckpt.get("settings") or {})
     return model.to(device).eval()
 
 

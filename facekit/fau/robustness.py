@@ -93,6 +93,13 @@ def _mean_icc(model, data: AUData) -> float:
     return float(score_aus(sub.intensities, predict_intensities(model, sub), aus=sub.aus).loc["mean", "icc"])
 
 
+def training_ranges(model) -> dict:
+    """The changes to :data:`facekit.fau.augment.WILD_RANGES` the model was trained with (its checkpoint's
+    ``settings["robust"]`` when that is a dict, e.g. ``{"skin": (0.5, 1.0)}``; else none)."""
+    robust = getattr(model, "train_settings", {}).get("robust")
+    return dict(robust) if isinstance(robust, dict) else {}
+
+
 def wild_gap(models: dict, n: int, seed: int, size: int = 128, factors=None) -> pd.DataFrame:
     """Where each model's lab-to-wild ICC drop comes from. Mean ICC(3,1) (over the AUs each model reads) on ``n``
     faces per condition:
@@ -101,9 +108,10 @@ def wild_gap(models: dict, n: int, seed: int, size: int = 128, factors=None) -> 
     * for each trait of :data:`facekit.synth.WILD_FACTORS`, the *same* wild faces with that trait drawn from lab's
       ranges (same random numbers, so the rows are paired), and once with every nuisance trait (all but identity)
       as lab;
-    * the lab faces through the training augmentation (:func:`facekit.fau.augment.wild_augment`, every face
-      augmented): if that scores as low as wild, the augmentation already spans the wild domain and the model has
-      not learnt to ignore it; if it scores as high as lab, the augmentation misses what wild has.
+    * the lab faces through the model's own training augmentation (:func:`facekit.fau.augment.wild_augment`, every
+      face augmented, with the range changes its checkpoint records, :func:`training_ranges`): if that scores as
+      low as wild, the augmentation already spans the wild domain and the model has not learnt to ignore it; if it
+      scores as high as lab, the augmentation misses what wild has.
 
     Returns a long table: condition, model, icc, recovered (icc minus the wild icc) and share (recovered as a
     fraction of the lab-to-wild gap).
@@ -115,20 +123,24 @@ def wild_gap(models: dict, n: int, seed: int, size: int = 128, factors=None) -> 
 
     factors = tuple(WILD_FACTORS if factors is None else factors)
     lab = make_au_data(n, seed=seed, domain="lab", size=size, aus=ALL_AUS)
-    x = torch.as_tensor(lab.images, dtype=torch.float32).unsqueeze(1) / 255
-    xa, pa = wild_augment(x, torch.as_tensor(lab.points, dtype=torch.float32),
-                          generator=torch.Generator().manual_seed(seed), p_clean=0.0)
-    augmented = AUData((xa[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy(), lab.intensities,
-                       pa.numpy(), "lab+augment", list(lab.names), aus=lab.aus)
     sets = {LAB: lab, WILD: make_au_data(n, seed=seed + 1, domain="wild", size=size, aus=ALL_AUS)}
     for f in factors:
         sets[f"wild, {f} as lab"] = make_au_data(n, seed=seed + 1, domain="wild", size=size, aus=ALL_AUS,
                                                  as_lab=(f,))
     nuisance = tuple(f for f in WILD_FACTORS if f != "identity")
     sets[ALL_NUISANCE] = make_au_data(n, seed=seed + 1, domain="wild", size=size, aus=ALL_AUS, as_lab=nuisance)
-    sets[AUGMENTED] = augmented
-    rows = [{"condition": c, "model": name, "icc": _mean_icc(m, d)} for name, m in models.items()
-            for c, d in sets.items()]
+    rows, augmented = [], {}
+    for name, m in models.items():
+        rows += [{"condition": c, "model": name, "icc": _mean_icc(m, d)} for c, d in sets.items()]
+        ranges = training_ranges(m)
+        key = repr(sorted(ranges.items()))
+        if key not in augmented:
+            x = torch.as_tensor(lab.images, dtype=torch.float32).unsqueeze(1) / 255
+            xa, pa = wild_augment(x, torch.as_tensor(lab.points, dtype=torch.float32),
+                                  generator=torch.Generator().manual_seed(seed), p_clean=0.0, ranges=ranges)
+            augmented[key] = AUData((xa[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy(), lab.intensities,
+                                    pa.numpy(), "lab+augment", list(lab.names), aus=lab.aus)
+        rows.append({"condition": AUGMENTED, "model": name, "icc": _mean_icc(m, augmented[key])})
     out = pd.DataFrame(rows)
     base = out[out.condition == WILD].set_index("model")["icc"]
     top = out[out.condition == LAB].set_index("model")["icc"]

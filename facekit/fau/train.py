@@ -54,13 +54,14 @@ def check_resume(recipe: dict, stored: dict | None, path) -> None:
 
 def make_batch(data: AUData, idx, config, sigma: float = 2.0, augment: bool = False,
                generator: torch.Generator | None = None, with_points: bool = False,
-               robust: bool = False) -> tuple[torch.Tensor, ...]:
+               robust: bool | dict = False) -> tuple[torch.Tensor, ...]:
     """Images and heatmap targets of faces ``idx``: ((B, C, S, S), (B, 2A, S/4, S/4)), plus the (augmented) AU
     points (B, A, 2, 2) in input pixels when ``with_points`` (for patch attention).
 
     ``augment`` (training only) applies light, label-preserving changes: a horizontal flip (left and right points
     swap), a shift of up to 4 pixels (points move with it), and brightness/contrast jitter of +-15 %.
-    ``robust`` (with ``augment``) then applies the lab-to-wild augmentations of :mod:`facekit.fau.augment`.
+    ``robust`` (with ``augment``) then applies the lab-to-wild augmentations of :mod:`facekit.fau.augment`; a dict
+    is taken as changes to their ranges (e.g. ``{"skin": (0.5, 1.0)}``, see :data:`facekit.fau.augment.WILD_RANGES`).
     """
     if tuple(data.aus) != tuple(config.aus):
         raise ValueError(f"make_batch: the data holds AU{list(data.aus)} but the model predicts AU{list(config.aus)}; "
@@ -96,7 +97,7 @@ def make_batch(data: AUData, idx, config, sigma: float = 2.0, augment: bool = Fa
         bias = 0.3 * (torch.rand(b, 1, 1, 1, generator=g) - 0.5)
         x = ((x - 0.5) * gain + 0.5 + bias * 0.5).clamp(0, 1)
         if robust:
-            x, pts = wild_augment(x, pts, generator=g)
+            x, pts = wild_augment(x, pts, generator=g, ranges=robust if isinstance(robust, dict) else None)
     target = make_heatmaps(pts, inten, config.map_size, sigma=sigma, image_size=size)
     return (x, target, pts) if with_points else (x, target)
 
@@ -192,7 +193,7 @@ def set_backbone_frozen(model: ResNet, frozen: bool = True) -> int:
 
 def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs: int = 10, lr: float = 2e-3,
               batch_size: int = 32, weight_decay: float = 0.0, freeze_backbone: bool = False, augment: bool = True,
-              fg_weight: float = 0.0, robust: bool = False,
+              fg_weight: float = 0.0, robust: bool | dict = False,
               sigma: float = 2.0, seed: int = 0, ckpt_path: str | os.PathLike | None = None, resume: bool = False,
               device: str | torch.device = "cpu", progress: bool = True, extra: dict | None = None,
               stop_after: int | None = None) -> pd.DataFrame:
@@ -203,7 +204,8 @@ def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs
     epochs already done are skipped, the result is the same as an uninterrupted run). ``freeze_backbone`` trains
     only the deconvolution head and ``final_layer`` (BatchNorm statistics of the frozen part are kept too).
     ``fg_weight`` > 0 weights the pixels around the AU points more (:class:`WeightedMSELoss`); 0 is plain MSE.
-    ``robust`` adds the lab-to-wild augmentations (:mod:`facekit.fau.augment`) to ``augment``.
+    ``robust`` adds the lab-to-wild augmentations (:mod:`facekit.fau.augment`) to ``augment`` (a dict: with those
+    changes to :data:`facekit.fau.augment.WILD_RANGES`).
     ``stop_after`` ends the run after that many epochs (the schedule still spans ``epochs``): an interruption
     that ``resume=True`` continues.
     """
@@ -219,7 +221,8 @@ def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs
     history: list[dict] = []
     start_epoch = 0
     recipe = dict(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed, augment=augment,
-                  freeze_backbone=freeze_backbone, fg_weight=fg_weight, sigma=sigma, data=data_fingerprint(train),
+                  freeze_backbone=freeze_backbone, fg_weight=fg_weight, sigma=sigma, robust=robust,
+                  data=data_fingerprint(train),
                   val_data=data_fingerprint(val))
     if resume and ckpt_path and Path(ckpt_path).is_file():
         from facekit.io import load_checkpoint
@@ -299,7 +302,7 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
                  augment: bool = True, freeze_backbone: bool = False, fg_weight: float = 5.0,
                  train_csv: str | None = None,
                  val_csv: str | None = None, init: str | os.PathLike | None = None, progress: bool = True,
-                 robust: bool = False, init_backbone: str | os.PathLike | None = None):
+                 robust: bool | dict = False, init_backbone: str | os.PathLike | None = None):
     """Pretrain (or with ``train_csv`` train on real AU labels) and score on held-out ``lab`` and ``wild`` faces.
 
     Generated data: ``n_train`` training and ``n_val`` validation faces of the ``lab`` domain (seeds ``seed`` and
