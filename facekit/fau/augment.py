@@ -71,11 +71,12 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 
 def face_mask(points: torch.Tensor, size: int) -> torch.Tensor:
     """(B, 1, S, S) soft mask of the face around input-pixel AU ``points`` (B, ..., 2): an ellipse centred on their
-    mean, 1.35 times their half extent (brows to chin, eye to eye when every AU is read), with an edge 20 % wide."""
+    mean, 1.45 (across) and 1.6 (down) times their half extent (forehead to chin and cheek to cheek when every AU is
+    read: brows to chin, eye to eye), with an edge 20 % wide."""
     b = points.shape[0]
     flat = points.reshape(b, -1, 2)
     centre = flat.mean(1)
-    half = ((flat.amax(1) - flat.amin(1)) / 2 * 1.35).clamp(min=size * 0.1)
+    half = ((flat.amax(1) - flat.amin(1)) / 2 * torch.tensor([1.45, 1.6])).clamp(min=size * 0.1)
     grid = torch.arange(size, dtype=points.dtype)
     dx = (grid.view(1, 1, size) - centre[:, 0].view(-1, 1, 1)) / half[:, 0].view(-1, 1, 1)
     dy = (grid.view(1, size, 1) - centre[:, 1].view(-1, 1, 1)) / half[:, 1].view(-1, 1, 1)
