@@ -101,7 +101,8 @@ def register(subparsers) -> None:
     p.add_argument("--all-aus", action="store_true",
                    help="predict every AU the generator renders (17 AUs, 34 maps); ships fau_resnet_allau.pt")
     p.add_argument("--robust", action="store_true",
-                   help="lab-to-wild augmentations: pose, light, contrast, blur, noise, occlusion (facekit.fau.augment)")
+                   help="lab-to-wild augmentations: pose, light, contrast, blur, noise, occlusion (facekit.fau.augment; "
+                        "--skin-tone adds one)")
     p.add_argument("--skin-tone", type=_fraction, metavar="LO",
                    help="with --robust: darken the face region (not the background) by a factor drawn from [LO, 1], "
                         "for skin darker than the training faces' (off by default; e.g. 0.5)")
