@@ -222,3 +222,17 @@ def test_rendering_chunks_in_parallel_gives_the_same_bytes():
     two = render_faces(300, seed=5, domain="wild", chunk=64, workers=2)
     assert torch.equal(one.images, two.images) and torch.equal(one.landmarks, two.landmarks)
     assert torch.equal(one.au, two.au) and torch.equal(one.emotion, two.emotion)
+
+
+def test_pixels_sliced_inside_a_chunk_give_the_same_bytes(monkeypatch):
+    """A chunk's pixels are computed in slices of PIXEL_BATCH faces (for cache locality); the slice size must not
+    change a byte (noise drawn once per chunk, every pixel op face by face), in either domain, gray or color."""
+    from facekit.synth import render
+
+    for domain, color in (("wild", False), ("lab", True)):
+        monkeypatch.setattr(render, "PIXEL_BATCH", 10_000)
+        whole = render_faces(150, seed=21, domain=domain, color=color, size=48, chunk=150)
+        monkeypatch.setattr(render, "PIXEL_BATCH", 7)
+        sliced = render_faces(150, seed=21, domain=domain, color=color, size=48, chunk=150)
+        assert torch.equal(whole.images, sliced.images), domain
+        assert torch.equal(whole.landmarks, sliced.landmarks) and torch.equal(whole.au, sliced.au)

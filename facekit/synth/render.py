@@ -686,6 +686,12 @@ def _canonical_grid(pose: dict, size: int, n: int):
     return uf, Y
 
 
+#: Faces whose pixels are computed at once inside a chunk. The chunk (about 1,800 faces at 48 px) fixes the random
+#: streams; its pixels are worked through in slices this size, whose temporaries (a few MB each) stay in the CPU's
+#: cache: about 1.2x the rate of one pass over the chunk, with the same bytes (every pixel op works face by face).
+PIXEL_BATCH: int = 512
+
+
 def render_chunk(ident: dict, au: torch.Tensor, nuis: dict, size: int, color: bool, domain: str,
                  noise_gen: torch.Generator, features=None) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Render one batch of faces: float images (n, C, H, W) in 0-1, landmarks, and the geometry used."""
@@ -698,12 +704,32 @@ def render_chunk(ident: dict, au: torch.Tensor, nuis: dict, size: int, color: bo
     g.update(pose)
     col = _colors(ident, nuis, color, domain)
     C = 3 if color else 1
+    # sensor noise for the whole chunk in one draw, so the numbers do not depend on how the pixels are sliced
+    noise = torch.randn((n, C, size, size), generator=noise_gen) if bool((nuis["noise"] > 0).any()) else None
+    parts = []
+    for start in range(0, n, PIXEL_BATCH):
+        rows = slice(start, min(n, start + PIXEL_BATCH))
+        take = lambda d: {k: (v[rows] if v.ndim and len(v) == n else v) for k, v in d.items()}  # noqa: E731
+        parts.append(_render_pixels(take(ident), take(g), take(nuis), take(col), size, color, features,
+                                    None if noise is None else noise[rows]))
+    img = parts[0] if len(parts) == 1 else torch.cat(parts)
+    return img, landmarks_from_geometry(g, pose, size), g
+
+
+def _render_pixels(ident: dict, g: dict, nuis: dict, col: dict, size: int, color: bool, features: frozenset,
+                   noise: torch.Tensor | None) -> torch.Tensor:
+    """The pixels (n, C, H, W) in 0-1 of faces whose geometry ``g`` (with the pose) and colors are known."""
+    n = len(g["ex"])
+    pose = {k: g[k] for k in ("roll", "yaw", "scale", "tx", "ty")}
+    C = 3 if color else 1
     half = _texture(ident, g, col, size, color, features)
     tex = torch.cat([half.flip(-1), half], -1)
+    del half
     uf, Y = _canonical_grid(pose, size, n)
     grid = torch.stack([(uf / _TEX_X).expand(n, size, size),
                         ((Y - _TEX_Y[0]) / (_TEX_Y[1] - _TEX_Y[0]) * 2 - 1).expand(n, size, size)], -1)
     face = F.grid_sample(tex, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    del tex
     # directional light over the head, in the image
     ang = nuis["light_dir"]
     nx = (uf / _c(g["fw"])).clamp(-1, 1)
@@ -728,9 +754,9 @@ def render_chunk(ident: dict, au: torch.Tensor, nuis: dict, size: int, color: bo
     rows = torch.nonzero(nuis["blur"] > 0).flatten()
     if len(rows):
         img[rows] = _blur(img[rows], nuis["blur"][rows] * (1.2 if size <= 64 else 2.5))
-    if bool((nuis["noise"] > 0).any()):
-        img = img + torch.randn(img.shape, generator=noise_gen) * nuis["noise"].view(n, 1, 1, 1)
-    return img.clamp(0, 1), landmarks_from_geometry(g, pose, size), g
+    if noise is not None:
+        img = img + noise * nuis["noise"].view(n, 1, 1, 1)
+    return img.clamp(0, 1)
 
 
 def _lambert(height: torch.Tensor, ang: torch.Tensor, light: torch.Tensor, aa) -> torch.Tensor:
