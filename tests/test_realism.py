@@ -92,6 +92,46 @@ def test_describe_realism_flips_with_the_numbers():
     assert "meet part" in part and "missed at intensity C or more 30.0%" in part
 
 
+def test_bootstrap_is_paired_stratified_and_brackets_the_estimate():
+    labels = np.repeat(np.arange(7), 40)
+    rng = np.random.default_rng(3)
+    good = np.where(rng.random(280) < 0.6, labels, (labels + 1) % 7)   # about 60 % right in every class
+    same = good.copy()
+    worse = np.where(rng.random(280) < 0.5, (labels + 2) % 7, good)    # half of them broken
+    boot = realism.bootstrap_balanced_accuracy(labels, np.stack([good, same, worse]), n_boot=400, seed=1)
+    assert boot.shape == (400, 3)
+    lo, hi = np.percentile(boot[:, 0], [2.5, 97.5])
+    point = np.mean([(good[labels == c] == c).mean() for c in range(7)])
+    assert lo < point < hi and hi - lo < 0.2
+    assert np.array_equal(boot[:, 0], boot[:, 1])           # paired: identical rows give identical resamples
+    assert (boot[:, 2] < boot[:, 0]).mean() > 0.95
+    # keep= restricts the faces; a class with no kept face drops out of the mean
+    keep = labels != 0
+    only = realism.bootstrap_balanced_accuracy(labels, good[None], keep, n_boot=50)
+    assert np.allclose(only.mean(), np.mean([(good[labels == c] == c).mean() for c in range(1, 7)]), atol=0.03)
+
+
+def _ablation_table(rows):
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=["config", "delta_balanced_accuracy", "delta_balanced_accuracy_lo",
+                                        "delta_balanced_accuracy_hi"]).set_index("config")
+    return table
+
+
+def test_describe_ablation_follows_the_intervals():
+    rows = [("all features", 0.0, 0.0, 0.0), ("without eyes", -0.03, -0.05, -0.01),
+            ("without surface", 0.045, 0.02, 0.07), ("without brows", 0.003, -0.015, 0.02)]
+    text = realism.describe_ablation(_ablation_table(rows))
+    assert "better with eyes (+3.0%" in text and "worse with surface (-4.5%" in text
+    assert "brows is within the resampling noise" in text and "all features" not in text
+    # contrary numbers: the same point changes, but intervals that straddle 0 say nothing
+    flat = [("all features", 0.0, 0.0, 0.0), ("without eyes", -0.03, -0.06, 0.004),
+            ("without surface", 0.045, -0.001, 0.09)]
+    text = realism.describe_ablation(_ablation_table(flat))
+    assert "better" not in text and "worse" not in text and "no feature's effect" in text and "eyes, surface" in text
+
+
 def test_judge_probabilities_resizes_and_rejects_floats():
     class Spy(torch.nn.Module):
         config = {"input_size": 64}

