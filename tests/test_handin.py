@@ -551,3 +551,21 @@ def test_results_table_refusals_name_the_fix(tmp_path):
     with pytest.raises(ValueError, match="results:begin"):
         write_results(readme, tmp_path)
     assert readme.read_text() == "no markers here\n"
+
+
+def test_results_table_reports_04s_seed_spread_when_there_is_one(tmp_path):
+    import json
+
+    from facekit.handin.results import results_table
+
+    scores = {"recall disgust": 0.3, "macro-F1": 0.5, "private accuracy": 0.6}
+    m = {"method": "reweight", "epochs": 2, "train_fraction": 0.25, "before": scores, "after": scores,
+         "control": scores, "seed_spread": None}
+    (tmp_path / "04_imbalance").mkdir()
+    (tmp_path / "04_imbalance" / "metrics.json").write_text(json.dumps(m))
+    assert "over seeds" not in results_table(tmp_path)
+    m["seed_spread"] = [{"seed": 0, "d_recall": 0.309, "d_macro_f1": -0.022},
+                        {"seed": 1, "d_recall": 0.473, "d_macro_f1": -0.035}]
+    (tmp_path / "04_imbalance" / "metrics.json").write_text(json.dumps(m))
+    assert ("over seeds 0, 1 the fix's own effect (after - control): disgust recall +30.9 to +47.3 points, "
+            "macro-F1 -0.035 to -0.022") in results_table(tmp_path)

@@ -126,3 +126,57 @@ def test_trainer_weights_the_loss_and_keeps_frozen_batchnorm_statistics():
     assert torch.equal(trainer.model.stem.conv1.weight, weight), "a frozen layer's weights moved"
     assert trainer.loss_weight.tolist()[1] == 5.0
     assert all(p.requires_grad for group in trainer.optimizer.param_groups for p in group["params"])
+
+
+def test_bn_refresh_re_estimates_the_statistics_of_trained_layers_only():
+    data = _toy()
+    torch.manual_seed(0)
+    start = MiniXception()
+    cfg = I.ImbalanceConfig(method="finetune", epochs=1, batch_size=16, max_steps=3)
+    fresh, _ = I.train_imbalance(data, start, cfg, progress=False)
+    stale, _ = I.train_imbalance(data, start, I.ImbalanceConfig(**{**cfg.__dict__, "bn_refresh": False}),
+                                 progress=False)
+    assert not torch.equal(fresh.block4.bn1.running_mean, stale.block4.bn1.running_mean)
+    for name in ("stem", "block1", "block2"):  # frozen: the statistics they started with
+        before, after = getattr(start, name).state_dict(), getattr(fresh, name).state_dict()
+        assert all(torch.equal(after[k], before[k]) for k in before if "running" in k), name
+    for (k, a), b in zip(fresh.state_dict().items(), stale.state_dict().values()):
+        if "running" not in k and "num_batches" not in k:
+            assert torch.equal(a, b), k   # weights untouched by the refresh
+
+
+def _spread(d_recall, d_f1):
+    import pandas as pd
+
+    return pd.DataFrame({"seed": range(len(d_recall)), "d_recall": d_recall, "d_macro_f1": d_f1,
+                         "after_recall_disgust": [0.3 + r for r in d_recall]})
+
+
+def test_spread_verdict_stands_only_when_every_seed_agrees():
+    agree = I.spread_verdict(_spread([0.3, 0.45, 0.2], [0.02, 0.01, 0.03]), "reweight")
+    assert "**supported** in every seed" in agree and "+20.0% to +45.0%" in agree and "seeds 0, 1, 2" in agree
+    against = I.spread_verdict(_spread([0.3, 0.47], [-0.02, -0.035]), "reweight")
+    assert "**not supported** in any seed" in against and "-0.035 to -0.020" in against
+    assert "buys it with the other classes" in against
+    assert "buys" not in I.spread_verdict(_spread([-0.1, 0.2], [-0.02, -0.03]), "reweight")
+    split = I.spread_verdict(_spread([0.3, 0.1, 0.2], [0.02, -0.03, 0.01]), "reweight")   # one seed reverses it
+    assert "**disagree** (not supported, supported)" in split and "evidence for reweight is mixed" in split
+    assert "spread over seeds is unknown" in I.spread_verdict(_spread([0.3], [0.02]), "reweight")
+    assert I.fix_kind(0.3, -0.02) == "not supported" and "buys the rare class" in I.fix_verdict(0.3, -0.02, "x")
+    assert "buys" not in I.fix_verdict(-0.1, -0.02, "x")
+
+
+def test_answer_text_takes_the_verdict_from_the_seeds():
+    import pandas as pd
+
+    rows = ["recall disgust", "predicted disgust", "precision disgust", "macro-F1", "balanced accuracy",
+            "private accuracy"]
+    table = pd.DataFrame({"before": [0.1, 5, 0.4, 0.3, 0.3, 0.5], "after": [0.35, 40, 0.3, 0.33, 0.36, 0.49],
+                          "control": [0.12, 6, 0.4, 0.31, 0.31, 0.5]}, index=rows)
+    counts = pd.DataFrame({"Training": [436], "PublicTest": [56], "PrivateTest": [55]}, index=["disgust"])
+    cases = pd.DataFrame({"model": ["before", "after"], "correct": [False, True]})
+    one = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    assert "is **supported** by this run" in one and "(one seed, one run)" in one
+    spread = _spread([0.23, -0.05], [0.02, -0.04])   # this run's seed agrees with the table, the next does not
+    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2, spread=spread)
+    assert "**disagree**" in text and "by this run" not in text and "2 seeds give disgust recalls from 25% to 53%" in text

@@ -77,7 +77,8 @@ def _rows(mx: dict[str, dict]) -> list[tuple[str, str]]:
                      f"disgust recall {_pct(b['recall disgust'])} -> {_pct(a['recall disgust'])} (control "
                      f"{_pct(c['recall disgust'])}), macro-F1 {b['macro-F1']:.2f} -> {a['macro-F1']:.2f} (control "
                      f"{c['macro-F1']:.2f}), private accuracy {_pct(b['private accuracy'])} -> "
-                     f"{_pct(a['private accuracy'])} (control {_pct(c['private accuracy'])})"))
+                     f"{_pct(a['private accuracy'])} (control {_pct(c['private accuracy'])})"
+                     + _spread_text(m.get("seed_spread"))))
     if m := mx.get("05_fau_demo"):
         per = ", ".join(f"AU{a} {m[f'lab_icc_AU{a}']:.2f}" for a in (6, 10, 12, 14, 17))
         rows.append((f"Task 2, FAU heatmap model ({m['params_default'] / 1e6:.2f} M parameters, "
@@ -118,6 +119,17 @@ def _rows(mx: dict[str, dict]) -> list[tuple[str, str]]:
                      f"median {m['latency_median_ms']:.0f} ms, max {m['latency_max_ms']:.0f} ms over "
                      f"{m['latency_moves']} moves"))
     return rows
+
+
+def _spread_text(spread) -> str:
+    """``; over seeds 0, 1, 2 the fix's own effect: ...`` from 04's ``seed_spread`` records ('' without them)."""
+    if not spread or len(spread) < 2:
+        return ""
+    dr = [r["d_recall"] for r in spread]
+    df = [r["d_macro_f1"] for r in spread]
+    seeds = ", ".join(str(r["seed"]) for r in spread)
+    return (f"; over seeds {seeds} the fix's own effect (after - control): disgust recall "
+            f"{min(dr) * 100:+.1f} to {max(dr) * 100:+.1f} points, macro-F1 {min(df):+.3f} to {max(df):+.3f}")
 
 
 def results_table(figures: str | Path) -> str:
