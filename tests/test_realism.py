@@ -120,6 +120,8 @@ def _ablation_table(rows):
 
 
 def test_describe_ablation_follows_the_intervals():
+    import pandas as pd
+
     rows = [("all features", 0.0, 0.0, 0.0), ("without eyes", -0.03, -0.05, -0.01),
             ("without surface", 0.045, 0.02, 0.07), ("without brows", 0.003, -0.015, 0.02)]
     text = realism.describe_ablation(_ablation_table(rows))
@@ -130,6 +132,15 @@ def test_describe_ablation_follows_the_intervals():
             ("without surface", 0.045, -0.001, 0.09)]
     text = realism.describe_ablation(_ablation_table(flat))
     assert "better" not in text and "worse" not in text and "no feature's effect" in text and "eyes, surface" in text
+    clean = pd.DataFrame([(realism.CLEAN_ROW, 0.06, 0.03, 0.09, 0.29, 0.34)],
+                         columns=["config", "delta_balanced_accuracy", "delta_balanced_accuracy_lo",
+                                  "delta_balanced_accuracy_hi", "balanced_accuracy", "balanced_accuracy_C_plus"])
+    with_clean = pd.concat([_ablation_table(rows), clean.set_index("config")])
+    text = realism.describe_ablation(with_clean)
+    assert "clean frontal faces" in text and "does better (+6.0%" in text and "at intensity C or more 34.0%" in text
+    clean.loc[0, ["delta_balanced_accuracy_lo", "delta_balanced_accuracy_hi"]] = [-0.01, 0.09]
+    text = realism.describe_ablation(pd.concat([_ablation_table(rows), clean.set_index("config")]))
+    assert "no differently, within the noise" in text
 
 
 def test_judge_probabilities_resizes_and_rejects_floats():

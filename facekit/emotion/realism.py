@@ -146,12 +146,15 @@ def judge_report(labels, probs, au) -> dict:
     return report
 
 
-def balanced_faces(n_per_class: int, seed: int = REPORT_SEED, domain: str = "lab", features=None, size: int = 48):
-    """``n_per_class`` faces of each true emotion (FER order), rendered gray with ``features``."""
+def balanced_faces(n_per_class: int, seed: int = REPORT_SEED, domain: str = "lab", features=None, size: int = 48,
+                   nuisance: bool = True):
+    """``n_per_class`` faces of each true emotion (FER order), rendered gray with ``features`` (``nuisance=False``:
+    the same identities and expressions as clean frontal faces)."""
     from facekit.synth import render_faces
 
     emotion = torch.arange(len(EMOTIONS)).repeat_interleave(int(n_per_class))
-    return render_faces(len(emotion), seed=seed, domain=domain, emotion=emotion, size=size, features=features)
+    return render_faces(len(emotion), seed=seed, domain=domain, emotion=emotion, size=size, features=features,
+                        nuisance=nuisance)
 
 
 def evaluate_judge(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str = "lab", features=None) -> dict:
@@ -169,11 +172,12 @@ def ablation(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str = "la
 
     from facekit.synth import FEATURES
 
-    configs = [("all features", FEATURES)] + [(f"without {f}", tuple(x for x in FEATURES if x != f))
-                                              for f in FEATURES] + [("no features (version 5 look)", ())]
+    configs = [("all features", FEATURES, True)] + [(f"without {f}", tuple(x for x in FEATURES if x != f), True)
+                                                    for f in FEATURES]
+    configs += [("no features (version 5 look)", (), True), (CLEAN_ROW, FEATURES, False)]
     rows, preds = [], []
-    for name, feats in configs:
-        batch = balanced_faces(n_per_class, seed, domain, feats)
+    for name, feats, nuisance in configs:
+        batch = balanced_faces(n_per_class, seed, domain, feats, nuisance=nuisance)
         labels, probs = batch.clean_emotion.numpy(), judge_probabilities(judge, batch.images)
         r = judge_report(labels, probs, batch.au)
         preds.append(probs.argmax(1).numpy())
@@ -189,6 +193,11 @@ def ablation(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str = "la
         diff = boot - boot[:, :1]
         table[f"delta_{col}_lo"], table[f"delta_{col}_hi"] = zip(*(_interval(diff[:, k]) for k in range(len(rows))))
     return table
+
+
+#: The ablation's last row: every feature on, no nuisances (frontal, even light, plain background, no blur, noise or
+#: occlusion; same identities and expressions). What it says: how much of the gap the nuisances make.
+CLEAN_ROW = "all features, no nuisances (clean frontal)"
 
 
 def describe_ablation(table: "pd.DataFrame") -> str:
@@ -219,7 +228,18 @@ def describe_ablation(table: "pd.DataFrame") -> str:
         parts.append("no feature's effect is outside the resampling noise (" + ", ".join(noise) + ")")
     if not parts:
         return "The ablation has no feature rows."
-    return "Feature by feature (balanced accuracy with the feature on minus off): " + "; ".join(parts) + "."
+    text = "Feature by feature (balanced accuracy with the feature on minus off): " + "; ".join(parts) + "."
+    if CLEAN_ROW in table.index:
+        row = table.loc[CLEAN_ROW]
+        lo, hi = row["delta_balanced_accuracy_lo"], row["delta_balanced_accuracy_hi"]
+        effect = ("better" if lo > 0 else "worse" if hi < 0 else "no differently, within the noise,")
+        text += (f" Without any nuisance (clean frontal faces, same identities and expressions) the judge does "
+                 f"{effect} ({row['delta_balanced_accuracy']:+.1%}, [{lo:+.1%}, {hi:+.1%}])")
+        if "balanced_accuracy" in row and "balanced_accuracy_C_plus" in row:
+            text += (f": balanced accuracy {row['balanced_accuracy']:.1%}, at intensity C or more "
+                     f"{row['balanced_accuracy_C_plus']:.1%}")
+        text += "."
+    return text
 
 
 def au_points_inside(n: int = 300, seed: int = REPORT_SEED, domain: str = "lab", size: int = 128) -> dict:
@@ -428,7 +448,7 @@ def _cli(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["INTENSITY_BINS", "N_BOOT", "REPORT_SEED", "TARGETS", "ablation", "au_points_inside",
+__all__ = ["CLEAN_ROW", "INTENSITY_BINS", "N_BOOT", "REPORT_SEED", "TARGETS", "ablation", "au_points_inside",
            "balanced_faces", "bootstrap_balanced_accuracy", "describe_ablation",
            "describe_realism", "evaluate_judge", "intensity_bins", "judge_probabilities", "judge_report", "load_judge",
            "photo_predictions", "plot_side_by_side", "real_references", "realism_metrics", "realism_report"]
