@@ -96,7 +96,7 @@ def test_imbalance_notebook_transfer_from_real_fer(run_notebook):
     check_imbalance_outputs(run_notebook("04_imbalance", METHOD="transfer"), method="transfer")
 
 
-def test_answer_text_uses_the_numbers():
+def _answer_inputs():
     import pandas as pd
 
     rows = ["recall disgust", "predicted disgust", "precision disgust", "macro-F1", "balanced accuracy",
@@ -105,6 +105,11 @@ def test_answer_text_uses_the_numbers():
                           "control": [0.12, 6, 0.4, 0.31, 0.31, 0.5]}, index=rows)
     counts = pd.DataFrame({"Training": [436], "PublicTest": [56], "PrivateTest": [55]}, index=["disgust"])
     cases = pd.DataFrame({"model": ["before", "after"], "correct": [False, True]})
+    return table, counts, cases
+
+
+def test_answer_text_uses_the_numbers():
+    table, counts, cases = _answer_inputs()
     text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
     assert "10.0% to 35.0% (+25.0%)" in text and "+23.0% disgust recall" in text
     assert "only 55 disgust faces" in text and "interval of 23%-48%" in text  # Wilson, 19 of 55
@@ -167,14 +172,7 @@ def test_spread_verdict_stands_only_when_every_seed_agrees():
 
 
 def test_answer_text_takes_the_verdict_from_the_seeds():
-    import pandas as pd
-
-    rows = ["recall disgust", "predicted disgust", "precision disgust", "macro-F1", "balanced accuracy",
-            "private accuracy"]
-    table = pd.DataFrame({"before": [0.1, 5, 0.4, 0.3, 0.3, 0.5], "after": [0.35, 40, 0.3, 0.33, 0.36, 0.49],
-                          "control": [0.12, 6, 0.4, 0.31, 0.31, 0.5]}, index=rows)
-    counts = pd.DataFrame({"Training": [436], "PublicTest": [56], "PrivateTest": [55]}, index=["disgust"])
-    cases = pd.DataFrame({"model": ["before", "after"], "correct": [False, True]})
+    table, counts, cases = _answer_inputs()
     one = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
     assert "is **supported** by this run" in one and "(one seed, one run)" in one
     spread = _spread([0.23, -0.05], [0.02, -0.04])   # this run's seed agrees with the table, the next does not
