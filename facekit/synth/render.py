@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from facekit.data.fer import EMOTIONS
 from facekit.runtime import adapt_threads
 from facekit.synth.facs import AUS, au_index, noisy_labels, sample_expressions
+from facekit.synth.photo import expression_warp, photo_identity, sample_photos
 
 #: Landmarks returned with every face, ``_l`` = image left. (x, y) in output pixel coordinates.
 LANDMARK_NAMES: tuple[str, ...] = (
@@ -41,7 +42,8 @@ DOMAINS: tuple[str, ...] = ("lab", "wild")
 
 #: Bumped whenever the rendered pixels change, so cached data sets are regenerated. (v6, easier sampling, was
 #: withdrawn. v7, issue 15: facial thirds and FER2013 framing, a lit face surface, eyes with sockets, thicker brows,
-#: soft edges; see :data:`FEATURES`.)
+#: soft edges; see :data:`FEATURES`. The opt-in ``"photo"`` feature of :data:`OPTIONAL_FEATURES` leaves the default
+#: pixels as they were.)
 GENERATOR_VERSION: int = 7
 
 #: The appearance features of version 7, each motivated by how real faces look at 48x48 (issue 15). All are on by
@@ -61,6 +63,14 @@ GENERATOR_VERSION: int = 7
 #:   part wider with AU25, showing the teeth;
 #: * ``soft``: feature edges soft over two texels (a real 48 px face has no one-pixel-sharp edges).
 FEATURES: tuple[str, ...] = ("framing", "surface", "eyes", "brows", "lips", "soft")
+
+#: Features that are off unless asked for (``render_faces(..., features=FEATURES + ("photo",))``):
+#:
+#: * ``photo``: skin, eyes, brows, nose and hair from a real, expressionless face photograph, moved by the AUs and
+#:   marked with their wrinkles and an open mouth (:mod:`facekit.synth.photo`). The realism report measures it; it is
+#:   not the default because the real-FER2013 judge does not recognise these faces better than the drawn ones
+#:   (data/README.md, "Realism"), so it would not pay for retraining every checkpoint on it.
+OPTIONAL_FEATURES: tuple[str, ...] = ("photo",)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Random parameters. Each face draws a vector of uniforms per stream and maps it through these (lo, hi) ranges.
@@ -158,9 +168,9 @@ def check_as_lab(as_lab) -> frozenset:
 
 def _check_features(features) -> frozenset:
     chosen = frozenset(FEATURES if features is None else features)
-    unknown = sorted(chosen - set(FEATURES))
+    unknown = sorted(chosen - set(FEATURES) - set(OPTIONAL_FEATURES))
     if unknown:
-        raise ValueError(f"Unknown generator feature(s) {unknown}; known: {', '.join(FEATURES)}")
+        raise ValueError(f"Unknown generator feature(s) {unknown}; known: {', '.join(FEATURES + OPTIONAL_FEATURES)}")
     return chosen
 
 
@@ -197,6 +207,8 @@ def draw_identity(n: int, gen: torch.Generator | None = None, domain: str = "lab
         p["lower_h"] = p["chin_h"]
         p["mouth_y"] = torch.maximum(p["mouth_y"] - 0.05, p["nose_y"] + 0.16)
         p["hairline"] = (p["hairline"] * 1.2).clamp(max=0.9)
+    if "photo" in features:
+        photo_identity(p)
     return p
 
 
@@ -466,8 +478,13 @@ class _Canvas:
 
 def _texture(ident: dict, g: dict, col: dict, size: int, color: bool, features=None) -> torch.Tensor:
     """The face as a half texture in the canonical frame: (n, C + 2, h, w) color, coverage and surface height
-    (canonical units; zero without the ``"surface"`` feature), mirrored later."""
+    (canonical units; zero without the ``"surface"`` feature), mirrored later.
+
+    With ``"photo"`` the face is a photograph and this draws only what the AUs add to it: (n, 4, h, w) layers of
+    darkening and lightening (the AU-driven marks; ``g`` then holds the AU-driven part of every mark's amplitude),
+    the open mouth's interior and its teeth."""
     features = _check_features(features)
+    photo = "photo" in features
     n = len(g["ex"])
     cv = _Canvas(size, soft="soft" in features)
     aa = cv.aa
@@ -495,7 +512,7 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool, features=N
     height = torch.zeros(n, cv.h, cv.w)
     if "surface" in features:
         _surface(height, cv, g, ident, narrow, half_h)
-    if "eyes" in features:  # the eye sockets sit deeper than brow and cheek and catch less light (identity only)
+    if "eyes" in features and not photo:  # the eye sockets sit deeper than brow and cheek and catch less light
         sl, U, Y = cv.window("eyes")
         darken[:, sl[0], sl[1]] += 0.2 * _bump(U, Y, P("ex"), P("ey") - 0.01, P("ew") * 1.55, 0.085)
 
@@ -521,8 +538,11 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool, features=N
     wing = _band(_ellipse_d(U, Y, P("nw") * 0.62, P("nostril_y") - 0.012, P("nw") * 0.45, 0.03), 0.006, aa) \
         * (Y > P("nostril_y") - 0.03)
     nose_wr = _ss(0.5 + 0.75 * torch.cos((Y - ey) * (2 * math.pi / 0.045))) * _bump(U, Y, 0.0, ey + 0.07, 0.075, 0.05)
-    darken[:, sl[0], sl[1]] += side * 0.12 + nostril * 0.55 + wing * 0.25 + nose_wr * P("nose_wr_amp") * 0.6
-    brighten[:, sl[0], sl[1]] += 0.1 * _bump(U, Y, 0.0, ny_ - 0.01, 0.045, 0.035)
+    if photo:  # a photo has its own nostrils, wings and highlights
+        darken[:, sl[0], sl[1]] += nose_wr * P("nose_wr_amp") * 0.6
+    else:
+        darken[:, sl[0], sl[1]] += side * 0.12 + nostril * 0.55 + wing * 0.25 + nose_wr * P("nose_wr_amp") * 0.6
+        brighten[:, sl[0], sl[1]] += 0.1 * _bump(U, Y, 0.0, ny_ - 0.01, 0.045, 0.035)
 
     # nasolabial furrows: from the nose wing to beyond the mouth corner
     sl, U, Y = cv.window("naso")
@@ -539,7 +559,10 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool, features=N
     dxo = (U - ex - ew).clamp(min=0.005)
     crow = _ss(0.5 + 0.8 * torch.cos(torch.atan2(Y - ey, dxo) * 9)) * _bump(U, Y, ex + ew + 0.045, ey, 0.05, 0.045)
     crease = _band(_ellipse_d(U, Y, ex, ey, ew * 1.05, et + 0.028), 0.004, aa) * (Y < ey - 0.01)
-    darken[:, sl[0], sl[1]] += under * P("under_eye_amp") * 0.5 + crow * P("crow_amp") * 0.5 + crease * 0.25
+    if photo:  # ... and its own lid creases
+        darken[:, sl[0], sl[1]] += under * P("under_eye_amp") * 0.5 + crow * P("crow_amp") * 0.5
+    else:
+        darken[:, sl[0], sl[1]] += under * P("under_eye_amp") * 0.5 + crow * P("crow_amp") * 0.5 + crease * 0.25
 
     # around the mouth: dimples (AU14), marionette lines (AU15)
     sl, U, Y = cv.window("mouth")
@@ -561,13 +584,14 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool, features=N
 
     # beard: stubble over the lower face, for the faces that have one
     rows = torch.nonzero(ident["beard"] > 0).flatten()
-    if len(rows):
+    if len(rows) and not photo:
         sl, U, Y = cv.window("lower")
         stub = 0.7 + 0.3 * torch.cos(U * 160) * torch.cos(Y * 140)
         darken[rows, sl[0], sl[1]] += _cover(_c(g["ny"][rows]) + 0.12 - Y, aa) * stub * _c(ident["beard"][rows]) * 0.8
 
     # apply the marks to the skin
-    img = img * (1 - (darken.clamp(0, 0.9) * face).unsqueeze(1)) + (brighten * face).unsqueeze(1) * 0.5 * (1 - img)
+    if not photo:
+        img = img * (1 - (darken.clamp(0, 0.9) * face).unsqueeze(1)) + (brighten * face).unsqueeze(1) * 0.5 * (1 - img)
 
     # lips, mouth opening, teeth, the lip line and corners
     sl, U, Y = cv.window("mouth")
@@ -579,11 +603,19 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool, features=N
     in_x = _cover(U - mw, aa)
     lips = _cover(y_ui - P("lip_up") * sq - Y, aa) * _cover(Y - y_li - P("lip_lo") * sq, aa) * in_x
     inner = _cover(y_ui - Y, aa) * _cover(Y - y_li, aa) * in_x
-    teeth = inner * (_cover(Y - (y_ui + 0.025), aa) * P("upper_teeth")
-                     + _cover((y_li - 0.02) - Y, aa) * P("lower_teeth")).clamp(max=1)
+    # the teeth seen below the upper lip (and above the lower one); a photo face shows the incisors' crowns at their
+    # real height, about 0.07 canonical units (10 mm against 70 mm from the eyes to the mouth)
+    up_t, lo_t = (0.07, 0.045) if photo else (0.025, 0.02)
+    teeth = inner * (_cover(Y - (y_ui + up_t), aa) * P("upper_teeth")
+                     + _cover((y_li - lo_t) - Y, aa) * P("lower_teeth")).clamp(max=1)
     line = _band(Y - yc, 0.006, aa) * _cover(U - mw - 0.008, aa) * (1 - inner)
     corner = _cover(_ellipse_d(U, Y, mw, mcy, 0.014, 0.009), aa)
     f_w = face[:, sl[0], sl[1]]
+    if photo:
+        mouth = torch.zeros(n, 2, cv.h, cv.w)
+        mouth[:, 0, sl[0], sl[1]] = inner * f_w
+        mouth[:, 1, sl[0], sl[1]] = teeth * f_w
+        return torch.cat([torch.stack([darken.clamp(0, 0.9) * face, brighten * face], 1), mouth], 1)
     part = img[:, :, sl[0], sl[1]]
     part = _lerp(part, col["lip"] * (1 - P("lip_dark").unsqueeze(1)), lips * f_w)
     part = _lerp(part, col["dark"], inner * f_w)
@@ -698,6 +730,8 @@ def render_chunk(ident: dict, au: torch.Tensor, nuis: dict, size: int, color: bo
     features = _check_features(features)
     n = len(au)
     g = face_geometry(ident, au, features)
+    # a photo face is moved from its neutral geometry (same identity, no AUs) to the expression's
+    g0 = face_geometry(ident, torch.zeros_like(au), features) if "photo" in features else {}
     pose = {k: nuis[k] for k in ("roll", "yaw", "scale", "tx", "ty")}
     if "framing" in features:  # a face detector's crop is centred on the face, wherever it sits in its head
         pose["ty"] = pose["ty"] - pose["scale"] * (ident["face_cy"] - 0.06)
@@ -711,14 +745,22 @@ def render_chunk(ident: dict, au: torch.Tensor, nuis: dict, size: int, color: bo
         rows = slice(start, min(n, start + PIXEL_BATCH))
         take = lambda d: {k: (v[rows] if v.ndim and len(v) == n else v) for k, v in d.items()}  # noqa: E731
         parts.append(_render_pixels(take(ident), take(g), take(nuis), take(col), size, color, features,
-                                    None if noise is None else noise[rows]))
+                                    None if noise is None else noise[rows], take(g0)))
     img = parts[0] if len(parts) == 1 else torch.cat(parts)
     return img, landmarks_from_geometry(g, pose, size), g
 
 
+#: The marks whose amplitude the AUs drive (on top of an identity's own lines, which a photo already has).
+_MARK_AMPLITUDES = ("naso_amp", "fh_c_amp", "fh_l_amp", "glab_amp", "crow_amp", "under_eye_amp", "nose_wr_amp",
+                    "dimple_amp", "marionette_amp", "chin_wr_amp", "mentolabial_amp", "cheek_amp")
+
+
 def _render_pixels(ident: dict, g: dict, nuis: dict, col: dict, size: int, color: bool, features: frozenset,
-                   noise: torch.Tensor | None) -> torch.Tensor:
-    """The pixels (n, C, H, W) in 0-1 of faces whose geometry ``g`` (with the pose) and colors are known."""
+                   noise: torch.Tensor | None, g0: dict | None = None) -> torch.Tensor:
+    """The pixels (n, C, H, W) in 0-1 of faces whose geometry ``g`` (with the pose) and colors are known; ``g0``,
+    the neutral geometry, for photo faces."""
+    if "photo" in features:
+        return _render_photo_pixels(ident, g, g0, nuis, col, size, color, features, noise)
     n = len(g["ex"])
     pose = {k: g[k] for k in ("roll", "yaw", "scale", "tx", "ty")}
     C = 3 if color else 1
@@ -744,7 +786,12 @@ def _render_pixels(ident: dict, g: dict, nuis: dict, col: dict, size: int, color
     field = F.interpolate(nuis["clutter_field"][:, :C] - 0.5, size=(size, size), mode="bicubic", align_corners=False)
     img = col["bg"] + ramp.unsqueeze(1) + field * nuis["clutter"].view(n, 1, 1, 1) * 2
     img = _lerp(img, face[:, :C] * shade.unsqueeze(1), face[:, C])
+    return _degrade(img, nuis, col, size, noise)
 
+
+def _degrade(img: torch.Tensor, nuis: dict, col: dict, size: int, noise: torch.Tensor | None) -> torch.Tensor:
+    """Occlusion, gamma, contrast and brightness, blur and sensor noise over rendered faces (n, C, H, W); 0-1 out."""
+    n = len(img)
     rows = torch.nonzero(nuis["occ"] > 0).flatten()
     if len(rows):
         img[rows] = _occlude(img[rows], {k: v[rows] for k, v in nuis.items() if k.startswith("occ")},
@@ -757,6 +804,35 @@ def _render_pixels(ident: dict, g: dict, nuis: dict, col: dict, size: int, color
     if noise is not None:
         img = img + noise * nuis["noise"].view(n, 1, 1, 1)
     return img.clamp(0, 1)
+
+
+def _render_photo_pixels(ident: dict, g: dict, g0: dict, nuis: dict, col: dict, size: int, color: bool,
+                         features: frozenset, noise: torch.Tensor | None) -> torch.Tensor:
+    """Photo faces (:mod:`facekit.synth.photo`): the identity's photograph moved by the expression warp, marked
+    with the AU-driven wrinkles and the open mouth, then posed, lit and degraded like a drawn face."""
+    n = len(g["ex"])
+    pose = {k: g[k] for k in ("roll", "yaw", "scale", "tx", "ty")}
+    marks = dict(g, **{k: g[k] - g0[k] for k in _MARK_AMPLITUDES})
+    half = _texture(ident, marks, col, size, color, features)
+    uf, Y = _canonical_grid(pose, size, n)
+    uf, Y = uf.expand(n, size, size), Y.expand(n, size, size)
+    grid = torch.stack([uf / _TEX_X, (Y - _TEX_Y[0]) / (_TEX_Y[1] - _TEX_Y[0]) * 2 - 1], -1)
+    layers = F.grid_sample(torch.cat([half.flip(-1), half], -1), grid, mode="bilinear", padding_mode="border",
+                           align_corners=False)
+    del half
+    src_u, src_y = expression_warp(g0, g, uf.abs(), Y)
+    skin = sample_photos(ident, g0, torch.sign(uf) * src_u, src_y)
+    if color:  # a gray photograph in the face's skin hue
+        skin = skin * (col["skin"] / col["skin"].mean(1, keepdim=True).clamp(min=1e-3))
+    dark, bright, inner, teeth = (layers[:, i:i + 1] for i in range(4))
+    img = skin * (1 - dark) + bright * 0.5 * (1 - skin)
+    img = img + (col["dark"] - img) * inner
+    img = img + (col["teeth"] * 0.8 - img) * teeth
+    ang = nuis["light_dir"]
+    nx = (uf / _c(g["fw"])).clamp(-1, 1)
+    ny = ((Y - _c(g["cy"])) / _c(g["fh"])).clamp(-1, 1)
+    img = img * (1 + _c(nuis["light"]) * (_c(torch.cos(ang)) * nx + _c(torch.sin(ang)) * ny)).unsqueeze(1)
+    return _degrade(img, nuis, col, size, noise)
 
 
 def _lambert(height: torch.Tensor, ang: torch.Tensor, light: torch.Tensor, aa) -> torch.Tensor:
@@ -885,8 +961,8 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
     emotion is then drawn from the label-noise model; used to hit FER2013's exact label counts).
     ``workers`` chunks are rendered at once in threads (default: torch's thread count, i.e. ``FACEKIT_THREADS`` or
     all cores): each chunk has its own seeded generators, so the bytes do not depend on it.
-    ``features`` (default all of :data:`FEATURES`) names the appearance features to render; the realism ablation
-    switches them off one at a time (the random streams do not depend on it, so faces stay paired).
+    ``features`` (default all of :data:`FEATURES`; :data:`OPTIONAL_FEATURES` on request) names the appearance
+    features to render; the realism ablation switches them off one at a time (the random streams do not depend on it, so faces stay paired).
     ``as_lab`` (traits of :data:`WILD_FACTORS`, for ``domain="wild"``) draws those traits from lab's ranges with the
     same random numbers, so each face is its plain wild twin but for that trait.
     """

@@ -1,0 +1,87 @@
+"""facekit.synth.photo: real LFW faces as identity textures (the opt-in "photo" feature), moved by the AUs."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from facekit.synth import AUS, FEATURES, OPTIONAL_FEATURES, au_region_masks, render_faces
+from facekit.synth import photo
+from facekit.synth.render import draw_identity, face_geometry
+
+PHOTO = FEATURES + ("photo",)
+
+
+def test_the_photo_bank_holds_the_coded_neutral_crops():
+    bank = photo.photo_bank()
+    assert "photo" in OPTIONAL_FEATURES and "photo" not in FEATURES   # off unless asked for
+    assert bank.shape == (len(photo.NEUTRAL_LFW), 1, 25, 25) and bank.dtype == torch.float32
+    assert len(set(photo.NEUTRAL_LFW)) == len(photo.NEUTRAL_LFW) and max(photo.NEUTRAL_LFW) < 100  # faces, not the
+    assert 0 <= float(bank.min()) and float(bank.max()) <= 1                                   # 100 non-faces after
+    assert float(bank.std(dim=(1, 2, 3)).min()) > 0.05       # every crop is a picture, not a flat fill
+
+
+def test_photo_faces_are_deterministic_paired_and_keep_the_ground_truth():
+    a = render_faces(12, seed=41, features=PHOTO)
+    b = render_faces(12, seed=41, features=PHOTO)
+    drawn = render_faces(12, seed=41)
+    assert torch.equal(a.images, b.images) and torch.equal(a.landmarks, b.landmarks)
+    assert torch.equal(a.au, drawn.au) and torch.equal(a.emotion, drawn.emotion)      # same random streams
+    assert float((a.images.float() - drawn.images.float()).abs().mean()) > 10        # but another face
+
+
+def test_a_shared_identity_shares_the_photo():
+    gen = torch.Generator().manual_seed(0)
+    ident = draw_identity(6, gen, identity_seed=torch.tensor([5, 5, 5, 9, 9, 9]), features=PHOTO)
+    assert len(set(ident["photo"][:3].tolist())) == 1 and len(set(ident["photo"][3:].tolist())) == 1
+    many = draw_identity(400, torch.Generator().manual_seed(1), features=PHOTO)["photo"]
+    assert len(set(many.long().tolist())) > 0.8 * 2 * len(photo.NEUTRAL_LFW)   # the photos and their mirrors used
+
+
+def test_no_expression_means_no_warp_and_the_warp_carries_each_feature_to_its_new_place():
+    au = torch.zeros(3, len(AUS))
+    au[1, AUS.index(12)] = 5
+    au[2, AUS.index(1)], au[2, AUS.index(2)] = 5, 5
+    ident = draw_identity(3, torch.Generator().manual_seed(2), features=PHOTO)
+    g0 = face_geometry(ident, torch.zeros_like(au), PHOTO)
+    g = face_geometry(ident, au, PHOTO)
+    ua = torch.linspace(0, 0.6, 31).view(1, 1, -1).expand(3, 41, 31)
+    y = torch.linspace(-0.4, 0.8, 41).view(1, -1, 1).expand(3, 41, 31)
+    su, sy = photo.expression_warp(g0, g, ua, y)
+    assert torch.equal(su[0], ua[0]) and torch.equal(sy[0], y[0])          # neutral face: the photo as it is
+    # AU12: the texture at the new mouth corner is the photo's mouth corner
+    cu, cy = photo.expression_warp(g0, g, g["mw"].view(-1, 1, 1), g["m_corner_y"].view(-1, 1, 1))
+    assert abs(float(cu[1]) - float(g0["mw"][1])) < 0.01 and abs(float(cy[1]) - float(g0["m_corner_y"][1])) < 0.01
+    assert float(g["m_corner_y"][1]) < float(g0["m_corner_y"][1]) - 0.1         # ... which is higher up
+    # AU1+2: the brows are lifted, so the texture at the raised brow comes from the neutral brow, below it
+    bu, by = photo.expression_warp(g0, g, g["bx_out"].view(-1, 1, 1), g["by_out"].view(-1, 1, 1))
+    assert abs(float(by[2]) - float(g0["by_out"][2])) < 0.01 and float(g["by_out"][2]) < float(g0["by_out"][2])
+
+
+@pytest.mark.parametrize("au", AUS)
+def test_an_au_moves_a_photo_face_only_inside_its_region(au):
+    n = 3
+    low = torch.zeros(n, len(AUS))
+    high = low.clone()
+    high[:, AUS.index(au)] = 5.0
+    ids = torch.arange(n) + 11
+    a = render_faces(n, seed=4, au=low, identity_seed=ids, nuisance=False, features=PHOTO)
+    b = render_faces(n, seed=4, au=high, identity_seed=ids, nuisance=False, features=PHOTO)
+    region = au_region_masks(a, [au])[:, 0] | au_region_masks(b, [au])[:, 0]
+    diff = (a.images.int() - b.images.int()).abs()
+    assert int((diff[~region] > 3).sum()) == 0, f"AU{au} changed pixels outside its region"
+    assert int((diff[region] > 12).sum()) >= n * 2, f"AU{au} barely changes its region"
+
+
+def test_photo_faces_keep_every_au_point_inside_the_frame():
+    for domain in ("lab", "wild"):
+        b = render_faces(300, seed=43, domain=domain, features=PHOTO)
+        inside = ((b.landmarks >= 0) & (b.landmarks <= 47)).all(-1)          # (n, landmarks)
+        from facekit.synth import LANDMARK_NAMES
+        from facekit.synth.regions import AU_LANDMARKS
+        idx = sorted({LANDMARK_NAMES.index(p) for pair in AU_LANDMARKS.values() for p in pair})
+        assert float(inside[:, idx].float().mean(0).min()) >= 0.97, domain
+
+
+def test_unknown_feature_names_the_optional_ones():
+    with pytest.raises(ValueError, match="photo"):
+        render_faces(2, seed=1, features=("sparkles",))
