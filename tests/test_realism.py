@@ -132,6 +132,15 @@ def test_describe_ablation_follows_the_intervals():
             ("without surface", 0.045, -0.001, 0.09)]
     text = realism.describe_ablation(_ablation_table(flat))
     assert "better" not in text and "worse" not in text and "no feature's effect" in text and "eyes, surface" in text
+    # an opt-in feature's row is "with X": its effect is the row minus all-on, so the sign is the row's own
+    opt = rows + [("with photo", -0.025, -0.045, -0.004)]
+    assert "worse with surface (-4.5%" in realism.describe_ablation(_ablation_table(opt))
+    assert "photo (-2.5%, 95 % interval [-4.5%, -0.4%])" in realism.describe_ablation(_ablation_table(opt))
+    text = realism.describe_ablation(_ablation_table(rows + [("with photo", 0.025, 0.004, 0.045)]))
+    assert "better with eyes (+3.0%" in text and "photo (+2.5%, 95 % interval [+0.4%, +4.5%])" in text
+    assert "worse with surface (-4.5%, 95 % interval [-7.0%, -2.0%]), photo" not in text
+    text = realism.describe_ablation(_ablation_table(rows + [("with photo", 0.01, -0.01, 0.03)]))
+    assert "brows, photo is within the resampling noise" in text
     clean = pd.DataFrame([(realism.CLEAN_ROW, 0.06, 0.03, 0.09, 0.29, 0.34)],
                          columns=["config", "delta_balanced_accuracy", "delta_balanced_accuracy_lo",
                                   "delta_balanced_accuracy_hi", "balanced_accuracy", "balanced_accuracy_C_plus"])
@@ -174,6 +183,9 @@ def test_side_by_side_and_real_references():
     b = realism.balanced_faces(1, seed=34)
     fig = realism.plot_side_by_side(b.images.numpy(), list(EMOTIONS), real[:7], names[:7])
     assert len(fig.axes) == 14
+    photo = realism.balanced_faces(1, seed=34, features=FEATURES + ("photo",))
+    fig = realism.plot_side_by_side(b.images.numpy(), list(EMOTIONS), real[:7], names[:7], photo=photo.images.numpy())
+    assert len(fig.axes) == 21 and "photo identity" in fig.axes[7].get_ylabel()
 
 
 def test_cli_writes_the_report(tmp_path, capsys):

@@ -165,15 +165,17 @@ def evaluate_judge(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str
 
 def ablation(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str = "lab") -> "pd.DataFrame":
     """One row per appearance feature of :data:`facekit.synth.FEATURES`: the judge's scores with that feature off
-    (and rows for all features on and all off), on the same faces. ``delta_*`` = row minus all-on, with its paired
+    (one row per opt-in feature of :data:`facekit.synth.OPTIONAL_FEATURES` with it on, and rows for all features on
+    and all off), on the same faces. ``delta_*`` = row minus all-on, with its paired
     95 % bootstrap interval (``delta_*_lo``/``_hi``, :func:`bootstrap_balanced_accuracy`): the same resampled faces
     for every row, so an interval that excludes 0 is a change the 100 faces per class can tell from noise."""
     import pandas as pd
 
-    from facekit.synth import FEATURES
+    from facekit.synth import FEATURES, OPTIONAL_FEATURES
 
     configs = [("all features", FEATURES, True)] + [(f"without {f}", tuple(x for x in FEATURES if x != f), True)
                                                     for f in FEATURES]
+    configs += [(f"with {f}", FEATURES + (f,), True) for f in OPTIONAL_FEATURES]
     configs += [("no features (version 5 look)", (), True), (CLEAN_ROW, FEATURES, False)]
     rows, preds = [], []
     for name, feats, nuisance in configs:
@@ -202,18 +204,23 @@ CLEAN_ROW = "all features, no nuisances (clean frontal)"
 
 def describe_ablation(table: "pd.DataFrame") -> str:
     """What each appearance feature does to the judge, in words, from an :func:`ablation` table: a feature *helps*
-    when switching it off lowers the balanced accuracy with an interval below 0, *hurts* when the interval is
-    above 0, and is *within the noise* otherwise. A rule over the numbers and their intervals."""
+    when switching it off lowers the balanced accuracy with an interval below 0 (an opt-in feature, ``with X``: when
+    switching it on raises it with an interval above 0), *hurts* in the opposite case, and is *within the noise*
+    otherwise. A rule over the numbers and their intervals."""
     helps, hurts, noise = [], [], []
     for config, row in table.iterrows():
-        if not str(config).startswith("without "):
+        config = str(config)
+        if config.startswith("without "):
+            name, sign = config[len("without "):], -1      # the feature's effect is all-on minus this row
+        elif config.startswith("with ") and "," not in config:
+            name, sign = config[len("with "):], 1          # an opt-in feature: this row minus all-on
+        else:
             continue
-        name = str(config)[len("without "):]
-        text = (f"{name} ({-row['delta_balanced_accuracy']:+.1%}, 95 % interval "
-                f"[{-row['delta_balanced_accuracy_hi']:+.1%}, {-row['delta_balanced_accuracy_lo']:+.1%}])")
-        if row["delta_balanced_accuracy_hi"] < 0:
+        lo, hi = sorted((sign * row["delta_balanced_accuracy_lo"], sign * row["delta_balanced_accuracy_hi"]))
+        text = f"{name} ({sign * row['delta_balanced_accuracy']:+.1%}, 95 % interval [{lo:+.1%}, {hi:+.1%}])"
+        if lo > 0:
             helps.append(text)
-        elif row["delta_balanced_accuracy_lo"] > 0:
+        elif hi < 0:
             hurts.append(text)
         else:
             noise.append(name)
@@ -288,16 +295,21 @@ def real_references(size: int = 48) -> tuple[np.ndarray, list[str]]:
     return faces, [f"lfw_{i:03d}" for i in range(len(faces))]
 
 
-def plot_side_by_side(synthetic: np.ndarray, synthetic_titles, real: np.ndarray, real_titles, cols: int = 7):
-    """Two rows of faces at their native 48x48: synthetic (top) and real (bottom). Returns the Figure."""
+def plot_side_by_side(synthetic: np.ndarray, synthetic_titles, real: np.ndarray, real_titles, cols: int = 7,
+                      photo: np.ndarray | None = None):
+    """Rows of faces at their native 48x48: synthetic (top), synthetic with photo identities (``photo``, the same
+    expressions, when given) and real (bottom). Returns the Figure."""
     import matplotlib.pyplot as plt
 
     from facekit.plotting import show_image
 
+    rows = [(synthetic, synthetic_titles, "synthetic")]
+    if photo is not None:
+        rows.append((photo, synthetic_titles, "synthetic,\nphoto identity"))
+    rows.append((real, real_titles, "real"))
     cols = max(min(cols, len(synthetic)), min(cols, len(real)), 1)
-    fig, axes = plt.subplots(2, cols, figsize=(1.3 * cols, 3.0), squeeze=False)
-    for row, (imgs, titles, what) in enumerate([(synthetic, synthetic_titles, "synthetic"),
-                                                (real, real_titles, "real")]):
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.3 * cols, 1.5 * len(rows)), squeeze=False)
+    for row, (imgs, titles, what) in enumerate(rows):
         for j in range(cols):
             ax = axes[row, j]
             if j < len(imgs):
@@ -344,7 +356,7 @@ def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, wi
     Writes ``realism.json``, ``realism_ablation.csv``, ``realism_photos.csv`` and ``realism_faces.png`` to ``out``
     (default ``figures/01_data/``) and returns the numbers."""
     from facekit.io import save_fig, save_metrics, save_table
-    from facekit.synth import GENERATOR_VERSION
+    from facekit.synth import FEATURES, GENERATOR_VERSION
 
     say = (lambda *a: print(*a, flush=True)) if progress else (lambda *a: None)
     judge = load_judge() if judge is None else judge
@@ -367,8 +379,9 @@ def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, wi
         save_table(photos, "realism_photos", out, index=False)
         result["photos"] = photos.to_dict(orient="records")
     batch = balanced_faces(1, seed + 2)
+    photo = balanced_faces(1, seed + 2, features=FEATURES + ("photo",))
     real, names = real_references()
-    fig = plot_side_by_side(batch.images.numpy(), list(EMOTIONS), real[:7], names[:7])
+    fig = plot_side_by_side(batch.images.numpy(), list(EMOTIONS), real[:7], names[:7], photo=photo.images.numpy())
     save_fig(fig, "realism_faces", out)
     import matplotlib.pyplot as plt
 
