@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--n-scale", type=bounded(positive_float, 1e-4, MAX_FACES / FER2013_FACES), default=1.0,
                    help="data size as a fraction of FER2013 (synthetic only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the initialisation and the shuffling")
+    p.add_argument("--photo", action="store_true", help="train on the synthetic twin with real faces as identities "
+                   "(the generator's opt-in 'photo' feature; cannot be combined with --ship)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--out", default=None, help="where the best model goes (default build/checkpoints/train-"
                                                 "emotions/emotion_minixception.pt); an existing file needs --force")
@@ -57,13 +59,15 @@ def run(args: argparse.Namespace) -> int:
     from facekit.runtime import seed_everything, set_threads
 
     problem = None if args.bench else _output_problem(args)
+    if args.photo and args.ship:
+        problem = "--photo cannot be shipped: the workbook's checkpoint is trained on the default faces"
     if problem:
         print(f"train-emotions: {problem}", file=sys.stderr)
         return 2
     out = _output(args)
     threads = set_threads(args.threads)
     seed_everything(args.seed)
-    data = load_emotion_data(args.n_scale, seed=args.seed)
+    data = load_emotion_data(args.n_scale, seed=args.seed, photo=args.photo)
     print(f"train-emotions: {len(data):,} faces from {data.source}; {threads} thread(s)", file=sys.stderr)
     sizes = {split: len(data.split(split)) for split in ("Training", "PublicTest", "PrivateTest")}
     if not sizes["Training"]:

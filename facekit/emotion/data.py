@@ -13,17 +13,20 @@ from facekit.data.fer import FERData
 from facekit.data.loaders import load_fer2013, real_fer2013_path
 
 
-def synthetic_cache_path(n_scale: float = 1.0, seed: int = 0, domain: str = "lab") -> Path:
+def synthetic_cache_path(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", photo: bool = False) -> Path:
     from facekit.paths import cache_dir
     from facekit.synth.render import GENERATOR_VERSION
 
-    return cache_dir("synth", f"fer_{domain}_s{n_scale:g}_seed{seed}_v{GENERATOR_VERSION}.pt")
+    tag = "_photo" if photo else ""
+    return cache_dir("synth", f"fer_{domain}_s{n_scale:g}_seed{seed}{tag}_v{GENERATOR_VERSION}.pt")
 
 
-def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", verbose: bool = True) -> FERData:
+def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", verbose: bool = True,
+                      photo: bool = False) -> FERData:
     """The Task 1 data: real FER2013 from ``data/fer2013/`` when present (``domain="lab"`` only; ``"wild"`` is always
     synthetic), else the synthetic twin (generated once, cached under ``data/cache/synth/`` keyed by its parameters
-    and the generator version, written atomically). Prints which one it uses."""
+    and the generator version, written atomically). Prints which one it uses. ``photo=True``: the twin with real
+    faces as identities (the generator's opt-in ``"photo"`` feature)."""
     real = real_fer2013_path()
     if real is not None and domain == "lab":
         data = load_fer2013(real)
@@ -33,7 +36,7 @@ def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", 
     from facekit.io import atomic_path, plain
     from facekit.synth import make_fer_dataset
 
-    cache = synthetic_cache_path(n_scale, seed, domain)
+    cache = synthetic_cache_path(n_scale, seed, domain, photo)
     if cache.is_file():
         try:
             data = FERData(**torch.load(cache, weights_only=True))  # a cache file cannot run code
@@ -42,7 +45,10 @@ def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", 
             return data
         except Exception:  # a stale or corrupt cache is regenerated
             cache.unlink(missing_ok=True)
-    data = make_fer_dataset(n_scale=n_scale, seed=seed, domain=domain, progress=verbose)
+    from facekit.synth import FEATURES
+
+    data = make_fer_dataset(n_scale=n_scale, seed=seed, domain=domain, progress=verbose,
+                            features=FEATURES + ("photo",) if photo else None)
     with atomic_path(cache) as tmp:
         torch.save(plain({"images": data.images, "labels": data.labels, "usage": data.usage,
                           "source": data.source, "au": data.au, "landmarks": data.landmarks,

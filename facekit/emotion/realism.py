@@ -378,6 +378,9 @@ def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, wi
     if photos is not None:
         save_table(photos, "realism_photos", out, index=False)
         result["photos"] = photos.to_dict(orient="records")
+    smiles = _real_smile_rows(judge)
+    save_table(smiles, "realism_smiles", out, index=False)
+    result["real_smiles"] = smiles.to_dict(orient="records")
     batch = balanced_faces(1, seed + 2)
     photo = balanced_faces(1, seed + 2, features=FEATURES + ("photo",))
     real, names = real_references()
@@ -406,7 +409,44 @@ def realism_metrics(result: dict) -> dict:
                     f"judge_{d}_most_predicted": r["most_predicted"],
                     **{f"judge_{d}_recall_{e}": v for e, v in r["recall"].items()}})
         out[f"au_points_inside_{d}_128"] = min(result["au_points"][d][128]["au_points"].values())
+    for row in result.get("real_smiles", []):
+        who = "judge" if row["model"].startswith("judge") else "shipped"
+        out.update({f"real_smiles_{who}_{k}": row[k] for k in ("happy_on_smiles", "neutral_on_neutral",
+                                                                 "happy_on_neutral")})
     return out
+
+
+def real_smile_check(model, judge: bool = False) -> dict:
+    """How ``model`` reads real faces that smile and real faces without an expression: scikit-image's LFW crops
+    coded by eye (:data:`facekit.synth.photo.SMILING_LFW`, :data:`~facekit.synth.photo.NEUTRAL_LFW`), at 48x48.
+    ``happy_on_smiles``: share of the smiles called happy; ``neutral_on_neutral``: share of the expressionless faces
+    called neutral; ``happy_on_neutral``: the false alarms. ``judge``: feed the faces as to the judge. (A model
+    trained on photo identities has seen the expressionless faces as identities, never the smiles.)"""
+    from facekit.synth.photo import NEUTRAL_LFW, SMILING_LFW
+
+    faces, names = real_references(48)
+    ids = list(SMILING_LFW) + list(NEUTRAL_LFW)
+    labels = ["happy"] * len(SMILING_LFW) + ["neutral"] * len(NEUTRAL_LFW)
+    rows = photo_predictions(model, torch.as_tensor(faces[ids]), labels, [names[i] for i in ids], judge=judge)
+    smiles, neutral = rows[rows["label"] == "happy"], rows[rows["label"] == "neutral"]
+    return {"n_smiles": len(smiles), "n_neutral": len(neutral),
+            "happy_on_smiles": float((smiles["predicted"] == "happy").mean()),
+            "neutral_on_neutral": float((neutral["predicted"] == "neutral").mean()),
+            "happy_on_neutral": float((neutral["predicted"] == "happy").mean())}
+
+
+def _real_smile_rows(judge) -> "pd.DataFrame":
+    """:func:`real_smile_check` of the judge and of the shipped synthetic-trained model, one row each."""
+    import pandas as pd
+
+    rows = {"judge (real FER2013)": real_smile_check(judge, judge=True)}
+    try:
+        from facekit.emotion.checkpoint import load_emotion_model
+
+        rows["synthetic-trained (shipped)"] = real_smile_check(load_emotion_model())
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"realism: shipped emotion checkpoint skipped ({exc})", file=sys.stderr)
+    return pd.DataFrame(rows).T.rename_axis("model").reset_index()
 
 
 def _real_photo_rows(judge):
@@ -464,4 +504,4 @@ def _cli(args: argparse.Namespace) -> int:
 __all__ = ["CLEAN_ROW", "INTENSITY_BINS", "N_BOOT", "REPORT_SEED", "TARGETS", "ablation", "au_points_inside",
            "balanced_faces", "bootstrap_balanced_accuracy", "describe_ablation",
            "describe_realism", "evaluate_judge", "intensity_bins", "judge_probabilities", "judge_report", "load_judge",
-           "photo_predictions", "plot_side_by_side", "real_references", "realism_metrics", "realism_report"]
+           "photo_predictions", "plot_side_by_side", "real_references", "real_smile_check", "realism_metrics", "realism_report"]

@@ -33,23 +33,29 @@ def fer_label_plan(n_scale: float = 1.0, seed: int = 0) -> tuple[torch.Tensor, t
     return torch.cat(labels), torch.cat(usage)
 
 
-def make_fer_dataset(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", progress: bool = True) -> FERData:
+def make_fer_dataset(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", progress: bool = True,
+                     features=None) -> FERData:
     """A synthetic FER2013: 48x48 gray faces with FER2013's exact class counts per split (times ``n_scale``).
 
     ``labels`` are annotator labels (about 10 % differ from the emotion shown, as in FER2013); ``clean_labels``,
     ``au`` and ``landmarks`` carry the ground truth. ``meta`` records the parameters and the rendering rate.
+    ``features``: the generator's appearance features (default :data:`facekit.synth.FEATURES`; add ``"photo"`` for
+    real faces as identities, :mod:`facekit.synth.photo`).
     """
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
     labels, usage = fer_label_plan(n_scale, seed)
     start = time.perf_counter()
-    batch = render_faces(len(labels), seed=seed, domain=domain, size=48, labels=labels, progress=progress)
+    batch = render_faces(len(labels), seed=seed, domain=domain, size=48, labels=labels, progress=progress,
+                         features=features)
     seconds = time.perf_counter() - start
+    photo = ", photo identities" if features is not None and "photo" in features else ""
     return FERData(
         images=batch.images, labels=batch.emotion, usage=usage,
-        source=f"synthetic FACS faces (facekit.synth, domain={domain}, n_scale={n_scale:g}, seed={seed})",
+        source=f"synthetic FACS faces (facekit.synth, domain={domain}, n_scale={n_scale:g}, seed={seed}{photo})",
         au=batch.au, landmarks=batch.landmarks, clean_labels=batch.clean_emotion,
         meta={"generator": "facekit.synth", "domain": domain, "n_scale": n_scale, "seed": seed,
+              "features": sorted(features) if features is not None else None,
               "render_seconds": seconds, "render_rate_faces_per_s": len(labels) / max(seconds, 1e-9)})
 
 

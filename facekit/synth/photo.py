@@ -39,6 +39,14 @@ NEUTRAL_LFW: tuple[int, ...] = (
     67, 68, 70, 72, 73, 76, 78, 80, 83, 86, 87, 90, 92, 95, 98,
 )
 
+#: LFW crops that smile (lip corners up, most with teeth), coded by eye with :data:`NEUTRAL_LFW`. Never used as
+#: identities: with the neutral crops they are a small real test of "smiling or not" for any 48x48 emotion model
+#: (:func:`facekit.emotion.realism.real_smile_check`). The other 19 crops talk, shout, are occluded or are unclear.
+SMILING_LFW: tuple[int, ...] = (
+    1, 10, 11, 13, 18, 19, 21, 22, 23, 27, 31, 36, 37, 38, 41, 43, 45, 47, 50, 52, 53, 61, 64, 69, 74, 75, 79, 81,
+    84, 85, 88, 91, 93, 94, 96, 99,
+)
+
 #: Where the features of the aligned LFW crops sit, in grid_sample coordinates of the crop ([-1, 1], x right, y down),
 #: read off the mean of the :data:`NEUTRAL_LFW` crops (pixel centres: eyes at columns 6 and 15 of row 8, the midline
 #: at column 10.5, the mouth line at row 18, brows at row 6.5, nostrils at row 14).
