@@ -85,3 +85,60 @@ def test_photo_faces_keep_every_au_point_inside_the_frame():
 def test_unknown_feature_names_the_optional_ones():
     with pytest.raises(ValueError, match="photo"):
         render_faces(2, seed=1, features=("sparkles",))
+
+
+def test_the_photo_twin_is_cached_apart_and_says_what_it_is(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FACEKIT_CACHE", str(tmp_path))
+    import facekit.emotion.data as emotion_data
+    monkeypatch.setattr(emotion_data, "real_fer2013_path", lambda: None)
+    drawn = emotion_data.load_emotion_data(n_scale=0.004, seed=3)
+    faces = emotion_data.load_emotion_data(n_scale=0.004, seed=3, photo=True)
+    assert "photo identities" in faces.source and "photo" not in drawn.source
+    assert faces.meta["features"] == sorted(FEATURES + ("photo",)) and drawn.meta["features"] is None
+    assert torch.equal(faces.labels, drawn.labels) and torch.equal(faces.au, drawn.au)   # same plan and AUs
+    assert not torch.equal(faces.images, drawn.images)
+    names = sorted(p.name for p in (tmp_path / "synth").glob("*.pt"))
+    assert len(names) == 2 and any("_photo_" in n for n in names)
+    again = emotion_data.load_emotion_data(n_scale=0.004, seed=3, photo=True)
+    assert "cached" in capsys.readouterr().out and torch.equal(again.images, faces.images)
+
+
+def test_train_emotions_refuses_to_ship_a_photo_model(capsys):
+    from facekit.cli import main
+
+    assert main(["train-emotions", "--photo", "--ship", "--epochs", "1"]) == 2
+    assert "--photo cannot be shipped" in capsys.readouterr().err
+
+
+def test_real_smile_check_counts_what_a_model_says():
+    from facekit.data.fer import EMOTIONS
+    from facekit.emotion import realism
+
+    assert not set(photo.SMILING_LFW) & set(photo.NEUTRAL_LFW)     # a smile is never an identity texture
+
+    class Always(torch.nn.Module):
+        def __init__(self, emotion):
+            super().__init__()
+            self.emotion = EMOTIONS.index(emotion)
+
+        def forward(self, x):
+            out = torch.zeros(len(x), len(EMOTIONS))
+            out[:, self.emotion] = 5.0
+            return out
+
+    happy = realism.real_smile_check(Always("happy"), judge=True)
+    assert happy == {"n_smiles": 36, "n_neutral": 45, "happy_on_smiles": 1.0, "neutral_on_neutral": 0.0,
+                     "happy_on_neutral": 1.0}
+    neutral = realism.real_smile_check(Always("neutral"), judge=True)
+    assert neutral["happy_on_smiles"] == 0.0 and neutral["neutral_on_neutral"] == 1.0
+    metrics = realism.realism_metrics(_fake_result([{"model": "judge (real FER2013)", **happy},
+                                                    {"model": "synthetic-trained (shipped)", **neutral}]))
+    assert metrics["real_smiles_judge_happy_on_smiles"] == 1.0 and metrics["real_smiles_shipped_neutral_on_neutral"] == 1.0
+
+
+def _fake_result(smiles):
+    domain = {"accuracy": 0.2, "balanced_accuracy": 0.2, "balanced_accuracy_ci": (0.1, 0.3), "max_class_share": 0.3,
+              "most_predicted": "sad", "recall": {}, "by_intensity": {}}
+    points = {d: {128: {"au_points": {"AU1": 1.0}}} for d in ("lab", "wild")}
+    return {"generator_version": 7, "n_per_class": 1, "lab": domain, "wild": domain, "au_points": points,
+            "real_smiles": smiles}
