@@ -569,3 +569,24 @@ def test_results_table_reports_04s_seed_spread_when_there_is_one(tmp_path):
     (tmp_path / "04_imbalance" / "metrics.json").write_text(json.dumps(m))
     assert ("over seeds 0, 1 the fix's own effect (after - control): disgust recall +30.9 to +47.3 points, "
             "macro-F1 -0.035 to -0.022") in results_table(tmp_path)
+
+
+def test_results_table_has_the_real_smile_row_only_when_01_measured_it(tmp_path):
+    import json
+
+    from facekit.handin.results import results_table
+
+    realism = {"n_per_class": 100, "generator_version": 7, "judge_lab_accuracy": 0.2,
+               "judge_lab_balanced_accuracy": 0.2, "judge_lab_balanced_accuracy_C_plus": 0.25,
+               "judge_lab_most_predicted": "fear", "judge_lab_max_class_share": 0.4,
+               "judge_wild_balanced_accuracy": 0.2, "au_points_inside_lab_128": 1.0, "au_points_inside_wild_128": 1.0}
+    (tmp_path / "01_data").mkdir()
+    (tmp_path / "01_data" / "metrics.json").write_text(json.dumps({"realism": realism}))
+    assert "real LFW faces" not in results_table(tmp_path)
+    realism.update({"real_smiles_judge_happy_on_smiles": 0.861, "real_smiles_judge_neutral_on_neutral": 0.311,
+                    "real_smiles_judge_happy_on_neutral": 0.222, "real_smiles_shipped_happy_on_smiles": 0.472,
+                    "real_smiles_shipped_neutral_on_neutral": 0.022, "real_smiles_shipped_happy_on_neutral": 0.178})
+    (tmp_path / "01_data" / "metrics.json").write_text(json.dumps({"realism": realism}))
+    row = results_table(tmp_path)
+    assert ("judge 86.1 % of smiles happy, 31.1 % of expressionless neutral, 22.2 % of them happy; shipped "
+            "synthetic-trained model 47.2 % of smiles happy") in row

@@ -41,6 +41,13 @@ def _rows(mx: dict[str, dict]) -> list[tuple[str, str]]:
                      f"{r['judge_lab_most_predicted']} {_pct(r['judge_lab_max_class_share'])}; `wild` balanced "
                      f"{_pct(r['judge_wild_balanced_accuracy'])}; AU points inside the 128 px frame: lab "
                      f"{_pct(r['au_points_inside_lab_128'])}, wild {_pct(r['au_points_inside_wild_128'])}"))
+        if "real_smiles_judge_happy_on_smiles" in r:
+            rows.append(("real LFW faces (36 smiling, 45 expressionless; coded by eye): called happy / neutral",
+                         "; ".join(f"{who} {_pct(r[f'real_smiles_{key}_happy_on_smiles'])} of smiles happy, "
+                                   f"{_pct(r[f'real_smiles_{key}_neutral_on_neutral'])} of expressionless neutral, "
+                                   f"{_pct(r[f'real_smiles_{key}_happy_on_neutral'])} of them happy"
+                                   for who, key in (("judge", "judge"), ("shipped synthetic-trained model", "shipped"))
+                                   if f"real_smiles_{key}_happy_on_smiles" in r)))
     if m := mx.get("02_emotion_training"):
         rows.append((f"Task 1, mini-Xception ({m['n_params']:,} parameters), {m['epochs']} epochs, {m['schedule']} "
                      "schedule",
