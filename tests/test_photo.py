@@ -142,3 +142,11 @@ def _fake_result(smiles):
     points = {d: {128: {"au_points": {"AU1": 1.0}}} for d in ("lab", "wild")}
     return {"generator_version": 7, "n_per_class": 1, "lab": domain, "wild": domain, "au_points": points,
             "real_smiles": smiles}
+
+
+def test_photo_faces_render_in_colour_and_at_other_sizes():
+    b = render_faces(3, seed=44, size=64, color=True, features=PHOTO)
+    assert b.images.shape == (3, 3, 64, 64) and b.images.dtype == torch.uint8
+    assert float(b.images.float().std()) > 10                     # a picture, not a flat fill
+    gray = render_faces(3, seed=44, size=64, features=PHOTO)
+    assert gray.images.shape == (3, 64, 64) and torch.equal(gray.au, b.au)
