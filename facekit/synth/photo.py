@@ -89,7 +89,7 @@ def photo_identity(ident: dict) -> None:
 
 
 def _control_points(g: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """(n, K, 2) control points (ua >= 0, y) of the face in geometry ``g`` and (K, 2) or (n, K, 2) bump radii."""
+    """(n, K, 2) control points (ua >= 0, y) of the face in geometry ``g``, in the order of :data:`_RADII`."""
     brow_mid_x = (g["bx_in"] + g["bx_out"]) / 2
     brow_mid_y = (g["by_in"] + g["by_out"]) / 2 - g["b_arch"]
     zero = torch.zeros_like(g["ex"])

@@ -510,7 +510,7 @@ def _texture(ident: dict, g: dict, col: dict, size: int, color: bool, features=N
     darken = torch.zeros(n, cv.h, cv.w)
     brighten = torch.zeros(n, cv.h, cv.w)
     height = torch.zeros(n, cv.h, cv.w)
-    if "surface" in features:
+    if "surface" in features and not photo:  # a photo has its own relief, in its shading
         _surface(height, cv, g, ident, narrow, half_h)
     if "eyes" in features and not photo:  # the eye sockets sit deeper than brow and cheek and catch less light
         sl, U, Y = cv.window("eyes")
@@ -764,22 +764,12 @@ def _render_pixels(ident: dict, g: dict, nuis: dict, col: dict, size: int, color
     n = len(g["ex"])
     pose = {k: g[k] for k in ("roll", "yaw", "scale", "tx", "ty")}
     C = 3 if color else 1
-    half = _texture(ident, g, col, size, color, features)
-    tex = torch.cat([half.flip(-1), half], -1)
-    del half
-    uf, Y = _canonical_grid(pose, size, n)
-    grid = torch.stack([(uf / _TEX_X).expand(n, size, size),
-                        ((Y - _TEX_Y[0]) / (_TEX_Y[1] - _TEX_Y[0]) * 2 - 1).expand(n, size, size)], -1)
-    face = F.grid_sample(tex, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    del tex
+    face, uf, Y = _sample_half_texture(_texture(ident, g, col, size, color, features), pose, size)
     # directional light over the head, in the image
-    ang = nuis["light_dir"]
-    nx = (uf / _c(g["fw"])).clamp(-1, 1)
-    ny = ((Y - _c(g["cy"])) / _c(g["fh"])).clamp(-1, 1)
     if "surface" in features:
-        shade = _lambert(face[:, C + 1], ang, nuis["light"], aa=2.0 / (size * _c(pose["scale"])))
+        shade = _lambert(face[:, C + 1], nuis["light_dir"], nuis["light"], aa=2.0 / (size * _c(pose["scale"])))
     else:
-        shade = 1 + _c(nuis["light"]) * (_c(torch.cos(ang)) * nx + _c(torch.sin(ang)) * ny)
+        shade = _flat_shade(uf, Y, g, nuis)
     # background: flat + gradient + low-frequency clutter
     coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
     ramp = _c(nuis["bg_grad"]) * (coords.view(1, 1, size) * 0.7 + coords.view(1, size, 1) * 0.3)
@@ -806,6 +796,26 @@ def _degrade(img: torch.Tensor, nuis: dict, col: dict, size: int, noise: torch.T
     return img.clamp(0, 1)
 
 
+def _sample_half_texture(half: torch.Tensor, pose: dict, size: int):
+    """The half texture ``half`` (canonical frame, ``ua >= 0``) mirrored and sampled at every output pixel: (n, C,
+    size, size), and the pixels' canonical coordinates (signed ``uf``, ``Y``) it was sampled at."""
+    n = len(half)
+    tex = torch.cat([half.flip(-1), half], -1)
+    del half
+    uf, Y = _canonical_grid(pose, size, n)
+    grid = torch.stack([(uf / _TEX_X).expand(n, size, size),
+                        ((Y - _TEX_Y[0]) / (_TEX_Y[1] - _TEX_Y[0]) * 2 - 1).expand(n, size, size)], -1)
+    return F.grid_sample(tex, grid, mode="bilinear", padding_mode="border", align_corners=False), uf, Y
+
+
+def _flat_shade(uf: torch.Tensor, Y: torch.Tensor, g: dict, nuis: dict) -> torch.Tensor:
+    """Directional light over a face without relief (n, H, W): a linear ramp across the head towards the light."""
+    ang = nuis["light_dir"]
+    nx = (uf / _c(g["fw"])).clamp(-1, 1)
+    ny = ((Y - _c(g["cy"])) / _c(g["fh"])).clamp(-1, 1)
+    return 1 + _c(nuis["light"]) * (_c(torch.cos(ang)) * nx + _c(torch.sin(ang)) * ny)
+
+
 def _render_photo_pixels(ident: dict, g: dict, g0: dict, nuis: dict, col: dict, size: int, color: bool,
                          features: frozenset, noise: torch.Tensor | None) -> torch.Tensor:
     """Photo faces (:mod:`facekit.synth.photo`): the identity's photograph moved by the expression warp, marked
@@ -813,13 +823,8 @@ def _render_photo_pixels(ident: dict, g: dict, g0: dict, nuis: dict, col: dict, 
     n = len(g["ex"])
     pose = {k: g[k] for k in ("roll", "yaw", "scale", "tx", "ty")}
     marks = dict(g, **{k: g[k] - g0[k] for k in _MARK_AMPLITUDES})
-    half = _texture(ident, marks, col, size, color, features)
-    uf, Y = _canonical_grid(pose, size, n)
+    layers, uf, Y = _sample_half_texture(_texture(ident, marks, col, size, color, features), pose, size)
     uf, Y = uf.expand(n, size, size), Y.expand(n, size, size)
-    grid = torch.stack([uf / _TEX_X, (Y - _TEX_Y[0]) / (_TEX_Y[1] - _TEX_Y[0]) * 2 - 1], -1)
-    layers = F.grid_sample(torch.cat([half.flip(-1), half], -1), grid, mode="bilinear", padding_mode="border",
-                           align_corners=False)
-    del half
     src_u, src_y = expression_warp(g0, g, uf.abs(), Y)
     skin = sample_photos(ident, g0, torch.sign(uf) * src_u, src_y)
     if color:  # a gray photograph in the face's skin hue
@@ -828,10 +833,7 @@ def _render_photo_pixels(ident: dict, g: dict, g0: dict, nuis: dict, col: dict, 
     img = skin * (1 - dark) + bright * 0.5 * (1 - skin)
     img = img + (col["dark"] - img) * inner
     img = img + (col["teeth"] * 0.8 - img) * teeth
-    ang = nuis["light_dir"]
-    nx = (uf / _c(g["fw"])).clamp(-1, 1)
-    ny = ((Y - _c(g["cy"])) / _c(g["fh"])).clamp(-1, 1)
-    img = img * (1 + _c(nuis["light"]) * (_c(torch.cos(ang)) * nx + _c(torch.sin(ang)) * ny)).unsqueeze(1)
+    img = img * _flat_shade(uf, Y, g, nuis).unsqueeze(1)
     return _degrade(img, nuis, col, size, noise)
 
 
@@ -962,7 +964,8 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
     ``workers`` chunks are rendered at once in threads (default: torch's thread count, i.e. ``FACEKIT_THREADS`` or
     all cores): each chunk has its own seeded generators, so the bytes do not depend on it.
     ``features`` (default all of :data:`FEATURES`; :data:`OPTIONAL_FEATURES` on request) names the appearance
-    features to render; the realism ablation switches them off one at a time (the random streams do not depend on it, so faces stay paired).
+    features to render; the realism ablation switches them off one at a time (the random streams do not depend on
+    it, so faces stay paired).
     ``as_lab`` (traits of :data:`WILD_FACTORS`, for ``domain="wild"``) draws those traits from lab's ranges with the
     same random numbers, so each face is its plain wild twin but for that trait.
     """
