@@ -36,6 +36,29 @@ def threads_restored():
 
 
 @pytest.fixture(scope="session")
+def au_step():
+    """``au_step(au, size=48, features=None) -> (low, high, region, diff)``: three clean frontal faces (identities
+    11-13) rendered with every AU at 0 and again with ``au`` at 5, the union of that AU's region masks in both, and
+    the absolute pixel differences: what the "an AU moves only its region" tests check."""
+    import torch
+
+    from facekit.synth import AUS, au_region_masks, render_faces
+
+    def step(au: int, size: int = 48, features=None):
+        n = 3
+        low = torch.zeros(n, len(AUS))
+        high = low.clone()
+        high[:, AUS.index(au)] = 5.0
+        ids = torch.arange(n) + 11
+        a = render_faces(n, seed=4, au=low, identity_seed=ids, nuisance=False, size=size, features=features)
+        b = render_faces(n, seed=4, au=high, identity_seed=ids, nuisance=False, size=size, features=features)
+        region = au_region_masks(a, [au])[:, 0] | au_region_masks(b, [au])[:, 0]
+        return a, b, region, (a.images.int() - b.images.int()).abs()
+
+    return step
+
+
+@pytest.fixture(scope="session")
 def workbook_dir(tmp_path_factory) -> Path:
     """The session's output folder: ``<stem>/`` per notebook and a shared ``checkpoints/``."""
     return tmp_path_factory.mktemp("workbook")
