@@ -57,6 +57,54 @@ def test_no_expression_means_no_warp_and_the_warp_carries_each_feature_to_its_ne
     assert abs(float(by[2]) - float(g0["by_out"][2])) < 0.01 and float(g["by_out"][2]) < float(g0["by_out"][2])
 
 
+def _warp_determinant(au: torch.Tensor) -> torch.Tensor:
+    """The expression warp's Jacobian determinant (n, H, W) over the face (finite differences on a fine grid)."""
+    n = len(au)
+    ident = draw_identity(n, torch.Generator().manual_seed(5), features=PHOTO)
+    g0, g = face_geometry(ident, torch.zeros_like(au), PHOTO), face_geometry(ident, au, PHOTO)
+    u, v = torch.linspace(0, 0.8, 121), torch.linspace(-0.9, 1.0, 286)
+    Y, U = torch.meshgrid(v, u, indexing="ij")
+    su, sy = photo.expression_warp(g0, g, U.expand(n, -1, -1), Y.expand(n, -1, -1))
+    du, dv = float(u[1] - u[0]), float(v[1] - v[0])
+    d = lambda f, axis: ((f[:, 1:-1, 2:] - f[:, 1:-1, :-2]) / (2 * du) if axis == 0  # noqa: E731
+                         else (f[:, 2:, 1:-1] - f[:, :-2, 1:-1]) / (2 * dv))
+    return d(su, 0) * d(sy, 1) - d(su, 1) * d(sy, 0)
+
+
+def test_the_expression_warp_never_folds_the_photo():
+    from facekit.synth.facs import EMFACS
+    # every AU alone at E, and every EMFACS prototype at E: the photo is stretched or squeezed, never folded over
+    # itself (a fold shows a feature twice and loses another: the warp this replaced fell to -3.7 for AU12)
+    rows = [[au] for au in AUS] + [list(c) for combos in EMFACS.values() for c in combos if c]
+    au = torch.zeros(len(rows), len(AUS))
+    for i, combo in enumerate(rows):
+        au[i, [AUS.index(a) for a in combo]] = 5.0
+    det = _warp_determinant(au)
+    assert float(det.min()) > 0.02, rows[int(det.amin(dim=(1, 2)).argmin())]
+
+
+def test_a_raised_brow_and_a_smile_move_as_wholes():
+    au = torch.zeros(2, len(AUS))
+    au[0, AUS.index(1)], au[0, AUS.index(2)] = 5, 5
+    au[1, AUS.index(12)] = 5
+    ident = draw_identity(2, torch.Generator().manual_seed(6), features=PHOTO)
+    g0, g = face_geometry(ident, torch.zeros_like(au), PHOTO), face_geometry(ident, au, PHOTO)
+    # all along the raised brow (not only at its three control points) the texture comes from the neutral brow
+    f = torch.linspace(0, 1, 9)
+    bu = g["bx_in"][0] + f * (g["bx_out"][0] - g["bx_in"][0])
+    by = g["by_in"][0] + f * (g["by_out"][0] - g["by_in"][0]) - g["b_arch"][0] * 4 * f * (1 - f)
+    _, sy = photo.expression_warp({k: v[:1] for k, v in g0.items()}, {k: v[:1] for k, v in g.items()},
+                                  bu.view(1, 1, -1), by.view(1, 1, -1))
+    lift = sy.flatten() - by                                       # how far below each point its texture was
+    assert float(lift.min()) > 0.6 * float(lift.max()) > 0.05, lift
+    # the smiling lip line, halfway to the corner, shows the neutral lip line: the lip curves, not only its corner
+    g1 = {k: v[1:] for k, v in g.items()}
+    mid = 0.25 * g1["m_corner_y"] + 0.75 * g1["m_center_y"]
+    mu, my = photo.expression_warp({k: v[1:] for k, v in g0.items()}, g1, (0.5 * g1["mw"]).view(1, 1, 1),
+                                   mid.view(1, 1, 1))
+    assert abs(float(my) - float(g0["m_center_y"][1])) < 0.01 and float(mid) < float(g0["m_center_y"][1]) - 0.02
+
+
 @pytest.mark.parametrize("au", AUS)
 def test_an_au_moves_a_photo_face_only_inside_its_region(au, au_step):
     n = 3
@@ -91,7 +139,8 @@ def test_the_photo_twin_is_cached_apart_and_says_what_it_is(tmp_path, monkeypatc
     assert torch.equal(faces.labels, drawn.labels) and torch.equal(faces.au, drawn.au)   # same plan and AUs
     assert not torch.equal(faces.images, drawn.images)
     names = sorted(p.name for p in (tmp_path / "synth").glob("*.pt"))
-    assert len(names) == 2 and any("_photo_" in n for n in names)
+    assert len(names) == 2 and any(f"_photo{photo.PHOTO_VERSION}_" in n for n in names)   # a new warp, a new file
+    assert faces.meta["photo_version"] == photo.PHOTO_VERSION and drawn.meta["photo_version"] is None
     again = emotion_data.load_emotion_data(n_scale=0.004, seed=3, photo=True)
     assert "cached" in capsys.readouterr().out and torch.equal(again.images, faces.images)
 

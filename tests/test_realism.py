@@ -201,3 +201,23 @@ def test_cli_writes_the_report(tmp_path, capsys):
     assert (tmp_path / "realism_faces.png").stat().st_size > 1000
     flat = realism.realism_metrics(saved | {"au_points": {d: {128: v["128"]} for d, v in saved["au_points"].items()}})
     assert flat["judge_lab_accuracy"] == saved["lab"]["accuracy"] and 0 <= flat["au_points_inside_wild_128"] <= 1
+
+
+def test_prototype_recognition_counts_the_faces_called_by_their_emotion():
+    class Always(torch.nn.Module):
+        def __init__(self, emotion):
+            super().__init__()
+            self.emotion = EMOTIONS.index(emotion)
+
+        def forward(self, x):
+            out = torch.zeros(len(x), len(EMOTIONS))
+            out[:, self.emotion] = 5.0
+            return out
+
+    looks = {"drawn": None}
+    table = realism.prototype_recognition(Always("happy"), n=3, seed=35, intensities=(5,), looks=looks)
+    assert list(table.columns) == ["drawn, E (5)"] and len(table) == len(realism.PROTOTYPES)
+    assert table.loc["happy (6+12)"].item() == 1.0 and table.loc["happy (6+12+25)"].item() == 1.0
+    assert table.drop(index=["happy (6+12)", "happy (6+12+25)"]).to_numpy().max() == 0.0
+    fear = realism.prototype_recognition(Always("fear"), n=3, seed=35, intensities=(3,), looks=looks)
+    assert fear.loc["fear (1+2+4+5+20+26)"].item() == 1.0 and fear.loc["neutral (none)"].item() == 0.0

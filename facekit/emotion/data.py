@@ -17,7 +17,11 @@ def synthetic_cache_path(n_scale: float = 1.0, seed: int = 0, domain: str = "lab
     from facekit.paths import cache_dir
     from facekit.synth.render import GENERATOR_VERSION
 
-    tag = "_photo" if photo else ""
+    tag = ""
+    if photo:  # photo faces change with the photo feature's own version too (the default pixels do not)
+        from facekit.synth.photo import PHOTO_VERSION
+
+        tag = f"_photo{PHOTO_VERSION}"
     return cache_dir("synth", f"fer_{domain}_s{n_scale:g}_seed{seed}{tag}_v{GENERATOR_VERSION}.pt")
 
 

