@@ -37,6 +37,10 @@ XCEPTION_PARAMETERS = 56_951
 #: Keras' BatchNorm momentum 0.99 and epsilon 1e-3 in PyTorch's convention.
 XCEPTION_BN = {"momentum": 0.01, "eps": 1e-3}
 REFRESH = "python -m facekit.checks --refresh"
+#: The file at the root of a student edition (``facekit student-edition`` writes it) and the line that opens a
+#: solution region in an instructor's module.
+STUDENT_EDITION_STAMP = ".facekit-student-edition"
+SOLUTION_MARK = "### BEGIN SOLUTION"
 
 
 @dataclass
@@ -254,12 +258,12 @@ def compute_fingerprints() -> dict:
 
 def refresh_fingerprints(path: str | Path | None = None) -> Path:
     """Recompute and store the fingerprints (atomically). Refuses to run in a student edition."""
-    from facekit.edition import STAMP, module_regions
     from facekit.io import atomic_write_text
     from facekit.paths import repo_root
 
     root = repo_root()
-    if (root / STAMP).exists() or not module_regions(root):
+    has_solutions = any(SOLUTION_MARK in p.read_text(encoding="utf-8") for p in (root / "facekit").rglob("*.py"))
+    if (root / STUDENT_EDITION_STAMP).exists() or not has_solutions:
         raise RuntimeError(f"{root} is a student edition (or has no solution regions): refresh the fingerprints in "
                            "the instructor's checkout, whose facekit holds the reference solutions.")
     return atomic_write_text(path or FINGERPRINTS, json.dumps(compute_fingerprints(), indent=1) + "\n")

@@ -12,6 +12,7 @@ import math
 import os
 import tempfile
 from contextlib import contextmanager
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -73,6 +74,18 @@ def check_output(path: str | os.PathLike, *, force: bool = False, flag: str = "-
     return path
 
 
+#: The entry-point group through which an installed tool adds files beside every saved figure and table (the hand-in
+#: kit's print PDFs and LaTeX tables, ``facekit_tools.handin.report``). Each entry point names an object with
+#: ``figure(fig, path, *, width, report)`` and ``table(df, path, *, caption, decimals, index, report)``.
+SIDE_OUTPUTS = "facekit.side_outputs"
+
+
+@functools.lru_cache(maxsize=1)
+def _side_writers() -> tuple:
+    """The installed side-output writers (read once: entry points do not change while a kernel runs)."""
+    return tuple(ep.load() for ep in entry_points(group=SIDE_OUTPUTS))
+
+
 def _output_path(name: str, suffix: str, out_dir: str | os.PathLike | None) -> Path:
     from facekit.runtime import current_context
 
@@ -93,20 +106,18 @@ def save_fig(fig, name: str, out_dir: str | os.PathLike | None = None, dpi: int 
              report: bool | None = None, width: str | float | None = None, **kwargs) -> Path:
     """Save a matplotlib ``Figure`` as ``<out_dir>/<name>.png`` (or ``.jpg`` when ``name`` ends so), atomically.
 
-    With report outputs on (``report``, default :func:`facekit.handin.report.enabled`: on for a full run, off in
-    QUICK mode), a vector ``<name>.pdf`` is written beside it, sized for an IEEE column or page (``width``:
-    ``"column"``, ``"page"``, inches, or chosen from the figure's size) with fonts legible at that size.
-    Returns the PNG's (or JPEG's) path.
+    Installed side outputs (:data:`SIDE_OUTPUTS`) write their copies beside it; ``report`` (True, False or None for
+    their default) and ``width`` are passed to them. The hand-in kit's writes a vector ``<name>.pdf`` sized for an IEEE
+    column or page. Returns the PNG's (or JPEG's) path.
     """
-    from facekit.handin import report as report_outputs
-
     suffix = Path(name).suffix if Path(name).suffix in {".png", ".jpg", ".jpeg", ".pdf", ".svg"} else ".png"
     path = _output_path(name, suffix, out_dir)
     buf = io.BytesIO()
     fig.savefig(buf, format=suffix.lstrip(".").replace("jpg", "jpeg"), dpi=dpi, bbox_inches="tight", **kwargs)
     written = atomic_write_bytes(path, buf.getvalue())
-    if suffix not in {".pdf", ".svg"} and (report_outputs.enabled() if report is None else report):
-        atomic_write_bytes(path.with_suffix(".pdf"), report_outputs.pdf_bytes(fig, width))
+    if suffix not in {".pdf", ".svg"}:
+        for writer in _side_writers():
+            writer.figure(fig, path, width=width, report=report)
     return written
 
 
@@ -114,22 +125,14 @@ def save_table(df, name: str, out_dir: str | os.PathLike | None = None, index: b
                caption: str | None = None, decimals: int = 3, report: bool | None = None) -> Path:
     """Save a pandas ``DataFrame`` as ``<out_dir>/<name>.csv``, atomically.
 
-    With report outputs on (see :func:`save_fig`), ``<name>.tex`` is written beside it: a booktabs table with
-    ``caption`` (default: the table's name and the notebook's) and floats rounded to ``decimals`` places, as the
-    notebooks display them. Returns the CSV's path.
+    Installed side outputs (:data:`SIDE_OUTPUTS`) write their copies beside it, given ``caption`` (default: the table's
+    name and the notebook's), ``decimals`` and ``report`` (see :func:`save_fig`); the hand-in kit's writes a booktabs
+    ``<name>.tex``. Returns the CSV's path.
     """
-    from facekit.handin import report as report_outputs
-    from facekit.runtime import current_context
-
     path = _output_path(name, ".csv", out_dir)
     written = atomic_write_text(path, df.to_csv(index=index))
-    if report_outputs.enabled() if report is None else report:
-        ctx = current_context()
-        notebook = ctx.name if ctx is not None else path.parent.name
-        label = f"tab:{notebook}:{path.stem}"
-        text = report_outputs.table_to_latex(df, caption or report_outputs.default_caption(path.stem, notebook),
-                                             label, decimals=decimals, index=index)
-        atomic_write_text(path.with_suffix(".tex"), text)
+    for writer in _side_writers():
+        writer.table(df, path, caption=caption, decimals=decimals, index=index, report=report)
     return written
 
 

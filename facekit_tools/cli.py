@@ -1,6 +1,6 @@
 """The ``facekit`` command: ``run`` (notebooks through papermill), ``doctor`` and the commands other modules add.
 
-Each module that adds a command exposes ``register(subparsers)``, which adds a sub-parser whose ``func`` default
+Each module that adds a command exposes ``add_command(subparsers)``, which adds a sub-parser whose ``func`` default
 takes the parsed arguments and returns an exit status; it is listed in ``_COMMAND_MODULES``.
 """
 from __future__ import annotations
@@ -9,50 +9,12 @@ import argparse
 import importlib
 import sys
 
-_COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli", "facekit.fau.cli", "facekit.bench",
-                                     "facekit.handin.cli", "facekit.edition",
-                                     "facekit.emotion.realism")
-
-
-# -- argument checks shared by the commands: a bad value fails at once, before any data is loaded or rendered -------
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (``inf``, ``nan``, 0 and negatives refused)."""
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
-    return value
-
-
-def bounded(kind, low, high, unit: str = ""):
-    """argparse type: ``kind(text)`` (e.g. :func:`positive_float`) that must also lie in ``low..high``."""
-    def check(text: str):
-        value = kind(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must lie in {low:g}..{high:g}{unit}, got {text}")
-        return value
-    check.__name__ = kind.__name__
-    return check
+_COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli", "facekit.fau.cli", "facekit.emotion.realism",
+                                     "facekit_tools.bench", "facekit_tools.handin.cli", "facekit_tools.edition")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from facekit.runner import NotebookFailed, run_notebooks
+    from facekit_tools.runner import NotebookFailed, run_notebooks
 
     try:
         runs = run_notebooks(args.notebooks, quick=args.quick, out=args.out, echo=not args.quiet)
@@ -97,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_cmd_doctor)
 
     for module in _COMMAND_MODULES:
-        importlib.import_module(module).register(sub)
+        importlib.import_module(module).add_command(sub)
     return parser
 
 

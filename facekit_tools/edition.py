@@ -31,16 +31,18 @@ from pathlib import Path
 import nbformat
 from nbconvert.preprocessors import ClearOutputPreprocessor, Preprocessor
 
-BEGIN = "### BEGIN SOLUTION"
+from facekit.checks import SOLUTION_MARK, STUDENT_EDITION_STAMP
+
+BEGIN = SOLUTION_MARK
 END = "### END SOLUTION"
 #: The first line of a region's hint comment: ``# Task 1 Q2: ...``.
 HINT_RE = re.compile(r"^#\s*(Task \d+ Q\d+):\s*(.*)$")
 #: The text of an empty written answer (nbgrader's ``text_stub`` with our answer prefix).
 ANSWER_STUB = "**Answer.** YOUR ANSWER HERE"
 #: The file in a built tree that marks it as a student edition (so a rebuild may replace it).
-STAMP = ".facekit-student-edition"
+STAMP = STUDENT_EDITION_STAMP
 #: What the student tree holds, relative to the repository root (notebooks and facekit are processed, the rest copied).
-COPIED = ("data", "pyproject.toml", "environment.yml")
+COPIED = ("data", "facekit_tools", "pyproject.toml", "environment.yml")
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "cache", ".ipynb_checkpoints", "*.tmp")
 
 
@@ -407,7 +409,7 @@ def _cmd_student_edition(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def add_command(subparsers) -> None:
     """``facekit student-edition [--out DIR]``."""
     cmd = subparsers.add_parser("student-edition", help="write the student edition (stubs, blank answers, checks)")
     cmd.add_argument("--out", metavar="DIR", help="where to write it (default: build/student)")

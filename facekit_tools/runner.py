@@ -179,7 +179,7 @@ def execute_notebook(notebook: str | os.PathLike, *, quick: bool = False, out_di
 @contextmanager
 def _report_outputs(on: bool):
     """The kernel inherits ``FACEKIT_REPORT_OUTPUTS``: report PDFs and LaTeX tables for a full run, not for QUICK."""
-    from facekit.handin.report import ENV
+    from facekit_tools.handin.report import ENV
 
     before = os.environ.get(ENV)
     os.environ[ENV] = "1" if on else "0"
@@ -196,7 +196,7 @@ def _record_environment(executed: Path) -> None:
     """Store the machine and software versions in the executed copy (``metadata.facekit.environment``)."""
     import json
 
-    from facekit.handin.environment import snapshot
+    from facekit_tools.handin.environment import snapshot
     from facekit.io import atomic_write_text
 
     nb = json.loads(executed.read_text(encoding="utf-8"))

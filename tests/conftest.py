@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from facekit.runner import execute_notebook, jupyter_env, resolve_notebooks
+from facekit_tools.runner import execute_notebook, jupyter_env, resolve_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
-from facekit.bench import COLUMNS, BenchPlan, run_bench
-from facekit.bench.naive import naive_loader, train_naive
-from facekit.bench.probes import FER_EVAL_SIZE, FER_TRAIN_SIZE, random_fer, run_probe
-from facekit.bench.suite import _measurements, build_table, check_target, write_outputs
+from facekit_tools.bench import COLUMNS, BenchPlan, run_bench
+from facekit_tools.bench.naive import naive_loader, train_naive
+from facekit_tools.bench.probes import FER_EVAL_SIZE, FER_TRAIN_SIZE, random_fer, run_probe
+from facekit_tools.bench.suite import _measurements, build_table, check_target, write_outputs
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from facekit.bench import BenchPlan
-from facekit.bench.load import POLICIES, busy_processes, policy_env
-from facekit.bench.suite import load_rows
+from facekit_tools.bench import BenchPlan
+from facekit_tools.bench.load import POLICIES, busy_processes, policy_env
+from facekit_tools.bench.suite import load_rows
 
 
 def _rows(rates: dict) -> list[dict]:
@@ -26,7 +26,7 @@ def test_ratios_come_from_the_rows_and_carry_the_targets():
     good = _rows({("old", 0): 1000, ("facekit", 0): 950, ("old", 1): 250, ("facekit", 1): 600})
     assert _ratio(good, 0)["value"] == pytest.approx(0.95) and _ratio(good, 0)["target"] == "policy_idle"
     assert _ratio(good, 1)["value"] == pytest.approx(2.4) and _ratio(good, 1)["target"] == "policy_load"
-    from facekit.bench.suite import check_target
+    from facekit_tools.bench.suite import check_target
 
     assert check_target("policy_idle", 0.95)[1] == "yes" and check_target("policy_load", 2.4)[1] == "yes"
     bad = _rows({("old", 0): 1000, ("facekit", 0): 600, ("old", 1): 250, ("facekit", 1): 400})

@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from facekit import checks, edition
+from facekit import checks
+from facekit_tools import edition
 from facekit.emotion import plots
 from facekit.emotion.xception import MiniXception
 from facekit.fau import model as fm

@@ -15,7 +15,7 @@ import torch
 
 import facekit as fk
 from facekit import io, paths, runtime
-from facekit.cli import main as cli_main
+from facekit_tools.cli import main as cli_main
 from facekit.data import FERData
 
 
@@ -151,7 +151,7 @@ def test_doctor_prints_stack_device_and_data(capsys):
 
 
 def test_jupyter_env_points_into_given_folder(tmp_path):
-    from facekit.runner import jupyter_env
+    from facekit_tools.runner import jupyter_env
 
     env = jupyter_env(tmp_path)
     assert set(env) >= {"JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"}

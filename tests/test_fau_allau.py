@@ -140,7 +140,7 @@ def test_skin_tone_darkens_the_face_not_the_background_and_is_off_by_default():
 
 
 def test_train_fau_skin_tone_needs_robust_and_a_fraction(tmp_path, capsys):
-    from facekit.cli import main
+    from facekit_tools.cli import main
 
     assert main(["train-fau", "--skin-tone", "0.5", "--out", str(tmp_path / "f.pt"), "--threads", "1"]) == 2
     assert "--robust" in capsys.readouterr().err

@@ -19,9 +19,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 import facekit as fk  # noqa: E402
-from facekit.handin import answers as sheet  # noqa: E402
-from facekit.handin import report  # noqa: E402
-from facekit.handin.supplementary import (SupplementaryRefused, build_supplementary, check_run,  # noqa: E402
+from facekit_tools.handin import answers as sheet  # noqa: E402
+from facekit_tools.handin import report  # noqa: E402
+from facekit_tools.handin.supplementary import (SupplementaryRefused, build_supplementary, check_run,  # noqa: E402
                                           shipped_files)
 
 
@@ -176,7 +176,7 @@ def test_latex_table_with_multiindex_rows_and_columns_and_no_index():
 def test_runner_turns_report_outputs_off_for_quick_runs(tmp_path, monkeypatch, quick, expected):
     import papermill
 
-    from facekit.runner import execute_notebook
+    from facekit_tools.runner import execute_notebook
 
     seen = {}
 
@@ -441,7 +441,7 @@ def test_zip_never_overwrites_a_file_it_did_not_write(checkout, tmp_path):
 
 
 def test_cli_supplementary_refuses_with_the_reason(checkout, tmp_path, capsys):
-    from facekit.cli import main
+    from facekit_tools.cli import main
 
     shutil.rmtree(checkout / "build" / "notebooks")
     (checkout / "build" / "notebooks").mkdir()
@@ -463,7 +463,7 @@ def test_pdf_embeds_small_faces_at_their_own_resolution():
 
 
 def test_cli_supplementary_writes_the_sheet_then_the_zip(checkout, tmp_path, capsys):
-    from facekit.cli import main
+    from facekit_tools.cli import main
 
     out = tmp_path / "s.zip"
     assert main(["supplementary", "--root", str(checkout), "--out", str(out), "--no-html"]) == 0
@@ -509,7 +509,7 @@ def test_printed_suptitle_stays_above_the_column_titles():
 
 def test_readme_results_table_is_the_one_the_committed_metrics_give():
     """The committed README table is exactly what `facekit results-table` makes of the committed figures/."""
-    from facekit.handin.results import BEGIN, END, results_table
+    from facekit_tools.handin.results import BEGIN, END, results_table
     from facekit.paths import repo_root
 
     text = (repo_root() / "README.md").read_text()
@@ -520,7 +520,7 @@ def test_readme_results_table_is_the_one_the_committed_metrics_give():
 def test_results_table_follows_the_numbers_and_rewrites_only_its_rows(tmp_path):
     import json
 
-    from facekit.handin.results import BEGIN, END, results_table, write_results
+    from facekit_tools.handin.results import BEGIN, END, results_table, write_results
 
     figs = tmp_path / "figures"
     (figs / "09_playground").mkdir(parents=True)
@@ -538,7 +538,7 @@ def test_results_table_follows_the_numbers_and_rewrites_only_its_rows(tmp_path):
 
 
 def test_results_table_refusals_name_the_fix(tmp_path):
-    from facekit.handin.results import results_table, write_results
+    from facekit_tools.handin.results import results_table, write_results
 
     with pytest.raises(FileNotFoundError, match="run `make workbook` first"):
         results_table(tmp_path)
@@ -556,7 +556,7 @@ def test_results_table_refusals_name_the_fix(tmp_path):
 def test_results_table_reports_04s_seed_spread_when_there_is_one(tmp_path):
     import json
 
-    from facekit.handin.results import results_table
+    from facekit_tools.handin.results import results_table
 
     scores = {"recall disgust": 0.3, "macro-F1": 0.5, "private accuracy": 0.6}
     m = {"method": "reweight", "epochs": 2, "train_fraction": 0.25, "before": scores, "after": scores,
@@ -574,7 +574,7 @@ def test_results_table_reports_04s_seed_spread_when_there_is_one(tmp_path):
 def test_results_table_has_the_real_smile_row_only_when_01_measured_it(tmp_path):
     import json
 
-    from facekit.handin.results import results_table
+    from facekit_tools.handin.results import results_table
 
     realism = {"n_per_class": 100, "generator_version": 7, "judge_lab_accuracy": 0.2,
                "judge_lab_balanced_accuracy": 0.2, "judge_lab_balanced_accuracy_C_plus": 0.25,

@@ -338,7 +338,7 @@ def test_divergence_message_names_only_a_checkpoint_that_exists(tmp_path):
 
 def _train_emotions(monkeypatch, tmp_path, args, data=None):
     """Run `facekit train-emotions ARGS` on toy data, with build/ and data/checkpoints/ under tmp_path."""
-    from facekit.cli import main
+    from facekit_tools.cli import main
 
     shipped, build = tmp_path / "data" / "checkpoints", tmp_path / "build"
     monkeypatch.setattr(facekit.paths, "shipped_checkpoint_dir", lambda: shipped)
@@ -605,7 +605,7 @@ def test_synth_refuses_to_overwrite_without_force_and_checks_the_output_first(tm
 
 def test_train_fau_checks_its_output_before_training(tmp_path, monkeypatch, capsys):
     """Weak: an unwritable checkpoint path failed only after the first epoch; it is checked first."""
-    from facekit.cli import main
+    from facekit_tools.cli import main
 
     monkeypatch.setattr("facekit.fau.train.pretrain_fau", lambda *a, **k: pytest.fail("training started"))
     (tmp_path / "a_file").write_text("")
@@ -620,7 +620,7 @@ def test_train_fau_checks_its_output_before_training(tmp_path, monkeypatch, caps
                                            ("2_emotion_training", None)])
 def test_facekit_run_matches_exact_names_or_numbers_only(name, expected):
     """Weak: `facekit run 02_emotion_training.ipynbx` matched notebook 02 and started a full run."""
-    from facekit.runner import resolve_notebooks
+    from facekit_tools.runner import resolve_notebooks
 
     if expected is None:
         with pytest.raises(FileNotFoundError, match="No single notebook matches"):

@@ -1,6 +1,7 @@
 """The package's shape: imports run one way (no module imports a module that imports it back, lazy imports
-included), the top level holds only infrastructure and subpackages, ``data`` never imports ``synth``, and the
-notebooks import only from ``facekit`` and its public subpackages."""
+included), the course (``facekit``) never imports the tooling (``facekit_tools``), the top level holds only
+infrastructure and subpackages, ``data`` never imports ``synth``, and the notebooks import only from ``facekit`` and
+its public subpackages."""
 from __future__ import annotations
 
 import ast
@@ -12,15 +13,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "facekit"
+TOOLS = ROOT / "facekit_tools"
 
 #: The top level of facekit/: infrastructure modules and subpackages, nothing that belongs to one task.
-TOP_LEVEL = {"__init__", "__main__", "asset_wheels", "assets", "cli", "colab", "doctor", "io", "paths", "plotting",
-             "runner", "runtime", "bench", "data", "emotion", "explain", "fau", "synth",
-             # course infrastructure: the student edition and its checks, live widgets, the hand-in kit
-             "checks", "edition", "widgets", "handin"}
+TOP_LEVEL = {"__init__", "argtypes", "asset_wheels", "assets", "colab", "doctor", "io", "paths", "plotting", "runtime",
+             "throughput", "data", "emotion", "explain", "fau", "synth",
+             # course infrastructure: the student checks and the live widgets
+             "checks", "widgets"}
 #: Infrastructure modules and public subpackages a notebook may import from (``from facekit.<name> import ...``).
-NOTEBOOK_IMPORTS = {"assets", "bench", "checks", "colab", "data", "doctor", "emotion", "explain", "fau", "io", "paths",
-                    "plotting", "runtime", "synth", "widgets"}
+NOTEBOOK_IMPORTS = {"assets", "checks", "colab", "data", "doctor", "emotion", "explain", "fau", "io", "paths", "plotting",
+                    "runtime", "synth", "throughput", "widgets"}
 
 
 def module_names(pkg: Path = PKG) -> dict[str, Path]:
@@ -103,6 +105,36 @@ def test_no_import_cycles():
     cycles = find_cycles(import_graph())
     assert not cycles, "modules that import each other (directly or around a circle): " + "; ".join(
         " <-> ".join(c) for c in cycles)
+
+
+def test_tooling_has_no_import_cycles():
+    cycles = find_cycles(import_graph(TOOLS))
+    assert not cycles, "tooling modules that import each other: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def course_imports_of_tooling(pkg: Path = PKG) -> list[str]:
+    """``facekit`` modules that import ``facekit_tools`` anywhere (function-level imports included)."""
+    bad = []
+    for path in sorted(pkg.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            bad += [f"{path.relative_to(pkg.parent)}:{node.lineno} imports {n}" for n in names
+                    if n.split(".")[0] == TOOLS.name]
+    return bad
+
+
+def test_course_never_imports_the_tooling():
+    bad = course_imports_of_tooling()
+    assert not bad, "facekit/ teaches; facekit_tools/ serves the people around the course. Turn these around: " + \
+        "; ".join(bad)
+
+
+def test_tooling_check_sees_a_lazy_import(tmp_path):
+    pkg = tmp_path / "facekit"
+    pkg.mkdir()
+    (pkg / "io.py").write_text("def f():\n    from facekit_tools.handin import report\n")
+    assert course_imports_of_tooling(pkg) == ["facekit/io.py:2 imports facekit_tools.handin"]
 
 
 def test_cycle_finder_sees_lazy_and_relative_imports(tmp_path):

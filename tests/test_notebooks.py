@@ -6,8 +6,8 @@ import json
 import nbformat
 import pytest
 
-from facekit.cli import main as cli_main
-from facekit.runner import NotebookFailed, execute_notebook, list_notebooks
+from facekit_tools.cli import main as cli_main
+from facekit_tools.runner import NotebookFailed, execute_notebook, list_notebooks
 
 NOTEBOOKS = list_notebooks()
 

@@ -146,7 +146,7 @@ def test_the_photo_twin_is_cached_apart_and_says_what_it_is(tmp_path, monkeypatc
 
 
 def test_train_emotions_refuses_to_ship_a_photo_model(capsys):
-    from facekit.cli import main
+    from facekit_tools.cli import main
 
     assert main(["train-emotions", "--photo", "--ship", "--epochs", "1"]) == 2
     assert "--photo cannot be shipped" in capsys.readouterr().err

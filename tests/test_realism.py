@@ -191,7 +191,7 @@ def test_side_by_side_and_real_references():
 def test_cli_writes_the_report(tmp_path, capsys):
     import json
 
-    from facekit.cli import main as cli_main
+    from facekit_tools.cli import main as cli_main
 
     assert cli_main(["realism", "--n-per-class", "0"]) == 2
     assert cli_main(["realism", "--n-per-class", "2", "--seed", "35", "--no-ablation", "--out", str(tmp_path)]) == 0

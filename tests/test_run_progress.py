@@ -9,7 +9,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from facekit import paths, runner
+from facekit import paths
+from facekit_tools import runner
 from facekit.emotion.train import epoch_line
 from facekit.runtime import thread_policy
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from facekit import edition
+from facekit_tools import edition
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = Path(sys.executable)
@@ -157,7 +157,7 @@ def test_an_unrelated_folder_is_not_overwritten(tmp_path):
 
 @pytest.mark.notebook
 def test_student_notebook_stops_at_the_first_open_part(student, tmp_path):
-    proc = subprocess.run([str(PYTHON), "-m", "facekit", "run", "--quick", "--out", str(tmp_path), "02"],
+    proc = subprocess.run([str(PYTHON), "-m", "facekit_tools", "run", "--quick", "--out", str(tmp_path), "02"],
                           cwd=student, env=_env(student), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "NotImplementedError" in proc.stderr and "Task 1 Q1: MiniXception layers" in proc.stderr
@@ -172,7 +172,7 @@ def test_round_trip_restores_the_source_and_runs_every_notebook(student, tmp_pat
         assert (tree / region_file).read_text() == (ROOT / region_file).read_text(), region_file
     for nb_path in sorted((tree / "notebooks").glob("*.ipynb")):
         assert nb_path.read_text() == (ROOT / "notebooks" / nb_path.name).read_text(), nb_path.name
-    proc = subprocess.run([str(PYTHON), "-m", "facekit", "run", "--quick", "--out", str(tmp_path / "out")],
+    proc = subprocess.run([str(PYTHON), "-m", "facekit_tools", "run", "--quick", "--out", str(tmp_path / "out")],
                           cwd=tree, env=_env(tree), capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     executed = tmp_path / "out"

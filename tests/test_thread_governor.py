@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from facekit.bench.probes import busy_processes
+from facekit_tools.bench.probes import busy_processes
 from facekit.runtime import ThreadGovernor, adapt_threads, set_threads, thread_governor
 
 

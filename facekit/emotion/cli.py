@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 
-def register(subparsers) -> None:
-    from facekit.cli import bounded, positive_float, positive_int
+def add_command(subparsers) -> None:
+    from facekit.argtypes import bounded, positive_float, positive_int
     from facekit.synth.cli import FER2013_FACES, MAX_FACES
 
     p = subparsers.add_parser("train-emotions", help="train the Task 1 MiniXception (writes build/checkpoints/)",

@@ -524,7 +524,7 @@ def _real_photo_rows(judge, shipped):
     return pd.concat([t.assign(model=m) for m, t in tables.items()], ignore_index=True)
 
 
-def register(subparsers) -> None:
+def add_command(subparsers) -> None:
     p = subparsers.add_parser("realism", help="how a real-FER2013 model scores the synthetic faces (issue 15)",
                               description=__doc__.splitlines()[0])
     p.add_argument("--n-per-class", type=int, default=100, help="faces per emotion in each balanced set (default 100)")

@@ -70,8 +70,8 @@ def _fraction(text: str) -> float:
     return value
 
 
-def register(subparsers) -> None:
-    from facekit.cli import positive_float, positive_int
+def add_command(subparsers) -> None:
+    from facekit.argtypes import positive_float, positive_int
 
     p = subparsers.add_parser("train-fau", help="pretrain the FAU heatmap model on generated lab faces "
                                                 "(or train it on real AU labels)")

@@ -74,7 +74,7 @@ def _cmd_au(args: argparse.Namespace) -> int:
 
 
 def _n_scale(text: str) -> float:
-    from facekit.cli import positive_float
+    from facekit.argtypes import positive_float
 
     value = positive_float(text)
     if value * FER2013_FACES > MAX_FACES:
@@ -84,9 +84,9 @@ def _n_scale(text: str) -> float:
     return value
 
 
-def register(subparsers) -> argparse.ArgumentParser:
+def add_command(subparsers) -> argparse.ArgumentParser:
     """Add the ``synth`` command (sub-commands ``fer`` and ``au``) to a ``facekit`` argument parser."""
-    from facekit.cli import bounded, positive_int
+    from facekit.argtypes import bounded, positive_int
 
     synth = subparsers.add_parser("synth", help="write synthetic FACS face data sets (FER2013 CSV, AU images)")
     sub = synth.add_subparsers(dest="synth_command", required=True, metavar="KIND")
@@ -115,7 +115,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="facekit")
-    register(parser.add_subparsers(dest="command", required=True))
+    add_command(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -3,7 +3,7 @@
 Rendering rate, Task 1 training throughput (the facekit trainer next to the raw forward+backward ceiling and the
 naive starter-kit baseline, as ratios), inference and guided Grad-CAM rates, FAU pretraining / few-shot tuning / demo
 latency, how a training epoch scales with data size and threads, and thread policies under 0/1/2 competing
-busy processes (:mod:`facekit.bench.load`); each issue target is a row with its value,
+busy processes (:mod:`facekit_tools.bench.load`); each issue target is a row with its value,
 target and whether it is met. Timings are reported, never asserted (no test fails on a slow machine).
 
 ``python -m facekit bench`` (or ``make bench``); ``--quick`` for tiny sizes. The Python API is
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 
-from facekit.bench.suite import COLUMNS, TARGETS, BenchPlan, BenchResult, print_report, run_bench
-from facekit.bench.throughput import conv_throughput, plot_throughput
+from facekit_tools.bench.suite import COLUMNS, TARGETS, BenchPlan, BenchResult, print_report, run_bench
+from facekit.throughput import conv_throughput, plot_throughput
 
 __all__ = ["COLUMNS", "TARGETS", "BenchPlan", "BenchResult", "conv_throughput", "plot_throughput", "print_report",
-           "register", "run_bench"]
+           "add_command", "run_bench"]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -39,7 +39,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def add_command(subparsers) -> None:
     """Add the ``bench`` command to the ``facekit`` CLI."""
     p = subparsers.add_parser("bench", help="measure what the workbook costs here: table + CSV/JSON + scaling plot")
     p.add_argument("--quick", action="store_true", help="tiny sizes (seconds; numbers meaningless, for tests)")

@@ -14,14 +14,14 @@ Besides 0, 1 and 2 busy processes present from the start, the ``late`` rows star
 trainer's warm-up, as a browser or another job does in the middle of training: a thread count chosen once at
 start cannot react to that; the governor must.
 
-The busy processes are plain ``while True: pass`` loops started by :func:`facekit.bench.probes.busy_processes` and
+The busy processes are plain ``while True: pass`` loops started by :func:`facekit_tools.bench.probes.busy_processes` and
 stopped by their own process handles afterwards. Ratios are taken between rows of the same run, so slow or shared machines still compare fairly.
 """
 from __future__ import annotations
 
 import os
 
-from facekit.bench.probes import busy_processes, run_probe
+from facekit_tools.bench.probes import busy_processes, run_probe
 from facekit.runtime import THREADS_ENV, usable_cores
 
 #: policy key -> label used in the table.

@@ -29,7 +29,7 @@ FER_EVAL_SIZE = 7_178
 
 PROBES: dict[str, Callable[..., dict]] = {}
 _MARKER = "FACEKIT_BENCH_RESULT "
-_CHILD = "import sys; from facekit.bench.probes import main; sys.exit(main())"
+_CHILD = "import sys; from facekit_tools.bench.probes import main; sys.exit(main())"
 
 
 def probe(fn: Callable[..., dict]) -> Callable[..., dict]:
@@ -165,8 +165,8 @@ def ceiling(steps: int, batch_size: int = 128, warmup: int = 2, channels_last: b
 @probe
 def naive(steps: int, batch_size: int = 128, num_workers: int = 0, warmup: int = 2, n_train: int | None = None,
           device: str = "cpu") -> dict:
-    """The starter-kit baseline (:func:`facekit.bench.naive.train_naive`): DataLoader + per-sample PIL transforms."""
-    from facekit.bench.naive import train_naive
+    """The starter-kit baseline (:func:`facekit_tools.bench.naive.train_naive`): DataLoader + per-sample PIL transforms."""
+    from facekit_tools.bench.naive import train_naive
 
     n_train = n_train or batch_size * (steps + warmup)
     run = train_naive(random_fer(n_train), steps, warmup=warmup, batch_size=batch_size, num_workers=num_workers,
@@ -401,7 +401,7 @@ def run_probe(name: str, threads: int | None = None, device: str = "cpu", isolat
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m facekit.bench.probes '{\"probe\": NAME, \"threads\": N, \"kwargs\": {...}}'",
+        print("usage: python -m facekit_tools.bench.probes '{\"probe\": NAME, \"threads\": N, \"kwargs\": {...}}'",
               file=sys.stderr)
         return 2
     spec = json.loads(argv[0])

@@ -1,6 +1,6 @@
 """What ``facekit bench`` measures, in which order and at which sizes, and the table it turns the numbers into.
 
-:func:`run_bench` runs every probe of :mod:`facekit.bench.probes` (each in a fresh process unless ``isolate=False``),
+:func:`run_bench` runs every probe of :mod:`facekit_tools.bench.probes` (each in a fresh process unless ``isolate=False``),
 builds one table (one row per measurement, ratio or target; columns :data:`COLUMNS`), a scaling table (training
 time per epoch vs data size and threads) and a plot, and writes them atomically:
 ``<out>/bench.csv``, ``<out>/bench.json``, ``<out>/bench_scaling.csv``, ``<out>/bench.md`` and
@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from facekit.bench.probes import FER_EVAL_SIZE, FER_TRAIN_SIZE, run_probe
+from facekit_tools.bench.probes import FER_EVAL_SIZE, FER_TRAIN_SIZE, run_probe
 
 #: Columns of the benchmark table.
 COLUMNS = ("group", "measure", "value", "unit", "peak_rss_mb", "threads", "cpu_use", "how", "target", "met")
@@ -212,7 +212,7 @@ def run_bench(plan: BenchPlan | None = None, *, quick: bool = False, device: str
         bar.set_postfix_str(key)
         results[key] = run_probe(name, threads=t, device=str(device), isolate=isolate, timeout=timeout, **kwargs)
     if plan.load_busy and isolate:  # policies are environment variables: they need fresh processes
-        from facekit.bench.load import measure_policies
+        from facekit_tools.bench.load import measure_policies
 
         results.update(measure_policies(plan.load_busy, trainer_steps=plan.load_steps, batch_size=plan.batch_size,
                                         render_n=plan.load_render_n, device=str(device), timeout=timeout))
@@ -331,7 +331,7 @@ def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True)
 def load_rows(results: dict[str, dict], plan: BenchPlan, add) -> None:
     """The thread-policy rows (group ``threads``): trainer and renderer rates per policy and number of competing
     busy processes, then the ratios of facekit's default to the old one, measured in the same run."""
-    from facekit.bench.load import POLICIES
+    from facekit_tools.bench.load import POLICIES
 
     if not plan.load_busy:
         add("threads", "thread policies under load", float("nan"), "", None, "not measured (plan.load_busy is empty)")

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facekit.handin.report import latex_escape
+from facekit_tools.handin.report import latex_escape
 
 #: The assignment's questions in its order: Task 1 (notebooks 02-04) then Task 2 (notebooks 05-08).
 QUESTIONS: tuple[str, ...] = tuple(f"T1.Q{k}" for k in range(1, 8)) + tuple(f"T2.Q{k}" for k in range(1, 12))
@@ -197,7 +197,7 @@ def _resolve(kind: str, name: str, folder: Path) -> list[str]:
 def collect_answers(executed_dir: str | os.PathLike, figures_root: str | os.PathLike) -> tuple[list[Answer], dict]:
     """Read every executed ``NN_*.ipynb`` in ``executed_dir``; return the 18 answers in order and run facts
     (``notebooks``, ``quick`` names of notebooks run in QUICK mode, ``started``/``finished`` times)."""
-    from facekit.runner import NOTEBOOK_PATTERN
+    from facekit_tools.runner import NOTEBOOK_PATTERN
 
     executed_dir, figures_root = Path(executed_dir), Path(figures_root)
     answers = {q: Answer(q) for q in QUESTIONS}

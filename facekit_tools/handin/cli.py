@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _cmd_answers(args: argparse.Namespace) -> int:
-    from facekit.handin.answers import QUESTIONS, write_answer_sheet
+    from facekit_tools.handin.answers import QUESTIONS, write_answer_sheet
 
     try:
         md, tex, answers = write_answer_sheet(args.executed, args.figures)
@@ -22,7 +22,7 @@ def _cmd_answers(args: argparse.Namespace) -> int:
 
 
 def _cmd_supplementary(args: argparse.Namespace) -> int:
-    from facekit.handin.supplementary import SupplementaryRefused, build_supplementary, check_run
+    from facekit_tools.handin.supplementary import SupplementaryRefused, build_supplementary, check_run
 
     try:
         root = args.root or _root()
@@ -40,7 +40,7 @@ def _cmd_supplementary(args: argparse.Namespace) -> int:
 
 
 def _cmd_results_table(args: argparse.Namespace) -> int:
-    from facekit.handin.results import results_table, write_results
+    from facekit_tools.handin.results import results_table, write_results
 
     figures = args.figures or str(_root() / "figures")
     try:
@@ -61,7 +61,7 @@ def _root():
     return repo_root()
 
 
-def register(sub) -> None:
+def add_command(sub) -> None:
     answers = sub.add_parser("answers", help="write figures/answers.md and .tex from the executed notebooks")
     answers.add_argument("--executed", metavar="DIR", help="executed notebooks (default: build/notebooks/)")
     answers.add_argument("--figures", metavar="DIR", help="figures root, also where the sheet goes (default: figures/)")

@@ -1,7 +1,8 @@
 """Report-ready copies of what the notebooks save: vector PDF figures at IEEE widths, booktabs LaTeX tables.
 
-:func:`facekit.io.save_fig` and :func:`facekit.io.save_table` call :func:`pdf_bytes` and :func:`table_to_latex`
-when :func:`enabled` says so. The switch is the environment variable ``FACEKIT_REPORT_OUTPUTS``: the runner sets it
+This module is installed as a side-output writer of :mod:`facekit.io` (entry-point group ``facekit.side_outputs``):
+:func:`facekit.io.save_fig` and :func:`facekit.io.save_table` call :func:`figure` and :func:`table`, which write
+:func:`pdf_bytes` and :func:`table_to_latex` when :func:`enabled` says so. The switch is the environment variable ``FACEKIT_REPORT_OUTPUTS``: the runner sets it
 to ``0`` for a QUICK run and ``1`` for a full run; unset (JupyterLab, Colab) means on.
 """
 from __future__ import annotations
@@ -13,7 +14,11 @@ import os
 import re
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
+
+from facekit.io import atomic_write_bytes, atomic_write_text
+from facekit.runtime import current_context
 
 #: IEEE two-column layout: one column and the full text width, in inches.
 COLUMN_WIDTH_IN = 3.5
@@ -302,3 +307,22 @@ def default_caption(name: str, notebook: str | None) -> str:
     """``"per class (02_emotion_training)"``: the caption when the notebook passes none."""
     words = re.sub(r"[_]+", " ", name).strip()
     return f"{words} ({notebook})" if notebook else words
+
+
+def figure(fig, path: Path, *, width: str | float | None = None, report: bool | None = None) -> None:
+    """Write ``<path>.pdf`` beside a saved figure when report outputs are on (``report``, default :func:`enabled`)."""
+    if enabled() if report is None else report:
+        atomic_write_bytes(Path(path).with_suffix(".pdf"), pdf_bytes(fig, width))
+
+
+def table(df, path: Path, *, caption: str | None = None, decimals: int = 3, index: bool = True,
+          report: bool | None = None) -> None:
+    """Write ``<path>.tex`` beside a saved table when report outputs are on (``report``, default :func:`enabled`)."""
+    if not (enabled() if report is None else report):
+        return
+    path = Path(path)
+    ctx = current_context()
+    notebook = ctx.name if ctx is not None else path.parent.name
+    text = table_to_latex(df, caption or default_caption(path.stem, notebook), f"tab:{notebook}:{path.stem}",
+                          decimals=decimals, index=index)
+    atomic_write_text(path.with_suffix(".tex"), text)

@@ -90,7 +90,7 @@ def _mtime(path: Path) -> datetime:
 
 def check_run(root: str | os.PathLike, executed_dir: str | os.PathLike | None = None) -> list[ExecutedNotebook]:
     """The executed copies of every notebook, or :class:`SupplementaryRefused` naming what is wrong with the run."""
-    from facekit.runner import list_notebooks
+    from facekit_tools.runner import list_notebooks
 
     root = Path(root)
     executed_dir = Path(executed_dir) if executed_dir else root / "build" / "notebooks"

@@ -1,3 +1,0 @@
-from facekit.cli import main
-
-raise SystemExit(main())

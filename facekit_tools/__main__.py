@@ -1,0 +1,3 @@
+from facekit_tools.cli import main
+
+raise SystemExit(main())
