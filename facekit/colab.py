@@ -48,12 +48,6 @@ def pip_spec(source: str) -> str:
     return f"git+{source}" if kind == "git" and not source.startswith("git+") else str(source)
 
 
-def in_colab() -> bool:
-    import sys
-
-    return "google.colab" in sys.modules
-
-
 def _is_checkout(path: Path) -> bool:
     return (path / "pyproject.toml").is_file() and (path / "notebooks").is_dir() and (path / "data").is_dir()
 

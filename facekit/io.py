@@ -179,10 +179,6 @@ def save_metrics(metrics: dict, name: str = "metrics", out_dir: str | os.PathLik
     return atomic_write_text(path, json.dumps(_jsonable(metrics), indent=2, sort_keys=True) + "\n")
 
 
-def load_metrics(name: str = "metrics", out_dir: str | os.PathLike | None = None) -> dict:
-    return json.loads(_output_path(name, ".json", out_dir).read_text())
-
-
 #: What ``torch.load(weights_only=True)`` refuses in a checkpoint that facekit itself wrote before it stored plain
 #: types (a ``TorchVersion``, NumPy scalars): such a file is an *old format*, not an attack, and converts once.
 _OLD_FORMAT_GLOBALS = ("torch.torch_version.TorchVersion", "numpy.", "pandas.", "pathlib.", "collections.OrderedDict")

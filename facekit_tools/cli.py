@@ -9,19 +9,23 @@ import argparse
 import importlib
 import sys
 
+import facekit
+
 _COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli", "facekit.fau.cli", "facekit.emotion.realism",
                                      "facekit_tools.bench", "facekit_tools.handin.cli", "facekit_tools.edition")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from facekit_tools.runner import NotebookFailed, run_notebooks
+    from facekit_tools.runner import NotebookFailed, parse_parameter, run_notebooks
 
     try:
-        runs = run_notebooks(args.notebooks, quick=args.quick, out=args.out, echo=not args.quiet)
+        parameters = {name: parse_parameter(value) for name, value in args.parameter}
+        runs = run_notebooks(args.notebooks, quick=args.quick, out=args.out, echo=not args.quiet,
+                             parameters=parameters)
     except NotebookFailed as exc:
         print(f"facekit run: {exc}", file=sys.stderr)
         return 1
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"facekit run: {exc}", file=sys.stderr)
         return 2
     total = sum(run.seconds for run in runs)
@@ -40,6 +44,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facekit", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version",
+                        version=f"facekit {facekit.__version__} (distribution facekit-workbook)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="execute the numbered notebooks headless (papermill), in order")
@@ -50,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep everything the run writes under DIR: figures in DIR/<notebook>/, checkpoints in "
                           "DIR/checkpoints/, executed notebooks in DIR/notebooks/ (default: figures/<notebook>/, "
                           "build/checkpoints/, build/notebooks/)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="set a notebook parameter, as papermill's -p (e.g. -p CHECKPOINT path/to/model.pt); given "
+                          "to every chosen notebook that declares it")
     run.add_argument("--quiet", action="store_true",
                      help="one line per notebook only (default: also each cell as it starts and what it prints)")
     run.set_defaults(func=_cmd_run)

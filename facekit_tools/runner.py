@@ -1,6 +1,7 @@
 """Run the numbered notebooks headless through papermill, in order, the way ``make workbook`` and the tests do."""
 from __future__ import annotations
 
+import ast
 import os
 import re
 from contextlib import contextmanager
@@ -213,12 +214,20 @@ def _source_cell_number(notebook: Path, source: str) -> int | None:
 
 
 def run_notebooks(names: list[str] | None = None, *, quick: bool = False, out: str | os.PathLike | None = None,
-                  executed_dir: str | os.PathLike | None = None, echo: bool = False) -> list[NotebookRun]:
+                  executed_dir: str | os.PathLike | None = None, echo: bool = False,
+                  parameters: dict | None = None) -> list[NotebookRun]:
     """Execute notebooks in numeric order; with ``out``, everything the run writes stays under it: figures in
     ``out/<stem>/``, checkpoints in ``out/checkpoints/`` and the executed notebooks in ``out/notebooks/`` (instead
     of ``figures/``, ``build/checkpoints/`` and ``build/notebooks/``). ``echo`` shows cells and their printed
-    progress in the terminal. Stops at the first failure."""
+    progress in the terminal. ``parameters`` (``{"CHECKPOINT": "..."}``) go to every notebook that declares them in
+    its ``parameters`` cell; a name that no chosen notebook declares is refused before anything runs. Stops at the
+    first failure."""
     notebooks = resolve_notebooks(names)
+    declared = {nb: notebook_parameters(nb) for nb in notebooks}
+    unknown = sorted(set(parameters or {}) - set().union(*declared.values()))
+    if unknown:
+        known = ", ".join(sorted(set().union(*declared.values())))
+        raise ValueError(f"No chosen notebook has the parameter(s) {', '.join(unknown)}; they have: {known}")
     if executed_dir is None and out:
         executed_dir = Path(out) / "notebooks"
     runs = []
@@ -227,7 +236,30 @@ def run_notebooks(names: list[str] | None = None, *, quick: bool = False, out: s
         bar.set_postfix_str(notebook.stem)
         out_dir = Path(out) / notebook.stem if out else None
         ckpt_dir = Path(out) / "checkpoints" if out else None
+        own = {k: v for k, v in (parameters or {}).items() if k in declared[notebook]}
         runs.append(execute_notebook(notebook, quick=quick, out_dir=out_dir, ckpt_dir=ckpt_dir,
-                                     executed_dir=executed_dir, echo=echo))
+                                     executed_dir=executed_dir, echo=echo, parameters=own))
         tqdm.write(f"{notebook.name}: {runs[-1].seconds:.1f} s")
     return runs
+
+
+def notebook_parameters(notebook: str | os.PathLike) -> set[str]:
+    """The names a notebook's ``parameters`` cell assigns (what ``papermill -p`` and ``facekit run -p`` may set)."""
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(notebook)))
+
+
+def parse_parameter(text: str):
+    """A ``-p NAME VALUE`` value as a Python literal (``3``, ``0.5``, ``True``/``true``, ``None``, ``'x'``), else
+    the text itself (a path, a checkpoint name)."""
+    lowered = text.strip().lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    if lowered in {"none", "null"}:
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return value if isinstance(value, (int, float, str, tuple, list, dict)) else text

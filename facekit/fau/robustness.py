@@ -27,23 +27,6 @@ def select_aus(data: AUData, aus) -> AUData:
                   dict(data.meta), tuple(aus))
 
 
-def domain_sets(n: int, seed: int, size: int = 128) -> dict[str, AUData]:
-    """``n`` held-out ``lab`` and ``wild`` faces (seeds ``seed``, ``seed + 1``) labelled with all 17 AUs."""
-    return {d: make_au_data(n, seed=seed + i, domain=d, size=size, aus=ALL_AUS) for i, d in enumerate(("lab", "wild"))}
-
-
-def domain_scores(models: dict, sets: dict[str, AUData]) -> pd.DataFrame:
-    """Long table (model, domain, au, icc, pcc, mae; a ``mean`` row per model and domain) of every model on every
-    set, each scored on the AUs it predicts."""
-    frames = []
-    for name, model in models.items():
-        for domain, data in sets.items():
-            sub = select_aus(data, model.config.aus)
-            s = score_aus(sub.intensities, predict_intensities(model, sub), aus=sub.aus).reset_index()
-            frames.append(s.assign(model=name, domain=domain))
-    return pd.concat(frames, ignore_index=True)[["model", "domain", "au", "icc", "pcc", "mae"]]
-
-
 def implied_aus(label: str, aus) -> tuple[int, ...]:
     """The AUs among ``aus`` that the EMFACS prototype of ``label`` says are present (none for neutral)."""
     return tuple(a for a in EMFACS_PROTOTYPES.get(label, ()) if a in aus)

@@ -239,8 +239,3 @@ def build_supplementary(out: str | os.PathLike, root: str | os.PathLike | None =
                 zf.write(root / rel, f"{TOP}/{rel}")
                 count += 1
     return Supplementary(out, out.stat().st_size, count)
-
-
-def zip_listing(path: str | os.PathLike) -> list[str]:
-    with zipfile.ZipFile(path) as zf:
-        return zf.namelist()
