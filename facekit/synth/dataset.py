@@ -9,7 +9,8 @@ import torch
 from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS, FERData
 from facekit.synth.facs import AUS, au_index, sample_expressions, sample_independent_aus
 from facekit.synth.photo import PHOTO_VERSION
-from facekit.synth.render import DOMAINS, FaceBatch, _generator, render_faces
+from facekit.synth.params import _generator
+from facekit.synth.render import DOMAINS, FaceBatch, render_faces
 
 #: The AUs that Task 2 regresses; :func:`make_au_dataset` varies them widely and independently.
 TASK2_AUS: tuple[int, ...] = (6, 10, 12, 14, 17)
