@@ -13,8 +13,7 @@ import pytest
 import torch
 
 import facekit.synth
-from facekit.synth import FEATURES, render_faces
-from facekit.synth import render, texture
+from facekit.synth import FEATURES, render, render_faces, texture
 from facekit.synth.facs import AUS
 from facekit.synth.geometry import face_geometry
 from facekit.synth.params import _generator, draw_identity, draw_nuisance
@@ -65,6 +64,26 @@ def test_synth_imports_run_one_way():
     # the steps of the renderer depend only on earlier steps
     assert "render" not in graph["params"] | graph["geometry"] | graph["texture"] | graph["compose"]
     assert "compose" not in graph["texture"] and "texture" not in graph["geometry"]
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: p.name)
+def test_imports_sit_at_the_top_unless_lazy_for_a_stated_reason(path):
+    """An import inside a function is kept only for a heavy or optional library, with a ``# lazy: why`` comment."""
+    lines = path.read_text().splitlines()
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    here = " ".join(lines[max(0, inner.lineno - 2):inner.lineno])
+                    assert "# lazy:" in here, f"{path.name}:{inner.lineno}: move the import to the module top"
+                    module = inner.module if isinstance(inner, ast.ImportFrom) else inner.names[0].name
+                    assert not module.startswith("facekit"), f"{path.name}:{inner.lineno}: {module} is not heavy"
+
+
+def test_cli_command_is_added_by_add_command_and_still_by_register():
+    from facekit.synth import cli
+
+    assert cli.register is cli.add_command
 
 
 def test_names_other_code_imports_from_render_are_still_there():

@@ -12,20 +12,20 @@ import torch
 
 from facekit.synth.photo import photo_identity
 
-#: The appearance features of version 7, each motivated by how real faces look at 48x48 (issue 15). All are on by
-#: default; ``render_faces(..., features=...)`` switches them off one at a time for the realism ablation
+#: The appearance features, each modelled on how real faces look at 48x48. All are on by default;
+#: ``render_faces(..., features=...)`` switches them off one at a time for the realism ablation
 #: (:mod:`facekit.emotion.realism`). What each does:
 #:
-#: * ``framing``: the facial thirds of a real face (hairline-brow, brow-nose base, nose base-chin about equal; the
-#:   lower face was 1.6x too long) and a FER2013-like crop in which forehead to chin fills the frame (scale about
-#:   1.56: the mean hairline at the top edge, the mean chin at the bottom edge, as a face detector's box), centred on
-#:   the face;
+#: * ``framing``: the facial thirds of a real face (hairline-brow, brow-nose base, nose base-chin about equal;
+#:   without it the lower face is 1.6x too long) and a FER2013-like crop in which forehead to chin fills the frame
+#:   (scale about 1.56: the mean hairline at the top edge, the mean chin at the bottom edge, as a face detector's
+#:   box), centred on the face;
 #: * ``surface``: a face surface (an upright cylinder for the head, brow ridge, eye sockets, nose ridge and tip,
 #:   cheeks, lips, chin, AU6 cheek lift, AU17 chin boss) shaded (Lambert) from the scene's light, which comes from
 #:   above;
 #: * ``eyes``: eye sockets in shadow, whites in the skin's shade, larger dark irises and a thick upper lid line;
 #: * ``brows``: brows with the thickness and darkness of real brows;
-#: * ``lips``: lips of a real face's height (about a tenth of the face, 3-4 px at 48 px; they were half that) that
+#: * ``lips``: lips of a real face's height (about a tenth of the face, 3-4 px at 48 px; half that without it) that
 #:   part wider with AU25, showing the teeth;
 #: * ``soft``: feature edges soft over two texels (a real 48 px face has no one-pixel-sharp edges).
 FEATURES: tuple[str, ...] = ("framing", "surface", "eyes", "brows", "lips", "soft")
@@ -74,7 +74,7 @@ _NUISANCE = {  # name: (lab lo, lab hi, wild lo, wild hi)
     "fer_scale": (1.5, 1.64, 1.3, 1.7), "fer_ty": (-0.03, 0.03, -0.08, 0.06),
 }
 # light_dir is the image direction the light comes *towards* (y down): pi..2pi = light from above, as scene light
-# is (v7; it was any direction, so a third of faces were lit from below). wild allows some side light past level.
+# is (any direction would light a third of the faces from below). wild allows some side light past level.
 _P_OCCLUDED = {"lab": 0.07, "wild": 0.3}
 _P_BLUR = {"lab": 0.2, "wild": 0.5}
 
@@ -142,7 +142,8 @@ def draw_identity(n: int, gen: torch.Generator | None = None, domain: str = "lab
     """Per-face identity parameters (face shape, features, skin, hair, glasses, beard, age lines).
 
     ``identity_seed`` (int or int tensor (n,)) gives the same identity for the same seed; otherwise ``gen`` draws.
-    ``features`` (default :data:`FEATURES`): without ``"framing"`` the face keeps version 5's long lower face.
+    ``features`` (default :data:`FEATURES`): without ``"framing"`` the lower face is as long as the upper
+    (``face_h``), 1.6x a real face's.
     ``as_lab`` (see :data:`WILD_FACTORS`) draws those parameters from lab's ranges with the same random numbers.
     """
     features = _check_features(features)

@@ -22,20 +22,23 @@ This module holds what callers use: :func:`render_faces`, :class:`FaceBatch`, th
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
+from tqdm.auto import tqdm
 
 from facekit.data.fer import EMOTIONS
 from facekit.runtime import adapt_threads
 from facekit.synth.compose import _render_pixels
-from facekit.synth.facs import AUS, noisy_labels, sample_expressions
+from facekit.synth.facs import AUS, clean_given_labels, noisy_labels, sample_expressions
 from facekit.synth.geometry import LANDMARK_NAMES, face_geometry, feature_to_image, landmarks_from_geometry
 from facekit.synth.params import (FEATURES, OPTIONAL_FEATURES, WILD_FACTORS, _check_features, _generator,
                                   check_as_lab, draw_identity, draw_nuisance)
 # Helpers and tables that other modules and tests import from here; their homes are the step modules.
-from facekit.synth.geometry import _c, _feature_x, _pixel_grid  # noqa: F401
+from facekit.synth.geometry import _feature_x, _pixel_grid  # noqa: F401
 from facekit.synth.params import _IDENTITY, _NUISANCE, _P_BEARD, _P_BLUR, _P_GLASSES, _P_LONG, _P_OCCLUDED  # noqa: F401
+from facekit.synth.shapes import _c  # noqa: F401
 
 __all__ = [
     "DOMAINS", "FEATURES", "GENERATOR_VERSION", "LANDMARK_NAMES", "OPTIONAL_FEATURES", "PIXEL_BATCH", "WILD_FACTORS",
@@ -45,10 +48,9 @@ __all__ = [
 
 DOMAINS: tuple[str, ...] = ("lab", "wild")
 
-#: Bumped whenever the rendered pixels change, so cached data sets are regenerated. (v6, easier sampling, was
-#: withdrawn. v7, issue 15: facial thirds and FER2013 framing, a lit face surface, eyes with sockets, thicker brows,
-#: soft edges; see :data:`FEATURES`. The opt-in ``"photo"`` feature of :data:`OPTIONAL_FEATURES` leaves the default
-#: pixels as they were.)
+#: Bumped whenever the default rendered pixels change, so cached data sets are regenerated. The opt-in features of
+#: :data:`OPTIONAL_FEATURES` do not change the default pixels (photo faces carry
+#: :data:`facekit.synth.photo.PHOTO_VERSION` as well).
 GENERATOR_VERSION: int = 7
 
 #: Faces whose pixels are computed at once inside a chunk. The chunk (about 1,800 faces at 48 px) fixes the random
@@ -190,8 +192,6 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
     ``as_lab`` (traits of :data:`WILD_FACTORS`, for ``domain="wild"``) draws those traits from lab's ranges with the
     same random numbers, so each face is its plain wild twin but for that trait.
     """
-    from tqdm.auto import tqdm
-
     emotion, au = _check_args(n, domain, size, emotion, au)
     features = _check_features(features)
     as_lab = check_as_lab(as_lab)
@@ -227,10 +227,6 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
 
 def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar, workers=1,
                    features=None, as_lab=frozenset()):
-    from concurrent.futures import ThreadPoolExecutor
-
-    from facekit.synth.facs import clean_given_labels
-
     def render_one(ci_start):
         ci, start = ci_start
         m = min(chunk, n - start)
