@@ -10,6 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
+
+from facekit.argtypes import bounded, positive_float, positive_int
+from facekit.io import check_output
+from facekit.runtime import set_threads
+from facekit.synth.dataset import make_au_dataset, make_fer_dataset, write_au_folder, write_fer_csv
 
 
 #: The most faces one ``facekit synth`` call renders (FER2013 has 35,887): a typo must not start hours of rendering.
@@ -20,8 +26,6 @@ FER2013_FACES = 35_887
 
 def _check_outputs(paths, force: bool) -> str | None:
     """None when every path can be written (or replaced with ``force``), else the message that says why not."""
-    from facekit.io import check_output
-
     try:
         for path in paths:
             check_output(path, force=force)
@@ -31,11 +35,6 @@ def _check_outputs(paths, force: bool) -> str | None:
 
 
 def _cmd_fer(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from facekit.runtime import set_threads
-    from facekit.synth.dataset import make_fer_dataset, write_fer_csv
-
     out = Path(args.out)
     problem = _check_outputs([out, out.with_name(f"{out.stem}_au.csv")], args.force)
     if problem:
@@ -52,11 +51,6 @@ def _cmd_fer(args: argparse.Namespace) -> int:
 
 
 def _cmd_au(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from facekit.runtime import set_threads
-    from facekit.synth.dataset import make_au_dataset, write_au_folder
-
     problem = _check_outputs([Path(args.out) / "labels.csv"], args.force)
     if problem:
         print(f"facekit synth au: {problem}", file=sys.stderr)
@@ -74,8 +68,6 @@ def _cmd_au(args: argparse.Namespace) -> int:
 
 
 def _n_scale(text: str) -> float:
-    from facekit.argtypes import positive_float
-
     value = positive_float(text)
     if value * FER2013_FACES > MAX_FACES:
         raise argparse.ArgumentTypeError(
@@ -86,8 +78,6 @@ def _n_scale(text: str) -> float:
 
 def add_command(subparsers) -> argparse.ArgumentParser:
     """Add the ``synth`` command (sub-commands ``fer`` and ``au``) to a ``facekit`` argument parser."""
-    from facekit.argtypes import bounded, positive_int
-
     synth = subparsers.add_parser("synth", help="write synthetic FACS face data sets (FER2013 CSV, AU images)")
     sub = synth.add_subparsers(dest="synth_command", required=True, metavar="KIND")
     common = argparse.ArgumentParser(add_help=False)
@@ -111,6 +101,9 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     au.add_argument("--color", action="store_true", help="RGB instead of gray")
     au.set_defaults(func=_cmd_au)
     return synth
+
+
+#: The name the ``facekit`` front (facekit/cli.py) calls on every command module.
 
 
 def main(argv=None) -> int:

@@ -4,12 +4,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import cv2
 import torch
 
 from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS, FERData
+from facekit.io import atomic_path, atomic_write_bytes, atomic_write_text
 from facekit.synth.facs import AUS, au_index, sample_expressions, sample_independent_aus
+from facekit.synth.params import _generator
 from facekit.synth.photo import PHOTO_VERSION
-from facekit.synth.render import DOMAINS, FaceBatch, _generator, render_faces
+from facekit.synth.render import DOMAINS, LANDMARK_NAMES, FaceBatch, render_faces
 
 #: The AUs that Task 2 regresses; :func:`make_au_dataset` varies them widely and independently.
 TASK2_AUS: tuple[int, ...] = (6, 10, 12, 14, 17)
@@ -96,9 +99,6 @@ def write_fer_csv(data: FERData, path, rows_per_block: int = 2000) -> tuple[Path
     Both files are streamed block by block into a temporary file that replaces the target only when complete.
     Returns both paths.
     """
-    from facekit.io import atomic_path
-    from facekit.synth.render import LANDMARK_NAMES
-
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write("emotion,pixels,Usage\n")
@@ -123,10 +123,6 @@ def write_fer_csv(data: FERData, path, rows_per_block: int = 2000) -> tuple[Path
 def write_au_folder(batch: FaceBatch, out_dir) -> Path:
     """Write each face as ``images/00000.png`` and ``labels.csv`` (``path,emotion,AU1,...``, readable by
     :func:`facekit.data.loaders.load_au_labels`). Returns the label CSV's path."""
-    import cv2
-
-    from facekit.io import atomic_write_bytes, atomic_write_text
-
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     rows = ["path,emotion," + ",".join(f"AU{a}" for a in AUS)]

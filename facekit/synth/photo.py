@@ -1,4 +1,4 @@
-"""Real faces as identity textures (issue 15): the opt-in ``"photo"`` appearance feature.
+"""Real faces as identity textures: the opt-in ``"photo"`` appearance feature.
 
 A drawn face is a cartoon to a model trained on real faces, whatever its shading. With ``"photo"`` the skin, eyes,
 brows, nose, hair and lighting of a face come from a *real* photograph, and the expression still comes only from
@@ -17,8 +17,8 @@ the Action Units:
   corners through its middle to its centre (AU12, 14, 15, 20, 23), the lips apart (AU25, 26, 10, 16) and the chin
   (AU17, 26). Each control point drags the skin around it with a smooth bump of compact support, so an AU changes
   pixels only inside its region; the motion is taken in small steps with bumps stretched along it, so the skin is
-  stretched between a feature's old and new place and never folded over itself (version 1 pulled each point in one
-  jump with a bump smaller than the motion: a smile's corner tore away from the lip, and the photo folded).
+  stretched between a feature's old and new place and never folded over itself (pulled in one jump with a bump
+  smaller than the motion, a smile's corner would tear away from the lip and the photo would fold).
 * **Expression as appearance.** The generator's AU-driven marks (forehead lines, glabella furrows, crow's feet,
   nasolabial folds, nose wrinkles, dimples, chin boss) darken or lighten the photo, and an open mouth shows a dark
   interior with teeth (the generator's mouth layers); identity-only marks (nostrils, lid creases, age lines, beards)
@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 #: Bumped whenever photo faces' pixels change (cached photo twins carry it; the default faces follow
-#: :data:`facekit.synth.render.GENERATOR_VERSION` alone). 2: the fold-free expression warp (:func:`expression_warp`).
+#: :data:`facekit.synth.render.GENERATOR_VERSION` alone).
 PHOTO_VERSION: int = 2
 
 #: LFW crops (indices into ``skimage.data.lfw_subset()[:100]``) with a neutral face: mouth closed, no smile, no
@@ -73,7 +73,7 @@ PHOTO_GEOMETRY: dict[str, float] = {
 @functools.lru_cache(maxsize=1)
 def photo_bank() -> torch.Tensor:
     """(len(NEUTRAL_LFW), 1, 25, 25) float32 crops in 0-1 (scikit-image's LFW subset, shipped with the package)."""
-    try:
+    try:  # lazy: only the opt-in photo feature needs scikit-image; without it the drawn faces still render
         from skimage import data as skdata
     except ImportError as exc:  # pragma: no cover - scikit-image is a dependency
         raise RuntimeError("The 'photo' generator feature needs scikit-image (pip install scikit-image), which ships "
@@ -100,8 +100,9 @@ def _control_points(g: dict) -> tuple[torch.Tensor, torch.Tensor]:
     brow_mid_x = (g["bx_in"] + g["bx_out"]) / 2
     brow_mid_y = (g["by_in"] + g["by_out"]) / 2 - g["b_arch"]
     zero = torch.zeros_like(g["ex"])
-    # the lips halfway to the corner, on the generator's lip curve (facekit.synth.render._texture): the lip line sits
-    # a quarter of the way from the centre to the corner height there, and the inner lips part by 3/4 of the gap
+    # the lips halfway to the corner, on the generator's lip curve (facekit.synth.texture._mouth_shapes): the lip
+    # line sits a quarter of the way from the centre to the corner height there, and the inner lips part by 3/4 of
+    # the gap
     mid_y = 0.25 * g["m_corner_y"] + 0.75 * g["m_center_y"]
     pts = [
         (g["bx_in"], g["by_in"]), (g["bx_out"], g["by_out"]), (brow_mid_x, brow_mid_y),

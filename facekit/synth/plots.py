@@ -75,7 +75,7 @@ def class_count_table(data: FERData) -> pd.DataFrame:
 
 def plot_class_counts(table: pd.DataFrame):
     """Seaborn bars: this data's class counts next to FER2013's (scaled to the same size), per split."""
-    import seaborn as sns
+    import seaborn as sns  # lazy: about 2 s to import, and only this plot needs it
 
     long = table.melt(id_vars=["split", "emotion"], value_vars=["this data", "FER2013 scaled"],
                       var_name="source", value_name="faces")
@@ -133,7 +133,7 @@ def au_oracle_accuracy(data: FERData, seed: int = 0) -> dict[str, float]:
     """How much the true AUs alone tell: a logistic regression from AU intensities to the label, trained on
     Training and scored on PrivateTest against the noisy labels and the true emotions. An upper bound of sorts
     for any image model, since the pixels only carry the AUs through identity and nuisances."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # lazy: about 2 s to import, only this score needs it
 
     train, test = data.split("Training"), data.split("PrivateTest")
     model = LogisticRegression(max_iter=2000, random_state=seed).fit(train.au.numpy(), train.labels.numpy())

@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 
 from facekit.synth.facs import AUS, au_index
-from facekit.synth.render import FaceBatch, _c, _feature_x, _pixel_grid
+from facekit.synth.geometry import _feature_x, _pixel_grid
+from facekit.synth.render import FaceBatch
+from facekit.synth.shapes import _c
 
 AU_LANDMARKS: dict[int, tuple[str, str]] = {
     # FACS (Ekman, Friesen & Hager 2002): where each AU moves the face most; two points per AU, left then right
