@@ -103,9 +103,6 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     return synth
 
 
-#: The name the ``facekit`` front (facekit/cli.py) calls on every command module.
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="facekit")
     add_command(parser.add_subparsers(dest="command", required=True))
