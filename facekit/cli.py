@@ -11,7 +11,7 @@ import sys
 
 _COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli", "facekit.fau.cli", "facekit.bench",
                                      "facekit.handin.cli", "facekit.edition",
-                                     "facekit.emotion.realism")
+                                     "facekit.emotion.realism", "facekit.kit_formats")
 
 
 # -- argument checks shared by the commands: a bad value fails at once, before any data is loaded or rendered -------
