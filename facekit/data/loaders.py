@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facekit.data.fer import EMOTIONS, SPLITS, FERData
+from facekit.data.fer import EMOTION_SYNONYMS, EMOTIONS, SPLITS, FERData
 from facekit.data.images import imread
 
 #: Image file suffixes the folder loaders read.
@@ -23,7 +23,7 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".pgm")
 #: Kaggle's folder names for the FER2013 classes (``fearful``/``surprised`` variants seen in re-uploads too).
 _FOLDER_NAMES: dict[str, int] = {
     **{name: i for i, name in enumerate(EMOTIONS)},
-    "anger": 0, "disgusted": 1, "fearful": 2, "happiness": 3, "sadness": 4, "surprised": 5,
+    **{other: EMOTIONS.index(name) for other, name in EMOTION_SYNONYMS.items() if name is not None},
 }
 #: Kaggle's split folders: ``train`` -> Training, ``test`` -> PrivateTest (the folder release merges the two tests
 #: into one 7,178-face test set); ``val``/``validation`` -> PublicTest.
