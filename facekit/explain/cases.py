@@ -415,3 +415,29 @@ def crop_choice_text(table, chosen: str) -> str:
                      f"starter crop {right['starter']}: the {better} crop matches this model better here (a model "
                      "trained on one crop expects its framing and grey conversion).")
     return text
+
+
+def model_label(model, name) -> str:
+    """How an answer names a model: the checkpoint (file name) and its format."""
+    fmt = getattr(model, "checkpoint_format", "facekit")
+    path = getattr(model, "checkpoint_path", None) or name
+    kind = {"task1-starter": "the Task 1 starter's .t7, converted on load", "facekit": "facekit checkpoint"}.get(fmt, fmt)
+    return f"`{Path(str(path)).name}` ({kind})"
+
+
+def folder_label(folder, which: str) -> str:
+    """How an answer names a face folder, and whether it holds the shipped synthetic faces or the user's images."""
+    from facekit.paths import data_dir
+
+    if folder is None or Path(folder).resolve() == data_dir(which).resolve():
+        return f"`data/{which}/` (the shipped synthetic faces)"
+    return f"`{folder}` (your folder: real images)"
+
+
+def context_text(model, name, folder, which: str, crops) -> str:
+    """One line that every Task 1 answer on a face folder starts with: which model, which folder, which crop, and
+    where the labels came from."""
+    labels = {"labels.csv": "labels from labels.csv", "file names": "labels from the file names",
+              "none": "no labels"}[getattr(crops, "label_source", "labels.csv")]
+    return (f"*Model {model_label(model, name)}; faces from {folder_label(folder, which)}, "
+            f"`{getattr(crops, 'crop', 'facekit')}` crop, {labels}.*")
