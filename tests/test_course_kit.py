@@ -125,3 +125,39 @@ def test_gradcam_notebook_on_the_course_folders(course_tree, run_notebook):
     crop = pd.read_csv(out / "crop_comparison.csv")
     assert list(crop["true"]) == ["angry", "happy", "sad", "surprise"] and (crop["grey_level_diff"] > 0).all()
     assert (out / "test" / "guided_gradcam.jpg").is_file()
+
+
+def test_fer2013_is_found_where_students_put_it(tmp_path, course_tree):
+    from facekit.data.loaders import find_fer2013, load_fer2013
+    from facekit.emotion.data import load_emotion_data, subsample
+
+    nested = course_tree / "task1" / "fer2013"
+    assert find_fer2013(nested) == nested / "dataset"
+    full = load_fer2013(find_fer2013(nested))
+    # Kaggle's icml_face_data.csv: header 'emotion, Usage, pixels' with spaces
+    text = (nested / "dataset" / "fer2013.csv").read_text().splitlines()
+    icml = ["emotion, Usage, pixels"] + [f"{r.split(',')[0]}, {r.split(',')[2]}, {r.split(',')[1]}" for r in text[1:]]
+    (tmp_path / "fer2013").mkdir()
+    (tmp_path / "fer2013" / "icml_face_data.csv").write_text("\n".join(icml) + "\n")
+    other = load_fer2013(find_fer2013(tmp_path))
+    assert np.array_equal(other.images.numpy(), full.images.numpy()) and np.array_equal(other.usage, full.usage)
+    quick = load_emotion_data(0.5, seed=1, fer2013=nested, verbose=False)
+    assert quick.meta["real"] and 0.4 * len(full) < len(quick) < 0.6 * len(full)
+    for code in range(3):
+        assert (quick.usage == code).sum() == max(1, round(int((full.usage == code).sum()) * 0.5))
+    again = load_emotion_data(0.5, seed=1, fer2013=nested, verbose=False)
+    assert np.array_equal(quick.images.numpy(), again.images.numpy())  # seeded
+    assert len(subsample(full, 1.0)) == len(full)
+    with pytest.raises(FileNotFoundError, match="icml_face_data.csv"):
+        load_emotion_data(0.5, fer2013=tmp_path / "nothing", verbose=False)
+
+
+@pytest.mark.notebook
+def test_training_notebook_reads_the_nested_fer2013(course_tree, run_notebook, tmp_path_factory):
+    ckpt = tmp_path_factory.mktemp("course_ckpt")  # not the session's checkpoint folder the other notebooks read
+    out = run_notebook("02_emotion_training", FER2013=str(course_tree / "task1" / "fer2013"), CKPT_DIR=str(ckpt))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["real_data"] is True and "dataset/fer2013.csv" in m["data_source"] and "subsample" in m["data_source"]
+    counts = pd.read_csv(out / "class_counts.csv", index_col=0)
+    assert counts.to_numpy().sum() == m["n_faces"] < 359  # QUICK: 3 % of the 1 % twin written as CSV
+    assert (ckpt / "emotion_minixception.pt").is_file()
