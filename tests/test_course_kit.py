@@ -161,3 +161,31 @@ def test_training_notebook_reads_the_nested_fer2013(course_tree, run_notebook, t
     counts = pd.read_csv(out / "class_counts.csv", index_col=0)
     assert counts.to_numpy().sum() == m["n_faces"] < 359  # QUICK: 3 % of the 1 % twin written as CSV
     assert (ckpt / "emotion_minixception.pt").is_file()
+
+
+@pytest.fixture(scope="session")
+def fau_model_pth(course_tree):
+    """A Pytorch-FAU model.pth (network.ResNet with Bottleneck blocks, deconv_layers_1..3; one block per stage to
+    keep the QUICK run short), saved bare as the course's file is."""
+    from test_kit_formats import StarterFAUResNet, _randomise
+
+    torch.manual_seed(0)
+    path = course_tree / "task2" / "model.pth"
+    torch.save(_randomise(StarterFAUResNet(layers=(1, 1, 1, 1)), seed=8).state_dict(), path)
+    return path
+
+
+@pytest.mark.notebook
+def test_fau_demo_on_unlabelled_course_folders(course_tree, fau_model_pth, run_notebook):
+    t2 = course_tree / "task2"
+    out = run_notebook("05_fau_demo", CHECKPOINT=str(fau_model_pth), TEST_DIR=str(t2 / "test"),
+                       TEST2_DIR=str(t2 / "test2"))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["checkpoint_format"] == "pytorch-fau" and m["input_size"] == 256 and m["input_rgb"] is True
+    assert m["test_labelled"] is False and m["test_mae"] == "no labels: not computed"
+    assert m["test2_mae"] == "no labels: not computed"
+    table = pd.read_csv(out / "test_intensities.csv", index_col=0)
+    assert list(table.index) == ["F000", "F001", "F002"] and list(table.columns) == ["AU6", "AU10", "AU12", "AU14", "AU17"]
+    names = sorted(p.name for p in (out / "visualize" / "course_test").glob("*.png"))
+    assert names == sorted(f"Subject{k}_AU{a:02d}.png" for k in range(3) for a in (6, 10, 12, 14, 17))
+    assert cv2.imread(str(out / "visualize" / "course_test" / "Subject0_AU06.png")).shape == (128, 128, 3)
