@@ -281,9 +281,10 @@ def _unsupported_global(exc: Exception) -> str | None:
     return match.group(1) if match else None
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a facekit checkpoint safely (``torch.load(weights_only=True)``: a file cannot run code), with an error
-    that says what to do when the file is missing, corrupt, in the old pickle format, or holds non-finite weights."""
+def read_torch_file(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
+    """Whatever a torch file holds, read safely (``torch.load(weights_only=True)``: a file cannot run code), with an
+    error that says what to do when the file is missing, corrupt or in facekit's old pickle format. Callers check
+    the structure (:func:`load_checkpoint` for facekit files; :mod:`facekit.kit_formats` for the starters' files)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} does not exist.")
@@ -308,6 +309,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"Checkpoint {path} is unreadable ({type(exc).__name__}: {str(exc)[:200]}). It is corrupt or not a torch "
             "file: delete it and retrain, or restore the shipped copy with `git checkout -- data/checkpoints`."
         ) from exc
+    return obj
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a facekit checkpoint safely (``torch.load(weights_only=True)``: a file cannot run code), with an error
+    that says what to do when the file is missing, corrupt, in the old pickle format, or holds non-finite weights."""
+    path = Path(path)
+    obj = read_torch_file(path, map_location)
     if not isinstance(obj, dict) or "state_dict" not in obj:
         raise CheckpointError(f"Checkpoint {path} is not a facekit checkpoint (expected a dict with a 'state_dict').")
     bad = [b for b in non_finite({"state_dict": obj["state_dict"]})]

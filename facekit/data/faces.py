@@ -38,6 +38,9 @@ class FaceCrops:
     notes: list[str]
     skipped: list[str] = field(default_factory=list)
     sources: list[Path] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)  # folder-level notes: where labels came from, files left out
+    label_source: str = "labels.csv"                  # "labels.csv", "file names" or "none"
+    crop: str = "facekit"                             # "facekit" or "starter" (see CROPS)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -131,6 +134,40 @@ def crop_face(image: np.ndarray, size: int = 48, detect: bool | str = "auto") ->
     return cv2.resize(crop, (size, size), interpolation=interp), found, tuple(int(v) for v in box), note
 
 
+#: The face crops :func:`load_face_folder` offers: ``"facekit"`` (EXIF applied, RGB -> grey, largest face on the
+#: histogram-equalised image grown by 15 %, square, INTER_AREA) and ``"starter"`` (the Task 1 starter's check.py:
+#: ``cv2.imread`` BGR, the first Haar detection as it is, ``cv2.resize`` to 48x48, then PIL's ``convert('L')`` on
+#: the BGR array, which weighs blue as red; the whole image resized when no face is found).
+CROPS: tuple[str, ...] = ("facekit", "starter")
+
+#: Stems of files the starters write into their own test folders (check.py's figure): not faces, skipped.
+STARTER_OUTPUTS: tuple[str, ...] = ("guided_gradcam",)
+
+
+def starter_crop(path: str | os.PathLike, size: int = 48) -> tuple[np.ndarray, bool, tuple, str]:
+    """The Task 1 starter's ``check.py`` face crop of one file, step for step: (uint8 grey (size, size), detected,
+    box, note). Reading, detection parameters, resize and grey conversion are the starter's, so the starter's model
+    sees the pixels it sees in check.py."""
+    import cv2
+    from PIL import Image
+
+    image = cv2.imread(str(path))  # BGR, no EXIF orientation (as check.py)
+    if image is None:
+        raise ValueError(f"OpenCV cannot read {path}.")
+    found = haar_cascade().detectMultiScale(image, scaleFactor=1.1, minNeighbors=5, minSize=(1, 1),
+                                            flags=cv2.CASCADE_SCALE_IMAGE)
+    if len(found) == 0:
+        box, face = (0, 0, image.shape[1], image.shape[0]), cv2.resize(image, (48, 48))
+        note = "starter crop: no face found, whole image"
+    else:
+        x, y, w, h = (int(v) for v in found[0])
+        box, face, note = (x, y, w, h), cv2.resize(image[y:y + h, x:x + w], (48, 48)), "starter crop: first Haar face"
+    gray = np.asarray(Image.fromarray(face).convert("L"))
+    if size != 48:
+        gray = cv2.resize(gray, (size, size))
+    return gray, len(found) > 0, box, note
+
+
 def read_labels(folder: str | os.PathLike) -> dict[str, str]:
     """``labels.csv`` of a test folder (columns ``file,label[,why]``) as {file stem: label}; {} when absent."""
     path = Path(folder) / "labels.csv"
@@ -143,21 +180,34 @@ def read_labels(folder: str | os.PathLike) -> dict[str, str]:
     return {Path(r["file"]).stem: r["label"].strip() for r in rows}
 
 
-def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | str = "auto") -> FaceCrops:
-    """Every image in ``folder`` (sorted by name) as a face crop; see :func:`crop_face` for ``detect``.
+def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | str = "auto",
+                     crop: str = "facekit") -> FaceCrops:
+    """Every image in ``folder`` (sorted by name) as a face crop; see :func:`crop_face` for ``detect`` and
+    :data:`CROPS` for ``crop`` (``"starter"``: :func:`starter_crop`).
 
-    Non-image files and images OpenCV cannot decode are skipped with a warning naming them; a folder without any
-    readable image raises ``ValueError`` naming the folder; a missing folder raises ``FileNotFoundError``.
+    True labels come from ``labels.csv`` when the folder has one, else from the file names (``surprised.jpg`` ->
+    surprise, :func:`facekit.data.fer.emotion_from_name`); a face whose name is no emotion has label ``None``
+    ("no label"). The starters' own outputs (``guided_gradcam.jpg``) are skipped with a remark. Non-image files and
+    images OpenCV cannot decode are skipped with a warning naming them; a folder without any readable image raises
+    ``ValueError`` naming the folder; a missing folder raises ``FileNotFoundError``.
     """
     import cv2
 
+    from facekit.data.fer import emotion_from_name
+
+    if crop not in CROPS:
+        raise ValueError(f"crop={crop!r}: choose one of {', '.join(CROPS)}.")
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"Image folder {folder} does not exist.")
     labels = read_labels(folder)
-    images, names, found, boxes, notes, skipped, sources = [], [], [], [], [], [], []
+    images, names, found, boxes, notes, skipped, sources, remarks = [], [], [], [], [], [], [], []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         if path.name == "labels.csv" or path.suffix.lower() in {".md", ".txt"}:
+            continue
+        if path.stem.lower().startswith(STARTER_OUTPUTS):
+            skipped.append(str(path))
+            remarks.append(f"{path.name}: the starter's check.py output (a result figure, not a face): skipped")
             continue
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             warnings.warn(f"Skipping {path}: not an image file (expected one of {', '.join(IMAGE_SUFFIXES)}).",
@@ -173,7 +223,10 @@ def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | s
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
         if image.dtype == np.uint16:
             image = (image // 257).astype(np.uint8)
-        face, ok, box, note = crop_face(image, size=size, detect=detect)
+        if crop == "starter":
+            face, ok, box, note = starter_crop(path, size=size)
+        else:
+            face, ok, box, note = crop_face(image, size=size, detect=detect)
         images.append(face), names.append(path.stem), found.append(ok), boxes.append(box)
         notes.append(f"{path.name}: {note}"), sources.append(path)
         labels_for = labels.get(path.stem)
@@ -182,8 +235,16 @@ def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | s
                           stacklevel=2)
     if not images:
         raise ValueError(f"No readable image in {folder}: put PNG/JPEG faces there (see data/README.md).")
-    return FaceCrops(np.stack(images), names, [labels.get(n) for n in names], np.array(found),
-                     np.array(boxes, dtype=np.int64), notes, skipped, sources)
+    if labels:
+        true, source = [labels.get(n) for n in names], "labels.csv"
+    else:
+        true = [emotion_from_name(n) for n in names]
+        source = "file names" if any(t is not None for t in true) else "none"
+        unlabelled = [n for n, t in zip(names, true) if t is None]
+        remarks.append(f"no labels.csv: true labels read from the file names ({len(names) - len(unlabelled)} of "
+                       f"{len(names)})" + (f"; no label for {', '.join(unlabelled)}" if unlabelled else ""))
+    return FaceCrops(np.stack(images), names, true, np.array(found), np.array(boxes, dtype=np.int64), notes, skipped,
+                     sources, remarks, source, crop)
 
 
 def crop_photos(photos, size: int = 48) -> FaceCrops:

@@ -14,6 +14,27 @@ import torch
 #: FER2013's label order: the integer in the ``emotion`` column indexes this tuple.
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
+#: Other names of the FER2013 classes seen in course folders and Kaggle re-uploads (file or folder names).
+EMOTION_SYNONYMS: dict[str, str] = {
+    "anger": "angry", "mad": "angry", "disgusted": "disgust", "fearful": "fear", "afraid": "fear", "scared": "fear",
+    "happiness": "happy", "joy": "happy", "smile": "happy", "sadness": "sad", "surprised": "surprise",
+    "calm": "neutral", "contempt": None,
+}
+
+
+def emotion_from_name(name: str) -> str | None:
+    """The FER2013 emotion a file or folder name stands for (``surprised.jpg`` -> ``surprise``, ``Happy_2`` ->
+    ``happy``, ``anger`` -> ``angry``), or ``None`` when the name is no emotion. Case, the extension and a trailing
+    number (``_2``, ``-03``, ``1``) are ignored."""
+    import re
+
+    stem = re.sub(r"\.[a-z0-9]{2,5}$", "", str(name).strip().lower())
+    stem = re.sub(r"[\s_\-]*\(?\d+\)?$", "", stem)
+    if stem in EMOTIONS:
+        return stem
+    return EMOTION_SYNONYMS.get(stem)
+
+
 #: FER2013's ``Usage`` values, in the order of the integer codes of :attr:`FERData.usage`.
 SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facekit.data.fer import EMOTIONS, SPLITS, FERData
+from facekit.data.fer import EMOTION_SYNONYMS, EMOTIONS, SPLITS, FERData
 from facekit.data.images import imread
 
 #: Image file suffixes the folder loaders read.
@@ -23,7 +23,7 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".pgm")
 #: Kaggle's folder names for the FER2013 classes (``fearful``/``surprised`` variants seen in re-uploads too).
 _FOLDER_NAMES: dict[str, int] = {
     **{name: i for i, name in enumerate(EMOTIONS)},
-    "anger": 0, "disgusted": 1, "fearful": 2, "happiness": 3, "sadness": 4, "surprised": 5,
+    **{other: EMOTIONS.index(name) for other, name in EMOTION_SYNONYMS.items() if name is not None},
 }
 #: Kaggle's split folders: ``train`` -> Training, ``test`` -> PrivateTest (the folder release merges the two tests
 #: into one 7,178-face test set); ``val``/``validation`` -> PublicTest.
@@ -46,12 +46,32 @@ def _fix_hint() -> str:
 # --------------------------------------------------------------------------------------------------- FER2013
 
 #: File names read as Kaggle's CSV inside a FER2013 folder (compared case-insensitively; ``.gz`` is decompressed).
-_FER_CSV_NAMES = ("fer2013.csv", "fer2013.csv.gz")
+_FER_CSV_NAMES = ("fer2013.csv", "fer2013.csv.gz", "icml_face_data.csv", "icml_face_data.csv.gz")
 
 
 def _fer_csv_in(folder: Path) -> Path | None:
-    """``fer2013.csv`` (any case, or gzipped) in ``folder``, else ``None``."""
-    return next((p for p in sorted(folder.iterdir()) if p.is_file() and p.name.lower() in _FER_CSV_NAMES), None)
+    """``fer2013.csv`` (any case, or gzipped; else Kaggle's ``icml_face_data.csv``) in ``folder``, else ``None``."""
+    files = {p.name.lower(): p for p in sorted(folder.iterdir()) if p.is_file()}
+    return next((files[name] for name in _FER_CSV_NAMES if name in files), None)
+
+
+def _holds_fer2013(folder: Path) -> bool:
+    return _fer_csv_in(folder) is not None or any(p.is_dir() and p.name.lower() in _SPLIT_FOLDERS
+                                                  for p in folder.iterdir())
+
+
+def find_fer2013(root: str | os.PathLike) -> Path | None:
+    """The folder under ``root`` that holds FER2013: ``root`` itself or one level down (the course's
+    ``dataset/fer2013.csv``, the Kaggle tarball's ``fer2013/fer2013.csv``), a CSV named ``fer2013.csv`` or
+    ``icml_face_data.csv``, or Kaggle's train/ and test/ folders; ``None`` when there is none."""
+    root = Path(root)
+    if root.is_file():
+        return root
+    if not root.is_dir():
+        return None
+    if _holds_fer2013(root):
+        return root
+    return next((sub for sub in _visible(root) if sub.is_dir() and _holds_fer2013(sub)), None)
 
 
 def load_fer2013(path: str | os.PathLike, split: str | None = None) -> FERData:
@@ -346,19 +366,21 @@ def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | 
 # --------------------------------------------------------------------------------------------------- the door
 
 def real_fer2013_path() -> Path | None:
-    """``data/fer2013/`` (CSV or folders) if it holds real FER2013, else ``None``."""
+    """``data/fer2013/`` or the folder one level down that holds real FER2013 (CSV or folders), else ``None``."""
     from facekit.paths import data_dir
 
     root = data_dir("fer2013")
     if not root.is_dir():
         return None
-    if _fer_csv_in(root) is not None or any(p.is_dir() and p.name.lower() in _SPLIT_FOLDERS for p in root.iterdir()):
-        return root
+    found = find_fer2013(root)
+    if found is not None:
+        return found
     ignored = [p.name + ("/" if p.is_dir() else "") for p in _visible(root)
                if p.name.lower() not in {"readme.md", "readme.txt"}]
     if ignored:
         warnings.warn(f"{root} holds {', '.join(ignored[:5])}{' ...' if len(ignored) > 5 else ''} but no "
-                      "fer2013.csv (or fer2013.csv.gz) and no train/ or test/ folders, so the synthetic faces are "
-                      "used. Rename the CSV to fer2013.csv, or move the Kaggle train/ and test/ folders there.",
+                      "fer2013.csv (or fer2013.csv.gz, icml_face_data.csv) and no train/ or test/ folders, there or "
+                      "one folder down, so the synthetic faces are used. Rename the CSV to fer2013.csv, or move the "
+                      "Kaggle train/ and test/ folders there.",
                       stacklevel=2)
     return None

@@ -10,7 +10,8 @@ import torch
 
 from facekit.data.fer import EMOTIONS
 from facekit.emotion.xception import MiniXception
-from facekit.io import load_checkpoint, save_checkpoint
+from facekit.io import CheckpointError, non_finite, save_checkpoint
+from facekit.kit_formats import read_any
 from facekit.paths import find_checkpoint
 
 #: Architecture tag stored in every emotion checkpoint.
@@ -39,6 +40,11 @@ def load_emotion_model(path_or_name: str | os.PathLike = CHECKPOINT_NAME, ckpt_d
     """A MiniXception in eval mode from a checkpoint file, or from a checkpoint *name* looked up with
     :func:`facekit.find_checkpoint` (this run's ``ckpt_dir`` first, then ``data/checkpoints/``).
 
+    The file may be a facekit checkpoint or the Task 1 starter's ``.t7`` (``{'net': state_dict}``, a bare state
+    dict, ``module.`` prefixes): its names are mapped and its [0, 1] input folded into the stem, so
+    :func:`facekit.emotion.preprocess` gives the starter's probabilities (:mod:`facekit.kit_formats`). The model
+    carries ``checkpoint_path`` and ``checkpoint_format`` (``"facekit"`` or ``"task1-starter"``).
+
     Raises ``ValueError`` naming the missing / unexpected / mis-shaped weights when the file does not hold a
     MiniXception of the stored configuration.
     """
@@ -48,7 +54,14 @@ def load_emotion_model(path_or_name: str | os.PathLike = CHECKPOINT_NAME, ckpt_d
             raise FileNotFoundError(f"Emotion checkpoint {path} does not exist: train it with the notebook "
                                     "02_emotion_training or `facekit train-emotions`.")
         path = find_checkpoint(str(path_or_name), ckpt_dir)
-    ckpt = load_checkpoint(path, map_location=map_location)
+    ckpt, info = read_any(path)  # a facekit file, or the Task 1 starter's .t7 renamed (weights_only=True either way)
+    if info["task"] == "fau" and info["format"] != "facekit":
+        raise ValueError(f"{path} holds Pytorch-FAU's Task 2 heatmap model, not a {ARCH}: load it with "
+                         f"facekit.fau.load_fau_model, and pass the emotion checkpoint ({CHECKPOINT_NAME}) here.")
+    non_finite_keys = non_finite({"state_dict": ckpt["state_dict"]})
+    if non_finite_keys:
+        raise CheckpointError(f"Checkpoint {path} holds non-finite weights (NaN or inf in "
+                              f"{', '.join(non_finite_keys[:6])}): the training that wrote it diverged; retrain it.")
     arch = ckpt.get("arch")
     if arch is None and ckpt.get("kind") is not None:
         raise ValueError(f"{path} holds a {ckpt['kind']!r} model (Task 2 FAU heatmaps), not a {ARCH}: load it with "
@@ -76,4 +89,6 @@ def load_emotion_model(path_or_name: str | os.PathLike = CHECKPOINT_NAME, ckpt_d
             "Is it a checkpoint of another model? Emotion checkpoints come from 02_emotion_training / "
             "`facekit train-emotions`; Keras weights need the converter first.")
     model.load_state_dict(state)
+    model.checkpoint_path = path
+    model.checkpoint_format = info["format"]
     return model.eval()

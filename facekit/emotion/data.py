@@ -5,12 +5,13 @@ module chooses between the two.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 
-from facekit.data.fer import FERData
-from facekit.data.loaders import load_fer2013, real_fer2013_path
+from facekit.data.fer import SPLITS, FERData
+from facekit.data.loaders import find_fer2013, load_fer2013, real_fer2013_path
 
 
 def synthetic_cache_path(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", photo: bool = False) -> Path:
@@ -25,17 +26,46 @@ def synthetic_cache_path(n_scale: float = 1.0, seed: int = 0, domain: str = "lab
     return cache_dir("synth", f"fer_{domain}_s{n_scale:g}_seed{seed}{tag}_v{GENERATOR_VERSION}.pt")
 
 
+def subsample(data: FERData, fraction: float, seed: int = 0) -> FERData:
+    """``fraction`` of each split's faces, drawn at random (seeded), in their original order; the whole set when
+    ``fraction >= 1``. QUICK runs use it on real FER2013 as the synthetic twin uses ``n_scale``."""
+    if fraction >= 1:
+        return data
+    g = torch.Generator().manual_seed(int(seed))
+    keep = []
+    for code in range(len(SPLITS)):
+        rows = (data.usage == code).nonzero().flatten()
+        n = max(1, round(len(rows) * fraction)) if len(rows) else 0
+        keep.append(rows[torch.randperm(len(rows), generator=g)[:n]])
+    subset = data.subset(torch.cat(keep).sort().values)
+    subset.source = f"{data.source}, {fraction:.0%} subsample (seed {seed})"
+    return subset
+
+
 def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", verbose: bool = True,
-                      photo: bool = False) -> FERData:
-    """The Task 1 data: real FER2013 from ``data/fer2013/`` when present (``domain="lab"`` only; ``"wild"`` is always
+                      photo: bool = False, fer2013: str | os.PathLike | None = None) -> FERData:
+    """The Task 1 data: real FER2013 from ``fer2013`` (a CSV or a folder; default ``data/fer2013/``, searched one
+    level down, ``fer2013.csv`` or ``icml_face_data.csv``) when present (``domain="lab"`` only; ``"wild"`` is always
     synthetic), else the synthetic twin (generated once, cached under ``data/cache/synth/`` keyed by its parameters
-    and the generator version, written atomically). Prints which one it uses. ``photo=True``: the twin with real
-    faces as identities (the generator's opt-in ``"photo"`` feature)."""
-    real = real_fer2013_path()
+    and the generator version, written atomically). Real data is subsampled to ``n_scale`` of each split (seeded)
+    when ``n_scale < 1``, as the twin is. Prints which one it uses. ``photo=True``: the twin with real faces as
+    identities (the generator's opt-in ``"photo"`` feature). ``data.meta["real"]`` says which it is."""
+    if fer2013 is not None:
+        real = find_fer2013(fer2013)
+        if real is None:
+            raise FileNotFoundError(f"No FER2013 at {fer2013}: expected fer2013.csv or icml_face_data.csv there or "
+                                    "one folder down (or Kaggle's train/ and test/ folders). Pass the CSV's path, "
+                                    "or FER2013 = None to use data/fer2013/ or the synthetic faces.")
+    else:
+        real = real_fer2013_path()
     if real is not None and domain == "lab":
         data = load_fer2013(real)
+        full = len(data)
+        data = subsample(data, n_scale, seed)
+        data.meta["real"] = True
         if verbose:
-            print(f"Using real FER2013 from {real}: {len(data):,} faces.")
+            part = f" ({n_scale:.0%} of each split, seed {seed})" if len(data) < full else ""
+            print(f"Using real FER2013 from {real}: {len(data):,} of {full:,} faces{part}.")
         return data
     from facekit.io import atomic_path, plain
     from facekit.synth import make_fer_dataset

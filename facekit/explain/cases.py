@@ -186,22 +186,24 @@ if __name__ == "__main__":
 
 
 def load_cases(which: str = "test", folder: str | os.PathLike | None = None, size: int = 48,
-               with_real: bool = True):
-    """The faces of ``data/test`` (``which="test"``) or ``data/test2`` plus, for test2 and ``with_real``, the real
-    photos shipped inside installed packages, as one :class:`facekit.data.faces.FaceCrops` at ``size`` x ``size``."""
+               with_real: bool = True, crop: str = "facekit"):
+    """The faces of ``data/test`` (``which="test"``) or ``data/test2`` (or ``folder``: e.g. the course's label-named
+    test/ folder) plus, for test2 and ``with_real``, the real photos shipped inside installed packages, as one
+    :class:`facekit.data.faces.FaceCrops` at ``size`` x ``size``; ``crop`` (``"facekit"`` or ``"starter"``) cuts the
+    folder's faces (:data:`facekit.data.faces.CROPS`)."""
     from facekit import assets
     from facekit.data import faces
     from facekit.paths import data_dir
 
     if which not in ("test", "test2"):
         raise ValueError(f"which must be 'test' or 'test2', got {which!r}")
-    crops = faces.load_face_folder(folder or data_dir(which), size=size)
+    crops = faces.load_face_folder(folder or data_dir(which), size=size, crop=crop)
     if which == "test2" and with_real:
         real = faces.crop_photos(assets.load_real_photos(), size=size)
         crops = faces.FaceCrops(np.concatenate([crops.images, real.images]), crops.names + real.names,
                                 crops.labels + real.labels, np.concatenate([crops.detected, real.detected]),
                                 np.concatenate([crops.boxes, real.boxes]), crops.notes + real.notes,
-                                crops.skipped, crops.sources)
+                                crops.skipped, crops.sources, crops.remarks, crops.label_source, crops.crop)
     return crops
 
 
@@ -223,7 +225,7 @@ def case_table(crops, expl, model_name: str = "model"):
         pred = EMOTIONS[int(expl.pred[i])]
         true = crops.labels[i]
         kind = "folder" if i < len(crops.sources) else "real photo"
-        rows.append({"model": model_name, "face": name, "kind": kind, "true": true, "pred": pred,
+        rows.append({"model": model_name, "face": name, "kind": kind, "true": true or "no label", "pred": pred,
                      "prob": float(expl.probs[i, expl.pred[i]]),
                      "p_true": float(expl.probs[i, EMOTIONS.index(true)]) if true in EMOTIONS else float("nan"),
                      "correct": (pred == true) if true else None,
@@ -241,9 +243,8 @@ def test_answer_text(test_table, summary, held_accuracy: float, n_held: int) -> 
     per = summary[(summary["method"] == "gradcam") & (summary["layer"] == "last_conv") & (summary["emotion"] != "all")]
     per = per.dropna(subset=["region_share"])  # an emotion whose maps are all empty has no region share
     lift = (per["region_share"] - per["chance"]).to_numpy()
-    correct = test_table["correct"].astype(bool)
-    text = (f"**Answer.** On `test` the model gets **{int(correct.sum())} of {len(test_table)}** faces right ("
-            + ", ".join(f"{r.face}: {r.pred} {r.prob:.0%}" for r in test_table.itertuples()) + "). "
+    text = "**Answer.** " + test_score_text(test_table) + " "
+    text += (
             f"On {n_held} held-out synthetic faces ({held_accuracy:.0%} correct), Grad-CAM at `last_conv` puts "
             f"**{base.region_share:.0%}** of its mass inside the true emotion's AU regions, "
             f"{'above' if base.region_share > base.chance else 'not above'} the {base.chance:.0%} a uniform map "
@@ -272,6 +273,29 @@ CASE_CUES: dict[str, str] = {
 }
 
 
+def labelled_accuracy(table) -> float | None:
+    """Share right among the faces that have a true label (``correct`` not None); ``None`` when none has one. A face
+    with no label is never scored as wrong."""
+    scored = table["correct"].dropna()
+    return float(scored.astype(bool).mean()) if len(scored) else None
+
+
+def test_score_text(table, where: str = "`test`") -> str:
+    """"On `test` the model gets 3 of 4 labelled faces right (...)" with every face's prediction; unlabelled faces
+    are listed as "no label", and with no label at all the sentence says nothing was scored."""
+    scored = table["correct"].dropna().astype(bool)
+    unlabelled = int(table["correct"].isna().sum())
+    faces = ", ".join(f"{r.face}: {r.pred} {r.prob:.0%}" + (" (no label)" if r.true == "no label" else "")
+                      for r in table.itertuples())
+    if not len(scored):
+        return f"On {where} no face has a true label, so nothing is scored ({faces})."
+    which = "labelled faces" if unlabelled else "faces"
+    text = f"On {where} the model gets **{int(scored.sum())} of {len(scored)}** {which} right ({faces})."
+    if unlabelled:
+        text += f" {unlabelled} face(s) have no label and are not scored."
+    return text
+
+
 def _count(frame) -> str:
     return f"{int(frame['correct'].sum())} of {len(frame)}"
 
@@ -284,6 +308,7 @@ def failure_answer_text(both) -> str:
     *wrong*; cases it got right are listed as handled. Between the two models on the real photos an accuracy gap is
     claimed only when they get a different number right; otherwise the answer says they tie and compares their
     confidence (mean top probability) instead."""
+    both = both[both["correct"].notna()]  # a face with no label is never scored as wrong
     both = both.assign(correct=both["correct"].astype(bool))
     syn = both[both["model"] == "synthetic"]
     folder, real = syn[syn["kind"] == "folder"], both[both["kind"] == "real photo"]
@@ -339,3 +364,80 @@ def failure_answer_text(both) -> str:
                  "the cue the case removes (the mouth under the hand, the shadowed half) or on other regions; the "
                  "maps alone cannot prove why a prediction was made.")
     return " ".join(parts)
+
+
+def crop_comparison(model, folder: str | os.PathLike, size: int = 48):
+    """Both crops of ``folder`` (:data:`facekit.data.faces.CROPS`) through ``model``: one row per face with the true
+    label, each crop's prediction and probability, and the mean absolute grey-level difference of the two crops."""
+    import pandas as pd
+
+    from facekit.data import faces
+    from facekit.emotion.xception import preprocess
+
+    crops = {c: faces.load_face_folder(folder, size=size, crop=c) for c in faces.CROPS}
+    rows = {c: [] for c in crops}
+    for c, fc in crops.items():
+        with torch.no_grad():
+            rows[c] = torch.softmax(model.eval()(preprocess(torch.from_numpy(fc.images))), dim=1)
+    a, b = crops["facekit"], crops["starter"]
+    out = []
+    for i, name in enumerate(a.names):
+        pa, pb = rows["facekit"][i], rows["starter"][i]
+        out.append({"face": name, "true": a.labels[i] or "no label",
+                    "pred_facekit": EMOTIONS[int(pa.argmax())], "prob_facekit": float(pa.max()),
+                    "pred_starter": EMOTIONS[int(pb.argmax())], "prob_starter": float(pb.max()),
+                    "grey_level_diff": float(np.abs(a.images[i].astype(np.int16) - b.images[i].astype(np.int16)).mean())})
+    return pd.DataFrame(out)
+
+
+def crop_choice_text(table, chosen: str) -> str:
+    """What CROP changes, from :func:`crop_comparison`'s table: the pixel difference, how many predictions differ,
+    and the score of each crop on the labelled faces (a difference is claimed only when the counts differ)."""
+    diff = table["grey_level_diff"]
+    changed = table[table["pred_facekit"] != table["pred_starter"]]
+    labelled = table[table["true"] != "no label"]
+    right = {c: int((labelled[f"pred_{c}"] == labelled["true"]).sum()) for c in ("facekit", "starter")}
+    text = (f"**What `CROP` changes** (this run uses `{chosen}`). The two crops of the same {len(table)} files differ "
+            f"by {diff.mean():.0f} grey levels on average ({diff.min():.0f}-{diff.max():.0f} per face). ")
+    if len(changed):
+        text += (f"{len(changed)} of {len(table)} predictions change: " + ", ".join(
+            f"{r.face} {r.pred_facekit} {r.prob_facekit:.0%} (facekit) vs {r.pred_starter} {r.prob_starter:.0%} "
+            f"(starter)" for r in changed.itertuples()) + ". ")
+    else:
+        text += f"No prediction changes (the crops move the probabilities by up to " \
+                f"{(table['prob_facekit'] - table['prob_starter']).abs().max():.0%}). "
+    if len(labelled):
+        if right["facekit"] == right["starter"]:
+            text += f"Both crops get {right['facekit']} of {len(labelled)} labelled faces right."
+        else:
+            better = max(right, key=right.get)
+            text += (f"On the {len(labelled)} labelled faces the facekit crop gets {right['facekit']} right and the "
+                     f"starter crop {right['starter']}: the {better} crop matches this model better here (a model "
+                     "trained on one crop expects its framing and grey conversion).")
+    return text
+
+
+def model_label(model, name) -> str:
+    """How an answer names a model: the checkpoint (file name) and its format."""
+    fmt = getattr(model, "checkpoint_format", "facekit")
+    path = getattr(model, "checkpoint_path", None) or name
+    kind = {"task1-starter": "the Task 1 starter's .t7, converted on load", "facekit": "facekit checkpoint"}.get(fmt, fmt)
+    return f"`{Path(str(path)).name}` ({kind})"
+
+
+def folder_label(folder, which: str) -> str:
+    """How an answer names a face folder, and whether it holds the shipped synthetic faces or the user's images."""
+    from facekit.paths import data_dir
+
+    if folder is None or Path(folder).resolve() == data_dir(which).resolve():
+        return f"`data/{which}/` (the shipped synthetic faces)"
+    return f"`{folder}` (your folder: real images)"
+
+
+def context_text(model, name, folder, which: str, crops) -> str:
+    """One line that every Task 1 answer on a face folder starts with: which model, which folder, which crop, and
+    where the labels came from."""
+    labels = {"labels.csv": "labels from labels.csv", "file names": "labels from the file names",
+              "none": "no labels"}[getattr(crops, "label_source", "labels.csv")]
+    return (f"*Model {model_label(model, name)}; faces from {folder_label(folder, which)}, "
+            f"`{getattr(crops, 'crop', 'facekit')}` crop, {labels}.*")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -325,13 +326,28 @@ def load_fau_weights(model: ResNet, checkpoint: dict | str | os.PathLike, source
 def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", **overrides) -> ResNet:
     """Build the model described by the checkpoint's saved FAUConfig and load its weights strictly (eval mode).
 
+    ``path`` may also be Pytorch-FAU's ``model.pth`` (bare, ``module.`` prefixes, or ``{'state_dict': ...}``): the
+    configuration (ResNet-50 for the course's file) is read from its keys and shapes, ``deconv_layers_1..3`` are
+    renamed and its 0-255 heatmap scale folded into ``final_layer``, so facekit's heatmaps are Pytorch-FAU's / 255
+    and the intensities (max of a map, 0-5) are the starter's (:mod:`facekit.kit_formats`). The model carries
+    ``checkpoint_path`` and ``checkpoint_format`` (``"facekit"`` or ``"pytorch-fau"``).
+
     ``overrides`` change config fields (e.g. a switch added later) before the strict load. The checkpoint's
     training ``settings`` (what `facekit train-fau` ran, e.g. its ``robust`` augmentation) ride along as
     ``model.train_settings`` (an empty dict when it has none).
     """
-    from facekit.io import load_checkpoint
+    from facekit.io import CheckpointError, non_finite
+    from facekit.kit_formats import read_any
 
-    ckpt = load_checkpoint(path)
+    ckpt, info = read_any(path)  # a facekit file, or Pytorch-FAU's model.pth converted (weights_only=True either way)
+    bad = non_finite({"state_dict": ckpt["state_dict"]})
+    if bad:
+        raise CheckpointError(f"Checkpoint {path} holds non-finite weights (NaN or inf in {', '.join(bad[:6])}): "
+                              "the training that wrote it diverged; retrain it.")
+    if info["format"] == "task1-starter":
+        raise CheckpointMismatchError(
+            f"Checkpoint {path} holds the Task 1 starter's emotion model, not a FAU heatmap model: load it with "
+            "facekit.emotion.load_emotion_model, and pass Pytorch-FAU's model.pth or a facekit FAU checkpoint here.")
     if ckpt.get("arch") is not None and ckpt.get("kind") != CHECKPOINT_KIND:
         raise CheckpointMismatchError(
             f"Checkpoint {path} holds a {ckpt['arch']!r} model (the Task 1 emotion classifier), not a FAU heatmap "
@@ -345,6 +361,8 @@ def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", 
     model = build_fau_model(config)
     load_fau_weights(model, ckpt, source=str(path))
     model.train_settings = dict(ckpt.get("settings") or {})
+    model.checkpoint_path = Path(path)
+    model.checkpoint_format = info["format"]
     return model.to(device).eval()
 
 
