@@ -25,14 +25,24 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import torch
 
-from facekit.io import CheckpointError
+from facekit.data.fer import EMOTIONS
+from facekit.io import CheckpointError, check_output, plain, read_torch_file, save_checkpoint
 
 __all__ = ["FAU_HEATMAP_SCALE", "KNOWN_FORMATS", "convert_file", "detect_task", "emotion_state_from_starter",
            "fau_state_from_starter", "read_any", "unknown_format_error", "unwrap_state_dict"]
+
+#: The tags a facekit checkpoint carries: Task 1's ``arch`` and input convention, Task 2's ``kind`` (their homes are
+#: here, below both tasks, because a starter file is converted into either; the tasks re-export them).
+EMOTION_ARCH = "MiniXception"
+EMOTION_INPUT = "float (N,1,44,44) from facekit.emotion.preprocess: uint8/255, then (x-0.5)/0.5 in [-1, 1]"
+FAU_KIND = "fau_resnet"
+#: The AUs of Pytorch-FAU's ten maps, two per AU, in run_demo.py's order (facekit.fau.FAU_AUS is the same tuple).
+PYTORCH_FAU_AUS: tuple[int, ...] = (6, 10, 12, 14, 17)
 
 #: Pytorch-FAU's heatmaps are facekit's times this (its targets are ``intensity * gaussian * 255``).
 FAU_HEATMAP_SCALE = 255.0
@@ -152,9 +162,7 @@ def fau_state_from_starter(state: dict, path, deconv_stages: int | None = None) 
     num_maps = int(fw.shape[0])
     if num_maps % 2:
         raise CheckpointError(f"{path}: final_layer has {num_maps} maps; facekit reads two maps per AU.")
-    from facekit.fau.model import FAU_AUS
-
-    aus = FAU_AUS if num_maps == 2 * len(FAU_AUS) else tuple(range(1, num_maps // 2 + 1))
+    aus = PYTORCH_FAU_AUS if num_maps == 2 * len(PYTORCH_FAU_AUS) else tuple(range(1, num_maps // 2 + 1))
     config = {"layers": layers, "base_width": int(out["conv1.weight"].shape[0]), "deconv_filters": filters,
               "deconv_kernels": kernels, "in_channels": int(out["conv1.weight"].shape[1]), "input_size": 256,
               "num_aus": num_maps // 2, "aus": list(aus), "final_conv_kernel": int(fw.shape[-1])}
@@ -164,8 +172,6 @@ def fau_state_from_starter(state: dict, path, deconv_stages: int | None = None) 
 def read_any(path: str | os.PathLike) -> tuple[dict, dict]:
     """``(facekit_checkpoint_dict, info)`` for any known format: a facekit file as it is; a starter file converted
     (``info``: ``format``, ``task``, ``wrapping``)."""
-    from facekit.io import read_torch_file
-
     path = Path(path)
     obj = read_torch_file(path)
     if isinstance(obj, dict) and "state_dict" in obj and ("arch" in obj or "kind" in obj or "config" in obj):
@@ -174,19 +180,14 @@ def read_any(path: str | os.PathLike) -> tuple[dict, dict]:
     state, wrapping = unwrap_state_dict(obj, path)
     task = detect_task(state)
     if task == "emotion":
-        from facekit.data.fer import EMOTIONS
-        from facekit.emotion.checkpoint import ARCH, INPUT_CONVENTION
-
         sd = emotion_state_from_starter(state, path)
-        ckpt = {"arch": ARCH, "config": {"num_classes": int(sd["last_conv.weight"].shape[0]), "in_channels": 1},
-                "classes": list(EMOTIONS), "input": INPUT_CONVENTION, "state_dict": sd}
+        ckpt = {"arch": EMOTION_ARCH, "config": {"num_classes": int(sd["last_conv.weight"].shape[0]), "in_channels": 1},
+                "classes": list(EMOTIONS), "input": EMOTION_INPUT, "state_dict": sd}
         info = {"format": "task1-starter", "task": task, "wrapping": wrapping,
                 "note": "renamed from the Task 1 starter's model.Model; its [0,1] input folded into stem.conv1/bn1"}
     elif task == "fau":
-        from facekit.fau.model import CHECKPOINT_KIND
-
         sd, config = fau_state_from_starter(state, path)
-        ckpt = {"kind": CHECKPOINT_KIND, "config": config, "aus": config["aus"], "state_dict": sd}
+        ckpt = {"kind": FAU_KIND, "config": config, "aus": config["aus"], "state_dict": sd}
         info = {"format": "pytorch-fau", "task": task, "wrapping": wrapping,
                 "note": f"deconv_layers_1..3 -> deconv_layers; final_layer / {FAU_HEATMAP_SCALE:g} "
                         "(facekit heatmap = Pytorch-FAU heatmap / 255)"}
@@ -201,8 +202,6 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, force: bool 
     """Write a facekit checkpoint at ``dst`` from any known format at ``src`` (Task 1 or Task 2), with
     ``provenance`` (source file, its format and wrapping, what was changed). An existing ``dst`` is refused unless
     ``force``; the write is atomic. The converted file loads with the same loader and gives identical outputs."""
-    from facekit.io import check_output, plain, save_checkpoint
-
     src, dst = Path(src), Path(dst)
     check_output(dst, force=force)
     if dst.resolve() == src.resolve():
@@ -215,8 +214,6 @@ def convert_file(src: str | os.PathLike, dst: str | os.PathLike, *, force: bool 
 
 
 def _cmd_convert(args) -> int:
-    import sys
-
     try:
         path = convert_file(args.src, args.dst, force=args.force)
     except (FileExistsError, FileNotFoundError, IsADirectoryError, PermissionError, CheckpointError) as exc:

@@ -298,7 +298,7 @@ def test_convert_writes_a_facekit_checkpoint_with_provenance(tmp_path, starter_e
     with pytest.raises(FileExistsError, match="--force"):
         convert_file(src, dst)
     convert_file(src, dst, force=True)
-    from facekit.cli import main
+    from facekit_tools.cli import main
 
     assert main(["convert", str(src), str(tmp_path / "cli.pt")]) == 0
     assert main(["convert", str(src), str(tmp_path / "cli.pt")]) != 0  # exists, no --force

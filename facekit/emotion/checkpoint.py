@@ -11,15 +11,15 @@ import torch
 from facekit.data.fer import EMOTIONS
 from facekit.emotion.xception import MiniXception
 from facekit.io import CheckpointError, non_finite, save_checkpoint
-from facekit.kit_formats import read_any
+from facekit.kit_formats import EMOTION_ARCH, EMOTION_INPUT, read_any
 from facekit.paths import find_checkpoint
 
 #: Architecture tag stored in every emotion checkpoint.
-ARCH = "MiniXception"
+ARCH = EMOTION_ARCH
 #: The file name notebooks and scripts use for the trained Task 1 model.
 CHECKPOINT_NAME = "emotion_minixception.pt"
 #: How the model expects its input (stored for people reading the checkpoint).
-INPUT_CONVENTION = "float (N,1,44,44) from facekit.emotion.preprocess: uint8/255, then (x-0.5)/0.5 in [-1, 1]"
+INPUT_CONVENTION = EMOTION_INPUT
 
 
 def model_payload(model: MiniXception, **extra) -> dict:

@@ -22,13 +22,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-FAU_AUS: tuple[int, ...] = (6, 10, 12, 14, 17)
+from facekit.kit_formats import FAU_KIND, PYTORCH_FAU_AUS, read_any
+
+FAU_AUS: tuple[int, ...] = PYTORCH_FAU_AUS
 """The five AUs of the FERA 2015 intensity set, in the order of the model's output maps (two maps per AU)."""
 
 ALL_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 20, 23, 25, 26)
 """Every AU the face generator renders (``facekit.synth.AUS``, same order): the AUs of ``FAUConfig.all_aus()``."""
 
-CHECKPOINT_KIND = "fau_resnet"
+CHECKPOINT_KIND = FAU_KIND
 
 
 class Bottleneck(nn.Module):
@@ -337,7 +339,6 @@ def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", 
     ``model.train_settings`` (an empty dict when it has none).
     """
     from facekit.io import CheckpointError, non_finite
-    from facekit.kit_formats import read_any
 
     ckpt, info = read_any(path)  # a facekit file, or Pytorch-FAU's model.pth converted (weights_only=True either way)
     bad = non_finite({"state_dict": ckpt["state_dict"]})
