@@ -163,14 +163,19 @@ def _is_answer_display(node: ast.stmt, source_lines: list[str]) -> bool:
 
 
 def measurements_only(source: str) -> str:
-    """A code answer cell without the statements that display the answer (the measurements stay)."""
+    """A code answer cell without the statements that display the answer (the measurements stay). A display inside
+    a block (``if labelled: ... else: display(...)``) becomes ``pass``, so the block stays valid Python."""
     tree = ast.parse(source)
     lines = source.split("\n")
-    drop = set()
-    for node in tree.body:
-        if _is_answer_display(node, lines):
-            drop.update(range(node.lineno - 1, node.end_lineno))
-    kept = [ln for i, ln in enumerate(lines) if i not in drop]
+    drop, passes = set(), {}
+    for node in ast.walk(tree):
+        blocks = [b for b in (getattr(node, "body", None), getattr(node, "orelse", None)) if isinstance(b, list)]
+        for stmt in (s for block in blocks for s in block):
+            if _is_answer_display(stmt, lines):
+                drop.update(range(stmt.lineno - 1, stmt.end_lineno))
+                if stmt.col_offset:
+                    passes[stmt.lineno - 1] = " " * stmt.col_offset + "pass"
+    kept = [passes.get(i, ln) for i, ln in enumerate(lines) if i not in drop or i in passes]
     while kept and not kept[-1].strip():
         kept.pop()
     return "\n".join(kept)

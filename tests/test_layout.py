@@ -191,3 +191,12 @@ def test_public_names_the_notebooks_use_are_importable():
 
     for nb, mod in notebook_imports():
         importlib.import_module(mod)
+
+
+def test_every_notebook_parameter_has_a_type():
+    """``papermill --help-notebook`` prints each parameter's type (an annotation in the parameters cell)."""
+    import papermill as pm
+
+    untyped = [(nb.name, name) for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+               for name, p in pm.inspect_notebook(str(nb)).items() if p["inferred_type_name"] in ("None", "", None)]
+    assert not untyped, f"parameters without a type annotation: {untyped}"
