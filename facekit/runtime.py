@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
+
+from facekit.quick import quick_sizes
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -222,6 +225,8 @@ class NotebookContext:
     device: torch.device
     seed: int
     threads: int
+    quick: bool = False
+    sizes: SimpleNamespace = field(default_factory=SimpleNamespace)
 
     def __str__(self) -> str:
         return (f"{self.name}: device={self.device.type}, threads={self.threads}, seed={self.seed}, "
@@ -232,12 +237,14 @@ _CONTEXT: NotebookContext | None = None
 
 
 def setup(notebook: str, seed: int = 0, out_dir: str | os.PathLike | None = None,
-          ckpt_dir: str | os.PathLike | None = None, device: str | None = None) -> NotebookContext:
+          ckpt_dir: str | os.PathLike | None = None, device: str | None = None, *, quick: bool = False,
+          **sizes) -> NotebookContext:
     """The call every notebook's set-up cell makes.
 
     Seeds everything, picks the device, and routes :func:`facekit.save_fig` / ``save_table`` / ``save_metrics`` to
     ``out_dir`` (default ``figures/<notebook-stem>/``) and trained checkpoints to ``ckpt_dir``
-    (default :func:`facekit.paths.checkpoint_dir`).
+    (default :func:`facekit.paths.checkpoint_dir`). ``sizes`` are the full run's sizes (``epochs=EPOCHS``);
+    ``ctx.sizes`` holds the ones to use, the QUICK run's from :data:`facekit.quick.QUICK_SIZES` when ``quick``.
     """
     from facekit import paths
 
@@ -247,8 +254,9 @@ def setup(notebook: str, seed: int = 0, out_dir: str | os.PathLike | None = None
     ckpt = Path(ckpt_dir) if ckpt_dir else paths.checkpoint_dir()
     out.mkdir(parents=True, exist_ok=True)
     ckpt.mkdir(parents=True, exist_ok=True)
+    used = quick_sizes(Path(notebook).stem, quick, sizes)
     _CONTEXT = NotebookContext(Path(notebook).stem, out.resolve(), ckpt.resolve(), pick_device(device), seed,
-                               set_threads())
+                               set_threads(), quick, used)
     return _CONTEXT
 
 

@@ -17,7 +17,7 @@ TOOLS = ROOT / "facekit_tools"
 
 #: The top level of facekit/: infrastructure modules and subpackages, nothing that belongs to one task.
 TOP_LEVEL = {"__init__", "argtypes", "asset_wheels", "assets", "colab", "doctor", "io", "kit_formats", "paths",
-             "plotting", "runtime",
+             "plotting", "quick", "runtime",
              "throughput", "data", "emotion", "explain", "fau", "synth",
              # course infrastructure: the student checks and the live widgets
              "checks", "widgets"}
