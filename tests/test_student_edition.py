@@ -63,7 +63,7 @@ def student(tmp_path_factory) -> Path:
 
 
 def test_make_student_builds_a_complete_tree(student):
-    for rel in ("README.md", "pyproject.toml", "facekit/__init__.py", "facekit/checks.py",
+    for rel in ("README.md", "pyproject.toml", "facekit/__init__.py", "facekit/checks/__init__.py",
                 "facekit/checks_fingerprints.json", "data/checkpoints/emotion_minixception.pt",
                 "data/checkpoints/fau_resnet.pt", "data/test/labels.csv", "data/fau/test/labels.csv", edition.STAMP):
         assert (student / rel).is_file(), f"{rel} is missing from the student edition"
