@@ -31,6 +31,8 @@ from pathlib import Path
 import nbformat
 from nbconvert.preprocessors import ClearOutputPreprocessor, Preprocessor
 
+from facekit.edition_prose import MODULES as PROSE_MODULES, DropProse, strip_prose
+
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 #: The first line of a region's hint comment: ``# Task 1 Q2: ...``.
@@ -232,7 +234,7 @@ def student_notebook(path: str | Path) -> nbformat.NotebookNode:
     """The student version of one notebook (outputs cleared, answers blank, solution regions stubbed)."""
     nb = nbformat.read(str(path), as_version=4)
     resources = {"path": str(path)}
-    for pre in (ClearOutputPreprocessor(), ClearSolutionCells(), BlankAnswers()):
+    for pre in (ClearOutputPreprocessor(), ClearSolutionCells(), DropProse(), BlankAnswers()):
         nb, resources = pre.preprocess(nb, resources)
     return nb
 
@@ -298,11 +300,13 @@ def build_student_edition(out: str | Path | None = None, root: str | Path | None
         regions = []
         shutil.copytree(root / "facekit", tmp / "facekit", ignore=_SKIP)
         for path in sorted((tmp / "facekit").rglob("*.py")):
-            text = path.read_text(encoding="utf-8")
+            text, rel = path.read_text(encoding="utf-8"), path.relative_to(tmp).as_posix()
             if BEGIN in text:
-                stripped, found = strip_solutions(text, str(path.relative_to(tmp)))
-                path.write_text(stripped, encoding="utf-8")
+                text, found = strip_solutions(text, rel)
                 regions += found
+            if rel in PROSE_MODULES:
+                text = strip_prose(text, rel)
+            path.write_text(text, encoding="utf-8")
         answers = []
         (tmp / "notebooks").mkdir()
         for nb_path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
@@ -342,6 +346,8 @@ def restore_solutions(student_root: str | Path, root: str | Path | None = None) 
             rel = path.relative_to(root)
             target = student_root / rel
             target.write_text(restore_module(target.read_text(encoding="utf-8"), text, str(rel)), encoding="utf-8")
+    for rel in PROSE_MODULES:                            # the answer prose, stubbed in the student tree
+        shutil.copy2(root / rel, student_root / rel)
     for nb_path in sorted((student_root / "notebooks").glob("*.ipynb")):
         source = nbformat.read(str(root / "notebooks" / nb_path.name), as_version=4)
         write_notebook(restore_notebook(nbformat.read(str(nb_path), as_version=4), source), nb_path)
