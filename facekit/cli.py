@@ -10,7 +10,7 @@ import importlib
 import sys
 
 _COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli", "facekit.fau.cli", "facekit.bench",
-                                     "facekit.handin.cli", "facekit.edition", "facekit.edition_fingerprints",
+                                     "facekit.handin.cli", "facekit.edition", "facekit.edition_fingerprints", "facekit.grading",
                                      "facekit.emotion.realism")
 
 

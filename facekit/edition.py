@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 from nbconvert.preprocessors import ClearOutputPreprocessor, Preprocessor
 
+from facekit.edition_nbgrader import write_course
 from facekit.edition_prose import MODULES as PROSE_MODULES, DropProse, strip_prose
 
 BEGIN = "### BEGIN SOLUTION"
@@ -323,6 +324,7 @@ def build_student_edition(out: str | Path | None = None, root: str | Path | None
         (tmp / "figures").mkdir()
         (tmp / "README.md").write_text(student_readme(regions, answers), encoding="utf-8")
         (tmp / STAMP).write_text("built by `facekit student-edition`; rebuilding replaces this folder\n")
+        write_course(tmp, tmp / "nbgrader")
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -25,6 +25,9 @@ naming the first failure.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import sys
 
 from facekit.checks.core import (FINGERPRINTS, REFRESH, CheckFailed, CheckResult, first_difference, layer_trace,
@@ -62,8 +65,14 @@ def grade(question: str, verbose: bool = True) -> CheckResult:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m facekit.checks", description=__doc__.splitlines()[0])
-    parser.parse_args(argv)
-    results = check_all()
+    parser.add_argument("--json", action="store_true", help="print one JSON line {question: {passed, failures}} "
+                                                             "(facekit grade reads it) instead of the report")
+    args = parser.parse_args(argv)
+    if not args.json:
+        return 0 if all(r.passed for r in check_all().values()) else 1
+    with contextlib.redirect_stdout(io.StringIO()):       # what the student's code prints stays out of the JSON
+        results = {q: CHECKS[q](verbose=False) for q in CHECKS}
+    print(json.dumps({q: {"passed": r.passed, "failures": r.failures} for q, r in results.items()}))
     return 0 if all(r.passed for r in results.values()) else 1
 
 
