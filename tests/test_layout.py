@@ -17,7 +17,11 @@ PKG = ROOT / "facekit"
 TOP_LEVEL = {"__init__", "__main__", "asset_wheels", "assets", "cli", "colab", "doctor", "io", "paths", "plotting",
              "runner", "runtime", "bench", "data", "emotion", "explain", "fau", "synth",
              # course infrastructure: the student edition and its checks, live widgets, the hand-in kit
-             "checks", "edition", "widgets", "handin"}
+             "checks", "edition", "widgets", "handin",
+             # edition tooling (moves to facekit_tools with edition): prose stubbing, the nbgrader course, grading
+             "edition_prose", "edition_nbgrader", "edition_fingerprints", "grading"}
+#: Tooling: serves the people around the course; the course package (checks included) never imports it.
+TOOLING = ("facekit.edition", "facekit.grading", "facekit.runner", "facekit.handin", "facekit.bench", "facekit.doctor")
 #: Infrastructure modules and public subpackages a notebook may import from (``from facekit.<name> import ...``).
 NOTEBOOK_IMPORTS = {"assets", "bench", "checks", "colab", "data", "doctor", "emotion", "explain", "fau", "io", "paths",
                     "plotting", "runtime", "synth", "widgets"}
@@ -158,3 +162,9 @@ def test_public_names_the_notebooks_use_are_importable():
 
     for nb, mod in notebook_imports():
         importlib.import_module(mod)
+
+
+def test_the_checks_never_import_the_tooling():
+    bad = sorted(f"{m} -> {d}" for m, deps in import_graph().items() if m.startswith("facekit.checks")
+                 for d in deps if d.startswith(TOOLING))
+    assert not bad, f"facekit.checks imports the edition/grading tooling: {bad}"
