@@ -31,7 +31,8 @@ from facekit.grading import POINTS
 COURSE_ID = "facekit"
 ASSIGNMENT = "workbook"
 #: The check call of a notebook's check cell -> the question key of facekit.checks.CHECKS / grading.POINTS.
-_CHECK_CALLS = {"check_xception": "T1.Q1", "check_curves": "T1.Q2", "check_fau_model": "T2.Q1",
+_CHECK_CALLS = {"check_xception": "T1.Q1", "check_curves": "T1.Q2", "check_class_weights": "T1.Q6",
+                "check_fau_model": "T2.Q1",
                 "check_train_step": "T2.Q6"}
 _STUB = re.compile(r'^\s*raise NotImplementedError\("Task \d', re.M)
 _COPIED = ("facekit", "data", "pyproject.toml", "environment.yml", "README.md")

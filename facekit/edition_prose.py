@@ -19,7 +19,8 @@ from nbconvert.preprocessors import Preprocessor
 #: that hold their sentences: emptied).
 PROSE: dict[str, tuple[str, ...]] = {
     "facekit/emotion/answers.py": ("convergence_text", "fit_text", "bn_momentum_text"),
-    "facekit/emotion/imbalance.py": ("answer_text", "method_answer_text", "spread_verdict", "METHOD_REASONS"),
+    "facekit/emotion/imbalance.py": ("answer_text", "method_answer_text", "spread_verdict", "fix_verdict",
+                                     "recall_shift_text", "METHOD_REASONS"),
     "facekit/explain/cases.py": ("test_answer_text", "failure_answer_text", "CASE_CUES"),
     "facekit/explain/sanity.py": ("randomisation_text",),
     "facekit/fau/robustness.py": ("describe_wild_gap",),

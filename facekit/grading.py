@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 #: Code points per checked question: (check key of facekit.checks.CHECKS, the question as the assignment names it).
-POINTS: dict[str, tuple[int, str]] = {"T1.Q1": (4, "Task 1 Q1"), "T1.Q2": (2, "Task 1 Q2"),
+POINTS: dict[str, tuple[int, str]] = {"T1.Q1": (4, "Task 1 Q1"), "T1.Q2": (2, "Task 1 Q2"), "T1.Q6": (2, "Task 1 Q6"),
                                       "T2.Q1": (4, "Task 2 Q1-Q2"), "T2.Q6": (2, "Task 2 Q6")}
 TIMEOUT_S = 900
 

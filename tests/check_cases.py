@@ -7,6 +7,7 @@ import types
 from unittest import mock
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,8 @@ def run_case(part: str, impl, checks_module=checks) -> checks.CheckResult:
         return checks_module.check_curves(*impl, verbose=False)
     if part == "train_step":
         return checks_module.check_train_step(impl, verbose=False)
+    if part == "class_weights":
+        return checks_module.check_class_weights(impl, verbose=False)
     with contextlib.ExitStack() as stack:                  # part == "fau": impl = {(owner, attribute): replacement}
         for (owner, attr), value in impl.items():
             stack.enter_context(mock.patch.object(owner, attr, value))
@@ -446,12 +449,49 @@ TRAIN_STEP_WRONG = {
     "forward under torch.no_grad()": (_step(grad_ctx=torch.no_grad), ["train_step", "raised RuntimeError"]),
 }
 
+# Task 1 Q6: class_weights variants.
+
+def _weights(scale=None, empty=0.0, length="num_classes", kind="torch"):
+    """class_weights written out: ``scale(N, K, counts)`` replaces N / (K * n_c); ``empty`` is the weight of a class
+    without faces; ``length`` 'max' sizes by the largest label; ``kind`` picks the library."""
+    def class_weights(labels, num_classes=7):
+        labels = np.asarray(labels.tolist() if isinstance(labels, torch.Tensor) else labels, dtype=int)
+        k = num_classes if length == "num_classes" else int(labels.max()) + 1
+        counts = np.bincount(labels, minlength=k).astype(float)
+        with np.errstate(divide="ignore"):
+            w = (scale or (lambda n, kk, c: n / (kk * c)))(len(labels), k, counts)
+        w = np.where(counts > 0, w, empty)
+        return {"torch": torch.tensor(w, dtype=torch.float32), "numpy": w, "list": w.tolist()}[kind]
+    return class_weights
+
+
+def _counter_weights(labels, num_classes=7):
+    from collections import Counter
+
+    counts = Counter(int(v) for v in (labels.tolist() if isinstance(labels, torch.Tensor) else labels))
+    n = sum(counts.values())
+    return [n / (num_classes * counts[c]) if counts[c] else 0.0 for c in range(num_classes)]
+
+
+CLASS_WEIGHTS_CORRECT = {
+    "NumPy array returned": _weights(kind="numpy"),
+    "list from a Counter": _counter_weights,
+}
+CLASS_WEIGHTS_WRONG = {
+    "1 / n_c without the N / K scale": (_weights(scale=lambda n, k, c: 1 / c), ["proportional to 1 / n_c", "N / (K * n_c)"]),
+    "inverse: n_c / N": (_weights(scale=lambda n, k, c: c / n), ["frequent classes get the larger weights"]),
+    "infinite weight for an empty class": (_weights(empty=np.inf), ["infinite", "weight 0"]),
+    "sized by the largest label": (_weights(length="max"), ["4 weights for num_classes=5"]),
+}
+
 CORRECT = ([("xception", k, v) for k, v in XCEPTION_CORRECT.items()]
            + [("curves", k, v) for k, v in CURVES_CORRECT.items()]
            + [("fau", k, v) for k, v in FAU_CORRECT.items()]
-           + [("train_step", k, v) for k, v in TRAIN_STEP_CORRECT.items()])
+           + [("train_step", k, v) for k, v in TRAIN_STEP_CORRECT.items()]
+           + [("class_weights", k, v) for k, v in CLASS_WEIGHTS_CORRECT.items()])
 WRONG = ([("xception", k, *v) for k, v in XCEPTION_WRONG.items()]
          + [("curves", k, *v) for k, v in CURVES_WRONG.items()]
          + [("fau", k, *v) for k, v in FAU_WRONG.items()]
-         + [("train_step", k, *v) for k, v in TRAIN_STEP_WRONG.items()])
-QUESTION = {"xception": "Task 1 Q1", "curves": "Task 1 Q2", "fau": "Task 2 Q1-Q2", "train_step": "Task 2 Q6"}
+         + [("train_step", k, *v) for k, v in TRAIN_STEP_WRONG.items()]
+         + [("class_weights", k, *v) for k, v in CLASS_WEIGHTS_WRONG.items()])
+QUESTION = {"xception": "Task 1 Q1", "curves": "Task 1 Q2", "class_weights": "Task 1 Q6", "fau": "Task 2 Q1-Q2", "train_step": "Task 2 Q6"}

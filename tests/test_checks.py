@@ -48,7 +48,8 @@ def failed_with(result: checks.CheckResult, *words: str) -> str:
 
 # --- the reference ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("check", [checks.check_xception, checks.check_curves, checks.check_fau_model,
+@pytest.mark.parametrize("check", [checks.check_xception, checks.check_curves, checks.check_class_weights,
+                                   checks.check_fau_model,
                                    checks.check_train_step], ids=lambda f: f.__name__)
 def test_reference_passes(check, capsys):
     result = check()
@@ -305,3 +306,8 @@ def test_grade_raises_with_the_first_failure(monkeypatch):
     monkeypatch.setattr(fau_train, "train_step", stub.train_step)
     with pytest.raises(AssertionError, match="Task 2 Q6: .*not written yet"):
         checks.grade("T2.Q6", verbose=False)
+
+
+def test_class_weights_stub_fails_with_its_message(monkeypatch):
+    stub = stub_module("facekit/emotion/imbalance.py", monkeypatch)
+    failed_with(checks.check_class_weights(stub.class_weights, verbose=False), "Task 1 Q6", "not written yet")

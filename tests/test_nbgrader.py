@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from facekit import edition, edition_nbgrader, grading
@@ -90,11 +91,15 @@ def test_the_course_has_nbgraders_layout(graded):
 
 
 def test_code_points_full_for_correct_and_zero_for_stubbed(graded):
-    code_max = sum(points for points, _ in grading.POINTS.values())
-    manual = 18                                              # the written answers, 1 point each, not graded yet
+    release = graded["course"] / "release" / edition_nbgrader.ASSIGNMENT
+    cells = [c for nb in sorted(release.glob("*.ipynb")) for c in nbformat.read(nb, as_version=4).cells
+             if c.metadata.get("nbgrader", {}).get("grade")]
+    code = [c for c in cells if c.cell_type == "code"]
+    assert all(c.metadata["nbgrader"]["locked"] and "checks.grade(" in c.source for c in code) and len(code) == 3
+    code_max = sum(c.metadata["nbgrader"]["points"] for c in code)
     rows = graded["nbgrader"]
-    n_answers = float(rows["correct"]["max_score"]) - code_max
-    assert 0 < n_answers <= manual
+    assert float(rows["correct"]["max_score"]) == code_max + sum(c.metadata["nbgrader"]["points"] for c in cells
+                                                                 if c.cell_type == "markdown")
     assert float(rows["correct"]["score"]) == code_max, rows["correct"]
     assert float(rows["stubbed"]["score"]) == 0, rows["stubbed"]
 
@@ -102,6 +107,7 @@ def test_code_points_full_for_correct_and_zero_for_stubbed(graded):
 def test_facekit_grade_writes_one_row_per_student(graded):
     rows = graded["facekit"]
     assert set(rows) == {"correct", "stubbed"}
-    assert rows["correct"]["code_points"] == rows["correct"]["code_max"] == 12, rows["correct"]["failures"]
+    code_max = sum(points for points, _ in grading.POINTS.values())
+    assert rows["correct"]["code_points"] == rows["correct"]["code_max"] == code_max, rows["correct"]["failures"]
     assert rows["stubbed"]["code_points"] == 0 and not any(rows["stubbed"][f"{q}_passed"] for q in grading.POINTS)
     assert "Task 1 Q1" in rows["stubbed"]["failures"] and "not written yet" in rows["stubbed"]["failures"]

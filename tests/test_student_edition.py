@@ -21,6 +21,7 @@ PYTHON = Path(sys.executable)
 EXPECTED_REGIONS = {
     ("facekit/emotion/xception.py", "Task 1 Q1"): 6,       # Stem, XceptionBlock (init + forward), MiniXception
     ("facekit/emotion/plots.py", "Task 1 Q2"): 3,          # _plot_curves, plot_loss, plot_acc
+    ("facekit/emotion/imbalance.py", "Task 1 Q6"): 1,      # class_weights, the re-weighting remedy
     ("facekit/fau/model.py", "Task 2 Q1"): 2,              # Bottleneck __init__ + forward
     ("facekit/fau/model.py", "Task 2 Q2"): 1,              # _make_deconv_layer
     ("facekit/fau/train.py", "Task 2 Q6"): 1,              # train_step: zero_grad, backward, step
@@ -39,7 +40,7 @@ DISTINCTIVE = {
     "facekit/fau/train.py": ["optimizer.zero_grad()", "loss.backward()", "optimizer.step()"],
 }
 #: The notebooks that call facekit.checks, and the questions they check.
-CHECKED = {"02_emotion_training": ["Task 1 Q1", "Task 1 Q2"], "05_fau_demo": ["Task 2 Q1-Q2"],
+CHECKED = {"02_emotion_training": ["Task 1 Q1", "Task 1 Q2"], "04_imbalance": ["Task 1 Q6"], "05_fau_demo": ["Task 2 Q1-Q2"],
            "07_fewshot": ["Task 2 Q6"]}
 
 

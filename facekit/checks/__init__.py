@@ -10,6 +10,7 @@ returns becomes a FAIL line.
   its stored outputs on ``data/test``;
 * :func:`check_curves` (Task 1 Q2, :mod:`.curves`): ``plot_loss`` / ``plot_acc`` give one line per split, labelled by
   split, labelled axes, one point per epoch, a chance line;
+* :func:`check_class_weights` (Task 1 Q6, :mod:`.imbalance`): the re-weighting remedy's weights ``N / (K n_c)``;
 * :func:`check_fau_model` (Task 2 Q1-Q2, :mod:`.fau`): ``Bottleneck`` shapes and momentum, the deconvolution head's
   momentum and sizes, the shipped FAU checkpoint loading strictly and reproducing its stored ``test`` intensities;
 * :func:`check_train_step` (Task 2 Q6, :mod:`.train_step`): the step uses ``loss_fn`` and ``points``, trains, returns
@@ -34,17 +35,18 @@ from facekit.checks.core import (FINGERPRINTS, REFRESH, CheckFailed, CheckResult
                                  load_fingerprints, weightless)
 from facekit.checks.curves import check_curves
 from facekit.checks.fau import check_fau_model
+from facekit.checks.imbalance import check_class_weights
 from facekit.checks.reference import compute_fingerprints
 from facekit.checks.train_step import check_train_step
 from facekit.checks.xception import XCEPTION_BN, XCEPTION_PARAMETERS, check_xception
 
-__all__ = ["CHECKS", "CheckFailed", "CheckResult", "check_all", "check_curves", "check_fau_model", "check_train_step",
+__all__ = ["CHECKS", "CheckFailed", "CheckResult", "check_all", "check_class_weights", "check_curves", "check_fau_model", "check_train_step",
            "check_xception", "compute_fingerprints", "grade", "load_fingerprints", "FINGERPRINTS", "REFRESH",
            "XCEPTION_BN", "XCEPTION_PARAMETERS", "first_difference", "layer_trace", "weightless"]
 
 #: One check per question.
-CHECKS = {"T1.Q1": check_xception, "T1.Q2": check_curves, "T2.Q1": check_fau_model, "T2.Q2": check_fau_model,
-          "T2.Q6": check_train_step}
+CHECKS = {"T1.Q1": check_xception, "T1.Q2": check_curves, "T1.Q6": check_class_weights, "T2.Q1": check_fau_model,
+          "T2.Q2": check_fau_model, "T2.Q6": check_train_step}
 
 
 def check_all(verbose: bool = True) -> dict[str, CheckResult]:
