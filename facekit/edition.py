@@ -387,12 +387,41 @@ notebook computes just above it; do not type numbers you did not measure.
 |---|---|
 {prose}
 
+## In which order
+
+A notebook stops at the first open part it uses, so write the parts in this order:
+
+| part | notebooks that stop until it is written |
+|---|---|
+| Task 1 Q1 (`MiniXception`) | 01 (its realism judge is a mini-Xception), 02, 03, 04, 05 and 06 (they load the emotion model), 09 |
+| Task 1 Q2 (`plot_loss`, `plot_acc`) | 02 (after training) |
+| Task 1 Q6 (`class_weights`) | 04 (the re-weighted retraining) |
+| Task 2 Q1-Q2 (`Bottleneck`, `_make_deconv_layer`) | 05, 06, 07, 08, 09 (every FAU model is built from them) |
+| Task 2 Q6 (`train_step`) | 07, 08 (tuning and training call it) |
+
+So: Task 1 Q1, then Q2 (notebook 02), Q6 (04); then Task 2 Q1-Q2 (notebook 05) **before** Q6: notebook 07, where
+`train_step` is checked, first loads the FAU model, which needs your `Bottleneck` and deconvolution head.
+
+## Which remedies and components you write
+
+* **Task 1 Q6** asks you to choose a method against the class imbalance and to *implement it*. The workbook's
+  method is class re-weighting, and its core, `class_weights` in `facekit/emotion/imbalance.py`, is yours to write:
+  it has one right answer for given labels, so a check (`check_class_weights`) can tell you whether it is right.
+  The training loop that applies the weights is given. If you choose another method (`METHOD = "finetune"` or
+  `"transfer"` in notebook 04), say so in your answer; `class_weights` is still checked, because notebook 04 shows the
+  weights whatever the method.
+* **Task 2 Q11** asks you to implement a *novel* component of your own design. No check can judge a design it has
+  never seen (a check against one reference component would reject every other correct one), so this part has no
+  check: it is graded by hand, from your code and your written answer. The patch-attention component of notebook 08
+  is the workbook's own example of such a component; its rationale is left for your answer.
+
 ## Checking your work
 
 Right after each part, the notebook calls a check from `facekit.checks` (`check_xception`, `check_curves`,
-`check_fau_model`, `check_train_step`). It prints what passed and, when something is wrong, what differs (a layer's
-output shape, the first layer whose outputs differ from the trained model's, a gradient that accumulates), never the
-solution. After editing a `facekit` module, restart the kernel (or run `%load_ext autoreload` and `%autoreload 2`)
+`check_class_weights`, `check_fau_model`, `check_train_step`). It prints what passed and, when something is wrong,
+what differs (a layer's output shape, the first layer whose outputs differ from the trained model's, a gradient that
+accumulates), never the solution. In a course run with nbgrader these cells are locked graded cells: each part's
+points are earned when its check passes, with your own `facekit` modules. After editing a `facekit` module, restart the kernel (or run `%load_ext autoreload` and `%autoreload 2`)
 so the notebook sees your change. From a terminal: `python -m facekit.checks` runs them all.
 
 A notebook stops at the first part that is still open, with that part's message. Headless:
