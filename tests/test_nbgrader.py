@@ -95,7 +95,7 @@ def test_code_points_full_for_correct_and_zero_for_stubbed(graded):
     cells = [c for nb in sorted(release.glob("*.ipynb")) for c in nbformat.read(nb, as_version=4).cells
              if c.metadata.get("nbgrader", {}).get("grade")]
     code = [c for c in cells if c.cell_type == "code"]
-    assert all(c.metadata["nbgrader"]["locked"] and "checks.grade(" in c.source for c in code) and len(code) == 3
+    assert all(c.metadata["nbgrader"]["locked"] and "checks.grade(" in c.source for c in code) and len(code) == 4
     code_max = sum(c.metadata["nbgrader"]["points"] for c in code)
     rows = graded["nbgrader"]
     assert float(rows["correct"]["max_score"]) == code_max + sum(c.metadata["nbgrader"]["points"] for c in cells
