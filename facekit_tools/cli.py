@@ -12,7 +12,8 @@ import sys
 import facekit
 
 _COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli", "facekit.fau.cli", "facekit.emotion.realism",
-                                     "facekit.kit_formats", "facekit_tools.bench", "facekit_tools.handin.cli", "facekit_tools.edition")
+                                     "facekit.kit_formats", "facekit_tools.bench", "facekit_tools.handin.cli", "facekit_tools.edition",
+                                     "facekit_tools.edition_fingerprints", "facekit_tools.grading")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

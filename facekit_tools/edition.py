@@ -31,16 +31,17 @@ from pathlib import Path
 import nbformat
 from nbconvert.preprocessors import ClearOutputPreprocessor, Preprocessor
 
-from facekit.checks import SOLUTION_MARK, STUDENT_EDITION_STAMP
+from facekit_tools.edition_nbgrader import write_course
+from facekit_tools.edition_prose import MODULES as PROSE_MODULES, DropProse, strip_prose
 
-BEGIN = SOLUTION_MARK
+BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 #: The first line of a region's hint comment: ``# Task 1 Q2: ...``.
 HINT_RE = re.compile(r"^#\s*(Task \d+ Q\d+):\s*(.*)$")
 #: The text of an empty written answer (nbgrader's ``text_stub`` with our answer prefix).
 ANSWER_STUB = "**Answer.** YOUR ANSWER HERE"
 #: The file in a built tree that marks it as a student edition (so a rebuild may replace it).
-STAMP = STUDENT_EDITION_STAMP
+STAMP = ".facekit-student-edition"
 #: What the student tree holds, relative to the repository root (notebooks and facekit are processed, the rest copied).
 COPIED = ("data", "facekit_tools", "pyproject.toml", "environment.yml")
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "cache", ".ipynb_checkpoints", "*.tmp")
@@ -239,7 +240,7 @@ def student_notebook(path: str | Path) -> nbformat.NotebookNode:
     """The student version of one notebook (outputs cleared, answers blank, solution regions stubbed)."""
     nb = nbformat.read(str(path), as_version=4)
     resources = {"path": str(path)}
-    for pre in (ClearOutputPreprocessor(), ClearSolutionCells(), BlankAnswers()):
+    for pre in (ClearOutputPreprocessor(), ClearSolutionCells(), DropProse(), BlankAnswers()):
         nb, resources = pre.preprocess(nb, resources)
     return nb
 
@@ -305,11 +306,13 @@ def build_student_edition(out: str | Path | None = None, root: str | Path | None
         regions = []
         shutil.copytree(root / "facekit", tmp / "facekit", ignore=_SKIP)
         for path in sorted((tmp / "facekit").rglob("*.py")):
-            text = path.read_text(encoding="utf-8")
+            text, rel = path.read_text(encoding="utf-8"), path.relative_to(tmp).as_posix()
             if BEGIN in text:
-                stripped, found = strip_solutions(text, str(path.relative_to(tmp)))
-                path.write_text(stripped, encoding="utf-8")
+                text, found = strip_solutions(text, rel)
                 regions += found
+            if rel in PROSE_MODULES:
+                text = strip_prose(text, rel)
+            path.write_text(text, encoding="utf-8")
         answers = []
         (tmp / "notebooks").mkdir()
         for nb_path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
@@ -326,6 +329,7 @@ def build_student_edition(out: str | Path | None = None, root: str | Path | None
         (tmp / "figures").mkdir()
         (tmp / "README.md").write_text(student_readme(regions, answers), encoding="utf-8")
         (tmp / STAMP).write_text("built by `facekit student-edition`; rebuilding replaces this folder\n")
+        write_course(tmp, tmp / "nbgrader")
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -349,6 +353,8 @@ def restore_solutions(student_root: str | Path, root: str | Path | None = None) 
             rel = path.relative_to(root)
             target = student_root / rel
             target.write_text(restore_module(target.read_text(encoding="utf-8"), text, str(rel)), encoding="utf-8")
+    for rel in PROSE_MODULES:                            # the answer prose, stubbed in the student tree
+        shutil.copy2(root / rel, student_root / rel)
     for nb_path in sorted((student_root / "notebooks").glob("*.ipynb")):
         source = nbformat.read(str(root / "notebooks" / nb_path.name), as_version=4)
         write_notebook(restore_notebook(nbformat.read(str(nb_path), as_version=4), source), nb_path)
@@ -386,12 +392,41 @@ notebook computes just above it; do not type numbers you did not measure.
 |---|---|
 {prose}
 
+## In which order
+
+A notebook stops at the first open part it uses, so write the parts in this order:
+
+| part | notebooks that stop until it is written |
+|---|---|
+| Task 1 Q1 (`MiniXception`) | 01 (its realism judge is a mini-Xception), 02, 03, 04, 05 and 06 (they load the emotion model), 09 |
+| Task 1 Q2 (`plot_loss`, `plot_acc`) | 02 (after training) |
+| Task 1 Q6 (`class_weights`) | 04 (the re-weighted retraining) |
+| Task 2 Q1-Q2 (`Bottleneck`, `_make_deconv_layer`) | 05, 06, 07, 08, 09 (every FAU model is built from them) |
+| Task 2 Q6 (`train_step`) | 07, 08 (tuning and training call it) |
+
+So: Task 1 Q1, then Q2 (notebook 02), Q6 (04); then Task 2 Q1-Q2 (notebook 05) **before** Q6: notebook 07, where
+`train_step` is checked, first loads the FAU model, which needs your `Bottleneck` and deconvolution head.
+
+## Which remedies and components you write
+
+* **Task 1 Q6** asks you to choose a method against the class imbalance and to *implement it*. The workbook's
+  method is class re-weighting, and its core, `class_weights` in `facekit/emotion/imbalance.py`, is yours to write:
+  it has one right answer for given labels, so a check (`check_class_weights`) can tell you whether it is right.
+  The training loop that applies the weights is given. If you choose another method (`METHOD = "finetune"` or
+  `"transfer"` in notebook 04), say so in your answer; `class_weights` is still checked, because notebook 04 shows the
+  weights whatever the method.
+* **Task 2 Q11** asks you to implement a *novel* component of your own design. No check can judge a design it has
+  never seen (a check against one reference component would reject every other correct one), so this part has no
+  check: it is graded by hand, from your code and your written answer. The patch-attention component of notebook 08
+  is the workbook's own example of such a component; its rationale is left for your answer.
+
 ## Checking your work
 
 Right after each part, the notebook calls a check from `facekit.checks` (`check_xception`, `check_curves`,
-`check_fau_model`, `check_train_step`). It prints what passed and, when something is wrong, what differs (a layer's
-output shape, the first layer whose outputs differ from the trained model's, a gradient that accumulates), never the
-solution. After editing a `facekit` module, restart the kernel (or run `%load_ext autoreload` and `%autoreload 2`)
+`check_class_weights`, `check_fau_model`, `check_train_step`). It prints what passed and, when something is wrong,
+what differs (a layer's output shape, the first layer whose outputs differ from the trained model's, a gradient that
+accumulates), never the solution. In a course run with nbgrader these cells are locked graded cells: each part's
+points are earned when its check passes, with your own `facekit` modules. After editing a `facekit` module, restart the kernel (or run `%load_ext autoreload` and `%autoreload 2`)
 so the notebook sees your change. From a terminal: `python -m facekit.checks` runs them all.
 
 A notebook stops at the first part that is still open, with that part's message. Headless:

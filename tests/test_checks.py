@@ -8,17 +8,22 @@ import sys
 import types
 
 import matplotlib
+import matplotlib.pyplot as plt
 import pytest
 import torch
 from torch import nn
 
 from facekit import checks
-from facekit_tools import edition
+from facekit.checks import core as checks_core
+from facekit_tools import edition, edition_fingerprints
 from facekit.emotion import plots
 from facekit.emotion.xception import MiniXception
 from facekit.fau import model as fm
+from facekit.fau import train as fau_train
 from facekit.fau.train import train_step
 from facekit.paths import repo_root
+
+from check_cases import CORRECT, QUESTION, WRONG, _bind, _xception, run_case
 
 matplotlib.use("Agg")
 
@@ -44,7 +49,8 @@ def failed_with(result: checks.CheckResult, *words: str) -> str:
 
 # --- the reference ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("check", [checks.check_xception, checks.check_curves, checks.check_fau_model,
+@pytest.mark.parametrize("check", [checks.check_xception, checks.check_curves, checks.check_class_weights,
+                                   checks.check_fau_model,
                                    checks.check_train_step], ids=lambda f: f.__name__)
 def test_reference_passes(check, capsys):
     result = check()
@@ -63,6 +69,7 @@ def test_fingerprints_are_fresh():
         assert now[part]["inputs_sha256"] == stored[part]["inputs_sha256"], f"{part}: {hint}"
         assert checks.first_difference(now[part]["trace"], stored[part]["trace"]) is None, f"{part}: {hint}"
     assert now["emotion"]["shapes_48"] == stored["emotion"]["shapes_48"], hint
+    assert now["emotion"]["types_48"] == stored["emotion"]["types_48"], hint
     assert now["emotion"]["predicted"] == stored["emotion"]["predicted"], hint
 
 
@@ -75,8 +82,8 @@ def test_stale_fingerprints_say_so(tmp_path, monkeypatch, part, field, check, re
     stored[part][field] = "0" * 64
     path = tmp_path / "fp.json"
     path.write_text(json.dumps(stored))
-    monkeypatch.setattr(checks, "FINGERPRINTS", path)
-    failed_with(getattr(checks, check)(verbose=False), "--refresh", reason)
+    monkeypatch.setattr(checks_core, "FINGERPRINTS", path)
+    failed_with(getattr(checks, check)(verbose=False), "refresh-fingerprints", reason)
 
 
 def test_refresh_refuses_a_student_edition(tmp_path, monkeypatch):
@@ -86,7 +93,7 @@ def test_refresh_refuses_a_student_edition(tmp_path, monkeypatch):
     (tmp_path / edition.STAMP).write_text("")
     monkeypatch.setenv("FACEKIT_ROOT", str(tmp_path))
     with pytest.raises(RuntimeError, match="student edition"):
-        checks.refresh_fingerprints(tmp_path / "fp.json")
+        edition_fingerprints.refresh_fingerprints(tmp_path / "fp.json")
     assert not (tmp_path / "fp.json").exists()
 
 
@@ -128,7 +135,8 @@ class NoBiasHead(MiniXception):
 
 
 def test_xception_missing_residual_names_the_block():
-    text = failed_with(checks.check_xception(NoResidual, verbose=False), "'block1'", "sub-layers")
+    text = failed_with(checks.check_xception(NoResidual, verbose=False), "'block1.shortcut.conv' never runs",
+                       "how 'block1' calls")
     assert "56,951" in str(checks.check_xception(NoResidual, verbose=False))   # what still passes is said too
 
 
@@ -211,7 +219,7 @@ def test_fau_deconv_without_batchnorm_names_the_layer(monkeypatch):
         return nn.Sequential(*layers)
 
     monkeypatch.setattr(fm.ResNet, "_make_deconv_layer", make)
-    failed_with(checks.check_fau_model(verbose=False), "strict load", "deconv_layers.1")
+    failed_with(checks.check_fau_model(verbose=False), "deconvolution head has no BatchNorm")
 
 
 # --- Task 2 Q6 -------------------------------------------------------------------------------------------------
@@ -257,3 +265,50 @@ def test_train_step_without_backward_is_caught():
 def test_train_step_reference_is_the_package_function():
     assert checks.check_train_step(train_step, verbose=False).passed
     assert torch.is_grad_enabled()
+
+
+# --- the cases (tests/check_cases.py) -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("part,name,impl", CORRECT, ids=[name for _, name, _ in CORRECT])
+def test_a_correct_implementation_written_differently_passes(part, name, impl):
+    result = run_case(part, impl)
+    assert result.passed, f"{name}: a correct implementation is rejected:\n{result}"
+
+
+@pytest.mark.parametrize("part,name,impl,words", WRONG, ids=[name for _, name, *_ in WRONG])
+def test_a_wrong_implementation_fails_with_what_is_wrong(part, name, impl, words):
+    result = run_case(part, impl)
+    failed_with(result, *words)
+    assert QUESTION[part] in str(result)
+
+
+HOSTILE = [
+    ("xception", "not a class", object()),
+    ("xception", "a class whose forward returns None", _xception(lambda m: _bind(m, "forward", lambda s, x: None))),
+    ("curves", "plots that return a number and raise", (lambda h: 42, lambda h, chance=None: 1 / 0)),
+    ("curves", "a figure with no axes", (lambda h: plt.figure(), lambda h, chance=None: plt.figure())),
+    ("fau", "Bottleneck is None", {(fm, "Bottleneck"): None}),
+    ("fau", "a head that returns a list", {(fm.ResNet, "_make_deconv_layer"): lambda self, *a: [nn.ReLU()]}),
+    ("train_step", "a step that returns a string", lambda *a, **k: "done"),
+    ("train_step", "a step that is not callable", 3),
+]
+
+
+@pytest.mark.parametrize("part,name,impl", HOSTILE, ids=[name for _, name, _ in HOSTILE])
+def test_the_checker_never_crashes_on_a_students_object(part, name, impl):
+    result = run_case(part, impl)
+    assert not result.passed and result.failures and QUESTION[part] in str(result)
+    plt.close("all")
+
+
+def test_grade_raises_with_the_first_failure(monkeypatch):
+    assert checks.grade("T2.Q6", verbose=False).passed
+    stub = stub_module("facekit/fau/train.py", monkeypatch)
+    monkeypatch.setattr(fau_train, "train_step", stub.train_step)
+    with pytest.raises(AssertionError, match="Task 2 Q6: .*not written yet"):
+        checks.grade("T2.Q6", verbose=False)
+
+
+def test_class_weights_stub_fails_with_its_message(monkeypatch):
+    stub = stub_module("facekit/emotion/imbalance.py", monkeypatch)
+    failed_with(checks.check_class_weights(stub.class_weights, verbose=False), "Task 1 Q6", "not written yet")

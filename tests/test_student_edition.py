@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from facekit_tools import edition
+from facekit_tools import edition, edition_prose
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = Path(sys.executable)
@@ -21,6 +21,7 @@ PYTHON = Path(sys.executable)
 EXPECTED_REGIONS = {
     ("facekit/emotion/xception.py", "Task 1 Q1"): 6,       # Stem, XceptionBlock (init + forward), MiniXception
     ("facekit/emotion/plots.py", "Task 1 Q2"): 3,          # _plot_curves, plot_loss, plot_acc
+    ("facekit/emotion/imbalance.py", "Task 1 Q6"): 1,      # class_weights, the re-weighting remedy
     ("facekit/fau/model.py", "Task 2 Q1"): 2,              # Bottleneck __init__ + forward
     ("facekit/fau/model.py", "Task 2 Q2"): 1,              # _make_deconv_layer
     ("facekit/fau/train.py", "Task 2 Q6"): 1,              # train_step: zero_grad, backward, step
@@ -39,7 +40,7 @@ DISTINCTIVE = {
     "facekit/fau/train.py": ["optimizer.zero_grad()", "loss.backward()", "optimizer.step()"],
 }
 #: The notebooks that call facekit.checks, and the questions they check.
-CHECKED = {"02_emotion_training": ["Task 1 Q1", "Task 1 Q2"], "05_fau_demo": ["Task 2 Q1-Q2"],
+CHECKED = {"02_emotion_training": ["Task 1 Q1", "Task 1 Q2"], "04_imbalance": ["Task 1 Q6"], "05_fau_demo": ["Task 2 Q1-Q2"],
            "07_fewshot": ["Task 2 Q6"]}
 
 
@@ -63,7 +64,7 @@ def student(tmp_path_factory) -> Path:
 
 
 def test_make_student_builds_a_complete_tree(student):
-    for rel in ("README.md", "pyproject.toml", "facekit/__init__.py", "facekit/checks.py",
+    for rel in ("README.md", "pyproject.toml", "facekit/__init__.py", "facekit/checks/__init__.py",
                 "facekit/checks_fingerprints.json", "data/checkpoints/emotion_minixception.pt",
                 "data/checkpoints/fau_resnet.pt", "data/test/labels.csv", "data/fau/test/labels.csv", edition.STAMP):
         assert (student / rel).is_file(), f"{rel} is missing from the student edition"
@@ -168,7 +169,7 @@ def test_round_trip_restores_the_source_and_runs_every_notebook(student, tmp_pat
     tree = tmp_path / "restored"
     shutil.copytree(student, tree)
     edition.restore_solutions(tree, ROOT)
-    for region_file in {r.path for r in edition.module_regions(ROOT)}:
+    for region_file in {r.path for r in edition.module_regions(ROOT)} | set(edition_prose.MODULES):
         assert (tree / region_file).read_text() == (ROOT / region_file).read_text(), region_file
     for nb_path in sorted((tree / "notebooks").glob("*.ipynb")):
         assert nb_path.read_text() == (ROOT / "notebooks" / nb_path.name).read_text(), nb_path.name
@@ -183,3 +184,52 @@ def test_round_trip_restores_the_source_and_runs_every_notebook(student, tmp_pat
         for question in questions:
             found = re.search(rf"{question}: (\d+) of (\d+) checks passed", outputs)
             assert found and found.group(1) == found.group(2), f"{stem}: the {question} check did not pass"
+
+
+#: 9-word sequences of the answer sheet that the student tree may keep: the definition of a term the notebook's own
+#: parameters cell states ("CONTROL = True  # also train the control run: same start and schedule, no fix").
+ALLOWED_SEQUENCES = {"the control run same start and schedule no fix"}
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _nine_grams(words: list[str]) -> set[str]:
+    return {" ".join(words[i:i + 9]) for i in range(len(words) - 8)}
+
+
+def _tree_text(path: Path) -> str:
+    if path.suffix == ".ipynb":
+        return "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
+    return path.read_text(encoding="utf-8", errors="ignore")
+
+
+def test_no_sentence_of_the_answer_sheet_is_in_the_student_tree(student):
+    sheet = (ROOT / "figures" / "answers.md").read_text(encoding="utf-8")
+    paragraphs = [p for p in re.split(r"\n\s*\n", sheet) if p.lstrip().startswith("**Answer.**")]
+    answers = set().union(*(_nine_grams(_words(p.replace("**Answer.**", ""))) for p in paragraphs))
+    assert len(paragraphs) >= 15 and len(answers) > 1500          # the sheet is there and has its answers
+    leaks = {}
+    for path in student.rglob("*"):
+        if path.is_file() and path.suffix in {".py", ".ipynb", ".md", ".txt", ".toml", ".csv", ".json", ".yml"}:
+            found = (_nine_grams(_words(_tree_text(path))) & answers) - ALLOWED_SEQUENCES
+            if found:
+                leaks[path.relative_to(student).as_posix()] = sorted(found)[:3]
+    assert not leaks, f"answer sentences in the student tree: {leaks}"
+
+
+def test_prose_functions_are_stubbed_and_the_measurements_stay(student):
+    from facekit_tools.edition_prose import PROSE
+
+    for rel, names in PROSE.items():
+        text = (student / rel).read_text(encoding="utf-8")
+        for name in names:
+            if not name.isupper():
+                assert f'raise NotImplementedError("{name}: the instructor' in text, f"{rel}: {name} is not stubbed"
+    nb = nbformat.read(student / "notebooks" / "07_fewshot.ipynb", as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "bn_note" not in source and "gain_best = sweep.loc" in source     # the note goes, the numbers stay
+    nb = nbformat.read(student / "notebooks" / "02_emotion_training.ipynb", as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "bn_momentum_text" not in source and "keras_bug = emo.predict" in source

@@ -88,10 +88,15 @@ DEFAULTS: dict[str, dict] = {
 
 def class_weights(labels, num_classes: int = len(EMOTIONS)) -> torch.Tensor:
     """``w_c = N / (K * n_c)`` from the training labels (classes without faces get weight 0)."""
+    # Task 1 Q6: class_weights: one weight per class of num_classes, w_c = N / (K * n_c) (N labels, K = num_classes,
+    # n_c faces of class c: a class as frequent as the average gets 1; 0 for a class without faces); return a float
+    # tensor of length num_classes.
+    ### BEGIN SOLUTION
     labels = torch.as_tensor(labels).long()
     counts = torch.bincount(labels, minlength=num_classes).double()
     weights = torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros_like(counts))
     return weights.float()
+    ### END SOLUTION
 
 
 def transfer_start(num_classes: int = len(EMOTIONS)) -> MiniXception:
