@@ -200,3 +200,15 @@ def test_every_notebook_parameter_has_a_type():
     untyped = [(nb.name, name) for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
                for name, p in pm.inspect_notebook(str(nb)).items() if p["inferred_type_name"] in ("None", "", None)]
     assert not untyped, f"parameters without a type annotation: {untyped}"
+
+
+@pytest.mark.parametrize("pkg", [PKG, TOOLS], ids=lambda p: p.name)
+def test_readme_layout_names_every_module_and_subpackage(pkg):
+    """The README's layout block is the newcomer's map: every top-level module and subpackage is on it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("## Layout"):]
+    block = block[: block.index("\n```", block.index("```") + 3)]
+    names = {p.stem if p.is_file() else p.name for p in pkg.iterdir()
+             if (p.suffix == ".py" and p.stem not in ("__init__", "__main__")) or (p / "__init__.py").is_file()}
+    missing = sorted(n for n in names if not re.search(rf"\b{re.escape(n)}\b", block))
+    assert not missing, f"README.md's Layout does not mention {pkg.name}/{missing}"
