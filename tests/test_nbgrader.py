@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from facekit import edition, edition_nbgrader, grading
+from facekit_tools import edition, edition_nbgrader, grading
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / "build" / "nbgrader-venv"

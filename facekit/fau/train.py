@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from facekit.io import load_checkpoint, save_checkpoint
 from facekit.fau.data import AUData, to_input
 from facekit.fau.heatmaps import make_heatmaps, read_intensities
 from facekit.fau.metrics import score_aus
@@ -191,6 +192,44 @@ def set_backbone_frozen(model: ResNet, frozen: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _resume(model: ResNet, optimizer, scheduler, recipe: dict, ckpt_path) -> tuple[list[dict], int]:
+    """Load a run's weights, optimizer and scheduler from ``ckpt_path``; the history so far and the next epoch."""
+    ckpt = load_checkpoint(ckpt_path)
+    check_resume(recipe, ckpt.get("recipe"), ckpt_path)
+    load_fau_weights(model, ckpt, source=str(ckpt_path))
+    if "optimizer" in ckpt:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+    history = list(ckpt.get("history", []))
+    return history, int(ckpt.get("epoch", len(history)))
+
+
+def _epoch_steps(model: ResNet, train: AUData, order, bar, g, optimizer, scheduler, *, device, batch_size: int,
+                 sigma: float, augment: bool, robust, fg_weight: float, where) -> list[float]:
+    """One epoch's SGD steps over ``order``; the step losses. ``where`` (epoch, lr, ckpt_path) names a divergence."""
+    epoch, lr, ckpt_path = where
+    loss_fn = nn.MSELoss()
+    losses = []
+    for s in bar:
+        adapt_threads()
+        idx = order[s * batch_size:(s + 1) * batch_size]
+        x, y, pts = make_batch(train, idx, model.config, sigma=sigma, augment=augment, generator=g,
+                               with_points=True, robust=robust)
+        if fg_weight:
+            loss_fn = WeightedMSELoss(point_weights(pts, model.config, fg_weight, sigma).to(device))
+        pts = pts.to(device) if getattr(model.config, "patch_attention", False) else None
+        losses.append(train_step(model, x.to(device), y.to(device), optimizer, loss_fn, points=pts))
+        if not np.isfinite(losses[-1]):
+            saved = ckpt_path and Path(ckpt_path).is_file()
+            raise FAUTrainingDiverged(
+                f"FAU training diverged: the loss became {losses[-1]} at epoch {epoch + 1}, step {s + 1}. Lower "
+                f"the learning rate (now {lr}) or check the labels; the last good weights are "
+                f"{f'in {ckpt_path}' if saved else 'nowhere (no epoch finished, nothing was written)'}.")
+        scheduler.step()
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+    return losses
+
+
 def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs: int = 10, lr: float = 2e-3,
               batch_size: int = 32, weight_decay: float = 0.0, freeze_backbone: bool = False, augment: bool = True,
               fg_weight: float = 0.0, robust: bool | dict = False,
@@ -225,42 +264,17 @@ def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs
                   data=data_fingerprint(train),
                   val_data=data_fingerprint(val))
     if resume and ckpt_path and Path(ckpt_path).is_file():
-        from facekit.io import load_checkpoint
-
-        ckpt = load_checkpoint(ckpt_path)
-        check_resume(recipe, ckpt.get("recipe"), ckpt_path)
-        load_fau_weights(model, ckpt, source=str(ckpt_path))
-        if "optimizer" in ckpt:
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-        history = list(ckpt.get("history", []))
-        start_epoch = int(ckpt.get("epoch", len(history)))
-    loss_fn = nn.MSELoss()
+        history, start_epoch = _resume(model, optimizer, scheduler, recipe, ckpt_path)
     last = epochs if stop_after is None else min(epochs, stop_after)
     for epoch in range(start_epoch, last):
         g = torch.Generator().manual_seed(seed * 1000 + epoch)   # per-epoch seed: resume gives the same run
         order = torch.randperm(len(train), generator=g).numpy()
         t0 = time.perf_counter()
-        losses = []
         bar = tqdm(range(steps_per_epoch), desc=f"train-fau epoch {epoch + 1}/{epochs}", disable=not progress,
                    leave=False)
-        for s in bar:
-            adapt_threads()
-            idx = order[s * batch_size:(s + 1) * batch_size]
-            x, y, pts = make_batch(train, idx, model.config, sigma=sigma, augment=augment, generator=g,
-                                   with_points=True, robust=robust)
-            if fg_weight:
-                loss_fn = WeightedMSELoss(point_weights(pts, model.config, fg_weight, sigma).to(device))
-            pts = pts.to(device) if getattr(model.config, "patch_attention", False) else None
-            losses.append(train_step(model, x.to(device), y.to(device), optimizer, loss_fn, points=pts))
-            if not np.isfinite(losses[-1]):
-                saved = ckpt_path and Path(ckpt_path).is_file()
-                raise FAUTrainingDiverged(
-                    f"FAU training diverged: the loss became {losses[-1]} at epoch {epoch + 1}, step {s + 1}. Lower "
-                    f"the learning rate (now {lr}) or check the labels; the last good weights are "
-                    f"{f'in {ckpt_path}' if saved else 'nowhere (no epoch finished, nothing was written)'}.")
-            scheduler.step()
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        losses = _epoch_steps(model, train, order, bar, g, optimizer, scheduler, device=device,
+                              batch_size=batch_size, sigma=sigma, augment=augment, robust=robust,
+                              fg_weight=fg_weight, where=(epoch, lr, ckpt_path))
         if freeze_backbone:
             for module in model.backbone():
                 module.eval()
@@ -274,8 +288,6 @@ def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs
         if progress:
             tqdm.write("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         if ckpt_path:
-            from facekit.io import save_checkpoint
-
             save_checkpoint(fau_checkpoint(model, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                                            history=history, epoch=epoch + 1, recipe=recipe, **(extra or {})),
                             ckpt_path)

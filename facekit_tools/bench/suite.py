@@ -230,33 +230,9 @@ def run_bench(plan: BenchPlan | None = None, *, quick: bool = False, device: str
 
 
 # ------------------------------------------------------------------------------------------------------ tables
-def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True) -> pd.DataFrame:
-    """The benchmark table (:data:`COLUMNS`) from the probes' raw results; ratios and estimates are computed here
-    from the measured rates, never measured separately."""
-    rows: list[dict] = []
+def _task1_rows(add, r: dict, plan: BenchPlan) -> None:
+    """Task 1's rows: the trainer beside the raw ceiling and the naive starter kit, evaluation, epoch estimates."""
     b, steps = plan.batch_size, plan.steps
-    device_type = torch.device(results.get("trainer", {}).get("device", "cpu")).type
-
-    def add(group, measure, value, unit, res=None, how="", target_key=None):
-        res = res or {}
-        if "error" in res:
-            how = f"FAILED: {res['error']}"
-            value = float("nan")
-        target, met = check_target(target_key, value) if target_key else ("", "")
-        rows.append({"group": group, "measure": measure, "value": value, "unit": unit,
-                     "peak_rss_mb": res.get("peak_rss_mb", float("nan")), "threads": res.get("threads", pd.NA),
-                     "cpu_use": res.get("cpu_use", float("nan")), "how": how, "target": target, "met": met})
-
-    r = results
-    add("setup", "python + torch + facekit imported (memory baseline)", float("nan"), "", r.get("idle"),
-        "fresh process, nothing run" if isolate else "in-process: memory is this process's peak")
-    for size, n in plan.render_n.items():
-        res = r.get(f"render_{size}", {})
-        per_cpu = res.get("items", 0) / res["cpu_seconds"] if res.get("cpu_seconds") else float("nan")
-        add("render", f"synthetic faces {size}x{size}", _rate(res), "faces/s", res,
-            f"render_faces({n}, domain='lab') after a warm-up; chunks rendered side by side, one per thread; "
-            f"{per_cpu:,.0f} faces per CPU-second", "render_48" if size == 48 else None)
-
     trainer, ceiling = _rate(r["trainer"]), _rate(r["ceiling"])
     fmt = "channels_last" if r["trainer"].get("channels_last") else "NCHW"
     timed = f"{steps} steps x {b} after {plan.warmup} warm-up"
@@ -287,11 +263,9 @@ def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True)
     add("task1", f"{plan.epochs} epochs", plan.epochs * epoch_s, "s", None,
         f"{plan.epochs} x the epoch estimate", "epochs_20")
 
-    add("explain", "inference (predict, NCHW as loaded, batch 512)", _rate(r["inference"]), "img/s",
-        r["inference"], f"{plan.inference_n} faces")
-    add("explain", "guided Grad-CAM (predict + Grad-CAM + guided backprop)", _rate(r["gradcam"]), "img/s",
-        r["gradcam"], f"explain.guided_gradcam on {plan.gradcam_n} faces in batches of 16")
 
+def _fau_rows(add, r: dict, plan: BenchPlan, device_type: str) -> None:
+    """Task 2's rows: pretraining, few-shot tuning, demo latency."""
     add("fau", f"pretraining (train_fau, batch {plan.fau_batch}, 128x128)", _rate(r["fau_pretrain"]), "img/s",
         r["fau_pretrain"], f"{plan.fau_steps} steps after a warm-up, augmentation + heatmap targets included")
     few = r["fau_fewshot"]
@@ -305,6 +279,9 @@ def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True)
         f"predict_results + subject_figure + PNG, one subject at a time (model alone {model_ms:.0f} ms)"
         + ("; on the CPU" if device_type != "cpu" else ""))
 
+
+def _scaling_rows(add, r: dict, plan: BenchPlan) -> None:
+    """How a training epoch scales with data size and threads."""
     for frac in plan.scale_fractions:
         for t in plan.scale_threads:
             res = r[f"scale_{frac:g}_{t}"]
@@ -315,6 +292,9 @@ def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True)
             add("scaling", f"training epoch at {frac:g}x FER2013 ({n} faces), {t} thread{'s' * (t > 1)}",
                 n / rate, "s", res, how)
 
+
+def _workbook_rows(add, r: dict) -> None:
+    """The wall times of a whole workbook run and of the test suite (when measured)."""
     for key, label, command in (("workbook", "make workbook (all notebooks, full parameters)", "--workbook"),
                                 ("test_suite", "QUICK test suite (make test)", "--tests")):
         res = r.get(key)
@@ -322,6 +302,43 @@ def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True)
             add("workbook", label, float("nan"), "s", None, f"not measured (facekit bench {command})", key)
         else:
             add("workbook", label, res.get("seconds", float("nan")), "s", res, "wall time of one run", key)
+
+
+def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True) -> pd.DataFrame:
+    """The benchmark table (:data:`COLUMNS`) from the probes' raw results; ratios and estimates are computed here
+    from the measured rates, never measured separately."""
+    rows: list[dict] = []
+    device_type = torch.device(results.get("trainer", {}).get("device", "cpu")).type
+
+    def add(group, measure, value, unit, res=None, how="", target_key=None):
+        res = res or {}
+        if "error" in res:
+            how = f"FAILED: {res['error']}"
+            value = float("nan")
+        target, met = check_target(target_key, value) if target_key else ("", "")
+        rows.append({"group": group, "measure": measure, "value": value, "unit": unit,
+                     "peak_rss_mb": res.get("peak_rss_mb", float("nan")), "threads": res.get("threads", pd.NA),
+                     "cpu_use": res.get("cpu_use", float("nan")), "how": how, "target": target, "met": met})
+
+    r = results
+    add("setup", "python + torch + facekit imported (memory baseline)", float("nan"), "", r.get("idle"),
+        "fresh process, nothing run" if isolate else "in-process: memory is this process's peak")
+    for size, n in plan.render_n.items():
+        res = r.get(f"render_{size}", {})
+        per_cpu = res.get("items", 0) / res["cpu_seconds"] if res.get("cpu_seconds") else float("nan")
+        add("render", f"synthetic faces {size}x{size}", _rate(res), "faces/s", res,
+            f"render_faces({n}, domain='lab') after a warm-up; chunks rendered side by side, one per thread; "
+            f"{per_cpu:,.0f} faces per CPU-second", "render_48" if size == 48 else None)
+
+    _task1_rows(add, r, plan)
+    add("explain", "inference (predict, NCHW as loaded, batch 512)", _rate(r["inference"]), "img/s",
+        r["inference"], f"{plan.inference_n} faces")
+    add("explain", "guided Grad-CAM (predict + Grad-CAM + guided backprop)", _rate(r["gradcam"]), "img/s",
+        r["gradcam"], f"explain.guided_gradcam on {plan.gradcam_n} faces in batches of 16")
+
+    _fau_rows(add, r, plan, device_type)
+    _scaling_rows(add, r, plan)
+    _workbook_rows(add, r)
     load_rows(results, plan, add)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["threads"] = table["threads"].astype("Int64")
