@@ -12,6 +12,7 @@ import math
 import os
 import tempfile
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -43,6 +44,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def sweep_temp_files(folder: str | os.PathLike, names) -> list[Path]:
+    """Remove the temporary siblings (``.<name>.*.tmp*``) that :func:`atomic_path` leaves when a write of one of
+    ``names`` in ``folder`` was killed (SIGKILL, power loss); returns what was removed. Called when the next run
+    that writes those files starts."""
+    folder, removed = Path(folder), []
+    if not folder.is_dir():
+        return removed
+    for name in names:
+        for tmp in folder.glob(f".{glob_escape(name)}.*.tmp*"):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:  # gone already, or not ours to remove: leave it
+                pass
+    return removed
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -53,15 +71,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def check_output(path: str | os.PathLike, *, force: bool = False, flag: str = "--force") -> Path:
-    """Check, before any work, that ``path`` can be written: refuse an existing file unless ``force`` (naming
-    ``flag``), and a folder that cannot be created or written. Returns ``path``."""
+def check_output(path: str | os.PathLike, *, force: bool = False, flag: str = "--force", ship: bool = False) -> Path:
+    """Check, before any work, that ``path`` can be written: refuse a file in the shipped ``data/checkpoints/``
+    unless ``ship``, an existing file unless ``force`` (naming ``flag``), a folder, and a parent that cannot be
+    created or written (or is a file). Returns ``path``. Every command that writes a file the user names checks
+    it here, so one rule holds for all of them."""
     path = Path(path)
+    if _is_shipped(path) and not ship:
+        raise FileExistsError(f"{path} is a shipped checkpoint (data/checkpoints/): it is replaced only with --ship; "
+                              "write elsewhere (e.g. under build/).")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name.")
     if path.exists() and not force:
         raise FileExistsError(f"{path} already exists; pass {flag} to replace it, or choose another output.")
-    if path.is_dir() and not force:
-        raise IsADirectoryError(f"{path} is a folder; give a file name.")
     parent = path.parent
+    blocker = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise NotADirectoryError(f"Cannot write {path}: {blocker} is a file, not a folder. Choose another output.")
     try:
         parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)

@@ -145,7 +145,7 @@ def _output_problem(args: argparse.Namespace) -> str | None:
         return (f"{out} is a shipped checkpoint; replace it only with --ship (after checking the new model), "
                 "or write elsewhere with --out.")
     try:  # the default build/ file is facekit's own and may be replaced; a file the user named needs --force
-        check_output(out, force=args.force or args.ship or not args.out)
+        check_output(out, force=args.force or args.ship or not args.out, ship=args.ship)
     except OSError as exc:
         return str(exc)
     return None

@@ -32,7 +32,9 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
     try:  # an unwritable --out must fail now, not after the first epoch
         from facekit.io import check_output
 
-        check_output(ckpt, force=True)
+        # the default build/ file is facekit's own and --resume continues a file; any other existing file the user
+        # named (a shipped checkpoint above all) is replaced only with --force
+        check_output(ckpt, force=args.force or args.resume or not args.out)
     except OSError as exc:
         print(f"facekit train-fau: {exc}", file=sys.stderr)
         return 2
@@ -86,6 +88,7 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--out", metavar="PT", help="training checkpoint (default build/checkpoints/fau_resnet_train.pt)")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--ship", action="store_true",
                    help="also write the slim copy data/checkpoints/fau_resnet.pt that the demo notebook loads")
     p.add_argument("--no-augment", action="store_true", help="no flip/shift/brightness augmentation")
