@@ -5,6 +5,7 @@ leaves a half-written checkpoint or CSV behind: the old file stays until the new
 """
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import json
@@ -96,6 +97,20 @@ def check_output(path: str | os.PathLike, *, force: bool = False, flag: str = "-
     except OSError as exc:
         raise PermissionError(f"Cannot write {path}: {exc.strerror or exc} in {parent}. Choose a writable output "
                               "(e.g. under build/).") from None
+    return path
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Check, before any work, that the folder ``path`` can be created and written: an ``OSError`` naming it (a
+    file in the way, a read-only or full disk) otherwise. Returns ``path``."""
+    path = Path(path)
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{blocker} is a file, not a folder", str(path))
+    path.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".facekit.", suffix=".probe", dir=path)
+    os.close(fd)
+    os.unlink(probe)
     return path
 
 
@@ -342,6 +357,22 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"Checkpoint {path} holds non-finite weights (NaN or inf in {', '.join(bad[:6])}): the "
                               "training that wrote it diverged. Retrain it (with a lower learning rate).")
     return obj
+
+
+def resume_note(path: str | os.PathLike, resume: bool, total_epochs: int) -> str | None:
+    """What ``--resume`` will do, for the trainers' first line: continue from ``path`` at its epoch, or start
+    fresh because there is no such file (a mistyped --work-dir or --out shows here). None without --resume."""
+    if not resume:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        return f"--resume: no checkpoint at {path}, so training starts fresh (epoch 1 of {total_epochs})."
+    done = load_checkpoint(path).get("epoch")
+    if done is None:
+        return f"--resume: continuing from {path}."
+    if int(done) >= total_epochs:
+        return f"--resume: {path} has finished {done} of {total_epochs} epochs already; nothing left to train."
+    return f"--resume: continuing from {path} after epoch {done} (epoch {int(done) + 1} of {total_epochs} next)."
 
 
 def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, trust: bool = False) -> Path:

@@ -32,6 +32,9 @@ class NotebookFailed(RuntimeError):
 class RunWriteError(OSError):
     """The run could not write where it must (disk full, read-only, a file where a folder belongs); names the path."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 class RunLocked(RuntimeError):
     """Another ``facekit run`` is writing into the same output folder."""
@@ -329,8 +332,16 @@ def run_notebooks(names: list[str] | None = None, *, quick: bool = False, out: s
             bar.set_postfix_str(notebook.stem)
             out_dir = Path(out) / notebook.stem if out else None
             ckpt_dir = Path(out) / "checkpoints" if out else None
-            runs.append(execute_notebook(notebook, quick=quick, out_dir=out_dir, ckpt_dir=ckpt_dir,
-                                         executed_dir=executed_dir, echo=echo))
+            try:
+                runs.append(execute_notebook(notebook, quick=quick, out_dir=out_dir, ckpt_dir=ckpt_dir,
+                                             executed_dir=executed_dir, echo=echo))
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what is done and what to run next
+                left = [nb.stem[:2] for nb in notebooks[len(runs):]]
+                exc.facekit_note = (f"{len(runs)} notebook(s) finished; {notebook.name} was stopped and its "
+                                    "executed copy removed. ")
+                exc.facekit_again = "facekit run " + " ".join(
+                    [*left, *(["--quick"] if quick else []), *([f"--out {out}"] if out else [])])
+                raise
             tqdm.write(f"{notebook.name}: {runs[-1].seconds:.1f} s")
     return runs
 

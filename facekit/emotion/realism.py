@@ -533,21 +533,21 @@ def _real_photo_rows(judge, shipped):
 def register(subparsers) -> None:
     p = subparsers.add_parser("realism", help="how a real-FER2013 model scores the synthetic faces (issue 15)",
                               description=__doc__.splitlines()[0])
-    from facekit.cli import bounded, positive_int
+    from facekit.cli import bounded, positive_int, seed_int
 
     p.add_argument("--n-per-class", type=bounded(positive_int, 1, MAX_PER_CLASS), default=100,
                    help=f"faces per emotion in each balanced set (default 100, at most {MAX_PER_CLASS:,})")
-    p.add_argument("--seed", type=int, default=REPORT_SEED, help=f"seed of the balanced sets (default {REPORT_SEED})")
+    p.add_argument("--seed", type=seed_int, default=REPORT_SEED, help=f"seed of the balanced sets (default {REPORT_SEED})")
     p.add_argument("--out", default=None, help="output folder (default figures/01_data/)")
     p.add_argument("--no-ablation", action="store_true", help="skip the one-feature-off ablation")
     p.set_defaults(func=_cli)
 
 
 def _cli(args: argparse.Namespace) -> int:
+    from facekit.io import check_output_dir
     from facekit.paths import figures_dir
 
-    out = Path(args.out) if args.out else figures_dir("01_data")
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(Path(args.out) if args.out else figures_dir("01_data"))  # before rendering
     result = realism_report(args.n_per_class, args.seed, out, with_ablation=not args.no_ablation)
     print(result["verdict"])
     if "ablation_verdict" in result:

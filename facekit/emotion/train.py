@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from facekit.data.fer import EMOTIONS, FERData
 from facekit.emotion.augment import random_crop_flip
-from facekit.emotion.checkpoint import CHECKPOINT_NAME, load_emotion_model, model_payload
+from facekit.emotion.checkpoint import ARCH, CHECKPOINT_NAME, load_emotion_model, model_payload
 from facekit.emotion.metrics import predict
 from facekit.emotion.xception import MiniXception, preprocess
 from facekit.io import atomic_write_bytes, load_checkpoint, save_checkpoint, sweep_temp_files
@@ -341,6 +341,11 @@ class Trainer:
         RNG state and history; a later :meth:`fit` goes on from the next epoch."""
         path = Path(path) if path is not None else self.last_path
         ckpt = load_checkpoint(path)
+        if ckpt.get("arch") != ARCH:
+            kind = ckpt.get("kind") or ckpt.get("arch") or "no 'arch' entry"
+            raise ValueError(f"{path} is not a Task 1 emotion checkpoint ({kind}; a FAU model's is resumed by "
+                             "`facekit train-fau --resume --out <it>`). Resume from <work-dir>/"
+                             f"{self.name}_last.pt, which train-emotions writes after every epoch.")
         if "optimizer" not in ckpt or "generator" not in ckpt:
             raise ValueError(f"{path} holds weights only (a 'best' checkpoint); resume from the '*_last.pt' "
                              "checkpoint written beside it, which also stores the optimizer and RNG state.")

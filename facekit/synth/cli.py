@@ -86,15 +86,15 @@ def _n_scale(text: str) -> float:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``synth`` command (sub-commands ``fer`` and ``au``) to a ``facekit`` argument parser."""
-    from facekit.cli import bounded, positive_int
+    from facekit.cli import bounded, positive_int, seed_int
 
     synth = subparsers.add_parser("synth", help="write synthetic FACS face data sets (FER2013 CSV, AU images)")
     sub = synth.add_subparsers(dest="synth_command", required=True, metavar="KIND")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--seed", type=int, default=0, help="random seed (same seed, byte-identical output)")
+    common.add_argument("--seed", type=seed_int, default=0, help="random seed (same seed, byte-identical output)")
     common.add_argument("--domain", choices=("lab", "wild"), default="lab",
                         help="lab: training distribution; wild: harsher light, pose, occlusion, other identities")
-    common.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    common.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all cores)")
     common.add_argument("--quiet", action="store_true", help="no progress bar")
     common.add_argument("--force", action="store_true", help="replace existing output files")
     fer = sub.add_parser("fer", parents=[common], help="a FER2013-format CSV with FER2013's exact class counts")
