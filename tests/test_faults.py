@@ -291,3 +291,182 @@ def test_cam_without_targets_leaves_batchnorm_statistics_alone():
     assert model.training  # the mode is restored
     model.eval()
     assert np.allclose(cams, compute_cams(model, x), atol=1e-5)
+
+
+# ============================================================================ half-done runs: temp files, locks
+
+def test_a_killed_write_leaves_a_temp_file_that_the_next_trainer_sweeps(tmp_path):
+    """Weak: SIGKILL while a checkpoint was written left a hidden .tmp.pt that nothing removed."""
+    from facekit.emotion.train import TrainConfig, Trainer
+
+    left = tmp_path / ".emotion_minixception_last.pt.k3j9x.tmp.pt"
+    other = tmp_path / ".notes.txt.abc.tmp.txt"  # not a trainer's file: left alone
+    left.write_bytes(b"half")
+    other.write_bytes(b"mine")
+    Trainer(toy_faces(2), TrainConfig(epochs=1, batch_size=16), ckpt_dir=tmp_path, progress=False)
+    assert not left.exists() and other.exists()
+
+
+def test_a_second_run_into_the_same_folder_is_refused_and_a_dead_runs_lock_taken_over(tmp_path, capsys):
+    """Weak: two `facekit run` into one --out folder both went ahead."""
+    from facekit.cli import main
+    from facekit.runner import run_lock
+
+    nb = tiny_notebook(tmp_path / "nb")
+    lock = tmp_path / "out" / "notebooks" / ".facekit-run.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(f"{os.getppid()}\n")  # a live process holds it
+    assert main(["run", str(nb), "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"Another facekit run (process {os.getppid()})" in err and "Traceback" not in err
+    lock.write_text("999999999\n")  # its run was killed
+    with run_lock(lock.parent):
+        assert lock.read_text().split()[0] == str(os.getpid())
+    assert not lock.exists()
+
+
+def test_papermill_p_quick_false_in_lower_case_is_refused_by_setup(tmp_path):
+    """Weak: `papermill -p QUICK false` passed the text 'false', which is true: the full notebook ran."""
+    namespace = {"QUICK": "false", "SCHEDULE": "cosine"}
+    code = f"import facekit as fk\nfk.setup('00_x', out_dir={str(tmp_path)!r}, ckpt_dir={str(tmp_path)!r})"
+    with pytest.raises(ValueError, match=r"QUICK = 'false' is text.*-p QUICK False"):
+        exec(code, namespace)
+    namespace["QUICK"] = False
+    exec(code, namespace)  # a real boolean (and a plain text parameter) are fine
+
+
+# ============================================================================ a person's mistake: message, exit code
+
+def _one_screen(text: str) -> None:
+    assert "Traceback" not in text and len(text.splitlines()) <= 25, text
+
+
+@pytest.mark.parametrize("argv", [
+    ["train-fau", "--width", "0"], ["train-fau", "--width", "-3"], ["train-fau", "--layers", "a,b"],
+    ["train-fau", "--fg-weight", "-5"], ["train-fau", "--threads", "0"], ["train-fau", "--seed", str(2**70)],
+    ["train-emotions", "--bn-momentum", "nan"], ["train-emotions", "--threads", "0"],
+    ["train-emotions", "--seed", "-1"], ["synth", "fer", "--threads", "0"], ["realism", "--seed", str(2**70)],
+])
+def test_bad_option_values_are_refused_before_any_work(argv, monkeypatch, capsys):
+    """Weak: --width 0 became 16, --fg-weight -5 trained on a negative loss, --bn-momentum nan was refused only
+    after the data loaded, --layers a,b and --seed 2**70 gave tracebacks."""
+    from facekit.cli import main
+
+    monkeypatch.setattr("facekit.emotion.data.load_emotion_data", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr("facekit.fau.train.pretrain_fau", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {argv[-2]}" in err
+    _one_screen(err)
+
+
+def _train_emotions(monkeypatch, tmp_path, args, data=None):
+    from facekit.cli import main
+
+    monkeypatch.setattr(facekit.paths, "shipped_checkpoint_dir", lambda: tmp_path / "shipped")
+    monkeypatch.setattr(facekit.paths, "build_dir", lambda *parts: (tmp_path / "build").joinpath(*parts))
+    monkeypatch.setattr("facekit.emotion.data.load_emotion_data",
+                        lambda *a, **k: data if data is not None else pytest.fail("data loaded"))
+    return main(["train-emotions", "--epochs", "1", "--batch-size", "32", "--no-progress", "--threads", "1", *args])
+
+
+def test_a_work_dir_or_out_that_is_a_file_is_refused_before_the_data_loads(tmp_path, monkeypatch, capsys):
+    """Weak: a --work-dir that is a file gave a traceback after the data had loaded."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert _train_emotions(monkeypatch, tmp_path, ["--work-dir", str(a_file)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert _train_emotions(monkeypatch, tmp_path, ["--out", str(a_file / "m.pt")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "read-only")])
+def test_a_full_or_read_only_disk_while_training_gives_a_message_and_exit_1(tmp_path, monkeypatch, capsys,
+                                                                              code, words):
+    """Weak: a full or read-only disk gave a traceback once training wrote its first checkpoint."""
+    import facekit.io
+
+    def refuse(path, data):
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(facekit.io, "atomic_write_bytes", refuse)
+    assert _train_emotions(monkeypatch, tmp_path, [], toy_faces(2)) == 1
+    err = capsys.readouterr().err
+    assert words in err and "emotion_minixception" in err
+    _one_screen(err)
+
+
+def test_realism_and_run_refuse_an_out_that_is_a_file(tmp_path, monkeypatch, capsys):
+    from facekit.cli import main
+    from facekit.emotion import realism
+
+    monkeypatch.setattr(realism, "realism_report", lambda *a, **k: pytest.fail("rendering started"))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert main(["realism", "--out", str(a_file)]) == 1
+    assert "a file stands where a folder belongs" in capsys.readouterr().err
+    assert main(["run", str(tiny_notebook(tmp_path / "nb")), "--out", str(a_file), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "a file stands where a folder belongs" in err
+    _one_screen(err)
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"FACEKIT_THREADS": "abc"}, "$FACEKIT_THREADS='abc' is not a number"),
+    ({"FACEKIT_DEVICE": "banana"}, "$FACEKIT_DEVICE='banana': not a device name"),
+    ({"FACEKIT_ROOT": "/no/such/checkout"}, "FACEKIT_ROOT=/no/such/checkout is not a facekit checkout"),
+])
+def test_doctor_reports_the_environment_variables_it_diagnoses(env, words, monkeypatch, capsys):
+    """Weak: `facekit doctor` crashed on the very variables it exists to diagnose."""
+    from facekit.cli import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["doctor", "--strict"]) == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM" in out and words in out and "Traceback" not in out
+
+
+def test_doctor_cuda_without_a_gpu_is_a_problem_line(monkeypatch, capsys):
+    from facekit.doctor import report
+
+    monkeypatch.setenv("FACEKIT_DEVICE", "cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    text, ok = report()
+    assert not ok and "$FACEKIT_DEVICE='cuda'" in text and "no CUDA GPU" in text
+
+
+def test_doctor_strict_says_broken_for_a_fer2013_csv_that_training_rejects(tmp_path, monkeypatch):
+    """Weak: `doctor --strict` said "real FER2013 present" for a CSV that training then refused."""
+    from facekit.doctor import report
+
+    (tmp_path / "fer2013").mkdir()
+    (tmp_path / "fer2013" / "fer2013.csv").write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
+    monkeypatch.setattr(facekit.paths, "data_dir", lambda *parts: tmp_path.joinpath(*parts))
+    text, ok = report()
+    assert not ok and "BROKEN: training would refuse it" in text and "emotion 9 is outside 0-6" in text
+
+
+def test_resume_says_whether_it_resumed_and_from_which_epoch(tmp_path, monkeypatch, capsys):
+    """Weak: --resume never said whether it resumed, or started fresh after a mistyped --work-dir."""
+    data = toy_faces(2)
+    work = tmp_path / "work"
+    assert _train_emotions(monkeypatch, tmp_path, ["--resume", "--work-dir", str(work)], data) == 0
+    assert f"--resume: no checkpoint at {work / 'emotion_minixception_last.pt'}, so training starts fresh" \
+        in capsys.readouterr().err
+    assert _train_emotions(monkeypatch, tmp_path, ["--resume", "--work-dir", str(work), "--epochs", "2"], data) == 0
+    assert "continuing from" in capsys.readouterr().err  # argparse keeps the last --epochs (2)
+
+
+def test_resuming_the_emotion_trainer_from_a_fau_checkpoint_names_it(tmp_path):
+    """Weak: Trainer.resume(<FAU checkpoint>) said it held "weights only"."""
+    from facekit.emotion.train import TrainConfig, Trainer
+    from facekit.fau.model import FAUConfig, build_fau_model, fau_checkpoint
+    from facekit.io import save_checkpoint
+
+    model = build_fau_model(FAUConfig(base_width=8, deconv_filters=(16, 16, 16), input_size=64))
+    path = save_checkpoint(fau_checkpoint(model, optimizer={}, scheduler={}), tmp_path / "fau.pt")
+    with pytest.raises(ValueError, match="not a Task 1 emotion checkpoint.*train-fau --resume"):
+        Trainer(toy_faces(2), TrainConfig(), progress=False).resume(path)
