@@ -470,3 +470,80 @@ def test_resuming_the_emotion_trainer_from_a_fau_checkpoint_names_it(tmp_path):
     path = save_checkpoint(fau_checkpoint(model, optimizer={}, scheduler={}), tmp_path / "fau.pt")
     with pytest.raises(ValueError, match="not a Task 1 emotion checkpoint.*train-fau --resume"):
         Trainer(toy_faces(2), TrainConfig(), progress=False).resume(path)
+
+
+# ============================================================================ interruptions, then the next step
+
+def _facekit(args, cache: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FACEKIT_THREADS": "1", "FACEKIT_CACHE": str(cache),
+           "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "facekit", *args], env=env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _when(condition, proc: subprocess.Popen, what: str) -> None:
+    """Wait (polling, no timing assertion) until ``condition()``; fail if the process ends first."""
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail(f"the process ended before {what}: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.1)
+
+
+SIGNALS = {"SIGINT": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143), "SIGKILL": (signal.SIGKILL, -9)}
+
+
+def test_a_trainer_stopped_by_sigint_sigterm_sigkill_leaves_nothing_finished_and_resumes(tmp_path):
+    """Ctrl-C, then SIGTERM, then SIGKILL of `train-emotions` (each after an epoch was saved; each next start is the
+    `--resume` the message asks for): a message with the command that continues (not a 40-line traceback), no
+    model where notebooks or --out look, a temp file of a killed write swept, and the last `--resume` finishes."""
+    work, out = tmp_path / "work", tmp_path / "model.pt"
+    args = ["train-emotions", "--n-scale", "0.002", "--batch-size", "16", "--no-progress", "--threads", "1",
+            "--work-dir", str(work), "--out", str(out), "--resume"]
+    last = work / "emotion_minixception_last.pt"
+    for name, (sig, code) in SIGNALS.items():
+        before = last.stat().st_mtime_ns if last.exists() else None
+        proc = _facekit([*args, "--epochs", "500"], tmp_path / "cache")
+        _when(lambda: last.is_file() and last.stat().st_mtime_ns != before, proc, "an epoch was saved")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == code, (name, err[-2000:])
+        assert ("training starts fresh" if before is None else "--resume: continuing from") in err
+        if sig != signal.SIGKILL:
+            assert "to go on, run:" in err and "--resume" in err.split("to go on, run:")[1]
+            _one_screen(err[err.index("train-emotions: interrupted" if name == "SIGINT" else "train-emotions: st"):])
+        assert not out.exists() and not (work / "emotion_minixception.pt").exists()
+    (work / ".emotion_minixception_last.pt.x1y2.tmp.pt").write_bytes(b"cut")  # what a kill mid-write leaves
+    proc = _facekit([*args, "--epochs", "1"], tmp_path / "cache")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    assert "nothing left to train" in err
+    assert out.is_file() and (work / "emotion_minixception.pt").is_file()
+    assert not list(work.glob(".*.tmp*"))
+
+
+def test_facekit_run_stopped_by_sigint_sigterm_sigkill_keeps_no_executed_copy_and_the_rerun_completes(tmp_path):
+    """Ctrl-C, then SIGTERM, then SIGKILL of `facekit run` in a notebook's second cell (each next start is the rerun
+    the message asks for): a message with the run command (not a traceback), no executed copy that could pass for a
+    run; the last rerun completes with its run record, and no lock or partial file is left."""
+    mark = tmp_path / "started"
+    body = f"import os, time\nif not os.path.exists({str(mark)!r}):\n    open({str(mark)!r}, 'w').close()\n" \
+           "    time.sleep(120)"
+    root = workbook_root(tmp_path, body)
+    nb, out = root / "notebooks" / "00_tiny.ipynb", tmp_path / "out"
+    for name, (sig, code) in SIGNALS.items():
+        mark.unlink(missing_ok=True)
+        proc = _facekit(["run", str(nb), "--out", str(out), "--quiet"], tmp_path / "cache")
+        _when(mark.exists, proc, "the cell started")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == code, (name, err[-2000:])
+        if sig != signal.SIGKILL:
+            assert "to go on, run:" in err and "facekit run 00" in err
+            _one_screen(err[err.index("facekit run: "):])
+        assert not (out / "notebooks" / "00_tiny.ipynb").exists()
+    proc = _facekit(["run", str(nb), "--out", str(out), "--quiet"], tmp_path / "cache")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    nb_json = json.loads((out / "notebooks" / "00_tiny.ipynb").read_text())
+    assert nb_json["metadata"]["facekit"]["run"]["complete"] and nb_json["metadata"]["papermill"]["end_time"]
+    assert sorted(p.name for p in (out / "notebooks").iterdir()) == ["00_tiny.ipynb"]  # lock and partial gone
