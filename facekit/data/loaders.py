@@ -166,7 +166,7 @@ def _parse_pixels(column, where) -> np.ndarray:
         if bad is not None:
             raise DataError(f"{where(i)}: pixel value {bad[:20]!r} is not a number; pixels must be {n_pix} "
                             "space-separated integers 0-255.")
-        raise DataError(f"{where(i)}: expected {n_pix} pixel values (48x48), found {int(counts[i]):,}.")
+        raise DataError(f"{where(i)}: expected {n_pix} pixel values (48x48), found {int(counts[i])}.")
     values = parse(column.str.strip())
     if not good(values):  # double spaces, tabs or newlines between values are still valid: one space each
         values = parse(column.str.replace(r"\s+", " ", regex=True).str.strip())
