@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["bounded", "positive_float", "positive_int"]
+__all__ = ["MAX_SEED", "bounded", "int_list", "non_negative_float", "positive_float", "positive_int", "seed_int",
+           "unit_interval"]
 
 
 def positive_int(text: str) -> int:
@@ -27,6 +28,52 @@ def positive_float(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (a negative loss weight would train on a negative loss)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, got {text}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """argparse type: a number in 0..1 (a BatchNorm momentum, a fraction); ``nan`` refused."""
+    value = non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must lie in 0..1, got {text}")
+    return value
+
+
+#: The largest seed every generator takes (NumPy's legacy seeding stops at 2**32 - 1).
+MAX_SEED = 2**32 - 1
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed in 0..2**32-1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must lie in 0..{MAX_SEED} (2**32-1), got {text}")
+    return value
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated whole numbers >= 1, e.g. ``2,2,2,2``."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas (e.g. 2,2,2,2), got {text!r}") \
+            from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"every number must be at least 1, got {text}")
+    return values
 
 
 def bounded(kind, low, high, unit: str = ""):

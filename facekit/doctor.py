@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 import platform
 
 import torch
@@ -64,8 +65,6 @@ def _checkpoint_status(path) -> str:
 
 def thread_lines(policy=None) -> list[str]:
     """What the thread policy decides here and why, and the wait policy OpenMP was started with in this process."""
-    import os
-
     from facekit.runtime import thread_policy
 
     policy = policy or thread_policy()
@@ -77,25 +76,72 @@ def thread_lines(policy=None) -> list[str]:
             f"  OpenMP in this process started with OMP_WAIT_POLICY={started or 'unset (spin briefly, then sleep)'}"]
 
 
+def _device_line() -> tuple[str, bool]:
+    """The device line; a bad ``$FACEKIT_DEVICE`` (unknown, or cuda without a GPU) is reported, not raised."""
+    try:
+        device = pick_device()
+    except (RuntimeError, ValueError) as exc:
+        asked = os.environ.get("FACEKIT_DEVICE")
+        why = ("not a device name torch knows" if "Expected one of" in str(exc) else str(exc).rstrip("."))[:160]
+        return (f"device: PROBLEM: $FACEKIT_DEVICE={asked!r}: {why}. Set it to cpu (or cuda / mps where present), "
+                "or unset it to let facekit choose.", False)
+    name = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
+    return f"device: {device.type}{name}", True
+
+
+def _thread_lines() -> tuple[list[str], bool]:
+    try:
+        return thread_lines(), True
+    except ValueError as exc:  # $FACEKIT_THREADS is not a number
+        return [f"thread policy: PROBLEM: {exc}"], False
+
+
+def _fer_line() -> tuple[str, bool]:
+    """Whether data/fer2013 holds real FER2013 that training will accept (read in full: the same check)."""
+    from facekit.data.loaders import load_fer2013, real_fer2013_path
+
+    found = real_fer2013_path()
+    if found is None:
+        return f"  {'data/fer2013':<44} absent: synthetic data is used", True
+    try:
+        faces = load_fer2013(found)
+    except (ValueError, OSError) as exc:
+        return f"  {'data/fer2013':<44} BROKEN: training would refuse it: {str(exc)[:300]}", False
+    return f"  {'data/fer2013':<44} real FER2013 present ({len(faces):,} faces, readable)", True
+
+
 def report() -> tuple[str, bool]:
-    """The doctor's text and whether everything the notebooks need is present."""
+    """The doctor's text and whether everything the notebooks need is present. Problems with the environment
+    variables it exists to diagnose ($FACEKIT_ROOT, $FACEKIT_DEVICE, $FACEKIT_THREADS) are lines, not crashes."""
     ok = True
-    lines = [f"facekit doctor - Python {platform.python_version()} on {platform.machine()}",
-             f"repository root: {paths.repo_root()}", "", "stack:"]
+    lines = [f"facekit doctor - Python {platform.python_version()} on {platform.machine()}"]
+    try:
+        root = paths.repo_root()
+    except FileNotFoundError as exc:
+        root = None
+        lines.append(f"repository root: PROBLEM: {exc}")
+    else:
+        lines.append(f"repository root: {root}")
+    lines += ["", "stack:"]
     for dist in STACK:
         version = _version(dist)
         ok &= version != "MISSING"
         lines.append(f"  {dist:<24} {version}")
-    device = pick_device()
-    lines += ["", f"device: {device.type}" + (f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""),
-              f"torch threads: {torch.get_num_threads()} now", *thread_lines(), "", "data and checkpoints:"]
-    real = paths.data_dir("fer2013")
-    lines.append(f"  {'data/fer2013':<44} {'real FER2013 present' if real.exists() else 'absent: synthetic data is used'}")
+    device, device_ok = _device_line()
+    threads, threads_ok = _thread_lines()
+    ok &= device_ok and threads_ok
+    lines += ["", device, f"torch threads: {torch.get_num_threads()} now", *threads, "", "data and checkpoints:"]
+    if root is None:
+        lines.append("  not checked: no repository root (fix $FACEKIT_ROOT or run inside the checkout)")
+        return "\n".join(lines + ["", "something is missing or broken: see PROBLEM above"]), False
+    fer, fer_ok = _fer_line()
+    ok &= fer_ok
+    lines.append(fer)
     for relative, what, needed_by in REQUIRED_FILES:
-        present = (paths.repo_root() / relative).exists()
+        present = (root / relative).exists()
         status = "ok" if present else "MISSING"
         if present and relative.endswith(".pt"):
-            status = _checkpoint_status(paths.repo_root() / relative)
+            status = _checkpoint_status(root / relative)
         ok &= status == "ok"
         lines.append(f"  {relative:<44} {status}  {what}; needed by {needed_by}")
     lines += ["", "real assets from installed wheels:"]
@@ -104,5 +150,5 @@ def report() -> tuple[str, bool]:
         ok &= found is not None
         lines.append(f"  {module}/{relative:<38} {'ok' if found else 'MISSING (run `make assets`)'}  {what}")
     lines += ["", "everything the notebooks need is present" if ok
-              else "something is missing or broken: see MISSING / BROKEN above"]
+              else "something is missing or broken: see MISSING / BROKEN / PROBLEM above"]
     return "\n".join(lines), ok

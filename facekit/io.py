@@ -5,6 +5,7 @@ leaves a half-written checkpoint or CSV behind: the old file stays until the new
 """
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import json
@@ -12,6 +13,7 @@ import math
 import os
 import tempfile
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Iterator
@@ -44,6 +46,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def sweep_temp_files(folder: str | os.PathLike, names) -> list[Path]:
+    """Remove the temporary siblings (``.<name>.*.tmp*``) that :func:`atomic_path` leaves when a write of one of
+    ``names`` in ``folder`` was killed (SIGKILL, power loss); returns what was removed. Called when the next run
+    that writes those files starts."""
+    folder, removed = Path(folder), []
+    if not folder.is_dir():
+        return removed
+    for name in names:
+        for tmp in folder.glob(f".{glob_escape(name)}.*.tmp*"):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:  # gone already, or not ours to remove: leave it
+                pass
+    return removed
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -54,15 +73,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def check_output(path: str | os.PathLike, *, force: bool = False, flag: str = "--force") -> Path:
-    """Check, before any work, that ``path`` can be written: refuse an existing file unless ``force`` (naming
-    ``flag``), and a folder that cannot be created or written. Returns ``path``."""
+def check_output(path: str | os.PathLike, *, force: bool = False, flag: str = "--force", ship: bool = False) -> Path:
+    """Check, before any work, that ``path`` can be written: refuse a file in the shipped ``data/checkpoints/``
+    unless ``ship``, an existing file unless ``force`` (naming ``flag``), a folder, and a parent that cannot be
+    created or written (or is a file). Returns ``path``. Every command that writes a file the user names checks
+    it here, so one rule holds for all of them."""
     path = Path(path)
+    if _is_shipped(path) and not ship:
+        raise FileExistsError(f"{path} is a shipped checkpoint (data/checkpoints/): it is replaced only with --ship; "
+                              "write elsewhere (e.g. under build/).")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name.")
     if path.exists() and not force:
         raise FileExistsError(f"{path} already exists; pass {flag} to replace it, or choose another output.")
-    if path.is_dir() and not force:
-        raise IsADirectoryError(f"{path} is a folder; give a file name.")
     parent = path.parent
+    blocker = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise NotADirectoryError(f"Cannot write {path}: {blocker} is a file, not a folder. Choose another output.")
     try:
         parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
@@ -84,6 +111,20 @@ SIDE_OUTPUTS = "facekit.side_outputs"
 def _side_writers() -> tuple:
     """The installed side-output writers (read once: entry points do not change while a kernel runs)."""
     return tuple(ep.load() for ep in entry_points(group=SIDE_OUTPUTS))
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Check, before any work, that the folder ``path`` can be created and written: an ``OSError`` naming it (a
+    file in the way, a read-only or full disk) otherwise. Returns ``path``."""
+    path = Path(path)
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{blocker} is a file, not a folder", str(path))
+    path.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".facekit.", suffix=".probe", dir=path)
+    os.close(fd)
+    os.unlink(probe)
+    return path
 
 
 def _output_path(name: str, suffix: str, out_dir: str | os.PathLike | None) -> Path:
@@ -324,6 +365,22 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"Checkpoint {path} holds non-finite weights (NaN or inf in {', '.join(bad[:6])}): the "
                               "training that wrote it diverged. Retrain it (with a lower learning rate).")
     return obj
+
+
+def resume_note(path: str | os.PathLike, resume: bool, total_epochs: int) -> str | None:
+    """What ``--resume`` will do, for the trainers' first line: continue from ``path`` at its epoch, or start
+    fresh because there is no such file (a mistyped --work-dir or --out shows here). None without --resume."""
+    if not resume:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        return f"--resume: no checkpoint at {path}, so training starts fresh (epoch 1 of {total_epochs})."
+    done = load_checkpoint(path).get("epoch")
+    if done is None:
+        return f"--resume: continuing from {path}."
+    if int(done) >= total_epochs:
+        return f"--resume: {path} has finished {done} of {total_epochs} epochs already; nothing left to train."
+    return f"--resume: continuing from {path} after epoch {done} (epoch {int(done) + 1} of {total_epochs} next)."
 
 
 def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, trust: bool = False) -> Path:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -236,6 +237,23 @@ class NotebookContext:
 _CONTEXT: NotebookContext | None = None
 
 
+_BOOL_WORDS = {"true", "false", "yes", "no", "on", "off"}
+
+
+def check_parameters(namespace: dict) -> None:
+    """Refuse an UPPER_CASE notebook parameter that holds a yes/no word as text: ``papermill -p QUICK false``
+    passes the string ``'false'`` (only ``True``/``False`` become booleans), which Python reads as true, so the
+    full notebook would run where a quick one was asked for."""
+    bad = {k: v for k, v in namespace.items()
+           if k.isupper() and isinstance(v, str) and v.strip().lower() in _BOOL_WORDS}
+    if bad:
+        name, value = next(iter(bad.items()))
+        meant = value.strip().lower() in ("true", "yes", "on")
+        raise ValueError(f"Parameter {name} = {value!r} is text, not a boolean (papermill's -p turns only True and "
+                         f"False into booleans, and any non-empty text counts as true). Pass -p {name} {meant} "
+                         f"(capitalised), or -y '{name}: {str(meant).lower()}'.")
+
+
 def setup(notebook: str, seed: int = 0, out_dir: str | os.PathLike | None = None,
           ckpt_dir: str | os.PathLike | None = None, device: str | None = None, *, quick: bool = False,
           **sizes) -> NotebookContext:
@@ -249,6 +267,7 @@ def setup(notebook: str, seed: int = 0, out_dir: str | os.PathLike | None = None
     from facekit import paths
 
     global _CONTEXT
+    check_parameters(sys._getframe(1).f_globals)  # the notebook's parameters, before any work
     seed_everything(seed)
     out = Path(out_dir) if out_dir else paths.figures_dir(notebook)
     ckpt = Path(ckpt_dir) if ckpt_dir else paths.checkpoint_dir()

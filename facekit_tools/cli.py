@@ -17,13 +17,13 @@ _COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli",
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from facekit_tools.runner import NotebookFailed, parse_parameter, run_notebooks
+    from facekit_tools.runner import NotebookFailed, RunLocked, RunWriteError, parse_parameter, run_notebooks
 
     try:
         parameters = {name: parse_parameter(value) for name, value in args.parameter}
         runs = run_notebooks(args.notebooks, quick=args.quick, out=args.out, echo=not args.quiet,
                              parameters=parameters)
-    except NotebookFailed as exc:
+    except (NotebookFailed, RunLocked, RunWriteError) as exc:
         print(f"facekit run: {exc}", file=sys.stderr)
         return 1
     except (FileNotFoundError, ValueError) as exc:
@@ -73,9 +73,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that the same clean-up and message as Ctrl-C run."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _again(argv: list[str], command: str) -> str:
+    """The command to type to continue after an interruption."""
+    words = ["facekit", *argv]
+    if command in ("train-emotions", "train-fau"):
+        return " ".join(words + ([] if "--resume" in words else ["--resume"]))
+    return " ".join(words)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A person's mistake or the machine's state gets one message and an exit code, never a
+    traceback: 130 for Ctrl-C and 143 for SIGTERM (with the command that continues), 1 for a disk that is full or
+    read-only or a path of the wrong type, 2 for bad option values (argparse, before any work)."""
+    import signal
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"\nfacekit {args.command}: {'stopped (SIGTERM)' if terminated else 'interrupted (Ctrl-C)'}. "
+              f"{getattr(exc, 'facekit_note', '')}Finished work is kept; to go on, run:\n  "
+              f"{getattr(exc, 'facekit_again', None) or _again(argv, args.command)}", file=sys.stderr)
+        return 143 if terminated else 130
+    except OSError as exc:
+        print(f"facekit {args.command}: {_os_message(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _os_message(exc: OSError) -> str:
+    """One line for a file-system error: what, where, and what to do."""
+    import errno
+
+    fixes = {errno.ENOSPC: "the disk is full: free some space (or write elsewhere) and rerun",
+             errno.EROFS: "the file system is read-only: choose a writable output (e.g. under build/)",
+             errno.EACCES: "permission denied: choose a writable output (e.g. under build/)",
+             errno.ENOTDIR: "a file stands where a folder belongs: choose another output folder",
+             errno.EISDIR: "that is a folder: give a file name",
+             errno.EEXIST: "a file of that name is in the way: choose another output"}
+    if exc.errno in fixes:
+        return f"cannot write {exc.filename or 'the output'}: {fixes[exc.errno]}."
+    return str(exc)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import ast
+import errno
+import json
 import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from facekit import paths
+from facekit.io import atomic_write_text, sweep_temp_files
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 
@@ -24,6 +28,42 @@ class NotebookFailed(RuntimeError):
         where = f"cell {cell} ({first_line.strip()[:60]!r})" if cell is not None else "an unknown cell"
         super().__init__(f"Notebook {notebook.name} failed in {where}: {error}\n"
                          f"The executed notebook, with the traceback, is kept at {executed}")
+
+
+class RunWriteError(OSError):
+    """The run could not write where it must (disk full, read-only, a file where a folder belongs); names the path."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class RunLocked(RuntimeError):
+    """Another ``facekit run`` is writing into the same output folder."""
+
+
+class ExecutedNotebookError(ValueError):
+    """An executed notebook that cannot be read (not JSON: a write was cut off); names the file and the fix."""
+
+
+#: What the kernel's death most likely means, for the message.
+DEAD_KERNEL_CAUSE = ("the kernel died (most likely it ran out of memory and the system's OOM killer ended it, or "
+                     "it crashed)")
+
+
+def read_executed(path: str | os.PathLike) -> dict:
+    """The JSON of an executed notebook, or :class:`ExecutedNotebookError` naming it (a cut-off write, e.g. a full
+    disk during an older run)."""
+    path = Path(path)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ExecutedNotebookError(
+            f"{path} is not a readable notebook ({type(exc).__name__}: {str(exc)[:120]}): its write was cut off "
+            f"(a full disk or a killed run). Delete it and rerun that notebook (`facekit run {path.stem[:2]}`)."
+        ) from None
+    if not isinstance(nb, dict):
+        raise ExecutedNotebookError(f"{path} is not a notebook (JSON {type(nb).__name__}); delete it and rerun.")
+    return nb
 
 
 @dataclass(frozen=True)
@@ -99,6 +139,7 @@ class _Echo:
 
 
 _CELL_REPORTER = None  # set by execute_notebook(echo=True) for the duration of one run
+_CURRENT_CELL: dict = {}  # the code cell running now (index, source), to name it when the kernel dies
 
 
 def _register_progress_engine() -> str:
@@ -116,6 +157,8 @@ def _register_progress_engine() -> str:
             code = [i for i, c in enumerate(nb_man.nb.cells) if c.cell_type == "code"]
 
             def cell_start(cell, cell_index=None, **kw):
+                if cell.cell_type == "code":
+                    _CURRENT_CELL.update(index=cell_index, source=cell.source)
                 if _CELL_REPORTER is not None and cell.cell_type == "code" and cell_index in code:
                     first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
                     _CELL_REPORTER(f"cell {code.index(cell_index) + 1}/{len(code)}: {first[:70]}")
@@ -139,16 +182,20 @@ def execute_notebook(notebook: str | os.PathLike, *, quick: bool = False, out_di
     shows each code cell as it starts and the lines the cells print (the trainer's per-epoch line, for example).
     The kernel chooses its own threads at the notebook's ``facekit.setup`` and follows the load while it trains
     (:func:`facekit.runtime.set_threads`).
+
+    Nothing half-done passes for done: the previous executed copy is removed first, papermill writes to a hidden
+    ``.<name>.partial.ipynb`` that replaces the copy only when it is complete (or failed, with the error in it),
+    and a dead kernel raises :class:`NotebookFailed` naming the cell and the likely cause (memory).
     """
     import time
 
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     notebook = Path(notebook).resolve()
     executed_dir = Path(executed_dir) if executed_dir else paths.build_dir("notebooks")
-    executed_dir.mkdir(parents=True, exist_ok=True)
-    executed = executed_dir / notebook.name
+    executed, partial = _prepare_executed(executed_dir, notebook.name)
     params = {"QUICK": bool(quick), "INTERACTIVE": False}
     if out_dir is not None:
         params["OUT_DIR"] = str(Path(out_dir).resolve())
@@ -158,23 +205,90 @@ def execute_notebook(notebook: str | os.PathLike, *, quick: bool = False, out_di
     for key, value in jupyter_env().items():
         os.environ.setdefault(key, value)
     global _CELL_REPORTER
-    extra = {}
+    extra = {"engine_name": _register_progress_engine()}
     if echo:
         _CELL_REPORTER = lambda text: tqdm.write(f"  {notebook.stem} {text}")  # noqa: E731
-        extra = {"engine_name": _register_progress_engine(), "stdout_file": _Echo(), "stderr_file": _Echo()}
+        extra.update(stdout_file=_Echo(), stderr_file=_Echo())
+    _CURRENT_CELL.clear()
     start = time.perf_counter()
     try:
         with _report_outputs(not params["QUICK"]):
-            pm.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
+            pm.execute_notebook(str(notebook), str(partial), parameters=params, kernel_name="python3",
                                 cwd=str(notebook.parent), progress_bar=False, execution_timeout=timeout, **extra)
     except PapermillExecutionError as exc:
+        _keep_failed(partial, executed, f"{exc.ename}: {exc.evalue}")
         raise NotebookFailed(notebook, _source_cell_number(notebook, exc.source), exc.source,
                              f"{exc.ename}: {exc.evalue}", executed) from None
+    except DeadKernelError:
+        source = _CURRENT_CELL.get("source", "")
+        _keep_failed(partial, executed, DEAD_KERNEL_CAUSE)
+        raise NotebookFailed(notebook, _source_cell_number(notebook, source) if source else None, source,
+                             f"{DEAD_KERNEL_CAUSE}. Close other programs, run with fewer threads "
+                             "(FACEKIT_THREADS=1) or try --quick first", executed) from None
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise _write_error(exc, executed) from None
+    except BaseException:  # Ctrl-C, SIGTERM: the partial copy is not a run
+        partial.unlink(missing_ok=True)
+        raise
     finally:
         _CELL_REPORTER = None
-    _record_environment(executed)
+    _finish_executed(partial, executed)
     return NotebookRun(notebook, executed, Path(params["OUT_DIR"]) if "OUT_DIR" in params else None,
                        time.perf_counter() - start)
+
+
+def _prepare_executed(executed_dir: Path, name: str) -> tuple[Path, Path]:
+    """``(executed, partial)`` paths; the folder made, the previous copy and leftovers of killed runs removed."""
+    try:
+        executed_dir.mkdir(parents=True, exist_ok=True)
+        executed, partial = executed_dir / name, executed_dir / f".{Path(name).stem}.partial.ipynb"
+        sweep_temp_files(executed_dir, [name])
+        partial.unlink(missing_ok=True)  # a run killed with SIGKILL left it
+        executed.unlink(missing_ok=True)  # the old copy must not pass for this run's
+    except OSError as exc:
+        raise _write_error(exc, executed_dir / name) from None
+    return executed, partial
+
+
+def _write_error(exc: OSError, path: Path) -> RunWriteError:
+    reasons = {errno.ENOSPC: "the disk is full: free some space", errno.EROFS: "the file system is read-only",
+               errno.EACCES: "permission denied", errno.ENOTDIR: "a file stands where a folder belongs",
+               errno.EEXIST: "a file stands where a folder belongs"}
+    why = reasons.get(exc.errno, exc.strerror or str(exc))
+    return RunWriteError(exc.errno, f"Cannot write {path}: {why} ({exc.filename or path}). Choose a writable "
+                                    "--out (or free space) and rerun; nothing of this notebook's run was kept.")
+
+
+def _keep_failed(partial: Path, executed: Path, reason: str) -> None:
+    """Keep a failed run's copy (with its traceback) as ``executed``, marked failed, when it is readable."""
+    try:
+        nb = read_executed(partial)
+    except (OSError, ExecutedNotebookError):
+        partial.unlink(missing_ok=True)
+        return
+    nb.setdefault("metadata", {}).setdefault("papermill", {})["exception"] = True
+    nb["metadata"].setdefault("facekit", {})["failed"] = reason
+    try:
+        atomic_write_text(executed, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _finish_executed(partial: Path, executed: Path) -> None:
+    """Write the run record (environment, finish time) into the complete copy and move it into place atomically."""
+    from facekit_tools.handin.environment import snapshot
+
+    try:
+        nb = read_executed(partial)
+        nb.setdefault("metadata", {}).setdefault("facekit", {})["environment"] = snapshot()
+        nb["metadata"]["facekit"]["run"] = {"complete": True,
+                                            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        atomic_write_text(executed, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise _write_error(exc, executed) from None
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -193,18 +307,6 @@ def _report_outputs(on: bool):
             os.environ[ENV] = before
 
 
-def _record_environment(executed: Path) -> None:
-    """Store the machine and software versions in the executed copy (``metadata.facekit.environment``)."""
-    import json
-
-    from facekit_tools.handin.environment import snapshot
-    from facekit.io import atomic_write_text
-
-    nb = json.loads(executed.read_text(encoding="utf-8"))
-    nb.setdefault("metadata", {}).setdefault("facekit", {})["environment"] = snapshot()
-    atomic_write_text(executed, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-
-
 def _source_cell_number(notebook: Path, source: str) -> int | None:
     """1-based number of the failing cell in the source notebook, found by its code (papermill adds cells)."""
     import nbformat
@@ -221,7 +323,7 @@ def run_notebooks(names: list[str] | None = None, *, quick: bool = False, out: s
     of ``figures/``, ``build/checkpoints/`` and ``build/notebooks/``). ``echo`` shows cells and their printed
     progress in the terminal. ``parameters`` (``{"CHECKPOINT": "..."}``) go to every notebook that declares them in
     its ``parameters`` cell; a name that no chosen notebook declares is refused before anything runs. Stops at the
-    first failure."""
+    first failure. A second run into the same folder while one is going is refused (:class:`RunLocked`)."""
     notebooks = resolve_notebooks(names)
     declared = {nb: notebook_parameters(nb) for nb in notebooks}
     unknown = sorted(set(parameters or {}) - set().union(*declared.values()))
@@ -230,17 +332,72 @@ def run_notebooks(names: list[str] | None = None, *, quick: bool = False, out: s
         raise ValueError(f"No chosen notebook has the parameter(s) {', '.join(unknown)}; they have: {known}")
     if executed_dir is None and out:
         executed_dir = Path(out) / "notebooks"
+    executed_dir = Path(executed_dir) if executed_dir else paths.build_dir("notebooks")
     runs = []
-    bar = tqdm(notebooks, desc="notebooks", unit="nb")
-    for notebook in bar:
-        bar.set_postfix_str(notebook.stem)
-        out_dir = Path(out) / notebook.stem if out else None
-        ckpt_dir = Path(out) / "checkpoints" if out else None
-        own = {k: v for k, v in (parameters or {}).items() if k in declared[notebook]}
-        runs.append(execute_notebook(notebook, quick=quick, out_dir=out_dir, ckpt_dir=ckpt_dir,
-                                     executed_dir=executed_dir, echo=echo, parameters=own))
-        tqdm.write(f"{notebook.name}: {runs[-1].seconds:.1f} s")
+    with run_lock(executed_dir):
+        bar = tqdm(notebooks, desc="notebooks", unit="nb")
+        for notebook in bar:
+            bar.set_postfix_str(notebook.stem)
+            out_dir = Path(out) / notebook.stem if out else None
+            ckpt_dir = Path(out) / "checkpoints" if out else None
+            own = {k: v for k, v in (parameters or {}).items() if k in declared[notebook]}
+            try:
+                runs.append(execute_notebook(notebook, quick=quick, out_dir=out_dir, ckpt_dir=ckpt_dir,
+                                             executed_dir=executed_dir, echo=echo, parameters=own))
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what is done and what to run next
+                left = [nb.stem[:2] for nb in notebooks[len(runs):]]
+                exc.facekit_note = (f"{len(runs)} notebook(s) finished; {notebook.name} was stopped and its "
+                                    "executed copy removed. ")
+                exc.facekit_again = "facekit run " + " ".join(
+                    [*left, *(["--quick"] if quick else []), *([f"--out {out}"] if out else [])])
+                raise
+            tqdm.write(f"{notebook.name}: {runs[-1].seconds:.1f} s")
     return runs
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+@contextmanager
+def run_lock(folder: str | os.PathLike):
+    """Hold ``<folder>/.facekit-run.lock`` (this process's id) while a run writes there; a lock whose process is
+    gone (a killed run) is taken over, a live one refused with :class:`RunLocked`."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(exc, folder) from None
+    lock = folder / ".facekit-run.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pid = None
+            if pid is not None and pid != os.getpid() and _pid_alive(pid):
+                raise RunLocked(f"Another facekit run (process {pid}) is writing into {folder}; wait for it to "
+                                f"finish, or give this run another --out. (If no run is going, delete {lock}.)")
+            lock.unlink(missing_ok=True)  # its run was killed: take the folder over
+        except OSError as exc:
+            raise _write_error(exc, lock) from None
+    else:
+        raise RunLocked(f"Could not take {lock}: another run keeps creating it; give this run another --out.")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{os.getpid()}\n")
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def notebook_parameters(notebook: str | os.PathLike) -> set[str]:

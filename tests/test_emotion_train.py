@@ -117,7 +117,8 @@ def test_resume_continues_history_and_matches_an_uninterrupted_run(tmp_path):
 
     first = Trainer(data, config, ckpt_dir=tmp_path, progress=False)
     first.fit(epochs=1)
-    assert first.last_path.is_file() and first.best_path.is_file()
+    assert first.last_path.is_file() and first.progress_path.is_file()
+    assert not first.best_path.exists()  # unfinished: not where the notebooks look (issue 35)
     resumed = Trainer(data, config, ckpt_dir=tmp_path, progress=False).resume()
     assert resumed.epoch == 1
     history = resumed.fit()

@@ -223,7 +223,9 @@ def executed_notebook(cells, quick=False, start="2026-11-29T08:00:00.000000", en
     return {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
                          "papermill": {"start_time": start, "end_time": end, "exception": None,
-                                       "parameters": params}}}
+                                       "parameters": params},
+                         # the run record facekit's runner writes into every finished copy (check_run needs it)
+                         "facekit": {"environment": {"python": "3.11", "torch": "2.0"}}}}
 
 
 def task_notebooks(skip=("T1.Q6",)) -> dict[str, dict]:

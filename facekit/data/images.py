@@ -45,10 +45,39 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(ops.get(int(orientation), ops[1])(image))
 
 
-def decode_image(data: bytes, flags: int) -> np.ndarray | None:
-    """``cv2.imdecode(data, flags)`` with the EXIF orientation applied (``None`` when OpenCV cannot decode it)."""
+class ImageTooLarge(ValueError):
+    """An image with more pixels than Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``)."""
+
+
+def check_pixel_count(data: bytes, name: str = "image") -> None:
+    """Refuse, before decoding, an image whose header declares more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels
+    (Pillow's decompression-bomb guard, honoured by every facekit loader, OpenCV's included; ``None`` turns it
+    off). A header Pillow cannot read is left to the decoder."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    if not limit:
+        return
+    try:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            width, height = img.size
+    except Image.DecompressionBombError:
+        width = height = None
+    except Exception:  # not an image Pillow knows: the decoder says what is wrong
+        return
+    if width is None or width * height > limit:
+        size = f"{width:,} x {height:,} pixels" if width is not None else "more than twice the limit"
+        raise ImageTooLarge(f"{name} is too large to load safely ({size}; the limit is {limit:,} pixels, "
+                            "PIL.Image.MAX_IMAGE_PIXELS): it may be a decompression bomb. Shrink the image (a face "
+                            "needs a few hundred pixels a side) or, if you trust it, raise that limit.")
+
+
+def decode_image(data: bytes, flags: int, name: str = "image") -> np.ndarray | None:
+    """``cv2.imdecode(data, flags)`` with the EXIF orientation applied (``None`` when OpenCV cannot decode it;
+    :class:`ImageTooLarge` past Pillow's pixel limit)."""
     import cv2
 
+    check_pixel_count(data, name)
     buf = np.frombuffer(data, dtype=np.uint8)
     if flags != cv2.IMREAD_UNCHANGED:  # UNCHANGED already ignores the tag; other modes would apply it themselves
         flags |= cv2.IMREAD_IGNORE_ORIENTATION
@@ -64,4 +93,4 @@ def imread(path: str | os.PathLike, flags: int) -> np.ndarray | None:
         data = Path(path).read_bytes()
     except OSError:
         return None
-    return decode_image(data, flags) if data else None
+    return decode_image(data, flags, str(path)) if data else None

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from facekit.data.fer import EMOTION_SYNONYMS, EMOTIONS, SPLITS, FERData
-from facekit.data.images import imread
+from facekit.data.images import ImageTooLarge, imread
 
 #: Image file suffixes the folder loaders read.
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".pgm")
@@ -177,6 +177,16 @@ def _parse_pixels(column, where) -> np.ndarray:
         return (values is not None and values.shape == (len(column), n_pix) and np.isfinite(values).all()
                 and values.min() >= 0 and values.max() <= 255 and (values == np.round(values)).all())
 
+    counts = column.str.count(r"\S+").to_numpy()  # bounded work: no row reaches the parser with a wrong count
+    wrong = np.flatnonzero(counts != n_pix)
+    if len(wrong):
+        i = int(wrong[0])
+        head = column.iloc[i].split(maxsplit=n_pix + 1)[:n_pix + 1]  # at most 2305 tokens of a huge row
+        bad = next((t for t in head if not is_number(t) or not np.isfinite(float(t))), None)
+        if bad is not None:
+            raise DataError(f"{where(i)}: pixel value {bad[:20]!r} is not a number; pixels must be {n_pix} "
+                            "space-separated integers 0-255.")
+        raise DataError(f"{where(i)}: expected {n_pix} pixel values (48x48), found {int(counts[i])}.")
     values = parse(column.str.strip())
     if not good(values):  # double spaces, tabs or newlines between values are still valid: one space each
         values = parse(column.str.replace(r"\s+", " ", regex=True).str.strip())
@@ -220,7 +230,10 @@ def read_image(path: Path, size: int | None = None, gray: bool = True) -> np.nda
         raise DataError(f"Image {path} does not exist; check the path (relative paths are read from the image root).")
     if path.stat().st_size == 0:
         raise DataError(f"Image {path} is empty (0 bytes); re-download or delete it.")
-    img = imread(path, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)  # EXIF orientation applied
+    try:
+        img = imread(path, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)  # EXIF orientation applied
+    except ImageTooLarge as exc:
+        raise DataError(str(exc)) from None
     if img is None:
         raise DataError(f"Image {path} is unreadable (not a PNG/JPEG/BMP image or truncated); re-download or delete it.")
     if not gray:
@@ -302,6 +315,18 @@ def au_column(name: str) -> str | None:
     return f"AU{int(match.group(1))}{match.group(2).lower()}"
 
 
+def duplicate_columns(columns, canonical) -> str | None:
+    """A message naming the columns that mean the same thing (``AU6`` and ``AU06``, or ``path`` twice), or None."""
+    seen: dict[str, list[str]] = {}
+    for original, name in zip(columns, canonical):
+        seen.setdefault(name, []).append(str(original))
+    clashes = [f"{' and '.join(repr(c) for c in cols)} (both {name})" for name, cols in seen.items() if len(cols) > 1]
+    if not clashes:
+        return None
+    return (f"{'; '.join(clashes[:3])}: the same column appears twice (AU06 and AU6 both mean AU6). Keep one of "
+            "them and delete the other.")
+
+
 def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | None = None, size: int = 128,
                    gray: bool = True):
     """Real AU-labelled images: a CSV with a ``path`` column and one column per AU (``AU06``, ``AU6`` or ``6``),
@@ -322,6 +347,9 @@ def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | 
     except Exception as exc:  # pandas raises several types for a broken CSV
         raise DataError(f"Cannot read {csv_path} as a CSV ({type(exc).__name__}: {exc}).") from exc
     table.columns = [str(c).strip() for c in table.columns]
+    clash = duplicate_columns(table.columns, [au_column(c) or c for c in table.columns])
+    if clash:
+        raise DataError(f"{csv_path}: {clash}")
     if "path" not in table.columns:
         raise DataError(f"{csv_path}: missing column 'path'; found {', '.join(table.columns)}. The AU CSV needs a "
                         "'path' column and one column per AU, e.g. 'path,AU06,AU12'.")

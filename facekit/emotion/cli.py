@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def add_command(subparsers) -> None:
-    from facekit.argtypes import bounded, positive_float, positive_int
+    from facekit.argtypes import bounded, positive_float, positive_int, seed_int, unit_interval
     from facekit.synth.cli import FER2013_FACES, MAX_FACES
 
     p = subparsers.add_parser("train-emotions", help="train the Task 1 MiniXception (writes build/checkpoints/)",
@@ -27,14 +27,14 @@ def add_command(subparsers) -> None:
     p.add_argument("--lr", type=positive_float, default=0.01, help="SGD learning rate (default 0.01)")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
                    help="learning-rate schedule (default cosine; 'constant' is the starter's recipe)")
-    p.add_argument("--bn-momentum", type=float, default=0.01,
+    p.add_argument("--bn-momentum", type=unit_interval, default=0.01,
                    help="PyTorch BatchNorm momentum (default 0.01 = Keras 0.99; 0.99 reproduces the porting bug)")
     p.add_argument("--n-scale", type=bounded(positive_float, 1e-4, MAX_FACES / FER2013_FACES), default=1.0,
                    help="data size as a fraction of FER2013 (synthetic only)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data, the initialisation and the shuffling")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the data, the initialisation and the shuffling")
     p.add_argument("--photo", action="store_true", help="train on the synthetic twin with real faces as identities "
                    "(the generator's opt-in 'photo' feature; cannot be combined with --ship)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--out", default=None, help="where the best model goes (default build/checkpoints/train-"
                                                 "emotions/emotion_minixception.pt); an existing file needs --force")
     p.add_argument("--ship", action="store_true", help="write the shipped data/checkpoints/emotion_minixception.pt "
@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from facekit.emotion.data import load_emotion_data
-    from facekit.emotion.checkpoint import load_emotion_model, save_emotion_model
+    from facekit.emotion.checkpoint import CHECKPOINT_NAME, load_emotion_model, save_emotion_model
+    from facekit.io import resume_note
     from facekit.emotion.metrics import predict, summarize
     from facekit.emotion.train import TrainConfig, TrainingDiverged, measure_throughput, train_classifier
     from facekit.paths import build_dir
@@ -83,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
                          bn_momentum=args.bn_momentum, seed=args.seed)
     work = Path(args.work_dir) if args.work_dir else build_dir("checkpoints", "train-emotions")
+    note = resume_note(work / f"{CHECKPOINT_NAME.removesuffix('.pt')}_last.pt", args.resume, args.epochs)
+    if note:
+        print(f"train-emotions: {note}", file=sys.stderr)
     t0 = time.perf_counter()
     try:
         model, history = train_classifier(data, config, ckpt_dir=work, resume=args.resume,
@@ -134,7 +138,7 @@ def _output(args: argparse.Namespace) -> Path:
 
 def _output_problem(args: argparse.Namespace) -> str | None:
     """Why the model could not be written where asked (checked before the data loads), or None."""
-    from facekit.io import check_output
+    from facekit.io import check_output, check_output_dir
     from facekit.paths import shipped_checkpoint_dir
 
     if args.ship and args.out:
@@ -145,7 +149,10 @@ def _output_problem(args: argparse.Namespace) -> str | None:
         return (f"{out} is a shipped checkpoint; replace it only with --ship (after checking the new model), "
                 "or write elsewhere with --out.")
     try:  # the default build/ file is facekit's own and may be replaced; a file the user named needs --force
-        check_output(out, force=args.force or args.ship or not args.out)
+        check_output(out, force=args.force or args.ship or not args.out, ship=args.ship)
+        if args.work_dir:
+            check_output_dir(args.work_dir)
     except OSError as exc:
-        return str(exc)
+        return (f"--work-dir {args.work_dir}: {exc.strerror}" if args.work_dir and exc.filename == args.work_dir
+                else str(exc))
     return None

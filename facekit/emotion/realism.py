@@ -46,6 +46,9 @@ TARGETS = {"balanced_accuracy": 0.35, "balanced_accuracy_C_plus": 0.45, "max_cla
 
 #: Seeds of the report's balanced sets (the tests use other seeds).
 REPORT_SEED = 1015
+#: The most faces per emotion a report renders (7 emotions x 2 domains; 5,000 is FER2013's largest class, plenty
+#: for a bootstrap interval): a mistyped --n-per-class must not fill the memory.
+MAX_PER_CLASS = 5_000
 
 
 def load_judge() -> torch.nn.Module:
@@ -400,6 +403,9 @@ def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, wi
     from facekit.io import save_fig, save_metrics, save_table
     from facekit.synth import FEATURES, GENERATOR_VERSION
 
+    if not 1 <= int(n_per_class) <= MAX_PER_CLASS:
+        raise ValueError(f"realism_report(n_per_class={n_per_class}): must lie in 1..{MAX_PER_CLASS:,} "
+                         f"({7 * 2 * MAX_PER_CLASS:,} faces at most).")
     say = (lambda *a: print(*a, flush=True)) if progress else (lambda *a: None)
     judge = load_judge() if judge is None else judge
     t0 = time.perf_counter()
@@ -527,21 +533,21 @@ def _real_photo_rows(judge, shipped):
 def add_command(subparsers) -> None:
     p = subparsers.add_parser("realism", help="how a real-FER2013 model scores the synthetic faces",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--n-per-class", type=int, default=100, help="faces per emotion in each balanced set (default 100)")
-    p.add_argument("--seed", type=int, default=REPORT_SEED, help=f"seed of the balanced sets (default {REPORT_SEED})")
+    from facekit.argtypes import bounded, positive_int, seed_int
+
+    p.add_argument("--n-per-class", type=bounded(positive_int, 1, MAX_PER_CLASS), default=100,
+                   help=f"faces per emotion in each balanced set (default 100, at most {MAX_PER_CLASS:,})")
+    p.add_argument("--seed", type=seed_int, default=REPORT_SEED, help=f"seed of the balanced sets (default {REPORT_SEED})")
     p.add_argument("--out", default=None, help="output folder (default figures/01_data/)")
     p.add_argument("--no-ablation", action="store_true", help="skip the one-feature-off ablation")
     p.set_defaults(func=_cli)
 
 
 def _cli(args: argparse.Namespace) -> int:
-    if args.n_per_class < 1:
-        print(f"facekit realism: --n-per-class must be >= 1, got {args.n_per_class}", file=sys.stderr)
-        return 2
+    from facekit.io import check_output_dir
     from facekit.paths import figures_dir
 
-    out = Path(args.out) if args.out else figures_dir("01_data")
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(Path(args.out) if args.out else figures_dir("01_data"))  # before rendering
     result = realism_report(args.n_per_class, args.seed, out, with_ablation=not args.no_ablation)
     print(result["verdict"])
     if "ablation_verdict" in result:
@@ -552,7 +558,7 @@ def _cli(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["CLEAN_ROW", "INTENSITY_BINS", "N_BOOT", "REPORT_SEED", "TARGETS", "ablation", "au_points_inside",
+__all__ = ["CLEAN_ROW", "INTENSITY_BINS", "MAX_PER_CLASS", "N_BOOT", "REPORT_SEED", "TARGETS", "ablation", "au_points_inside",
            "balanced_faces", "bootstrap_balanced_accuracy", "describe_ablation",
            "describe_realism", "evaluate_judge", "intensity_bins", "judge_probabilities", "judge_report", "load_judge",
            "photo_predictions", "plot_side_by_side", "real_references", "real_smile_check", "realism_metrics", "realism_report"]

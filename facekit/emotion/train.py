@@ -34,10 +34,10 @@ from tqdm.auto import tqdm
 
 from facekit.data.fer import EMOTIONS, FERData
 from facekit.emotion.augment import random_crop_flip
-from facekit.emotion.checkpoint import CHECKPOINT_NAME, load_emotion_model, model_payload
+from facekit.emotion.checkpoint import ARCH, CHECKPOINT_NAME, load_emotion_model, model_payload
 from facekit.emotion.metrics import predict
 from facekit.emotion.xception import MiniXception, preprocess
-from facekit.io import load_checkpoint, save_checkpoint
+from facekit.io import atomic_write_bytes, load_checkpoint, save_checkpoint, sweep_temp_files
 from facekit.runtime import adapt_threads
 
 #: The evaluation sets of every epoch: history column prefix -> FER2013 split.
@@ -143,9 +143,12 @@ class Trainer:
     """Trains a :class:`MiniXception` on a :class:`FERData` held in memory.
 
     ``Trainer(data).fit()`` trains on the Training split and evaluates on PublicTest / PrivateTest each epoch,
-    saving ``<ckpt_dir>/<name>.pt`` (best public accuracy, weights only) and ``<name>_last.pt`` (weights,
-    optimizer, RNG state: what :meth:`resume` needs) atomically after every epoch. :meth:`train_epoch` runs one
-    epoch (or ``max_steps`` steps) alone, for benchmarks.
+    saving ``<ckpt_dir>/<name>_best.pt`` (best public accuracy so far, weights only) and ``<name>_last.pt``
+    (weights, optimizer, RNG state: what :meth:`resume` needs) atomically after every epoch. Only when all
+    ``config.epochs`` are done is the best model published as ``<ckpt_dir>/<name>.pt``, the file the notebooks
+    load (:func:`facekit.find_checkpoint`): an interrupted run never passes for a finished one. Temporary files
+    of a write that was killed are removed when the next trainer starts in that folder. :meth:`train_epoch` runs
+    one epoch (or ``max_steps`` steps) alone, for benchmarks.
     """
 
     data: FERData
@@ -179,6 +182,8 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.history = pd.DataFrame()
         self.best_score = -math.inf
+        if self.ckpt_dir is not None:
+            sweep_temp_files(self.ckpt_dir, [p.name for p in (self.best_path, self.progress_path, self.last_path)])
 
     # ----------------------------------------------------------------------------------------------- training
     @property
@@ -265,12 +270,19 @@ class Trainer:
             if self.progress:  # a plain line per epoch: papermill and `facekit run` show it, widgets or not
                 tqdm.write(epoch_line(self.history, epochs))
             self._save_checkpoints(row)
+        if self.ckpt_dir is not None and self.epoch >= self.config.epochs and self.progress_path.is_file():
+            atomic_write_bytes(self.best_path, self.progress_path.read_bytes())  # finished: publish the best model
         return self.history
 
     # ------------------------------------------------------------------------------------------- checkpoints
     @property
     def best_path(self) -> Path:
         return Path(self.ckpt_dir) / f"{self.name}.pt"
+
+    @property
+    def progress_path(self) -> Path:
+        """The best model so far of a run that may not be finished (notebooks never load it)."""
+        return Path(self.ckpt_dir) / f"{self.name}_best.pt"
 
     @property
     def last_path(self) -> Path:
@@ -320,7 +332,7 @@ class Trainer:
                  "epoch": self.epoch, "best_score": self.best_score, "data_source": self.data.source,
                  "data": self.data_fingerprint()}
         if improved:
-            save_checkpoint(model_payload(self.model, **extra), self.best_path)
+            save_checkpoint(model_payload(self.model, **extra), self.progress_path)
         save_checkpoint(model_payload(self.model, optimizer=self.optimizer.state_dict(),
                                       generator=self.generator.get_state(), **extra), self.last_path)
 
@@ -329,6 +341,11 @@ class Trainer:
         RNG state and history; a later :meth:`fit` goes on from the next epoch."""
         path = Path(path) if path is not None else self.last_path
         ckpt = load_checkpoint(path)
+        if ckpt.get("arch") != ARCH:
+            kind = ckpt.get("kind") or ckpt.get("arch") or "no 'arch' entry"
+            raise ValueError(f"{path} is not a Task 1 emotion checkpoint ({kind}; a FAU model's is resumed by "
+                             "`facekit train-fau --resume --out <it>`). Resume from <work-dir>/"
+                             f"{self.name}_last.pt, which train-emotions writes after every epoch.")
         if "optimizer" not in ckpt or "generator" not in ckpt:
             raise ValueError(f"{path} holds weights only (a 'best' checkpoint); resume from the '*_last.pt' "
                              "checkpoint written beside it, which also stores the optimizer and RNG state.")
@@ -375,8 +392,8 @@ def train_classifier(data: FERData, config: TrainConfig | None = None, ckpt_dir:
     if resume and ckpt_dir is not None and trainer.last_path.is_file():
         trainer.resume()
     history = trainer.fit()
-    if ckpt_dir is not None and trainer.best_path.is_file():
-        return load_emotion_model(trainer.best_path), history
+    if ckpt_dir is not None and trainer.progress_path.is_file():
+        return load_emotion_model(trainer.progress_path), history
     return trainer.trained_model(), history
 
 

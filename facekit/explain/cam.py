@@ -54,9 +54,14 @@ def target_layer(model: nn.Module, name: str) -> nn.Module:
 
 
 def _targets(model: nn.Module, x: torch.Tensor, targets) -> list[int]:
-    if targets is None:
-        with torch.no_grad():
-            return model(x).argmax(1).tolist()
+    if targets is None:  # in eval mode: a forward pass in train mode would update BatchNorm's running statistics
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                return model(x).argmax(1).tolist()
+        finally:
+            model.train(was_training)
     targets = [int(t) for t in (targets.tolist() if hasattr(targets, "tolist") else targets)]
     if len(targets) != len(x):
         raise ValueError(f"Got {len(targets)} targets for {len(x)} images; pass one class index per image.")

@@ -9,6 +9,7 @@ import time
 def _cmd_train_fau(args: argparse.Namespace) -> int:
     from facekit.fau.model import FAUConfig
     from facekit.fau.train import FAUTrainingDiverged, pretrain_fau, slim_checkpoint
+    from facekit.io import check_output, resume_note
     from facekit.paths import checkpoint_dir, shipped_checkpoint_dir
     from facekit.runtime import set_threads
 
@@ -21,7 +22,7 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
     if args.all_aus:
         config = FAUConfig.all_aus(**{k: v for k, v in config.to_dict().items() if k not in ("aus", "num_aus")})
     if args.layers:
-        config = FAUConfig(**{**config.to_dict(), "layers": tuple(int(v) for v in args.layers.split(","))})
+        config = FAUConfig(**{**config.to_dict(), "layers": args.layers})
     if args.width:
         config = FAUConfig(**{**config.to_dict(), "base_width": args.width})
     if args.patch_attention:
@@ -30,12 +31,15 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
                          + ("_patchattn" if args.patch_attention else ""))
     ckpt = args.out or str(checkpoint_dir() / f"{name}_train.pt")
     try:  # an unwritable --out must fail now, not after the first epoch
-        from facekit.io import check_output
-
-        check_output(ckpt, force=True)
-    except OSError as exc:
+        # the default build/ file is facekit's own and --resume continues a file; any other existing file the user
+        # named (a shipped checkpoint above all) is replaced only with --force
+        check_output(ckpt, force=args.force or args.resume or not args.out)
+        note = resume_note(ckpt, args.resume, args.epochs)
+    except (OSError, ValueError) as exc:  # ValueError: a corrupt or foreign checkpoint to resume
         print(f"facekit train-fau: {exc}", file=sys.stderr)
         return 2
+    if note:
+        print(f"facekit train-fau: {note}", file=sys.stderr)
     t0 = time.perf_counter()
     try:
         model, history, scores = pretrain_fau(
@@ -71,7 +75,7 @@ def _fraction(text: str) -> float:
 
 
 def add_command(subparsers) -> None:
-    from facekit.argtypes import positive_float, positive_int
+    from facekit.argtypes import int_list, non_negative_float, positive_float, positive_int, seed_int
 
     p = subparsers.add_parser("train-fau", help="pretrain the FAU heatmap model on generated lab faces "
                                                 "(or train it on real AU labels)")
@@ -80,12 +84,13 @@ def add_command(subparsers) -> None:
     p.add_argument("--n-val", type=positive_int, default=500, help="held-out lab and wild faces each (default 500)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--lr", type=positive_float, default=3e-3, help="Adam learning rate, cosine-decayed (default 3e-3)")
-    p.add_argument("--fg-weight", type=float, default=5.0,
+    p.add_argument("--fg-weight", type=non_negative_float, default=5.0,
                    help="extra loss weight around the AU points (0 = plain MSE as the port; default 5)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--out", metavar="PT", help="training checkpoint (default build/checkpoints/fau_resnet_train.pt)")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--ship", action="store_true",
                    help="also write the slim copy data/checkpoints/fau_resnet.pt that the demo notebook loads")
     p.add_argument("--no-augment", action="store_true", help="no flip/shift/brightness augmentation")
@@ -94,8 +99,8 @@ def add_command(subparsers) -> None:
     p.add_argument("--train-csv", metavar="CSV", help="real AU data: path,AU6,AU10,AU12,AU14,AU17[,points]")
     p.add_argument("--val-csv", metavar="CSV", help="real AU validation data (same format)")
     p.add_argument("--resnet50", action="store_true", help="the assignment's ResNet-50 layout (slow on CPU)")
-    p.add_argument("--layers", help="blocks per stage, e.g. 2,2,2,2")
-    p.add_argument("--width", type=int, help="base width (default 16)")
+    p.add_argument("--layers", type=int_list, help="blocks per stage, e.g. 2,2,2,2")
+    p.add_argument("--width", type=positive_int, help="base width (default 16)")
     p.add_argument("--patch-attention", action="store_true",
                    help="D-PAttNet-style patch attention (facekit.fau.attention); ships fau_resnet_patchattn.pt")
     p.add_argument("--all-aus", action="store_true",

@@ -170,7 +170,7 @@ def _read_au_table(csv_path: Path) -> pd.DataFrame:
     """The AU CSV with canonical column names (``AU06`` -> ``AU6``) and every intensity and point checked: a
     :class:`facekit.data.loaders.DataError` names the row, the column and the fix (no row is dropped silently:
     an unknown intensity would train the model towards 0)."""
-    from facekit.data.loaders import DataError, au_column, is_number
+    from facekit.data.loaders import DataError, au_column, duplicate_columns, is_number
 
     try:
         raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -179,7 +179,11 @@ def _read_au_table(csv_path: Path) -> pd.DataFrame:
                         "face.") from None
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise DataError(f"Cannot read {csv_path} as a CSV ({type(exc).__name__}: {exc}).") from exc
-    raw.columns = [au_column(c) or str(c).strip() for c in raw.columns]
+    canonical = [au_column(c) or str(c).strip() for c in raw.columns]
+    clash = duplicate_columns(raw.columns, canonical)
+    if clash:
+        raise DataError(f"{csv_path}: {clash}")
+    raw.columns = canonical
     need = ["path", *LABEL_COLUMNS]
     absent = [c for c in need if c not in raw.columns]
     if absent:

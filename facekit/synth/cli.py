@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from facekit.argtypes import bounded, positive_float, positive_int
+from facekit.argtypes import bounded, positive_float, positive_int, seed_int
 from facekit.io import check_output
 from facekit.runtime import set_threads
 from facekit.synth.dataset import make_au_dataset, make_fer_dataset, write_au_folder, write_fer_csv
@@ -81,10 +81,10 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     synth = subparsers.add_parser("synth", help="write synthetic FACS face data sets (FER2013 CSV, AU images)")
     sub = synth.add_subparsers(dest="synth_command", required=True, metavar="KIND")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--seed", type=int, default=0, help="random seed (same seed, byte-identical output)")
+    common.add_argument("--seed", type=seed_int, default=0, help="random seed (same seed, byte-identical output)")
     common.add_argument("--domain", choices=("lab", "wild"), default="lab",
                         help="lab: training distribution; wild: harsher light, pose, occlusion, other identities")
-    common.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    common.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all cores)")
     common.add_argument("--quiet", action="store_true", help="no progress bar")
     common.add_argument("--force", action="store_true", help="replace existing output files")
     fer = sub.add_parser("fer", parents=[common], help="a FER2013-format CSV with FER2013's exact class counts")

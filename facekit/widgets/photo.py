@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from facekit.data.fer import EMOTIONS
+from facekit.data.images import ImageTooLarge, check_pixel_count
 
 #: What the upload control accepts.
 ACCEPT = ".jpg,.jpeg,.png,image/jpeg,image/png"
@@ -38,12 +39,29 @@ def decode_photo(data: bytes, name: str = "photo") -> np.ndarray:
         raise PhotoError(f"{name} is not a JPEG or PNG image (it starts with {data[:8]!r}): upload a .jpg or .png "
                          "photo.")
     try:
+        check_pixel_count(data, name)
+    except ImageTooLarge as exc:
+        raise PhotoError(str(exc)) from None
+    try:
         with Image.open(io.BytesIO(data)) as img:
             img = ImageOps.exif_transpose(img)
-            return np.asarray(img.convert("RGB"))
+            return _to_rgb8(img)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise PhotoError(f"{name} looks like a {kind} but cannot be decoded ({exc}): is the file complete? "
                          "Save it again as JPEG or PNG.") from None
+
+
+def _to_rgb8(img) -> np.ndarray:
+    """RGB uint8 of a PIL image. 16-bit and 32-bit greyscale (modes ``I;16*``, ``I``, ``F``) are scaled to 0-255
+    (Pillow's own conversion clips them, so a 16-bit face became blank white)."""
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        if img.mode == "F" and values.max(initial=0) <= 1.0:
+            top = 1.0
+        gray = np.clip(np.round(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(img.convert("RGB"))
 
 
 def read_photo_file(path: str | os.PathLike) -> bytes:

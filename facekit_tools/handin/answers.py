@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -197,14 +196,14 @@ def _resolve(kind: str, name: str, folder: Path) -> list[str]:
 def collect_answers(executed_dir: str | os.PathLike, figures_root: str | os.PathLike) -> tuple[list[Answer], dict]:
     """Read every executed ``NN_*.ipynb`` in ``executed_dir``; return the 18 answers in order and run facts
     (``notebooks``, ``quick`` names of notebooks run in QUICK mode, ``started``/``finished`` times)."""
-    from facekit_tools.runner import NOTEBOOK_PATTERN
+    from facekit_tools.runner import NOTEBOOK_PATTERN, read_executed
 
     executed_dir, figures_root = Path(executed_dir), Path(figures_root)
     answers = {q: Answer(q) for q in QUESTIONS}
     extra: list[Answer] = []
     run = {"notebooks": [], "quick": [], "started": [], "finished": []}
     for path in sorted(p for p in executed_dir.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name)):
-        nb = json.loads(path.read_text(encoding="utf-8"))
+        nb = read_executed(path)  # ExecutedNotebookError names a cut-off file
         meta = nb.get("metadata", {}).get("papermill", {})
         run["notebooks"].append(path.stem)
         if meta.get("parameters", {}).get("QUICK"):

@@ -11,7 +11,7 @@ def _cmd_answers(args: argparse.Namespace) -> int:
 
     try:
         md, tex, answers = write_answer_sheet(args.executed, args.figures)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:  # ValueError: ExecutedNotebookError, a cut-off notebook
         print(f"facekit answers: {exc}", file=sys.stderr)
         return 1
     missing = [a.question for a in answers[:len(QUESTIONS)] if not a.answered]

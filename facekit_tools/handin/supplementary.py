@@ -7,7 +7,6 @@ run is incomplete, failed, was a QUICK run, or is older than the code or the not
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import zipfile
@@ -16,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm.auto import tqdm
+
+from facekit_tools.runner import ExecutedNotebookError, read_executed
 
 #: What the zip takes from the checkout (the notebooks come from the executed copies instead).
 INCLUDED = ("facekit", "figures", "tests", "data", "pyproject.toml", "environment.yml", "Makefile")
@@ -88,6 +89,29 @@ def _mtime(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
 
 
+def _unfinished(nb: dict, name: str) -> str | None:
+    """Why an executed copy is not a complete, successful run (an error, a dead kernel, cells never run, no end
+    time, no run record), or None."""
+    meta = nb.get("metadata", {})
+    pm_meta, record = meta.get("papermill", {}), meta.get("facekit", {})
+    cells = nb.get("cells", [])
+    failed = [i for i, cell in enumerate(cells, 1)
+              if any(o.get("output_type") == "error" for o in cell.get("outputs", []))]
+    if pm_meta.get("exception") or failed or record.get("failed"):
+        where = f" (cell {failed[0]} of the executed copy)" if failed else ""
+        why = f": {record['failed']}" if record.get("failed") else ""
+        return f"{name} failed in the last run{where}{why}: fix it and rerun `make workbook`"
+    not_run = [i for i, cell in enumerate(cells, 1) if cell.get("cell_type") == "code"
+               and "".join(cell.get("source", "")).strip() and cell.get("execution_count") is None]
+    if not_run:
+        return (f"{name}: {len(not_run)} code cell(s) never ran (first: cell {not_run[0]} of the executed copy); the "
+                "run stopped early (a dead kernel?): rerun `make workbook`")
+    if not pm_meta.get("end_time") or not record.get("environment"):
+        missing = "no end time" if not pm_meta.get("end_time") else "no run record (environment)"
+        return f"{name}: the last run did not finish ({missing}; it was interrupted): rerun `make workbook`"
+    return None
+
+
 def check_run(root: str | os.PathLike, executed_dir: str | os.PathLike | None = None) -> list[ExecutedNotebook]:
     """The executed copies of every notebook, or :class:`SupplementaryRefused` naming what is wrong with the run."""
     from facekit_tools.runner import list_notebooks
@@ -106,14 +130,16 @@ def check_run(root: str | os.PathLike, executed_dir: str | os.PathLike | None = 
         if not executed.is_file():
             problems.append(f"{source.name} has no executed copy in {executed_dir}")
             continue
-        nb = json.loads(executed.read_text(encoding="utf-8"))
+        try:
+            nb = read_executed(executed)
+        except ExecutedNotebookError as exc:
+            problems.append(str(exc))
+            continue
         meta = nb.get("metadata", {}).get("papermill", {})
         params = meta.get("parameters", {})
-        failed = [i for i, cell in enumerate(nb.get("cells", []), 1)
-                  if any(o.get("output_type") == "error" for o in cell.get("outputs", []))]
-        if meta.get("exception") or failed:
-            where = f" (cell {failed[0]} of the executed copy)" if failed else ""
-            problems.append(f"{source.name} failed in the last run{where}: fix it and rerun `make workbook`")
+        unfinished = _unfinished(nb, source.name)
+        if unfinished:
+            problems.append(unfinished)
             continue
         if params.get("QUICK"):
             problems.append(f"{source.name} was executed in QUICK mode: the zip needs the full run (`make workbook`)")
