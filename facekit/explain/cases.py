@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from facekit.data.fer import EMOTIONS
+from facekit.kit_formats import checkpoint_label
 
 
 @dataclass(frozen=True)
@@ -418,11 +419,8 @@ def crop_choice_text(table, chosen: str) -> str:
 
 
 def model_label(model, name) -> str:
-    """How an answer names a model: the checkpoint (file name) and its format."""
-    fmt = getattr(model, "checkpoint_format", "facekit")
-    path = getattr(model, "checkpoint_path", None) or name
-    kind = {"task1-starter": "the Task 1 starter's .t7, converted on load", "facekit": "facekit checkpoint"}.get(fmt, fmt)
-    return f"`{Path(str(path)).name}` ({kind})"
+    """How an answer names a model: the checkpoint (file name) and its format (:func:`facekit.kit_formats.checkpoint_label`)."""
+    return checkpoint_label(model, name)
 
 
 def folder_label(folder, which: str) -> str:
