@@ -286,7 +286,7 @@ def test_score_text(table, where: str = "`test`") -> str:
     are listed as "no label", and with no label at all the sentence says nothing was scored."""
     scored = table["correct"].dropna().astype(bool)
     unlabelled = int(table["correct"].isna().sum())
-    faces = ", ".join(f"{r.face}: {r.pred} {r.prob:.0%}" + (" (no label)" if r.true == "no label" else "")
+    faces = ", ".join(f"{r.face}: {r.pred} {r.prob:.0%}" + (" (no label)" if getattr(r, "true", None) == "no label" else "")
                       for r in table.itertuples())
     if not len(scored):
         return f"On {where} no face has a true label, so nothing is scored ({faces})."
