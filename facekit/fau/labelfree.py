@@ -18,7 +18,7 @@ facekit's replacement, and it is self-training with *fixed* pseudo-labels:
    the supervised tuning) on the faces with those pseudo-labels (:func:`facekit.fau.fewshot.tune_fewshot` with
    ``method="label-free"``). The augmentation moves the targets with the face, so the model is taught to give a
    flipped, shifted or relit copy of a face the answer it gave the face (consistency); the targets are computed
-   once before training, so a constant prediction is not a minimum of the loss and the model cannot collapse.
+   once before training, so predicting one map for every face cannot lower the loss, and the model cannot collapse onto it.
 
 What it can and cannot do: it adapts the model to the new faces' statistics and makes its answers consistent,
 but it cannot correct what the untuned model reads wrongly (nothing tells it the truth). Notebook 07 measures it
