@@ -8,12 +8,17 @@ __all__ = ["MAX_SEED", "bounded", "int_list", "non_negative_float", "positive_fl
            "unit_interval"]
 
 
+def _parse(text: str, kind, what: str):
+    """``kind(text)``, or argparse's error saying what was expected (``a whole number``, ``a number``)."""
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _parse(text, int, "a whole number")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
@@ -21,10 +26,7 @@ def positive_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0 (``inf``, ``nan``, 0 and negatives refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _parse(text, float, "a number")
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return value
@@ -32,10 +34,7 @@ def positive_float(text: str) -> float:
 
 def non_negative_float(text: str) -> float:
     """argparse type: a finite number >= 0 (a negative loss weight would train on a negative loss)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _parse(text, float, "a number")
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, got {text}")
     return value
@@ -55,10 +54,7 @@ MAX_SEED = 2**32 - 1
 
 def seed_int(text: str) -> int:
     """argparse type: a seed in 0..2**32-1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _parse(text, int, "a whole number")
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must lie in 0..{MAX_SEED} (2**32-1), got {text}")
     return value
