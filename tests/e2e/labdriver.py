@@ -162,7 +162,7 @@ class LabNotebook:
                                   " return c ? c.model.sharedModel.getSource() : null; }" % _PANEL_JS, self.path)
 
     def set_parameters(self, **values) -> str:
-        """Edit the parameters cell in the browser (``NAME = value  # comment`` lines); returns the new source.
+        """Edit the parameters cell in the browser (``NAME: type = value  # comment`` lines); returns the new source.
 
         The same edit a person makes before "Run All"; the file on disk is not changed (nothing is saved).
         """
@@ -170,7 +170,7 @@ class LabNotebook:
         if source is None:
             raise AssertionError(f"{self.path}: no cell tagged 'parameters' to edit")
         for name, value in values.items():
-            pattern = re.compile(rf"^({re.escape(name)}\s*=\s*)([^#\n]*?)(\s*#.*)?$", re.MULTILINE)
+            pattern = re.compile(rf"^({re.escape(name)}\s*(?::[^=\n]+)?=\s*)([^#\n]*?)(\s*#.*)?$", re.MULTILINE)
             if not pattern.search(source):
                 raise AssertionError(f"{self.path}: the parameters cell has no line '{name} = ...'")
             source = pattern.sub(lambda m: f"{m.group(1)}{value!r}{m.group(3) or ''}", source, count=1)
