@@ -193,7 +193,9 @@ def test_cli_writes_the_report(tmp_path, capsys):
 
     from facekit_tools.cli import main as cli_main
 
-    assert cli_main(["realism", "--n-per-class", "0"]) == 2
+    with pytest.raises(SystemExit) as refused:  # argparse refuses the value before any work, exit status 2
+        cli_main(["realism", "--n-per-class", "0"])
+    assert refused.value.code == 2
     assert cli_main(["realism", "--n-per-class", "2", "--seed", "35", "--no-ablation", "--out", str(tmp_path)]) == 0
     saved = json.loads((tmp_path / "realism.json").read_text())
     assert saved["n_per_class"] == 2 and saved["lab"]["n"] == 14 and "ablation" not in saved
