@@ -59,7 +59,7 @@ def course_tree(tmp_path_factory):
     fer = make_fer_dataset(n_scale=0.01, seed=5)
     usage = np.array(["Training", "PublicTest", "PrivateTest"])[fer.usage.numpy()]
     rows = [f"{int(l)},{' '.join(map(str, img.flatten().tolist()))},{u}"
-            for img, l, u in zip(fer.images.numpy(), fer.labels.numpy(), usage)]
+            for img, l, u in zip(fer.images.numpy(), fer.emotion.numpy(), usage)]
     (t1 / "fer2013" / "dataset").mkdir(parents=True)
     (t1 / "fer2013" / "dataset" / "fer2013.csv").write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
     t2 = root / "task2"

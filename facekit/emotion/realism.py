@@ -66,7 +66,7 @@ def judge_probabilities(model: torch.nn.Module, images: torch.Tensor, batch_size
     images = torch.as_tensor(images)
     if images.dtype != torch.uint8 or images.ndim != 3:
         raise ValueError(f"judge_probabilities expects uint8 (n, H, W) gray faces, got {images.dtype} "
-                         f"{tuple(images.shape)}; pass FaceBatch.images of a gray render.")
+                         f"{tuple(images.shape)}; pass the images of a gray render (FaceSet.images).")
     side = int(getattr(model, "config", {}).get("input_size", images.shape[-1]))
     out = []
     model.eval()

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
 
 
@@ -80,9 +81,9 @@ def case_au(case: Case) -> torch.Tensor:
 
 
 def render_case_batch(case: Case, size: int = 48):
-    """A case rendered as a one-face :class:`facekit.synth.FaceBatch` (seeded; identity, lighting and pose drawn,
+    """A case rendered as a one-face :class:`facekit.data.FaceSet` (seeded; identity, lighting and pose drawn,
     then overridden by the case), landmarks and geometry included, e.g. for its true AU regions."""
-    from facekit.synth.render import FaceBatch, _generator, draw_identity, draw_nuisance, render_chunk
+    from facekit.synth.render import AUS, LANDMARK_NAMES, _generator, draw_identity, draw_nuisance, render_chunk
 
     ident = draw_identity(1, _generator("case-id", case.seed, case.domain), case.domain)
     nuis = draw_nuisance(1, _generator("case-nuis", case.seed, case.domain), case.domain)
@@ -94,8 +95,10 @@ def render_case_batch(case: Case, size: int = 48):
     img, marks, geometry = render_chunk(ident, au, nuis, size, False, case.domain, _generator("case-noise", case.seed))
     geometry = {**geometry, **{k: nuis[k] for k in ("roll", "yaw", "scale", "tx", "ty")}}  # as render_faces keeps it
     label = torch.tensor([EMOTIONS.index(case.emotion)])
-    return FaceBatch(images=(img[:, 0] * 255).round().to(torch.uint8), au=au, emotion=label, clean_emotion=label,
-                     landmarks=marks, domain=case.domain, seed=case.seed, geometry=geometry)
+    return FaceSet(images=(img[:, 0] * 255).round().to(torch.uint8), au=au, aus=AUS, emotion=label,
+                   clean_emotion=label, landmarks=marks, source=case.domain,
+                   meta={"domain": case.domain, "seed": case.seed, "landmark_names": LANDMARK_NAMES},
+                   extra={"geometry": geometry})
 
 
 def render_case(case: Case, size: int = 48) -> np.ndarray:
@@ -148,7 +151,7 @@ def emotion_region_masks(batch, emotions=None, min_intensity: float = 0.5) -> np
     """bool (n, H, W): union of the regions of the emotion's prototype AUs active (>= ``min_intensity``) in each face
     (all of its prototype AUs when none is active). Neutral faces get an empty mask (nothing to point at).
 
-    ``batch`` is a :class:`facekit.synth.FaceBatch`; ``emotions`` (n,) defaults to ``batch.clean_emotion`` (the
+    ``batch`` is a :class:`facekit.data.FaceSet`; ``emotions`` (n,) defaults to ``batch.clean_emotion`` (the
     emotion the AUs were drawn for, not the noisy annotator label).
     """
     from facekit.synth import AUS, au_region_masks
@@ -168,7 +171,7 @@ def emotion_region_masks(batch, emotions=None, min_intensity: float = 0.5) -> np
 
 def held_out_faces(n_per_class: int, seed: int = 1234, domain: str = "lab", classes=None):
     """A class-balanced synthetic set rendered with a seed the training data never uses, for measuring explanations;
-    returns the :class:`facekit.synth.FaceBatch` (true emotions in ``clean_emotion``)."""
+    returns the :class:`facekit.data.FaceSet` (true emotions in ``clean_emotion``)."""
     from facekit.synth import render_faces
 
     classes = [c for c in range(len(EMOTIONS)) if EMOTIONS[c] != "neutral"] if classes is None else list(classes)
