@@ -60,12 +60,12 @@ def toy_faces(n_per_class=12, seed=0, splits=(0, 1, 2)) -> FaceSet:
 
 
 def toy_au(n=8, seed=0, size=64):
-    from facekit.fau.data import AUData
 
     rng = np.random.default_rng(seed)
     pts = rng.uniform(16, 48, (n, 5, 2, 2)).astype(np.float32)
-    return AUData(rng.integers(0, 255, (n, size, size), dtype=np.uint8),
-                  rng.uniform(0, 5, (n, 5)).astype(np.float32), pts, source="toy")
+    return FaceSet(torch.from_numpy(rng.integers(0, 255, (n, size, size), dtype=np.uint8)),
+                   au=torch.from_numpy(rng.uniform(0, 5, (n, 5)).astype(np.float32)), aus=(6, 10, 12, 14, 17),
+                   points=torch.from_numpy(pts), source="toy")
 
 
 def write_png(path: Path, value=128, size=48, orientation: int | None = None, suffix=None) -> Path:
@@ -257,7 +257,7 @@ def test_au06_style_names_are_read_by_both_au_loaders(tmp_path):
     from facekit.fau.data import load_au_csv
 
     path = _au_csv(tmp_path, header="path,AU06,AU010,au12,AU14,17")
-    assert load_au_csv(path, size=64).intensities[1].tolist() == [1, 2, 2.5, 4, 5]
+    assert load_au_csv(path, size=64).au[1].tolist() == [1, 2, 2.5, 4, 5]
     assert load_au_labels(path, size=64)[1]["AU12"].tolist() == [3, 2.5]
 
 

@@ -28,7 +28,7 @@ def emotion_inputs() -> torch.Tensor:
 
 
 def fau_images(config) -> np.ndarray:
-    return np.ascontiguousarray(load_test_faces("test", size=config.input_size).images)
+    return np.ascontiguousarray(load_test_faces("test", size=config.input_size).images.numpy())
 
 
 def fau_inputs(config) -> torch.Tensor:

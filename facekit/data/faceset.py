@@ -2,7 +2,7 @@
 
 A :class:`FaceSet` is what every loader and renderer returns: real FER2013 (:func:`facekit.data.load_fer2013`), a
 folder of photos (:func:`facekit.data.faces.load_face_folder`), the face generator (:func:`facekit.synth.render_faces`,
-:func:`facekit.synth.make_fer_like`), AU-labelled faces for the heatmap model (:func:`facekit.fau.data.make_au_data`,
+:func:`facekit.synth.make_fer_dataset`), AU-labelled faces for the heatmap model (:func:`facekit.fau.data.make_au_data`,
 :func:`facekit.fau.data.load_au_csv`). One vocabulary for all of them:
 
 ``images``        torch uint8 (N, H, W) grey or (N, 3, H, W) colour
