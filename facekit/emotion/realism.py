@@ -523,10 +523,10 @@ def _real_photo_rows(judge, shipped):
     except (FileNotFoundError, ImportError) as exc:
         print(f"realism: real photos skipped ({exc})", file=sys.stderr)
         return None
-    tables = {"judge (real FER2013)": photo_predictions(judge, crops.images, crops.labels, crops.names)}
+    tables = {"judge (real FER2013)": photo_predictions(judge, crops.images.numpy(), crops.emotion_names, crops.names)}
     if shipped is not None:
-        tables["synthetic-trained (shipped)"] = photo_predictions(shipped, crops.images, crops.labels, crops.names,
-                                                                  judge=False)
+        tables["synthetic-trained (shipped)"] = photo_predictions(shipped, crops.images.numpy(), crops.emotion_names,
+                                                                  crops.names, judge=False)
     return pd.concat([t.assign(model=m) for m, t in tables.items()], ignore_index=True)
 
 

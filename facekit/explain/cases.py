@@ -192,7 +192,7 @@ def load_cases(which: str = "test", folder: str | os.PathLike | None = None, siz
                with_real: bool = True, crop: str = "facekit"):
     """The faces of ``data/test`` (``which="test"``) or ``data/test2`` (or ``folder``: e.g. the course's label-named
     test/ folder) plus, for test2 and ``with_real``, the real photos shipped inside installed packages, as one
-    :class:`facekit.data.faces.FaceCrops` at ``size`` x ``size``; ``crop`` (``"facekit"`` or ``"starter"``) cuts the
+    :class:`facekit.data.FaceSet` at ``size`` x ``size`` (the folder's own ``meta``); ``crop`` (``"facekit"`` or ``"starter"``) cuts the
     folder's faces (:data:`facekit.data.faces.CROPS`)."""
     from facekit import assets
     from facekit.data import faces
@@ -203,10 +203,10 @@ def load_cases(which: str = "test", folder: str | os.PathLike | None = None, siz
     crops = faces.load_face_folder(folder or data_dir(which), size=size, crop=crop)
     if which == "test2" and with_real:
         real = faces.crop_photos(assets.load_real_photos(), size=size)
-        crops = faces.FaceCrops(np.concatenate([crops.images, real.images]), crops.names + real.names,
-                                crops.labels + real.labels, np.concatenate([crops.detected, real.detected]),
-                                np.concatenate([crops.boxes, real.boxes]), crops.notes + real.notes,
-                                crops.skipped, crops.sources, crops.remarks, crops.label_source, crops.crop)
+        extra = {k: (torch.cat([v, real.extra[k]]) if isinstance(v, torch.Tensor) else v + real.extra[k])
+                 for k, v in crops.extra.items()}
+        crops = FaceSet(torch.cat([crops.images, real.images]), emotion=torch.cat([crops.emotion, real.emotion]),
+                        names=crops.names + real.names, source=crops.source, meta=crops.meta, extra=extra)
     return crops
 
 
@@ -224,16 +224,17 @@ def case_table(crops, expl, model_name: str = "model"):
     import pandas as pd
 
     rows = []
+    labels = crops.emotion_names
     for i, name in enumerate(crops.names):
         pred = EMOTIONS[int(expl.pred[i])]
-        true = crops.labels[i]
-        kind = "folder" if i < len(crops.sources) else "real photo"
+        true = labels[i]
+        kind = "folder" if crops.extra["sources"][i] is not None else "real photo"
         rows.append({"model": model_name, "face": name, "kind": kind, "true": true or "no label", "pred": pred,
                      "prob": float(expl.probs[i, expl.pred[i]]),
                      "p_true": float(expl.probs[i, EMOTIONS.index(true)]) if true in EMOTIONS else float("nan"),
                      "correct": (pred == true) if true else None,
                      "upper_face_share": float(upper_face_share(expl.cam[i:i + 1])[0]),
-                     "note": crops.notes[i].split(": ", 1)[-1]})
+                     "note": crops.extra["notes"][i].split(": ", 1)[-1]})
     return pd.DataFrame(rows)
 
 
@@ -381,15 +382,16 @@ def crop_comparison(model, folder: str | os.PathLike, size: int = 48):
     rows = {c: [] for c in crops}
     for c, fc in crops.items():
         with torch.no_grad():
-            rows[c] = torch.softmax(model.eval()(preprocess(torch.from_numpy(fc.images))), dim=1)
+            rows[c] = torch.softmax(model.eval()(preprocess(fc.images)), dim=1)
     a, b = crops["facekit"], crops["starter"]
     out = []
     for i, name in enumerate(a.names):
         pa, pb = rows["facekit"][i], rows["starter"][i]
-        out.append({"face": name, "true": a.labels[i] or "no label",
+        out.append({"face": name, "true": a.emotion_names[i] or "no label",
                     "pred_facekit": EMOTIONS[int(pa.argmax())], "prob_facekit": float(pa.max()),
                     "pred_starter": EMOTIONS[int(pb.argmax())], "prob_starter": float(pb.max()),
-                    "grey_level_diff": float(np.abs(a.images[i].astype(np.int16) - b.images[i].astype(np.int16)).mean())})
+                    "grey_level_diff": float(np.abs(a.images[i].numpy().astype(np.int16)
+                                                     - b.images[i].numpy().astype(np.int16)).mean())})
     return pd.DataFrame(out)
 
 

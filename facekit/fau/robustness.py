@@ -74,7 +74,7 @@ LAB, WILD, ALL_NUISANCE, AUGMENTED = "lab", "wild", "wild, every nuisance trait 
 
 def _mean_icc(model, data: FaceSet) -> float:
     sub = select_aus(data, model.config.aus)
-    return float(score_aus(sub.intensities, predict_intensities(model, sub), aus=sub.aus).loc["mean", "icc"])
+    return float(score_aus(sub.au.numpy(), predict_intensities(model, sub), aus=sub.aus).loc["mean", "icc"])
 
 
 def training_ranges(model) -> dict:

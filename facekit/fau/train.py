@@ -361,7 +361,7 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
                         freeze_backbone=freeze_backbone, fg_weight=fg_weight, seed=seed, ckpt_path=ckpt_path, resume=resume,
                         progress=progress, robust=robust)
     train_s = time.perf_counter() - t0
-    scores = score_domains({k: (d.intensities, predict_intensities(model, d)) for k, d in tests.items()},
+    scores = score_domains({k: (d.au.numpy(), predict_intensities(model, d)) for k, d in tests.items()},
                            aus=model.config.aus)
     if ckpt_path:
         from facekit.io import load_checkpoint, save_checkpoint
