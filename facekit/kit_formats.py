@@ -33,7 +33,7 @@ import torch
 from facekit.data.fer import EMOTIONS
 from facekit.io import CheckpointError, check_output, plain, read_torch_file, save_checkpoint
 
-__all__ = ["FAU_HEATMAP_SCALE", "KNOWN_FORMATS", "convert_file", "detect_task", "emotion_state_from_starter",
+__all__ = ["FAU_HEATMAP_SCALE", "KNOWN_FORMATS", "checkpoint_label", "convert_file", "detect_task", "emotion_state_from_starter",
            "fau_state_from_starter", "read_any", "unknown_format_error", "unwrap_state_dict"]
 
 #: The tags a facekit checkpoint carries: Task 1's ``arch`` and input convention, Task 2's ``kind`` (their homes are
@@ -167,6 +167,19 @@ def fau_state_from_starter(state: dict, path, deconv_stages: int | None = None) 
               "deconv_kernels": kernels, "in_channels": int(out["conv1.weight"].shape[1]), "input_size": 256,
               "num_aus": num_maps // 2, "aus": list(aus), "final_conv_kernel": int(fw.shape[-1])}
     return out, config
+
+
+#: How an answer names each checkpoint format.
+FORMAT_LABELS = {"facekit": "facekit checkpoint", "task1-starter": "the Task 1 starter's .t7, converted on load",
+                 "pytorch-fau": "Pytorch-FAU's model.pth, converted on load"}
+
+
+def checkpoint_label(model, name=None) -> str:
+    """How an answer names a model: its checkpoint's file name and format, e.g. "`model.pth` (Pytorch-FAU's
+    model.pth, converted on load)". ``name`` stands in when the model carries no ``checkpoint_path``."""
+    fmt = getattr(model, "checkpoint_format", "facekit")
+    path = getattr(model, "checkpoint_path", None) or name
+    return f"`{Path(str(path)).name}` ({FORMAT_LABELS.get(fmt, fmt)})"
 
 
 def read_any(path: str | os.PathLike) -> tuple[dict, dict]:

@@ -77,12 +77,23 @@ def shipped_checkpoint_dir() -> Path:
 
 
 def find_checkpoint(name: str, ckpt_dir: str | os.PathLike | None = None) -> Path:
-    """The checkpoint ``name`` a notebook should load.
+    """The checkpoint a notebook's ``CHECKPOINT`` parameter names: a shipped *name* or a *path* to a file.
 
-    A checkpoint trained earlier in this run (``ckpt_dir`` or :func:`checkpoint_dir`) wins over the shipped copy
-    in ``data/checkpoints/``, so a full ``make workbook`` uses what it just trained and a lone notebook still runs.
+    A name: a checkpoint trained earlier in this run (``ckpt_dir`` or :func:`checkpoint_dir`) wins over the shipped
+    copy in ``data/checkpoints/``, so a full ``make workbook`` uses what it just trained and a lone notebook still
+    runs. A path (absolute, or relative to the working folder or to the repository root; e.g. the course's
+    ``model.pth`` or a starter ``.t7``) is returned as it is when the file exists; a bare file name that is
+    neither a run's nor a shipped checkpoint is last looked for in the working folder.
     """
-    candidates = [Path(ckpt_dir or checkpoint_dir()) / name, shipped_checkpoint_dir() / name]
+    given = Path(name).expanduser()
+    if given.is_absolute() or given.parent != Path("."):
+        for path in ([given] if given.is_absolute() else [given, repo_root() / given]):
+            if path.is_file():
+                return path.resolve()
+        raise FileNotFoundError(f"Checkpoint file {name} does not exist (looked at {given.resolve()}"
+                                f"{'' if given.is_absolute() else f' and {repo_root() / given}'}): give the path "
+                                "to the file or a shipped name.")
+    candidates = [Path(ckpt_dir or checkpoint_dir()) / name, shipped_checkpoint_dir() / name, given.resolve()]
     for path in candidates:
         if path.is_file():
             return path

@@ -182,9 +182,11 @@ def measurements_only(source: str) -> str:
     return "\n".join(kept)
 
 
-def nbgrader_metadata(question: str, points: int = 1) -> dict:
-    """nbgrader's metadata (schema 3) for a manually graded written answer ``question`` ("T1.Q1")."""
-    return {"grade": True, "grade_id": f"answer_{question.replace('.', '_')}", "locked": False, "points": points,
+def nbgrader_metadata(question: str, points: int = 1, part: int = 1) -> dict:
+    """nbgrader's metadata (schema 3) for a manually graded written answer ``question`` ("T1.Q1"); a question
+    answered in several cells gets one grade id per ``part`` (nbgrader refuses a repeated id)."""
+    grade_id = f"answer_{question.replace('.', '_')}" + (f"_part{part}" if part > 1 else "")
+    return {"grade": True, "grade_id": grade_id, "locked": False, "points": points,
             "schema_version": 3, "solution": True, "task": False}
 
 
@@ -193,7 +195,7 @@ class BlankAnswers(Preprocessor):
     answer cell keeps its measurements, without the display of the answer, just above it."""
 
     def preprocess(self, nb, resources):
-        cells = []
+        cells, parts = [], {}
         for index, cell in enumerate(nb.cells):
             if "answer" not in cell.metadata.get("tags", []):
                 cells.append(cell)
@@ -202,12 +204,14 @@ class BlankAnswers(Preprocessor):
             if not question:
                 raise EditionError(f"{resources.get('path', 'notebook')}: cell {cell.get('id')} is tagged 'answer' "
                                    "but has no metadata.facekit.question (\"T1.Q1\"..); add it.")
+            parts[question] = parts.get(question, 0) + 1
             quoted = question_text(nb.cells, index)
             if cell.cell_type == "code":     # the heading is a few cells above: repeat only the quoted question
                 quoted = "\n".join(ln for ln in quoted.split("\n") if ln.startswith(">"))
             answer = nbformat.v4.new_markdown_cell(
                 (quoted + "\n\n" if quoted else "") + ANSWER_STUB,
-                metadata={"tags": ["answer"], "facekit": {"question": question}, "nbgrader": nbgrader_metadata(question)})
+                metadata={"tags": ["answer"], "facekit": {"question": question},
+                          "nbgrader": nbgrader_metadata(question, part=parts[question])})
             if cell.cell_type == "code":
                 kept = measurements_only(cell.source)
                 answer.id = f"{cell.id}-answer" if kept.strip() else cell.id

@@ -189,3 +189,47 @@ def test_fau_demo_on_unlabelled_course_folders(course_tree, fau_model_pth, run_n
     names = sorted(p.name for p in (out / "visualize" / "course_test").glob("*.png"))
     assert names == sorted(f"Subject{k}_AU{a:02d}.png" for k in range(3) for a in (6, 10, 12, 14, 17))
     assert cv2.imread(str(out / "visualize" / "course_test" / "Subject0_AU06.png")).shape == (128, 128, 3)
+
+
+@pytest.mark.notebook
+def test_fewshot_notebook_tunes_label_free_on_the_course_folders(course_tree, fau_model_pth, run_notebook):
+    """07 on the course's unlabelled task 2 folders with Pytorch-FAU's model.pth: label-free tuning on train/, the
+    tuned model's intensities and visualize/ images for test/ and test2/, no error metric on them, and the
+    supervised vs label-free comparison still computed on the synthetic faces (truth known)."""
+    out = run_notebook("07_fewshot", DATA_DIR=str(course_tree / "task2"), CHECKPOINT=str(fau_model_pth),
+                       TUNING="label-free")
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["tuning"] == "label-free" and m["checkpoint_format"] == "pytorch-fau"
+    assert m["checkpoint"].endswith("model.pth") and m["handful_labelled"] is False
+    assert m["test_labelled"] is False and m["test2_labelled"] is False and m["wild_labelled"] is True
+    for key in ("test_icc_before", "test_mae_after_mean", "test2_icc_after_mean", "test2_mae_before"):
+        assert m[key] == "no labels: not computed"
+    assert np.isfinite(m["wild_icc_after_mean"])
+    for method in ("supervised", "label_free"):
+        assert np.isfinite(m[f"compare_wild_icc_{method}_mean"])
+    table = pd.read_csv(out / "test_intensities.csv", index_col=0)
+    assert list(table.index) == ["F000", "F001", "F002"]
+    assert list(table.columns[:5]) == ["AU6", "AU10", "AU12", "AU14", "AU17"] and "AU6_untuned" in table.columns
+    names = sorted(p.name for p in (out / "visualize" / "course_test2").glob("*.png"))
+    assert names == sorted(f"Subject{k}_AU{a:02d}.png" for k in range(3) for a in (6, 10, 12, 14, 17))
+    assert cv2.imread(str(out / "visualize" / "course_test" / "Subject0_AU06.png")).shape == (128, 128, 3)
+    summary = pd.read_csv(out / "tuning_comparison_summary.csv", index_col=0)
+    assert {"supervised_mean", "label-free_mean"} <= set(summary.columns) and "wild_icc" in summary.index
+
+
+@pytest.mark.notebook
+def test_patch_attention_notebook_on_the_course_folders(course_tree, fau_model_pth, run_notebook):
+    """08 with Pytorch-FAU's model.pth as the baseline and the course's unlabelled test/ and test2/."""
+    out = run_notebook("08_patch_attention", DATA_DIR=str(course_tree / "task2"),
+                       BASELINE_CHECKPOINT=str(fau_model_pth))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["baseline_format"] == "pytorch-fau" and m["input_size"] == 256
+    assert m["test_labelled"] is False and m["test2_labelled"] is False
+    assert m["test_icc_baseline"] == m["test2_mae_patch_attention"] == "no labels: not computed"
+    assert np.isfinite(m["wild_icc_baseline"]) and np.isfinite(m["lab_mae_patch_attention"])
+    table = pd.read_csv(out / "test2_intensities.csv", index_col=0)
+    assert list(table.index) == ["F000", "F001", "F002"]
+    assert {"AU6_baseline", "AU17_patch_attention"} <= set(table.columns)
+    for variant in ("baseline", "patch_attention"):
+        names = sorted(p.name for p in (out / "visualize" / "course_test" / variant).glob("*.png"))
+        assert names == sorted(f"Subject{k}_AU{a:02d}.png" for k in range(3) for a in (6, 10, 12, 14, 17))

@@ -33,3 +33,28 @@ def test_setup_refuses_quick_as_text_and_hands_out_sizes(tmp_path):
         fk.setup("01_data", out_dir=tmp_path, ckpt_dir=tmp_path, quick="false", n_scale=1.0)
     ctx = fk.setup("01_data", out_dir=tmp_path, ckpt_dir=tmp_path, quick=True, n_scale=1.0, bench_faces=4000)
     assert ctx.quick and ctx.sizes.n_scale == QUICK_SIZES["01_data"]["n_scale"] and ctx.sizes.bench_faces == 500
+
+
+def _setup_sizes(notebook) -> set[str] | None:
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code" and "fk.setup(" in cell.source:
+            for node in ast.walk(ast.parse(cell.source)):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "setup":
+                    return {k.arg for k in node.keywords} - {"seed", "out_dir", "ckpt_dir", "device", "quick"}
+    return None
+
+
+@pytest.mark.parametrize("notebook", list_notebooks(), ids=lambda p: p.stem)
+def test_each_notebook_hands_setup_exactly_the_sizes_the_table_shrinks(notebook):
+    """No ``x if QUICK else N`` by hand: a size the table names is passed to setup, and the table names no size a
+    notebook no longer has."""
+    passed = _setup_sizes(notebook)
+    assert passed is not None, f"{notebook.name}: no fk.setup(...) call"
+    assert set(QUICK_SIZES.get(notebook.stem, {})) == passed, notebook.name
+    by_hand = [line.strip() for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"
+               for line in c.source.splitlines() if "if QUICK else" in line and not line.startswith(ALLOWED)]
+    assert not by_hand, f"{notebook.name}: sizes derived by hand from QUICK (pass them to fk.setup): {by_hand}"
+
+
+#: Ternaries on QUICK that are not sizes: 02's real-data subsample is a parameter of its own, 05's retraining recipe.
+ALLOWED = ("n_scale = QUICK_N_SCALE if QUICK else N_SCALE", "RETRAIN_SETTINGS = dict(")

@@ -25,7 +25,8 @@ def test_papermill_lists_every_parameter_with_its_comment(notebook):
 
     nb = nbformat.read(notebook, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    assigned = [t.id for node in ast.parse(cell.source).body for t in getattr(node, "targets", [])]
+    assigned = [t.id for node in ast.parse(cell.source).body
+                for t in getattr(node, "targets", None) or [getattr(node, "target", None)] if t is not None]
     listed = {p.name: p.help for p in PythonTranslator.inspect(cell)}
     assert assigned and list(listed) == assigned, f"papermill does not parse {set(assigned) - set(listed)}"
     assert all(listed.values()), f"parameters without a comment: {[k for k, v in listed.items() if not v]}"

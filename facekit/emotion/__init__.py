@@ -6,7 +6,7 @@ import of the real FER2013 model (``keras_import``) and the class-imbalance expe
 """
 from facekit.emotion.augment import center_crop, random_crop_flip
 from facekit.emotion.batchnorm import plot_running_mean, rerun_bn_statistics, trace_running_mean
-from facekit.emotion.checkpoint import CHECKPOINT_NAME, load_emotion_model, save_emotion_model
+from facekit.emotion.checkpoint import CHECKPOINT_NAME, checkpoint_label, load_emotion_model, save_emotion_model
 from facekit.emotion.data import load_emotion_data
 from facekit.emotion.keras_import import load_keras_minixception
 from facekit.emotion.metrics import Predictions, confusion, per_class_report, predict, summarize
@@ -16,7 +16,7 @@ from facekit.emotion.train import TrainConfig, Trainer, TrainingDiverged, safe_b
 from facekit.emotion.xception import MiniXception, count_parameters, deprocess, layer_table, preprocess
 
 __all__ = [
-    "CHECKPOINT_NAME", "MiniXception", "Predictions", "TrainConfig", "Trainer", "TrainingDiverged", "center_crop",
+    "CHECKPOINT_NAME", "MiniXception", "checkpoint_label", "Predictions", "TrainConfig", "Trainer", "TrainingDiverged", "center_crop",
     "confusion", "count_parameters", "deprocess", "layer_table", "load_emotion_data", "load_emotion_model",
     "load_keras_minixception", "per_class_report", "plot_acc", "plot_confusion", "plot_loss", "plot_running_mean", "predict", "preprocess",
     "describe_ablation", "describe_realism", "realism_metrics", "realism_report", "random_crop_flip", "rerun_bn_statistics", "safe_batch_size",

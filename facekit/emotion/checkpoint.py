@@ -11,7 +11,7 @@ import torch
 from facekit.data.fer import EMOTIONS
 from facekit.emotion.xception import MiniXception
 from facekit.io import CheckpointError, non_finite, save_checkpoint
-from facekit.kit_formats import EMOTION_ARCH, EMOTION_INPUT, read_any
+from facekit.kit_formats import EMOTION_ARCH, EMOTION_INPUT, checkpoint_label, read_any
 from facekit.paths import find_checkpoint
 
 #: Architecture tag stored in every emotion checkpoint.

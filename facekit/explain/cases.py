@@ -24,6 +24,7 @@ import torch
 
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
+from facekit.kit_formats import checkpoint_label
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,7 @@ def test_score_text(table, where: str = "`test`") -> str:
     are listed as "no label", and with no label at all the sentence says nothing was scored."""
     scored = table["correct"].dropna().astype(bool)
     unlabelled = int(table["correct"].isna().sum())
-    faces = ", ".join(f"{r.face}: {r.pred} {r.prob:.0%}" + (" (no label)" if r.true == "no label" else "")
+    faces = ", ".join(f"{r.face}: {r.pred} {r.prob:.0%}" + (" (no label)" if getattr(r, "true", None) == "no label" else "")
                       for r in table.itertuples())
     if not len(scored):
         return f"On {where} no face has a true label, so nothing is scored ({faces})."
@@ -423,11 +424,8 @@ def crop_choice_text(table, chosen: str) -> str:
 
 
 def model_label(model, name) -> str:
-    """How an answer names a model: the checkpoint (file name) and its format."""
-    fmt = getattr(model, "checkpoint_format", "facekit")
-    path = getattr(model, "checkpoint_path", None) or name
-    kind = {"task1-starter": "the Task 1 starter's .t7, converted on load", "facekit": "facekit checkpoint"}.get(fmt, fmt)
-    return f"`{Path(str(path)).name}` ({kind})"
+    """How an answer names a model: the checkpoint (file name) and its format (:func:`facekit.kit_formats.checkpoint_label`)."""
+    return checkpoint_label(model, name)
 
 
 def folder_label(folder, which: str) -> str:

@@ -18,9 +18,10 @@ from facekit.fau.points import AU_POINTS
 from facekit.fau.register import register_face
 from facekit.fau.train import predict_intensities, pretrain_fau
 
-from facekit.fau.folders import NO_LABELS, is_labelled, load_face_images, model_input_format, save_starter_visualize
+from facekit.fau.folders import (NO_LABELS, checkpoint_label, face_set_label, is_labelled, load_face_images,
+                                 load_for_model, model_input_format, save_starter_visualize)
 
-__all__ = ["NO_LABELS", "is_labelled", "load_face_images", "model_input_format", "save_starter_visualize",
+__all__ = ["NO_LABELS", "checkpoint_label", "face_set_label", "is_labelled", "load_face_images", "load_for_model", "model_input_format", "save_starter_visualize",
            "AU_LABELS", "AU_POINTS", "AUBrowser", "FAUResults", "au_region_reference", "grid_figure",
            "load_test_faces", "make_au_data", "peak_distances", "predict_intensities", "predict_results",
            "pretrain_fau", "register_face", "save_visualize", "subject_figure", "table_figure", "variation_summary",

@@ -1,4 +1,5 @@
-"""Few-shot tuning of the FAU model on a handful of labelled ``wild`` faces (Task 2, questions 6-7).
+"""Few-shot tuning of the FAU model on a handful of ``wild`` faces (Task 2, questions 6-7), with their AU labels
+(supervised) or without (label-free, :mod:`facekit.fau.labelfree`).
 
 The assignment's starter tunes on unlabelled faces with a loss that compares the model's heatmap with a colour-mapped
 copy of itself: nothing in that loss says what the right answer is, so the cheapest way to lower it is to predict
@@ -14,7 +15,11 @@ What this module adds around the trainer:
 * :func:`fewshot_loss`: the heatmap MSE on the handful itself, without augmentation (before/after, comparable);
 * :func:`sweep_learning_rates` and :func:`repeat_seeds`: the tables the notebook shows, including a *collapse*
   column (the spread of the predictions across faces; a collapsed model predicts nearly the same for everyone);
-* :func:`save_tuned_model`: ``tuned_model.pth``, written atomically.
+* :func:`save_tuned_model`: ``tuned_model.pth``, written atomically;
+* :func:`load_fewshot_sets`: the handful and the evaluation sets from a folder with ``train/``, ``test/``,
+  ``test2/`` (``labels.csv`` optional: an unlabelled set is shown, never scored);
+* :func:`compare_tunings` / :func:`summarise_tunings`: supervised against label-free tuning over seeds on the same
+  held-out faces, and :func:`tuning_comparison_text`, the verdict (a word of change only beyond the seed spread).
 """
 from __future__ import annotations
 
@@ -28,6 +33,9 @@ import torch
 from tqdm.auto import tqdm
 
 from facekit.data.faceset import FaceSet
+from facekit.fau.data import make_au_data
+from facekit.fau.folders import NO_LABELS, is_labelled, load_for_model
+from facekit.fau.labelfree import METHODS, adapt_batchnorm, pseudo_labels
 
 #: Generator domain and seed of the shipped few-shot faces ``data/fau/train`` (the FFHQ stand-in).
 FEWSHOT_SET = ("wild", 2026, 10)
@@ -58,10 +66,36 @@ def load_fewshot_faces(root: str | os.PathLike | None = None, size: int = 128) -
                                 "`python -c 'from facekit.fau.fewshot import write_fewshot_faces as w; w()'`.") from exc
 
 
+def load_fewshot_sets(root, model, n_wild: int, wild_seed: int = 77) -> tuple[FaceSet, dict[str, FaceSet]]:
+    """``(handful, sets)`` for notebook 07: ``<root>/train/`` and the evaluation sets ``{"test2", "wild", "test"}``
+    (``wild``: ``n_wild`` generated faces, seed 77; the others ``<root>/test2/``, ``<root>/test/``). ``root`` None:
+    the shipped ``data/fau/``. Folders without ``labels.csv`` (the course's) are read at the model's input format
+    (:func:`facekit.fau.folders.load_for_model`)."""
+    from facekit.paths import data_dir
+
+    base = Path(root) if root else data_dir("fau")
+    try:
+        handful = load_for_model(base / "train", model)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{exc} Regenerate the shipped few-shot faces with "
+                                "`python -c 'from facekit.fau.fewshot import write_fewshot_faces as w; w()'`.") from exc
+    sets = {"test2": load_for_model(base / "test2", model), "wild": make_au_data(n_wild, seed=wild_seed, domain="wild"),
+            "test": load_for_model(base / "test", model)}
+    return handful, sets
+
+
+def labelled_sets(sets: dict[str, FaceSet]) -> dict[str, FaceSet]:
+    """The sets that can be scored (true intensities known), in order."""
+    return {name: data for name, data in sets.items() if is_labelled(data)}
+
+
 def fewshot_loss(model, data: FaceSet, sigma: float = 2.0) -> float:
-    """Heatmap MSE of ``model`` on ``data`` (eval mode, no augmentation): the training objective, measured cleanly."""
+    """Heatmap MSE of ``model`` on ``data`` (eval mode, no augmentation): the training objective, measured cleanly
+    (NaN for faces without labels)."""
     from facekit.fau.train import make_batch
 
+    if not is_labelled(data):
+        return float("nan")
     model.eval()
     x, y, pts = make_batch(data, np.arange(len(data)), model.config, sigma=sigma, with_points=True)
     with torch.no_grad():
@@ -71,11 +105,14 @@ def fewshot_loss(model, data: FaceSet, sigma: float = 2.0) -> float:
 
 def tune_fewshot(checkpoint: str | os.PathLike, train: FaceSet, *, lr: float = 1e-4, epochs: int = 5,
                  batch_size: int = 4, freeze_backbone: bool = False, augment: bool = True, seed: int = 0,
-                 sigma: float = 2.0, progress: bool = False):
+                 sigma: float = 2.0, progress: bool = False, method: str = "supervised"):
     """Load ``checkpoint`` and tune it on ``train`` with the FAU trainer; returns ``(model, history)``.
 
-    ``history`` is the trainer's (one row per epoch, ``train_loss`` with augmentation) plus ``clean_loss_before`` /
-    ``clean_loss_after`` attributes measured by :func:`fewshot_loss` on the un-augmented handful.
+    ``method="supervised"`` regresses the handful's AU labels; ``"label-free"`` first adapts the BatchNorm
+    statistics to the handful and replaces its labels by the model's own mirror-averaged answers
+    (:mod:`facekit.fau.labelfree`), then runs the same trainer. ``history`` is the trainer's (one row per epoch,
+    ``train_loss`` with augmentation) plus ``clean_loss_before`` / ``clean_loss_after`` attributes measured by
+    :func:`fewshot_loss` on the un-augmented handful (against the pseudo-labels for label-free tuning).
     """
     from facekit.fau.model import load_fau_model
     from facekit.fau.train import train_fau
@@ -85,12 +122,20 @@ def tune_fewshot(checkpoint: str | os.PathLike, train: FaceSet, *, lr: float = 1
         raise ValueError("tune_fewshot: the few-shot set is empty; regenerate data/fau/train (write_fewshot_faces).")
     if lr <= 0 or epochs < 1:
         raise ValueError(f"tune_fewshot: lr must be > 0 and epochs >= 1 (got lr={lr}, epochs={epochs}).")
+    if method not in METHODS:
+        raise ValueError(f"tune_fewshot: method must be one of {METHODS}, got {method!r}.")
+    if method == "supervised" and not is_labelled(train):
+        raise ValueError(f"The few-shot faces ({train.meta.get('folder', train.source)}) have no labels.csv: "
+                         "supervised tuning needs their AU intensities. Set TUNING = 'label-free' (tuning without "
+                         "labels) or add a labels.csv (columns path, AU6, AU10, AU12, AU14, AU17).")
     seed_everything(seed)
     model = load_fau_model(checkpoint)
+    if method == "label-free":
+        train = pseudo_labels(adapt_batchnorm(model, train), train)
     before = fewshot_loss(model, train, sigma)
     history = train_fau(model, train, None, epochs=epochs, lr=lr, batch_size=min(batch_size, len(train)),
                         freeze_backbone=freeze_backbone, augment=augment, sigma=sigma, seed=seed, progress=progress)
-    history.attrs.update(clean_loss_before=before, clean_loss_after=fewshot_loss(model, train, sigma))
+    history.attrs.update(clean_loss_before=before, clean_loss_after=fewshot_loss(model, train, sigma), method=method)
     model.eval()
     return model, history
 
@@ -101,16 +146,18 @@ def prediction_spread(predictions) -> float:
 
 
 def score_model(model, sets: dict[str, FaceSet]) -> dict:
-    """Mean ICC / MAE per evaluation set plus the prediction spread: ``{"test2_icc": ..., "test2_mae": ...}``."""
+    """Mean ICC / MAE per evaluation set plus the prediction spread: ``{"test2_icc": ..., "test2_mae": ...}``
+    (a set without labels gets its spread only)."""
     from facekit.fau.metrics import score_aus
     from facekit.fau.train import predict_intensities
 
     out = {}
     for name, data in sets.items():
         pred = predict_intensities(model, data)
-        scores = score_aus(data.au.numpy(), pred)
-        out[f"{name}_icc"] = float(scores.loc["mean", "icc"])
-        out[f"{name}_mae"] = float(scores.loc["mean", "mae"])
+        if is_labelled(data):
+            scores = score_aus(data.au.numpy(), pred)
+            out[f"{name}_icc"] = float(scores.loc["mean", "icc"])
+            out[f"{name}_mae"] = float(scores.loc["mean", "mae"])
         out[f"{name}_spread"] = prediction_spread(pred)
     return out
 
@@ -193,7 +240,8 @@ def plot_heatmap_comparison(models: dict, data: FaceSet, points: bool = True):
                 p = data.points.numpy()[c].reshape(-1, 2)
                 ax.plot(p[:, 0], p[:, 1], "w+", ms=4)
             err = float(np.abs(pred[c] - data.au.numpy()[c]).mean())
-            ax.set_title(f"{name}: MAE {err:.2f}" if c == 0 else f"MAE {err:.2f}", fontsize=8)
+            said = f"MAE {err:.2f}" if np.isfinite(err) else "no labels"
+            ax.set_title(f"{name}: {said}" if c == 0 else said, fontsize=8)
             ax.axis("off")
     fig.tight_layout()
     return fig
@@ -301,3 +349,68 @@ def large_rate_text(lr: float, test_icc: float, untuned_icc: float, step: float 
     if test_icc < untuned_icc - step:
         return f"what a too-large rate does instead is **overfit** the ten faces ({numbers})."
     return f"and the largest rate does not hurt the source domain either ({numbers})."
+
+
+# --- supervised against label-free tuning ---------------------------------------------------------------------------
+
+def compare_tunings(checkpoint, train: FaceSet, sets: dict[str, FaceSet], seeds: Sequence[int] = (0, 1),
+                    done: dict[str, pd.DataFrame] | None = None, **kw) -> pd.DataFrame:
+    """Both tunings (:data:`facekit.fau.labelfree.METHODS`) of ``checkpoint`` on the labelled handful ``train``, once
+    per seed, scored on the same ``sets``: one row per (method, seed). ``done``: a method's :func:`repeat_seeds`
+    table already computed with these settings (reused, not rerun). ``kw``: the tuning settings (``method`` is
+    ignored)."""
+    kw.pop("method", None)
+    frames = {}
+    for method in METHODS:
+        if done and method in done:
+            frames[method] = done[method]
+        else:
+            frames[method] = repeat_seeds(checkpoint, train, sets, seeds, method=method, **kw)
+    return pd.concat(frames, names=["method", "seed"])
+
+
+def summarise_tunings(table: pd.DataFrame, before: dict) -> pd.DataFrame:
+    """Per metric (``wild_icc``, ...): the untuned value and each method's mean and std over seeds
+    (columns ``before``, ``supervised_mean``, ``supervised_std``, ``label-free_mean``, ``label-free_std``)."""
+    cols = [c for c in table.columns if c in before and table[c].dtype.kind == "f"]
+    out = pd.DataFrame({"before": [before[c] for c in cols]}, index=cols)
+    for method in table.index.get_level_values("method").unique():
+        part = table.xs(method, level="method")[cols]
+        out[f"{method}_mean"] = part.mean().values
+        out[f"{method}_std"] = part.std(ddof=1).values if len(part) > 1 else np.nan
+    return out
+
+
+def compare_word(a_mean: float, a_std: float, b_mean: float, b_std: float, higher_is_better: bool) -> str:
+    """How ``a`` compares with ``b`` (seed means and stds): "better" or "worse" only when the difference of the
+    means exceeds the larger of the two seed spreads, else "the same within the seed spread"; with a single seed
+    (no spread) no change is claimed either."""
+    spread = max(a_std, b_std)
+    d = a_mean - b_mean
+    if not np.isfinite(spread) or abs(d) <= spread:
+        return "the same within the seed spread"
+    return "better" if (d > 0) == higher_is_better else "worse"
+
+
+def _versus(word: str, other: str) -> str:
+    return f"the same as {other} within the seed spread" if word.startswith("the same") else f"{word} than {other}"
+
+
+def tuning_comparison_text(summary: pd.DataFrame, n_seeds: int, sets: Sequence[str] = ("wild", "test2", "test")) -> str:
+    """The answer's verdict on label-free against supervised tuning, from :func:`summarise_tunings`: per set, ICC
+    and MAE of both (mean ± std over ``n_seeds`` seeds) and the untuned value, each with words chosen by
+    :func:`compare_word` (ICC higher is better, MAE lower), against supervised and against untuned."""
+    said = []
+    for name in sets:
+        for metric, up in (("icc", True), ("mae", False)):
+            if f"{name}_{metric}" not in summary.index:
+                continue
+            r = summary.loc[f"{name}_{metric}"]
+            lf, sup = (r["label-free_mean"], r["label-free_std"]), (r["supervised_mean"], r["supervised_std"])
+            said.append(f"`{name}` {metric.upper()} label-free {lf[0]:.3f} ± {lf[1]:.3f}, supervised {sup[0]:.3f} ± "
+                        f"{sup[1]:.3f}, untuned {r['before']:.3f}: label-free is "
+                        f"**{_versus(compare_word(*lf, *sup, higher_is_better=up), 'supervised')}** and "
+                        f"{_versus(compare_word(lf[0], lf[1], r['before'], 0.0, higher_is_better=up), 'untuned')}")
+    if not said:
+        return "No labelled face set to compare the tunings on."
+    return f"Over {n_seeds} seeds (mean ± std): " + "; ".join(said) + "."

@@ -20,8 +20,11 @@ from facekit.data.faceset import FaceSet
 from facekit.fau.data import load_au_csv
 from facekit.fau.model import FAU_AUS
 from facekit.fau.points import template_points
+from facekit.kit_formats import checkpoint_label
+from facekit.paths import data_dir
 
-__all__ = ["NO_LABELS", "load_face_images", "is_labelled", "save_starter_visualize", "model_input_format"]
+__all__ = ["NO_LABELS", "checkpoint_label", "face_set_label", "load_face_images", "load_for_model", "is_labelled", "save_starter_visualize",
+           "model_input_format"]
 
 #: What a metric that needs ground truth says for an unlabelled folder.
 NO_LABELS = "no labels: not computed"
@@ -37,6 +40,19 @@ def model_input_format(model) -> tuple[int, bool]:
 def is_labelled(data: FaceSet) -> bool:
     """Whether ``data`` has true intensities (a folder without labels.csv has NaN)."""
     return bool(np.isfinite(data.au.numpy()).all())
+
+
+def face_set_label(data: FaceSet, folder=None) -> str:
+    """How an answer names a face set: the folder the notebook was given (or the shipped one it fell back to),
+    whether it is the shipped synthetic faces or the user's, and whether it has labels, e.g. "`data/fau/test/`
+    (the shipped synthetic faces, labelled)" or "`course/task2/test` (your folder, no labels.csv)"."""
+    where = Path(folder) if folder is not None else Path(data.meta.get("folder", data.source))
+    labelled = "labelled" if is_labelled(data) else "no labels.csv"
+    try:
+        shipped = where.resolve().relative_to(data_dir().resolve())
+        return f"`data/{shipped.as_posix()}/` (the shipped synthetic faces, {labelled})"
+    except ValueError:
+        return f"`{where}` (your folder, {labelled})"
 
 
 def load_face_images(folder: str | os.PathLike, size: int = 128, color: bool = False) -> FaceSet:
@@ -75,6 +91,15 @@ def load_face_images(folder: str | os.PathLike, size: int = 128, color: bool = F
                    names=[p.stem for p in files])
     data.meta.update(labelled=False, folder=str(folder), files=[p.name for p in files])
     return data
+
+
+def load_for_model(folder: str | os.PathLike, model) -> FaceSet:
+    """A face folder for ``model``: without ``labels.csv`` (the course's crops) at the model's input format (a
+    ResNet-50 gets RGB 256 px); with ``labels.csv`` at 128 px grey, the frame its points are given in (the
+    workbook's convention, :func:`facekit.fau.data.load_au_csv`): the trainer and the predictors resize to the
+    model's input and move the points with it."""
+    size, color = model_input_format(model) if not (Path(folder) / "labels.csv").is_file() else (128, False)
+    return load_face_images(folder, size=size, color=color)
 
 
 def save_starter_visualize(res, out_folder: str | os.PathLike, threshold: float = 0.1 / 255.0) -> list[Path]:
