@@ -231,7 +231,7 @@ def test_large_rate_overfitting_claim_flips():
 def test_trainer_schedule_cosine_decays_and_constant_keeps_the_starter_rate():
     import torch
 
-    from facekit.data.fer import FERData
+    from facekit.data import FaceSet
     from facekit.emotion import TrainConfig, Trainer
     from facekit.emotion.train import scheduled_lr
 
@@ -242,8 +242,8 @@ def test_trainer_schedule_cosine_decays_and_constant_keeps_the_starter_rate():
         TrainConfig(schedule="plateau-ish")
     g = torch.Generator().manual_seed(0)
     n = 24
-    data = FERData(torch.randint(0, 256, (n, 48, 48), dtype=torch.uint8, generator=g),
-                   torch.arange(n) % 7, torch.tensor([0] * 16 + [1] * 4 + [2] * 4), source="toy")
+    data = FaceSet(torch.randint(0, 256, (n, 48, 48), dtype=torch.uint8, generator=g),
+                   emotion=torch.arange(n) % 7, usage=torch.tensor([0] * 16 + [1] * 4 + [2] * 4), source="toy")
     cos = Trainer(data, TrainConfig(epochs=3, batch_size=8), progress=False).fit()
     assert cos["lr"].is_monotonic_decreasing and cos["lr"].iloc[-1] < 0.01 * 0.1
     const = Trainer(data, TrainConfig(epochs=2, batch_size=8, schedule="constant"), progress=False).fit()

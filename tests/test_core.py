@@ -16,7 +16,7 @@ import torch
 import facekit as fk
 from facekit import io, paths, runtime
 from facekit_tools.cli import main as cli_main
-from facekit.data import FERData
+from facekit.data import FaceSet
 
 
 def test_repo_root_found_from_notebooks_folder(monkeypatch):
@@ -128,18 +128,18 @@ def test_find_checkpoint_prefers_this_runs_copy(tmp_path, monkeypatch):
         fk.find_checkpoint("other.pt", run_dir)
 
 
-def test_ferdata_validates_and_splits():
+def test_fer_faceset_validates_and_splits():
     images = torch.zeros(4, 48, 48, dtype=torch.uint8)
-    data = FERData(images, torch.tensor([0, 3, 3, 6]), torch.tensor([0, 0, 1, 2]), source="test")
+    data = FaceSet(images, emotion=torch.tensor([0, 3, 3, 6]), usage=torch.tensor([0, 0, 1, 2]), source="test")
     assert len(data.split("Training")) == 2 and len(data.split("PrivateTest")) == 1
     counts = data.class_counts()
     assert counts.loc["happy"].tolist() == [1, 1, 0]
     with pytest.raises(KeyError, match="PublicTest"):
         data.split("Validation")
-    with pytest.raises(ValueError, match="labels"):
-        FERData(images, torch.tensor([0, 1, 2, 7]), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="emotion"):
+        FaceSet(images, emotion=torch.tensor([0, 1, 2, 7]), usage=torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="rows"):
-        FERData(images, torch.tensor([0, 1]), torch.zeros(4, dtype=torch.long))
+        FaceSet(images, emotion=torch.tensor([0, 1]), usage=torch.zeros(4, dtype=torch.long))
 
 
 def test_doctor_prints_stack_device_and_data(capsys):

@@ -59,7 +59,7 @@ def course_tree(tmp_path_factory):
     fer = make_fer_dataset(n_scale=0.01, seed=5)
     usage = np.array(["Training", "PublicTest", "PrivateTest"])[fer.usage.numpy()]
     rows = [f"{int(l)},{' '.join(map(str, img.flatten().tolist()))},{u}"
-            for img, l, u in zip(fer.images.numpy(), fer.labels.numpy(), usage)]
+            for img, l, u in zip(fer.images.numpy(), fer.emotion.numpy(), usage)]
     (t1 / "fer2013" / "dataset").mkdir(parents=True)
     (t1 / "fer2013" / "dataset" / "fer2013.csv").write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
     t2 = root / "task2"
@@ -74,11 +74,11 @@ def course_tree(tmp_path_factory):
 def test_label_named_folder_is_read_as_the_course_has_it(course_tree):
     crops = load_face_folder(course_tree / "task1" / "test")
     assert crops.names == ["angry", "happy", "sad", "surprised"]  # guided_gradcam.jpg skipped
-    assert crops.labels == ["angry", "happy", "sad", "surprise"] and crops.label_source == "file names"
-    assert any("guided_gradcam.jpg" in r and "skipped" in r for r in crops.remarks)
+    assert crops.emotion_names == ["angry", "happy", "sad", "surprise"] and crops.meta["label_source"] == "file names"
+    assert any("guided_gradcam.jpg" in r and "skipped" in r for r in crops.meta["remarks"])
     starter = load_face_folder(course_tree / "task1" / "test", crop="starter")
-    assert starter.crop == "starter" and starter.images.shape == (4, 48, 48)
-    assert not np.array_equal(starter.images, crops.images)
+    assert starter.meta["crop"] == "starter" and starter.images.shape == (4, 48, 48)
+    assert not torch.equal(starter.images, crops.images)
 
 
 def test_unlabelled_faces_are_not_scored_as_wrong(tmp_path):

@@ -6,7 +6,8 @@ import torch
 
 matplotlib.use("Agg")
 
-from facekit.data.fer import EMOTIONS, FERData  # noqa: E402
+from facekit.data import FaceSet  # noqa: E402
+from facekit.data.fer import EMOTIONS  # noqa: E402
 from facekit.emotion import (  # noqa: E402
     MiniXception, TrainConfig, Trainer, TrainingDiverged, center_crop, confusion, load_emotion_model,
     per_class_report, plot_acc, plot_confusion, plot_loss, predict, random_crop_flip, safe_batch_size,
@@ -22,7 +23,7 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def toy_faces(n_per_class=40, seed=0, n_train=None, n_public=None, n_private=None) -> FERData:
+def toy_faces(n_per_class=40, seed=0, n_train=None, n_public=None, n_private=None) -> FaceSet:
     """Noise faces with a bright horizontal bar whose height encodes the emotion (survives crop and flip)."""
     g = torch.Generator().manual_seed(seed)
     n = len(EMOTIONS) * n_per_class
@@ -36,7 +37,7 @@ def toy_faces(n_per_class=40, seed=0, n_train=None, n_public=None, n_private=Non
     perm = torch.randperm(n, generator=g)
     usage[perm[:n_train]] = 0
     usage[perm[n_train:n_train + n_public]] = 1
-    data = FERData(images.clamp(0, 255).to(torch.uint8), labels, usage, source="toy bars")
+    data = FaceSet(images.clamp(0, 255).to(torch.uint8), emotion=labels, usage=usage, source="toy bars")
     if n_private is not None:
         data = data.subset(torch.cat([perm[:n_train + n_public], perm[n_train + n_public:][:n_private]]))
     return data

@@ -80,7 +80,7 @@ def test_all_au_data_and_batches_match_the_model():
     from facekit.fau.train import make_batch
 
     data = make_au_data(12, seed=5, aus=ALL_AUS)
-    assert data.intensities.shape == (12, 17) and data.points.shape == (12, 17, 2, 2)
+    assert data.au.shape == (12, 17) and data.points.shape == (12, 17, 2, 2)
     assert data.frame().columns[0] == "AU1"
     cfg = FAUConfig.all_aus()
     g = torch.Generator().manual_seed(0)

@@ -1,4 +1,5 @@
 """Patch attention (facekit.fau.attention): switchable by configuration, shape-preserving, uses the points."""
+import numpy as np
 import pytest
 import torch
 
@@ -106,11 +107,12 @@ def test_compare_variants_scores_with_and_without_points():
     import numpy as np
 
     from facekit.fau.ablation import compare_variants
-    from facekit.fau.data import AUData
+    from facekit.data import FaceSet
 
     rng = np.random.default_rng(0)
-    data = AUData(rng.integers(0, 255, (4, 64, 64), dtype=np.uint8), rng.uniform(0, 5, (4, 5)).astype(np.float32),
-                  rng.uniform(10, 50, (4, 5, 2, 2)).astype(np.float32))
+    data = FaceSet(torch.from_numpy(rng.integers(0, 255, (4, 64, 64), dtype=np.uint8)),
+                   au=torch.from_numpy(rng.uniform(0, 5, (4, 5)).astype(np.float32)), aus=(6, 10, 12, 14, 17),
+                   points=torch.from_numpy(rng.uniform(10, 50, (4, 5, 2, 2)).astype(np.float32)))
     torch.manual_seed(0)
     base, attn = build_fau_model(small_config()), build_fau_model(small_config(patch_attention=True))
     table, preds = compare_variants({"base": (base, True), "attn": (attn, True), "attn-nolm": (attn, False)},

@@ -95,7 +95,7 @@ def test_shipped_test_faces_load_with_labels_and_points():
     for name in ("test", "test2"):
         data = load_test_faces(name)
         assert len(data) == 5 and data.images.shape == (5, 128, 128)
-        assert data.intensities.min() >= 0 and data.intensities.max() <= 5
+        assert data.au.min() >= 0 and data.au.max() <= 5
         assert ((data.points > -32) & (data.points < 160)).all()   # wild poses may push a chin off the edge
         assert (data.points[:, :, 0, 0] < data.points[:, :, 1, 0]).all(), "left point must be image-left"
 

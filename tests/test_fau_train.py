@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from facekit.fau.data import AUData, load_au_csv
+from facekit.data import FaceSet
+from facekit.fau.data import load_au_csv
 from facekit.fau.heatmaps import read_intensities
 from facekit.fau.model import FAUConfig, build_fau_model
 from facekit.fau.train import make_batch, set_backbone_frozen, train_fau, train_step
@@ -36,17 +37,18 @@ def blob_faces(n, seed=0, size=64):
             for p in range(2):
                 x, y = pts[i, a, p]
                 img[i] += 40 * inten[i, a] * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 8)
-    return AUData(np.clip(img, 0, 255).astype(np.uint8), inten, pts, source="blobs")
+    return FaceSet(torch.from_numpy(np.clip(img, 0, 255).astype(np.uint8)), au=torch.from_numpy(inten),
+                   aus=(6, 10, 12, 14, 17), points=torch.from_numpy(pts), source="blobs")
 
 
 def test_make_batch_shapes_and_flip_swaps_left_and_right():
     data = blob_faces(4)
     x, y = make_batch(data, [0, 1], CONFIG)
     assert x.shape == (2, 1, 64, 64) and y.shape == (2, 10, 16, 16)
-    assert torch.allclose(read_intensities(y), torch.as_tensor(data.intensities[:2]), atol=1e-6)
+    assert torch.allclose(read_intensities(y), data.au[:2], atol=1e-6)
     g = torch.Generator().manual_seed(0)
     xa, ya, pts = make_batch(data, [0, 1, 2, 3], CONFIG, augment=True, generator=g, with_points=True)
-    assert torch.allclose(read_intensities(ya), torch.as_tensor(data.intensities), atol=1e-6)  # labels preserved
+    assert torch.allclose(read_intensities(ya), data.au, atol=1e-6)  # labels preserved
     assert (pts[..., 0, 0] < pts[..., 1, 0]).all(), "after a flip the left point must still be the left one"
 
 
@@ -92,15 +94,15 @@ def test_real_au_csv_loads_and_bad_files_say_what_is_wrong(tmp_path):
 
     data = blob_faces(3)
     for i in range(3):
-        cv2.imwrite(str(tmp_path / f"f{i}.png"), data.images[i])
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), data.images[i].numpy())
     rows = pd.DataFrame({"path": [f"f{i}.png" for i in range(3)],
-                         **{f"AU{a}": data.intensities[:, j] for j, a in enumerate((6, 10, 12, 14, 17))}})
+                         **{f"AU{a}": data.au.numpy()[:, j] for j, a in enumerate((6, 10, 12, 14, 17))}})
     rows.to_csv(tmp_path / "labels.csv", index=False)
-    cols = {f"AU{a}_{s}_{c}": data.points[:, j, k, m] for j, a in enumerate((6, 10, 12, 14, 17))
+    cols = {f"AU{a}_{s}_{c}": data.points.numpy()[:, j, k, m] for j, a in enumerate((6, 10, 12, 14, 17))
             for k, s in enumerate("lr") for m, c in enumerate("xy")}
     rows.assign(**cols).to_csv(tmp_path / "with_points.csv", index=False)
     loaded = load_au_csv(tmp_path / "with_points.csv", size=64)
-    assert loaded.images.shape == (3, 64, 64) and np.allclose(loaded.points, data.points, atol=1e-4)
+    assert loaded.images.shape == (3, 64, 64) and torch.allclose(loaded.points, data.points, atol=1e-4)
     rows.drop(columns="AU17").to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match=r"missing columns \['AU17'\]"):
         load_au_csv(tmp_path / "bad.csv")

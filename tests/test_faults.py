@@ -22,7 +22,8 @@ import pytest
 import torch
 
 import facekit.paths
-from facekit.data.fer import EMOTIONS, FERData
+from facekit.data import FaceSet
+from facekit.data.fer import EMOTIONS
 from facekit.data.loaders import DataError, load_au_labels, load_fer2013
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +38,12 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def toy_faces(n_per_class=6, seed=0) -> FERData:
+def toy_faces(n_per_class=6, seed=0) -> FaceSet:
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(len(EMOTIONS)).repeat(n_per_class)
     images = (100 + 30 * torch.randn(len(labels), 48, 48, generator=g)).clamp(0, 255).to(torch.uint8)
     usage = torch.tensor([i % 3 for i in range(len(labels))])
-    return FERData(images, labels, usage, source=f"toy seed {seed}")
+    return FaceSet(images, emotion=labels, usage=usage, source=f"toy seed {seed}")
 
 
 def tiny_notebook(folder: Path, body: str = "y = 2", name: str = "00_tiny.ipynb") -> Path:

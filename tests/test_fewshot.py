@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from facekit.fau import fewshot
-from facekit.fau.data import AUData
+from facekit.data import FaceSet
 from facekit.fau.model import FAUConfig, build_fau_model
 from facekit.io import load_checkpoint
 
@@ -25,7 +25,8 @@ def handful(n=6, size=64, seed=0):
             for p in range(2):
                 x, y = pts[i, a, p]
                 img[i] += inten[i, a] / 5 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 18)
-    return AUData((np.clip(img, 0, 1) * 255).astype(np.uint8), inten, pts, source="toy")
+    return FaceSet(torch.from_numpy((np.clip(img, 0, 1) * 255).astype(np.uint8)), au=torch.from_numpy(inten),
+                   aus=(6, 10, 12, 14, 17), points=torch.from_numpy(pts), source="toy")
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 import facekit.paths
-from facekit.data.fer import EMOTIONS, FERData
+from facekit.data import FaceSet
+from facekit.data.fer import EMOTIONS
 from facekit.data.loaders import DataError, load_au_labels, load_fer2013, read_image, real_fer2013_path
 from facekit.io import CheckpointError, convert_checkpoint, load_checkpoint, save_checkpoint
 
@@ -47,7 +48,7 @@ def tiny_fau_model():
     return build_fau_model(FAUConfig(base_width=8, deconv_filters=(16, 16, 16), input_size=64))
 
 
-def toy_faces(n_per_class=12, seed=0, splits=(0, 1, 2)) -> FERData:
+def toy_faces(n_per_class=12, seed=0, splits=(0, 1, 2)) -> FaceSet:
     """Noise faces with a bar whose height is the label; ``splits`` are the usage codes assigned in turn."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(len(EMOTIONS)).repeat(n_per_class)
@@ -55,16 +56,16 @@ def toy_faces(n_per_class=12, seed=0, splits=(0, 1, 2)) -> FERData:
     for k in range(len(EMOTIONS)):
         images[labels == k, 4 + 6 * k:8 + 6 * k, 8:40] += 80
     usage = torch.tensor([splits[i % len(splits)] for i in range(len(labels))])
-    return FERData(images.clamp(0, 255).to(torch.uint8), labels, usage, source=f"toy bars seed {seed}")
+    return FaceSet(images.clamp(0, 255).to(torch.uint8), emotion=labels, usage=usage, source=f"toy bars seed {seed}")
 
 
 def toy_au(n=8, seed=0, size=64):
-    from facekit.fau.data import AUData
 
     rng = np.random.default_rng(seed)
     pts = rng.uniform(16, 48, (n, 5, 2, 2)).astype(np.float32)
-    return AUData(rng.integers(0, 255, (n, size, size), dtype=np.uint8),
-                  rng.uniform(0, 5, (n, 5)).astype(np.float32), pts, source="toy")
+    return FaceSet(torch.from_numpy(rng.integers(0, 255, (n, size, size), dtype=np.uint8)),
+                   au=torch.from_numpy(rng.uniform(0, 5, (n, 5)).astype(np.float32)), aus=(6, 10, 12, 14, 17),
+                   points=torch.from_numpy(pts), source="toy")
 
 
 def write_png(path: Path, value=128, size=48, orientation: int | None = None, suffix=None) -> Path:
@@ -197,7 +198,7 @@ def test_a_data_cache_that_would_run_code_is_not_run_but_regenerated(tmp_path, m
     torch.save({"images": _RunsCode(marker)}, cache)
     assert len(emotion_data.load_emotion_data(0.1, verbose=False)) == len(faces)
     assert not marker.exists()
-    assert torch.equal(torch.load(cache, weights_only=True)["labels"], faces.labels)
+    assert torch.equal(torch.load(cache, weights_only=True)["emotion"], faces.emotion)
 
 
 def test_emotion_and_fau_checkpoints_mixed_up_say_which_loader_to_use(tmp_path):
@@ -256,7 +257,7 @@ def test_au06_style_names_are_read_by_both_au_loaders(tmp_path):
     from facekit.fau.data import load_au_csv
 
     path = _au_csv(tmp_path, header="path,AU06,AU010,au12,AU14,17")
-    assert load_au_csv(path, size=64).intensities[1].tolist() == [1, 2, 2.5, 4, 5]
+    assert load_au_csv(path, size=64).au[1].tolist() == [1, 2, 2.5, 4, 5]
     assert load_au_labels(path, size=64)[1]["AU12"].tolist() == [3, 2.5]
 
 
@@ -447,7 +448,7 @@ def test_gzip_bytes_in_a_csv_file_are_read_as_gzip(tmp_path):
     path = tmp_path / "fer2013.csv"
     path.write_bytes(gzip.compress(f"emotion,pixels,Usage\n3,{PIX},Training\n".encode()))
     data = load_fer2013(path)
-    assert data.labels.tolist() == [3] and "gzip" in data.source
+    assert data.emotion.tolist() == [3] and "gzip" in data.source
 
 
 @pytest.mark.parametrize("entry,used", [("FER2013.CSV", True), ("fer2013.csv.gz", True), ("train_data.csv", False),
@@ -466,7 +467,7 @@ def test_the_synthetic_fallback_names_the_file_it_ignored(tmp_path, monkeypatch,
         warnings.simplefilter("always")
         found = real_fer2013_path()
     if used:
-        assert found == path.parent and load_fer2013(found).labels.tolist() == [3]
+        assert found == path.parent and load_fer2013(found).emotion.tolist() == [3]
     else:
         assert found is None
         assert any(entry.split("/")[0] in str(w.message) and "synthetic faces are used" in str(w.message)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from facekit.emotion import imbalance as I
-from facekit.data.fer import FERData
+from facekit.data import FaceSet
 from facekit.emotion.train import TrainConfig, Trainer, balanced_order, freeze_layers
 from facekit.emotion.xception import MiniXception
 
@@ -15,7 +15,7 @@ def _toy(n=96, seed=0):
     images = torch.randint(0, 256, (n, 48, 48), dtype=torch.uint8, generator=gen)
     images[labels == 3, 30:40, 14:34] = 255  # a learnable "smile"
     usage = torch.tensor([0, 0, 1, 2] * (n // 4))
-    return FERData(images, labels, usage, source="toy")
+    return FaceSet(images, emotion=labels, usage=usage, source="toy")
 
 
 def test_class_weights_formula():

@@ -55,7 +55,7 @@ def test_plan_follows_graph_not_names(keras):
 
 def test_matches_numpy_keras_forward(model, keras, real_faces):
     layers, weights = keras
-    x = preprocess(torch.from_numpy(real_faces.images[:3]))
+    x = preprocess(real_faces.images[:3])
     with torch.no_grad():
         probs = model(x).softmax(1).numpy()
     for i in range(len(x)):
@@ -67,7 +67,7 @@ def test_keras_same_padding_matters(keras, real_faces):
     """Torch's symmetric pool padding shifts the windows on even sizes: the outputs differ measurably."""
     layers, weights = keras
     plain = K.load_keras_minixception(H5, keras_padding=False)
-    x = preprocess(torch.from_numpy(real_faces.images[:2]))
+    x = preprocess(real_faces.images[:2])
     with torch.no_grad():
         probs = plain(x).softmax(1).numpy()
     ref = np.stack([K.keras_forward_numpy(x[i, 0].numpy().astype(np.float64), layers, weights) for i in range(2)])
@@ -82,10 +82,10 @@ def test_keras_same_maxpool_padding():
 
 
 def test_real_happy_photos_are_happy(model, real_faces):
-    x = preprocess(torch.from_numpy(real_faces.images))
+    x = preprocess(real_faces.images)
     with torch.no_grad():
         pred = model(x).argmax(1).tolist()
-    for name, label, p in zip(real_faces.names, real_faces.labels, pred):
+    for name, label, p in zip(real_faces.names, real_faces.emotion_names, pred):
         if label == "happy":
             assert EMOTIONS[p] == "happy", name
 

@@ -8,7 +8,7 @@ import torch
 
 import facekit as fk
 from facekit.fau import fewshot, labelfree
-from facekit.fau.data import AUData
+from facekit.data import FaceSet
 from facekit.fau.folders import NO_LABELS, checkpoint_label, face_set_label, is_labelled
 from facekit.fau.model import build_fau_model, load_fau_model
 from test_fewshot import handful, tiny_config
@@ -20,9 +20,9 @@ def checkpoint(tmp_path):
     return fewshot.save_tuned_model(build_fau_model(tiny_config()), tmp_path / "start.pth")
 
 
-def unlabelled(data: AUData) -> AUData:
-    out = AUData(data.images, np.full_like(data.intensities, np.nan), data.points, "course", list(data.names),
-                 {"labelled": False, "folder": "/course/task2/train"})
+def unlabelled(data: FaceSet) -> FaceSet:
+    out = FaceSet(data.images, au=torch.full_like(data.au, float("nan")), aus=data.aus, points=data.points,
+                  source="course", names=list(data.names), meta={"labelled": False, "folder": "/course/task2/train"})
     assert not is_labelled(out)
     return out
 
@@ -30,7 +30,7 @@ def unlabelled(data: AUData) -> AUData:
 def test_mirrored_heatmaps_answer_a_face_and_its_mirror_alike(checkpoint):
     model = load_fau_model(checkpoint)
     data = handful(4)
-    mirrored = AUData(np.ascontiguousarray(data.images[..., ::-1]), data.intensities, data.points, "mirror")
+    mirrored = FaceSet(data.images.flip(-1).contiguous(), au=data.au, aus=data.aus, points=data.points, source="mirror")
     a, b = labelfree.mirrored_heatmaps(model, data), labelfree.mirrored_heatmaps(model, mirrored)
     swap = [1, 0, 3, 2, 5, 4, 7, 6, 8, 9]  # AU6/10/12/14 left-right pairs swap; AU17's midline pair stays
     assert torch.allclose(a, b.flip(-1)[:, swap], atol=1e-5)
@@ -44,7 +44,7 @@ def test_pseudo_labels_are_the_models_own_readout(checkpoint):
     from facekit.fau.heatmaps import read_intensities
 
     expected = read_intensities(labelfree.mirrored_heatmaps(model, data)).numpy()
-    assert np.allclose(pseudo.intensities, expected)
+    assert np.allclose(pseudo.au.numpy(), expected)
     assert pseudo.points.shape == data.points.shape
     assert (pseudo.points >= -1).all() and (pseudo.points <= data.image_size).all()
 

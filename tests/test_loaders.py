@@ -30,9 +30,9 @@ def test_csv_reads_labels_splits_and_pixels(tmp_path):
     path = _csv(tmp_path, [f"3,{pix},Training", f"0,{PIX},PublicTest", f"6,{PIX},PrivateTest"])
     data = load_fer2013(path)
     assert data.images.shape == (3, 48, 48) and data.images.dtype == torch.uint8
-    assert data.labels.tolist() == [3, 0, 6] and data.usage.tolist() == [0, 1, 2]
+    assert data.emotion.tolist() == [3, 0, 6] and data.usage.tolist() == [0, 1, 2]
     assert data.images[0, 0, :3].tolist() == [0, 1, 2] and data.images[0, 1, 0] == 48
-    assert load_fer2013(tmp_path).labels.tolist() == [3, 0, 6]  # the folder holding fer2013.csv
+    assert load_fer2013(tmp_path).emotion.tolist() == [3, 0, 6]  # the folder holding fer2013.csv
 
 
 @pytest.mark.parametrize("row,message", [
@@ -76,7 +76,7 @@ def test_folders_map_classes_by_name_not_order(tmp_path):
     _png(tmp_path / "train" / "angry" / "b.jpg", 20)
     _png(tmp_path / "test" / "disgust" / "c.png", 30, size=64)  # resized to 48
     data = load_fer2013(tmp_path)
-    by_file = dict(zip(data.meta["files"], zip(data.labels.tolist(), data.usage.tolist())))
+    by_file = dict(zip(data.meta["files"], zip(data.emotion.tolist(), data.usage.tolist())))
     assert by_file["train/surprise/a.png"] == (EMOTIONS.index("surprise"), 0)
     assert by_file["train/angry/b.jpg"] == (EMOTIONS.index("angry"), 0)
     assert by_file["test/disgust/c.png"] == (EMOTIONS.index("disgust"), 2)

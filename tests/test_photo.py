@@ -136,7 +136,7 @@ def test_the_photo_twin_is_cached_apart_and_says_what_it_is(tmp_path, monkeypatc
     faces = emotion_data.load_emotion_data(n_scale=0.004, seed=3, photo=True)
     assert "photo identities" in faces.source and "photo" not in drawn.source
     assert faces.meta["features"] == sorted(FEATURES + ("photo",)) and drawn.meta["features"] is None
-    assert torch.equal(faces.labels, drawn.labels) and torch.equal(faces.au, drawn.au)   # same plan and AUs
+    assert torch.equal(faces.emotion, drawn.emotion) and torch.equal(faces.au, drawn.au)   # same plan and AUs
     assert not torch.equal(faces.images, drawn.images)
     names = sorted(p.name for p in (tmp_path / "synth").glob("*.pt"))
     assert len(names) == 2 and any(f"_photo{photo.PHOTO_VERSION}_" in n for n in names)   # a new warp, a new file

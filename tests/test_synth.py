@@ -8,7 +8,8 @@ import torch
 
 from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS
 from facekit.data.loaders import load_au_labels, load_fer2013
-from facekit.synth import (AUS, EMFACS, FEATURES, LANDMARK_NAMES, FaceBatch, au_region_masks, label_confusion,
+from facekit.data import FaceSet
+from facekit.synth import (AUS, EMFACS, FEATURES, LANDMARK_NAMES, au_region_masks, label_confusion,
                            make_au_dataset, make_fer_dataset, render_faces)
 from facekit.synth.cli import main as synth_main
 from facekit.synth.dataset import fer_split_counts
@@ -31,7 +32,7 @@ def test_contract_constants():
 @pytest.mark.parametrize("size,color", [(48, False), (128, True)])
 def test_render_shapes_and_ranges(size, color):
     b = render_faces(6, seed=1, size=size, color=color)
-    assert isinstance(b, FaceBatch)
+    assert isinstance(b, FaceSet) and b.aus == AUS
     assert b.images.dtype == torch.uint8
     assert b.images.shape == ((6, 3, size, size) if color else (6, size, size))
     assert b.au.shape == (6, len(AUS)) and b.au.dtype == torch.float32
@@ -123,7 +124,7 @@ def test_make_fer_dataset_hits_scaled_fer2013_counts():
         expected = [max(1, round(c * 0.02)) for c in FER2013_COUNTS[split]]
         assert counts[split].tolist() == expected
     assert data.images.shape[1:] == (48, 48)
-    assert data.au.shape == (len(data), len(AUS)) and data.clean_labels is not None
+    assert data.au.shape == (len(data), len(AUS)) and data.clean_emotion is not None
     assert "synthetic" in data.source
     assert data.meta["render_rate_faces_per_s"] > 0
 
@@ -167,7 +168,7 @@ def test_cli_fer_round_trip_and_byte_identical(tmp_path, capsys):
     for split in SPLITS:
         assert data.class_counts()[split].tolist() == [max(1, round(c * 0.01)) for c in FER2013_COUNTS[split]]
     direct = make_fer_dataset(0.01, seed=3, progress=False)
-    assert torch.equal(data.images, direct.images) and torch.equal(data.labels, direct.labels)
+    assert torch.equal(data.images, direct.images) and torch.equal(data.emotion, direct.emotion)
     header = out1.read_text().splitlines()[0]
     assert header == "emotion,pixels,Usage"
     side = out1.with_name("fer_au.csv").read_text().splitlines()

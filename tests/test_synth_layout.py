@@ -92,7 +92,7 @@ def test_cli_command_is_added_by_add_command():
 
 def test_names_other_code_imports_from_render_are_still_there():
     for name in ("DOMAINS", "FEATURES", "GENERATOR_VERSION", "LANDMARK_NAMES", "OPTIONAL_FEATURES", "PIXEL_BATCH",
-                 "WILD_FACTORS", "FaceBatch", "check_as_lab", "draw_identity", "draw_nuisance", "face_geometry",
+                 "WILD_FACTORS", "check_as_lab", "draw_identity", "draw_nuisance", "face_geometry",
                  "feature_to_image", "landmarks_from_geometry", "render_chunk", "render_faces", "_generator",
                  "_IDENTITY", "_NUISANCE", "_P_OCCLUDED", "_c", "_feature_x", "_pixel_grid"):
         assert hasattr(render, name), name
@@ -201,8 +201,8 @@ def test_renders_are_deterministic(kwargs):
     two = render_faces(12, seed=17, chunk=8, **kwargs)
     for name in ("images", "au", "emotion", "clean_emotion", "landmarks"):
         assert torch.equal(getattr(one, name), getattr(two, name)), name
-    assert one.geometry.keys() == two.geometry.keys()
-    assert all(torch.equal(one.geometry[k], two.geometry[k]) for k in one.geometry)
+    g1, g2 = one.extra["geometry"], two.extra["geometry"]
+    assert g1.keys() == g2.keys() and all(torch.equal(g1[k], g2[k]) for k in g1)
 
 
 @pytest.mark.parametrize("feature", FEATURES)

@@ -20,7 +20,7 @@ from facekit.paths import data_dir, shipped_checkpoint_dir
 
 
 def emotion_images() -> np.ndarray:
-    return np.ascontiguousarray(load_face_folder(data_dir("test"), size=48, detect=False).images)
+    return np.ascontiguousarray(load_face_folder(data_dir("test"), size=48, detect=False).images.numpy())
 
 
 def emotion_inputs() -> torch.Tensor:
@@ -28,7 +28,7 @@ def emotion_inputs() -> torch.Tensor:
 
 
 def fau_images(config) -> np.ndarray:
-    return np.ascontiguousarray(load_test_faces("test", size=config.input_size).images)
+    return np.ascontiguousarray(load_test_faces("test", size=config.input_size).images.numpy())
 
 
 def fau_inputs(config) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Face data: the in-memory emotion data set shared by the synthetic generator and real FER2013, and its loaders."""
-from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS, FERData
+"""Face data: the one face-set type (:class:`FaceSet`) shared by the synthetic generator and real data, and its loaders."""
+from facekit.data.faceset import FaceSet
+from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS
 
-__all__ = ["EMOTIONS", "FER2013_COUNTS", "SPLITS", "FERData"]
+__all__ = ["EMOTIONS", "FER2013_COUNTS", "SPLITS", "FaceSet"]

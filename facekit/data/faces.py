@@ -3,47 +3,30 @@
 The cascade file comes with ``opencv-python-headless<5`` (``cv2.data.haarcascades``; OpenCV 5 dropped both
 ``CascadeClassifier`` and the files). When no face is found the image is centre-cropped instead and the result says so;
 unreadable or non-image files are skipped with a warning naming them; an empty folder is an error naming the folder.
+
+The crops come as a :class:`facekit.data.FaceSet`: ``images`` uint8 (N, size, size) grey, ``names`` the file stems,
+``emotion`` the true label of each face (from ``labels.csv`` in the folder, else the file name; -1: no label);
+per face in ``extra``: ``detected`` (bool tensor: the Haar cascade found the face; ``False``: centre crop or an image
+that was already a face crop), ``boxes`` (int64 (N, 4) x, y, w, h in the original image), ``notes`` (one
+human-readable line per image, e.g. "no face found: centre crop") and ``sources`` (the file, ``None`` for an
+in-memory photo); in ``meta``: ``skipped`` (files left out), ``remarks`` (folder-level notes: where labels came
+from, files left out), ``label_source`` ("labels.csv", "file names" or "none") and ``crop`` ("facekit" or "starter").
 """
 from __future__ import annotations
 
 import csv
 import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from facekit.data.faceset import FaceSet
 from facekit.data.images import imread
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
 _CASCADES: dict[str, object] = {}
-
-
-@dataclass
-class FaceCrops:
-    """Faces cut out of a folder of images, ready for a 48x48 (or 64x64) model.
-
-    ``images`` uint8 (N, size, size) grayscale; ``names`` the file stems; ``labels`` the true label of each face
-    (from ``labels.csv`` in the folder, else ``None``); ``detected`` whether the Haar cascade found the face (``False``:
-    centre crop or an image that was already a face crop); ``boxes`` (x, y, w, h) in the original image;
-    ``notes`` one human-readable line per image (e.g. "no face found: centre crop"); ``skipped`` files left out.
-    """
-
-    images: np.ndarray
-    names: list[str]
-    labels: list[str | None]
-    detected: np.ndarray
-    boxes: np.ndarray
-    notes: list[str]
-    skipped: list[str] = field(default_factory=list)
-    sources: list[Path] = field(default_factory=list)
-    remarks: list[str] = field(default_factory=list)  # folder-level notes: where labels came from, files left out
-    label_source: str = "labels.csv"                  # "labels.csv", "file names" or "none"
-    crop: str = "facekit"                             # "facekit" or "starter" (see CROPS)
-
-    def __len__(self) -> int:
-        return len(self.images)
 
 
 def haar_cascade(name: str = "haarcascade_frontalface_default.xml"):
@@ -181,7 +164,7 @@ def read_labels(folder: str | os.PathLike) -> dict[str, str]:
 
 
 def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | str = "auto",
-                     crop: str = "facekit") -> FaceCrops:
+                     crop: str = "facekit") -> FaceSet:
     """Every image in ``folder`` (sorted by name) as a face crop; see :func:`crop_face` for ``detect`` and
     :data:`CROPS` for ``crop`` (``"starter"``: :func:`starter_crop`).
 
@@ -243,15 +226,42 @@ def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | s
         unlabelled = [n for n, t in zip(names, true) if t is None]
         remarks.append(f"no labels.csv: true labels read from the file names ({len(names) - len(unlabelled)} of "
                        f"{len(names)})" + (f"; no label for {', '.join(unlabelled)}" if unlabelled else ""))
-    return FaceCrops(np.stack(images), names, true, np.array(found), np.array(boxes, dtype=np.int64), notes, skipped,
-                     sources, remarks, source, crop)
+    return _crops(images, names, true, found, boxes, notes, sources, source=str(folder),
+                  meta={"skipped": skipped, "remarks": remarks, "label_source": source, "crop": crop})
 
 
-def crop_photos(photos, size: int = 48) -> FaceCrops:
+def crop_photos(photos, size: int = 48) -> FaceSet:
     """Face crops of in-memory photos (e.g. :func:`facekit.assets.load_real_photos`), always running detection."""
     images, found, boxes, notes = [], [], [], []
     for photo in photos:
         face, ok, box, note = crop_face(photo.image, size=size, detect=True)
         images.append(face), found.append(ok), boxes.append(box), notes.append(f"{photo.name}: {note}")
-    return FaceCrops(np.stack(images), [p.name for p in photos], [p.label for p in photos], np.array(found),
-                     np.array(boxes, dtype=np.int64), notes)
+    return _crops(images, [p.name for p in photos], [p.label for p in photos], found, boxes, notes,
+                  [None] * len(images), source="photos",
+                  meta={"skipped": [], "remarks": [], "label_source": "photos", "crop": "facekit"})
+
+
+def emotion_codes(labels, where: str = "") -> torch.Tensor:
+    """Emotion names (or ``None``: no label) -> int64 codes into :data:`facekit.data.fer.EMOTIONS` (-1: no label);
+    synonyms and case are forgiven (``Happy``, ``surprised``), anything else is an error naming the face."""
+    from facekit.data.fer import EMOTIONS, emotion_from_name
+
+    codes = []
+    for i, label in enumerate(labels):
+        if label is None or not str(label).strip():
+            codes.append(-1)
+            continue
+        name = emotion_from_name(str(label))
+        if name is None:
+            raise ValueError(f"{where}face {i + 1}: label {label!r} is not a FER2013 emotion "
+                             f"({', '.join(EMOTIONS)}).")
+        codes.append(EMOTIONS.index(name))
+    return torch.tensor(codes, dtype=torch.int64)
+
+
+def _crops(images, names, labels, found, boxes, notes, sources, *, source: str, meta: dict) -> FaceSet:
+    return FaceSet(torch.from_numpy(np.stack(images)), emotion=emotion_codes(labels, f"{source}: "), names=names,
+                   source=source, meta=meta,
+                   extra={"detected": torch.tensor(found, dtype=torch.bool),
+                          "boxes": torch.tensor(boxes, dtype=torch.int64).reshape(-1, 4),
+                          "notes": list(notes), "sources": list(sources)})

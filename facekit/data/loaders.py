@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facekit.data.fer import EMOTION_SYNONYMS, EMOTIONS, SPLITS, FERData
+from facekit.data.faceset import FaceSet
+from facekit.data.fer import EMOTION_SYNONYMS, EMOTIONS, SPLITS
 from facekit.data.images import ImageTooLarge, imread
 
 #: Image file suffixes the folder loaders read.
@@ -74,7 +75,7 @@ def find_fer2013(root: str | os.PathLike) -> Path | None:
     return next((sub for sub in _visible(root) if sub.is_dir() and _holds_fer2013(sub)), None)
 
 
-def load_fer2013(path: str | os.PathLike, split: str | None = None) -> FERData:
+def load_fer2013(path: str | os.PathLike, split: str | None = None) -> FaceSet:
     """Read FER2013 into memory: Kaggle's ``fer2013.csv`` (``emotion,pixels,Usage``) or the Kaggle folder layout
     (``train/<class>/*.png|jpg``, ``test/<class>/...``, class folders matched by name, e.g. ``angry``,
     ``disgust``...). A folder holding ``fer2013.csv`` (any case, or ``fer2013.csv.gz``) is read as that CSV.
@@ -98,7 +99,7 @@ def load_fer2013(path: str | os.PathLike, split: str | None = None) -> FERData:
     return _load_fer_csv(path, split)
 
 
-def _load_fer_csv(path: Path, split: str | None = None) -> FERData:
+def _load_fer_csv(path: Path, split: str | None = None) -> FaceSet:
     import pandas as pd
 
     with open(path, "rb") as fh:
@@ -153,8 +154,8 @@ def _load_fer_csv(path: Path, split: str | None = None) -> FERData:
                         "PrivateTest per row), or pass load_fer2013(..., split='Training') to use every row as one "
                         "split.")
     pixels = _parse_pixels(table["pixels"], where)
-    return FERData(images=torch.from_numpy(pixels.reshape(-1, 48, 48)),
-                   labels=torch.from_numpy(emotion.to_numpy().astype(np.int64)),
+    return FaceSet(images=torch.from_numpy(pixels.reshape(-1, 48, 48)),
+                   emotion=torch.from_numpy(emotion.to_numpy().astype(np.int64)),
                    usage=torch.from_numpy(usage_codes.astype(np.int64)),
                    source=f"FER2013 CSV {path}" + (" (gzip)" if gzipped else ""),
                    meta={"path": str(path), "format": "csv.gz" if gzipped else "csv"})
@@ -249,7 +250,7 @@ def _visible(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX")))
 
 
-def _load_fer_folders(root: Path) -> FERData:
+def _load_fer_folders(root: Path) -> FaceSet:
     images, labels, usage, files = [], [], [], []
     ignored: list[str] = []   # files that are not read: other formats, loose files, files in sub-folders
     resized = 0               # images that were not 48x48 and were resized
@@ -295,7 +296,7 @@ def _load_fer_folders(root: Path) -> FERData:
         shown = ", ".join(ignored[:5]) + (f" (+{len(ignored) - 5:,} more)" if len(ignored) > 5 else "")
         warnings.warn(f"{root}: {len(ignored):,} file(s) not read: {shown}. Only {'/'.join(IMAGE_SUFFIXES)} images "
                       "directly inside <split>/<emotion>/ are faces; convert or move the others.", stacklevel=3)
-    return FERData(images=torch.from_numpy(np.stack(images)), labels=torch.tensor(labels, dtype=torch.long),
+    return FaceSet(images=torch.from_numpy(np.stack(images)), emotion=torch.tensor(labels, dtype=torch.long),
                    usage=torch.tensor(usage, dtype=torch.long), source=f"FER2013 folders {root}",
                    meta={"path": str(root), "format": "folders", "files": files, "resized": resized,
                          "ignored": ignored})

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
     private = data.split("PrivateTest")
     preds = predict(model, private) if len(private) else None
-    stats = summarize(private.labels, preds.pred) if preds is not None else {}
+    stats = summarize(private.emotion, preds.pred) if preds is not None else {}
     best = int(history["public_acc"].idxmax()) if history["public_acc"].notna().any() else len(history) - 1
     metrics = {"best_epoch": int(history["epoch"].iloc[best]), "epochs": len(history), "wall_s": wall,
                "train_acc": history["train_acc"].iloc[best], "train_loss": history["train_loss"].iloc[best],

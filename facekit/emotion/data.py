@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from facekit.data.fer import SPLITS, FERData
+from facekit.data.faceset import FaceSet
+from facekit.data.fer import SPLITS
 from facekit.data.loaders import find_fer2013, load_fer2013, real_fer2013_path
 
 
@@ -26,7 +27,7 @@ def synthetic_cache_path(n_scale: float = 1.0, seed: int = 0, domain: str = "lab
     return cache_dir("synth", f"fer_{domain}_s{n_scale:g}_seed{seed}{tag}_v{GENERATOR_VERSION}.pt")
 
 
-def subsample(data: FERData, fraction: float, seed: int = 0) -> FERData:
+def subsample(data: FaceSet, fraction: float, seed: int = 0) -> FaceSet:
     """``fraction`` of each split's faces, drawn at random (seeded), in their original order; the whole set when
     ``fraction >= 1``. QUICK runs use it on real FER2013 as the synthetic twin uses ``n_scale``."""
     if fraction >= 1:
@@ -43,7 +44,7 @@ def subsample(data: FERData, fraction: float, seed: int = 0) -> FERData:
 
 
 def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", verbose: bool = True,
-                      photo: bool = False, fer2013: str | os.PathLike | None = None) -> FERData:
+                      photo: bool = False, fer2013: str | os.PathLike | None = None) -> FaceSet:
     """The Task 1 data: real FER2013 from ``fer2013`` (a CSV or a folder; default ``data/fer2013/``, searched one
     level down, ``fer2013.csv`` or ``icml_face_data.csv``) when present (``domain="lab"`` only; ``"wild"`` is always
     synthetic), else the synthetic twin (generated once, cached under ``data/cache/synth/`` keyed by its parameters
@@ -73,7 +74,7 @@ def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", 
     cache = synthetic_cache_path(n_scale, seed, domain, photo)
     if cache.is_file():
         try:
-            data = FERData(**torch.load(cache, weights_only=True))  # a cache file cannot run code
+            data = FaceSet(**torch.load(cache, weights_only=True))  # a cache file cannot run code
             if verbose:
                 print(f"No real FER2013 in data/fer2013/: using synthetic FACS faces ({len(data):,}, cached {cache}).")
             return data
@@ -84,9 +85,9 @@ def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", 
     data = make_fer_dataset(n_scale=n_scale, seed=seed, domain=domain, progress=verbose,
                             features=FEATURES + ("photo",) if photo else None)
     with atomic_path(cache) as tmp:
-        torch.save(plain({"images": data.images, "labels": data.labels, "usage": data.usage,
-                          "source": data.source, "au": data.au, "landmarks": data.landmarks,
-                          "clean_labels": data.clean_labels, "meta": data.meta}), tmp)
+        torch.save(plain({"images": data.images, "emotion": data.emotion, "usage": data.usage,
+                          "source": data.source, "au": data.au, "aus": list(data.aus), "landmarks": data.landmarks,
+                          "clean_emotion": data.clean_emotion, "meta": data.meta}), tmp)
     if verbose:
         print(f"No real FER2013 in data/fer2013/: generated {len(data):,} synthetic FACS faces at "
               f"{data.meta['render_rate_faces_per_s']:,.0f} faces/s (cached in {cache}).")

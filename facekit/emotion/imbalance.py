@@ -34,7 +34,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from facekit.data.fer import EMOTIONS, FERData
+from facekit.data.faceset import FaceSet
+from facekit.data.fer import EMOTIONS
 from facekit.emotion.batchnorm import rerun_bn_statistics
 from facekit.emotion.metrics import predict, summarize, wilson_interval
 from facekit.emotion.train import TrainConfig, Trainer
@@ -109,17 +110,17 @@ def transfer_start(num_classes: int = len(EMOTIONS)) -> MiniXception:
     return model
 
 
-def evaluate(model: nn.Module, data: FERData, crop: int = 44) -> dict[str, float]:
+def evaluate(model: nn.Module, data: FaceSet, crop: int = 44) -> dict[str, float]:
     """Accuracy, macro-F1, balanced accuracy, per-class recall (``summarize``) and disgust precision on ``data``."""
     preds = predict(model, data, crop=crop)
-    labels, pred = data.labels.numpy(), preds.pred.numpy()
+    labels, pred = data.emotion.numpy(), preds.pred.numpy()
     disgust = EMOTIONS.index("disgust")
     said = pred == disgust
     precision = float((labels[said] == disgust).mean()) if said.any() else float("nan")
     return {**summarize(labels, pred), "precision_disgust": precision, "predicted_disgust": int(said.sum())}
 
 
-def train_imbalance(data: FERData, start: nn.Module, config: ImbalanceConfig,
+def train_imbalance(data: FaceSet, start: nn.Module, config: ImbalanceConfig,
                     progress: bool = True) -> tuple[nn.Module, pd.DataFrame]:
     """Train a copy of ``start`` on ``data``'s Training split as ``config`` says, with the Task 1
     :class:`~facekit.emotion.train.Trainer` (its class-weight, balanced-sampling and freeze options carry the fix);
@@ -133,7 +134,7 @@ def train_imbalance(data: FERData, start: nn.Module, config: ImbalanceConfig,
         epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, schedule="constant", momentum=config.momentum,
         weight_decay=config.weight_decay, crop=config.crop, seed=config.seed, max_steps=config.max_steps,
         channels_last=True,  # this experiment always trains on the CPU
-        class_weights=tuple(class_weights(train.labels).tolist()) if fix and config.method == "reweight" else None,
+        class_weights=tuple(class_weights(train.emotion).tolist()) if fix and config.method == "reweight" else None,
         balanced_sampling=fix and config.method == "finetune",
         freeze=tuple(config.freeze) if fix and config.method == "finetune" else ())
     torch.manual_seed(config.seed)
@@ -164,7 +165,7 @@ def train_imbalance(data: FERData, start: nn.Module, config: ImbalanceConfig,
     return model.eval(), pd.DataFrame(rows)
 
 
-def before_after_table(models: dict[str, nn.Module], data: FERData, crop: int = 44) -> pd.DataFrame:
+def before_after_table(models: dict[str, nn.Module], data: FaceSet, crop: int = 44) -> pd.DataFrame:
     """Rows: recall per emotion, disgust precision and how many faces were called disgust, macro-F1, balanced
     accuracy, accuracy, all on PrivateTest; one column per model."""
     private = data.split("PrivateTest")
@@ -189,7 +190,7 @@ def starting_points(method: str, trained: nn.Module, seed: int = 0) -> tuple[nn.
     return transfer_start(), MiniXception()
 
 
-def subsample_training(data: FERData, fraction: float, seed: int = 0) -> FERData:
+def subsample_training(data: FaceSet, fraction: float, seed: int = 0) -> FaceSet:
     """``data`` with a seeded, class-stratified ``fraction`` of its Training rows (the imbalance is kept) and every
     PublicTest / PrivateTest row (so before/after numbers stay comparable)."""
     if not 0 < fraction <= 1:
@@ -198,8 +199,8 @@ def subsample_training(data: FERData, fraction: float, seed: int = 0) -> FERData
         return data
     gen = torch.Generator().manual_seed(seed)
     keep = data.usage != 0
-    for c in torch.unique(data.labels).tolist():
-        rows = torch.nonzero((data.usage == 0) & (data.labels == c)).flatten()
+    for c in torch.unique(data.emotion).tolist():
+        rows = torch.nonzero((data.usage == 0) & (data.emotion == c)).flatten()
         take = max(1, round(len(rows) * fraction))
         keep[rows[torch.randperm(len(rows), generator=gen)[:take]]] = True
     return data.subset(keep)
@@ -212,7 +213,7 @@ def _pct(value: float) -> str:
 def answer_text(table: pd.DataFrame, counts: pd.DataFrame, cases: pd.DataFrame, method: str,
                 train_fraction: float, epochs: int, spread: pd.DataFrame | None = None) -> str:
     """The Q1.7 answer (Markdown) with every number taken from the before/after ``table``, the class ``counts``
-    (``FERData.class_counts()``), the test2 ``cases`` table (columns model, correct) and, when given, the
+    (``FaceSet.class_counts()``), the test2 ``cases`` table (columns model, correct) and, when given, the
     :func:`seed_spread` table (its verdict replaces the one-seed verdict)."""
     t = table
     p = float(t.loc["recall disgust", "after"])
@@ -320,7 +321,7 @@ def fix_verdict(d_recall: float, d_macro_f1: float, method: str, step: float = 0
             f"{d_macro_f1:+.3f} against the control.")
 
 
-def seed_spread(data: FERData, start: nn.Module, control_start: nn.Module, config: ImbalanceConfig, seeds,
+def seed_spread(data: FaceSet, start: nn.Module, control_start: nn.Module, config: ImbalanceConfig, seeds,
                 done: dict | None = None, progress: bool = False) -> pd.DataFrame:
     """The fix and its control retrained once per seed in ``seeds`` (same data, start and schedule), scored on
     PrivateTest: one row per seed with disgust recall and macro-F1 of both and the fix's own effect

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from tqdm.auto import tqdm
 
-from facekit.data.fer import EMOTIONS, FERData
+from facekit.data.faceset import FaceSet
+from facekit.data.fer import EMOTIONS
 from facekit.emotion.augment import center_crop
 from facekit.emotion.xception import preprocess
 from facekit.runtime import adapt_threads
@@ -44,21 +45,21 @@ class Predictions:
 
     def _need_labels(self) -> torch.Tensor:
         if self.labels is None:
-            raise ValueError("These predictions have no labels: pass a FERData (or labels=) to predict().")
+            raise ValueError("These predictions have no labels: pass a FaceSet (or labels=) to predict().")
         return self.labels
 
 
-def predict(model: torch.nn.Module, faces: FERData | torch.Tensor, labels: torch.Tensor | None = None,
+def predict(model: torch.nn.Module, faces: FaceSet | torch.Tensor, labels: torch.Tensor | None = None,
             crop: int = 44, batch_size: int = 512, device: str | torch.device | None = None,
             progress: bool = False) -> Predictions:
-    """Run ``model`` (in eval mode, no gradients) on uint8 faces (N, 48, 48) or a :class:`FERData`, centre-cropped
+    """Run ``model`` (in eval mode, no gradients) on uint8 faces (N, 48, 48) or a :class:`FaceSet`, centre-cropped
     to ``crop`` and normalised with :func:`preprocess`; returns :class:`Predictions` (logits on the CPU).
 
     Odd chunks of 3 or more faces are padded to an even size (outputs of the padding dropped): channels_last
     kernels on some CPUs misbehave on odd batch sizes, and padding costs one face.
     """
-    if isinstance(faces, FERData):
-        labels = faces.labels if labels is None else labels
+    if isinstance(faces, FaceSet):
+        labels = faces.emotion if labels is None else labels
         faces = faces.images
     if device is None:
         device = next(model.parameters()).device

@@ -66,7 +66,7 @@ def judge_probabilities(model: torch.nn.Module, images: torch.Tensor, batch_size
     images = torch.as_tensor(images)
     if images.dtype != torch.uint8 or images.ndim != 3:
         raise ValueError(f"judge_probabilities expects uint8 (n, H, W) gray faces, got {images.dtype} "
-                         f"{tuple(images.shape)}; pass FaceBatch.images of a gray render.")
+                         f"{tuple(images.shape)}; pass the images of a gray render (FaceSet.images).")
     side = int(getattr(model, "config", {}).get("input_size", images.shape[-1]))
     out = []
     model.eval()
@@ -523,10 +523,10 @@ def _real_photo_rows(judge, shipped):
     except (FileNotFoundError, ImportError) as exc:
         print(f"realism: real photos skipped ({exc})", file=sys.stderr)
         return None
-    tables = {"judge (real FER2013)": photo_predictions(judge, crops.images, crops.labels, crops.names)}
+    tables = {"judge (real FER2013)": photo_predictions(judge, crops.images.numpy(), crops.emotion_names, crops.names)}
     if shipped is not None:
-        tables["synthetic-trained (shipped)"] = photo_predictions(shipped, crops.images, crops.labels, crops.names,
-                                                                  judge=False)
+        tables["synthetic-trained (shipped)"] = photo_predictions(shipped, crops.images.numpy(), crops.emotion_names,
+                                                                  crops.names, judge=False)
     return pd.concat([t.assign(model=m) for m, t in tables.items()], ignore_index=True)
 
 

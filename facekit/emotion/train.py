@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from facekit.data.fer import EMOTIONS, FERData
+from facekit.data.faceset import FaceSet
+from facekit.data.fer import EMOTIONS
 from facekit.emotion.augment import random_crop_flip
 from facekit.emotion.checkpoint import ARCH, CHECKPOINT_NAME, load_emotion_model, model_payload
 from facekit.emotion.metrics import predict
@@ -140,7 +141,7 @@ class EpochResult:
 
 @dataclass
 class Trainer:
-    """Trains a :class:`MiniXception` on a :class:`FERData` held in memory.
+    """Trains a :class:`MiniXception` on a :class:`FaceSet` held in memory.
 
     ``Trainer(data).fit()`` trains on the Training split and evaluates on PublicTest / PrivateTest each epoch,
     saving ``<ckpt_dir>/<name>_best.pt`` (best public accuracy so far, weights only) and ``<name>_last.pt``
@@ -151,7 +152,7 @@ class Trainer:
     one epoch (or ``max_steps`` steps) alone, for benchmarks.
     """
 
-    data: FERData
+    data: FaceSet
     config: TrainConfig = field(default_factory=TrainConfig)
     ckpt_dir: str | os.PathLike | None = None
     name: str = CHECKPOINT_NAME.removesuffix(".pt")
@@ -164,7 +165,7 @@ class Trainer:
         self.device = torch.device(self.device)
         self.train_set = self.data.split("Training")
         if len(self.train_set) == 0:
-            raise ValueError(f"{self.data.source}: the data set has no 'Training' rows; FERData.usage must mark "
+            raise ValueError(f"{self.data.source}: the data set has no 'Training' rows; FaceSet.usage must mark "
                              "training faces with 0 (SPLITS index of 'Training').")
         self.eval_sets = {key: self.data.split(split) for key, split in EVAL_SPLITS.items()}
         if self.model is None:
@@ -196,7 +197,7 @@ class Trainer:
         accuracy on the augmented crops, the faces seen and the wall time."""
         cfg, model = self.config, self.model
         max_steps = max_steps if max_steps is not None else cfg.max_steps
-        images, labels = self.train_set.images, self.train_set.labels
+        images, labels = self.train_set.images, self.train_set.emotion
         order = (balanced_order(labels, len(images), self.generator) if cfg.balanced_sampling
                  else torch.randperm(len(images), generator=self.generator))
         starts = list(range(0, len(order), cfg.batch_size))[:max_steps]
@@ -242,7 +243,7 @@ class Trainer:
         """The learning rate of the last step."""
         return float(self.optimizer.param_groups[0]["lr"])
 
-    def evaluate(self, faces: FERData) -> dict[str, float]:
+    def evaluate(self, faces: FaceSet) -> dict[str, float]:
         """Mean cross-entropy and accuracy on the centre crops of ``faces``."""
         if len(faces) == 0:
             return {"loss": float("nan"), "acc": float("nan")}
@@ -302,7 +303,7 @@ class Trainer:
         import hashlib
 
         d = self.data
-        h = hashlib.sha1(d.labels.numpy().tobytes() + d.usage.numpy().tobytes())
+        h = hashlib.sha1(d.emotion.numpy().tobytes() + d.usage.numpy().tobytes())
         h.update(d.images[::max(1, len(d) // 64)].contiguous().numpy().tobytes())
         return f"{len(d)} faces, sha1 {h.hexdigest()[:12]}"
 
@@ -379,7 +380,7 @@ def epoch_line(history: pd.DataFrame, epochs: int) -> str:
             f"public {row['public_acc']:.3f}, {row['train_img_per_s']:,.0f} img/s, ETA {eta}")
 
 
-def train_classifier(data: FERData, config: TrainConfig | None = None, ckpt_dir: str | os.PathLike | None = None,
+def train_classifier(data: FaceSet, config: TrainConfig | None = None, ckpt_dir: str | os.PathLike | None = None,
                      resume: bool = False, progress: bool = True, **overrides) -> tuple[MiniXception, pd.DataFrame]:
     """Train a MiniXception on ``data`` (Training split; PublicTest and PrivateTest evaluated every epoch).
 
@@ -397,7 +398,7 @@ def train_classifier(data: FERData, config: TrainConfig | None = None, ckpt_dir:
     return trainer.trained_model(), history
 
 
-def measure_throughput(data: FERData, batch_size: int = 128, steps: int = 10, warmup: int = 2,
+def measure_throughput(data: FaceSet, batch_size: int = 128, steps: int = 10, warmup: int = 2,
                        channels_last: bool | None = None, seed: int = 0) -> dict[str, float]:
     """Training images per second of the whole trainer step (index, crop/flip, preprocess, forward, backward,
     SGD) next to the bare model step (forward + backward + SGD on one fixed, already-prepared batch), same batch
@@ -411,7 +412,7 @@ def measure_throughput(data: FERData, batch_size: int = 128, steps: int = 10, wa
     x = preprocess(random_crop_flip(trainer.train_set.images[:n], config.crop)).to(trainer.device)
     if trainer.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    y = trainer.train_set.labels[:n].to(trainer.device)
+    y = trainer.train_set.emotion[:n].to(trainer.device)
     for i in range(warmup + steps):
         if i == warmup:
             t0 = time.perf_counter()

@@ -47,7 +47,7 @@ def preprocess(images: torch.Tensor) -> torch.Tensor:
         images = torch.as_tensor(images)
     if images.dtype != torch.uint8:
         raise TypeError(f"preprocess expects uint8 pixels 0-255, got {images.dtype}; "
-                        "pass the raw faces (FERData.images), not an already normalised tensor.")
+                        "pass the raw faces (FaceSet.images), not an already normalised tensor.")
     if images.ndim == 2:
         images = images[None, None]
     elif images.ndim == 3:

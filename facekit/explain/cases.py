@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
 from facekit.kit_formats import checkpoint_label
 
@@ -81,9 +82,9 @@ def case_au(case: Case) -> torch.Tensor:
 
 
 def render_case_batch(case: Case, size: int = 48):
-    """A case rendered as a one-face :class:`facekit.synth.FaceBatch` (seeded; identity, lighting and pose drawn,
+    """A case rendered as a one-face :class:`facekit.data.FaceSet` (seeded; identity, lighting and pose drawn,
     then overridden by the case), landmarks and geometry included, e.g. for its true AU regions."""
-    from facekit.synth.render import FaceBatch, _generator, draw_identity, draw_nuisance, render_chunk
+    from facekit.synth.render import AUS, LANDMARK_NAMES, _generator, draw_identity, draw_nuisance, render_chunk
 
     ident = draw_identity(1, _generator("case-id", case.seed, case.domain), case.domain)
     nuis = draw_nuisance(1, _generator("case-nuis", case.seed, case.domain), case.domain)
@@ -95,8 +96,10 @@ def render_case_batch(case: Case, size: int = 48):
     img, marks, geometry = render_chunk(ident, au, nuis, size, False, case.domain, _generator("case-noise", case.seed))
     geometry = {**geometry, **{k: nuis[k] for k in ("roll", "yaw", "scale", "tx", "ty")}}  # as render_faces keeps it
     label = torch.tensor([EMOTIONS.index(case.emotion)])
-    return FaceBatch(images=(img[:, 0] * 255).round().to(torch.uint8), au=au, emotion=label, clean_emotion=label,
-                     landmarks=marks, domain=case.domain, seed=case.seed, geometry=geometry)
+    return FaceSet(images=(img[:, 0] * 255).round().to(torch.uint8), au=au, aus=AUS, emotion=label,
+                   clean_emotion=label, landmarks=marks, source=case.domain,
+                   meta={"domain": case.domain, "seed": case.seed, "landmark_names": LANDMARK_NAMES},
+                   extra={"geometry": geometry})
 
 
 def render_case(case: Case, size: int = 48) -> np.ndarray:
@@ -149,7 +152,7 @@ def emotion_region_masks(batch, emotions=None, min_intensity: float = 0.5) -> np
     """bool (n, H, W): union of the regions of the emotion's prototype AUs active (>= ``min_intensity``) in each face
     (all of its prototype AUs when none is active). Neutral faces get an empty mask (nothing to point at).
 
-    ``batch`` is a :class:`facekit.synth.FaceBatch`; ``emotions`` (n,) defaults to ``batch.clean_emotion`` (the
+    ``batch`` is a :class:`facekit.data.FaceSet`; ``emotions`` (n,) defaults to ``batch.clean_emotion`` (the
     emotion the AUs were drawn for, not the noisy annotator label).
     """
     from facekit.synth import AUS, au_region_masks
@@ -169,7 +172,7 @@ def emotion_region_masks(batch, emotions=None, min_intensity: float = 0.5) -> np
 
 def held_out_faces(n_per_class: int, seed: int = 1234, domain: str = "lab", classes=None):
     """A class-balanced synthetic set rendered with a seed the training data never uses, for measuring explanations;
-    returns the :class:`facekit.synth.FaceBatch` (true emotions in ``clean_emotion``)."""
+    returns the :class:`facekit.data.FaceSet` (true emotions in ``clean_emotion``)."""
     from facekit.synth import render_faces
 
     classes = [c for c in range(len(EMOTIONS)) if EMOTIONS[c] != "neutral"] if classes is None else list(classes)
@@ -190,7 +193,7 @@ def load_cases(which: str = "test", folder: str | os.PathLike | None = None, siz
                with_real: bool = True, crop: str = "facekit"):
     """The faces of ``data/test`` (``which="test"``) or ``data/test2`` (or ``folder``: e.g. the course's label-named
     test/ folder) plus, for test2 and ``with_real``, the real photos shipped inside installed packages, as one
-    :class:`facekit.data.faces.FaceCrops` at ``size`` x ``size``; ``crop`` (``"facekit"`` or ``"starter"``) cuts the
+    :class:`facekit.data.FaceSet` at ``size`` x ``size`` (the folder's own ``meta``); ``crop`` (``"facekit"`` or ``"starter"``) cuts the
     folder's faces (:data:`facekit.data.faces.CROPS`)."""
     from facekit import assets
     from facekit.data import faces
@@ -201,10 +204,10 @@ def load_cases(which: str = "test", folder: str | os.PathLike | None = None, siz
     crops = faces.load_face_folder(folder or data_dir(which), size=size, crop=crop)
     if which == "test2" and with_real:
         real = faces.crop_photos(assets.load_real_photos(), size=size)
-        crops = faces.FaceCrops(np.concatenate([crops.images, real.images]), crops.names + real.names,
-                                crops.labels + real.labels, np.concatenate([crops.detected, real.detected]),
-                                np.concatenate([crops.boxes, real.boxes]), crops.notes + real.notes,
-                                crops.skipped, crops.sources, crops.remarks, crops.label_source, crops.crop)
+        extra = {k: (torch.cat([v, real.extra[k]]) if isinstance(v, torch.Tensor) else v + real.extra[k])
+                 for k, v in crops.extra.items()}
+        crops = FaceSet(torch.cat([crops.images, real.images]), emotion=torch.cat([crops.emotion, real.emotion]),
+                        names=crops.names + real.names, source=crops.source, meta=crops.meta, extra=extra)
     return crops
 
 
@@ -222,16 +225,17 @@ def case_table(crops, expl, model_name: str = "model"):
     import pandas as pd
 
     rows = []
+    labels = crops.emotion_names
     for i, name in enumerate(crops.names):
         pred = EMOTIONS[int(expl.pred[i])]
-        true = crops.labels[i]
-        kind = "folder" if i < len(crops.sources) else "real photo"
+        true = labels[i]
+        kind = "folder" if crops.extra["sources"][i] is not None else "real photo"
         rows.append({"model": model_name, "face": name, "kind": kind, "true": true or "no label", "pred": pred,
                      "prob": float(expl.probs[i, expl.pred[i]]),
                      "p_true": float(expl.probs[i, EMOTIONS.index(true)]) if true in EMOTIONS else float("nan"),
                      "correct": (pred == true) if true else None,
                      "upper_face_share": float(upper_face_share(expl.cam[i:i + 1])[0]),
-                     "note": crops.notes[i].split(": ", 1)[-1]})
+                     "note": crops.extra["notes"][i].split(": ", 1)[-1]})
     return pd.DataFrame(rows)
 
 
@@ -379,15 +383,16 @@ def crop_comparison(model, folder: str | os.PathLike, size: int = 48):
     rows = {c: [] for c in crops}
     for c, fc in crops.items():
         with torch.no_grad():
-            rows[c] = torch.softmax(model.eval()(preprocess(torch.from_numpy(fc.images))), dim=1)
+            rows[c] = torch.softmax(model.eval()(preprocess(fc.images)), dim=1)
     a, b = crops["facekit"], crops["starter"]
     out = []
     for i, name in enumerate(a.names):
         pa, pb = rows["facekit"][i], rows["starter"][i]
-        out.append({"face": name, "true": a.labels[i] or "no label",
+        out.append({"face": name, "true": a.emotion_names[i] or "no label",
                     "pred_facekit": EMOTIONS[int(pa.argmax())], "prob_facekit": float(pa.max()),
                     "pred_starter": EMOTIONS[int(pb.argmax())], "prob_starter": float(pb.max()),
-                    "grey_level_diff": float(np.abs(a.images[i].astype(np.int16) - b.images[i].astype(np.int16)).mean())})
+                    "grey_level_diff": float(np.abs(a.images[i].numpy().astype(np.int16)
+                                                     - b.images[i].numpy().astype(np.int16)).mean())})
     return pd.DataFrame(out)
 
 

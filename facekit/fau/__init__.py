@@ -6,7 +6,7 @@ register: Haar-cascade face + eye registration of real photos; demo: overlays, t
 Also here: ``points`` (where each AU sits, the template face), ``attention`` (the patch-attention component) and
 ``ablation`` (its study), ``fewshot`` (Q6-Q7), ``au_emotion`` (Q5). The names the notebooks use are re-exported.
 """
-from facekit.fau.data import AUData, load_test_faces, make_au_data
+from facekit.fau.data import load_test_faces, make_au_data
 from facekit.fau.demo import (AU_LABELS, AUBrowser, FAUResults, au_region_reference, grid_figure, peak_distances,
                               predict_results, real_photo_au_text, save_visualize, subject_figure, table_figure,
                               variation_summary)
@@ -22,7 +22,7 @@ from facekit.fau.folders import (NO_LABELS, checkpoint_label, face_set_label, is
                                  load_for_model, model_input_format, save_starter_visualize)
 
 __all__ = ["NO_LABELS", "checkpoint_label", "face_set_label", "is_labelled", "load_face_images", "load_for_model", "model_input_format", "save_starter_visualize",
-           "AU_LABELS", "AU_POINTS", "AUBrowser", "AUData", "FAUResults", "au_region_reference", "grid_figure",
+           "AU_LABELS", "AU_POINTS", "AUBrowser", "FAUResults", "au_region_reference", "grid_figure",
            "load_test_faces", "make_au_data", "peak_distances", "predict_intensities", "predict_results",
            "pretrain_fau", "register_face", "save_visualize", "subject_figure", "table_figure", "variation_summary",
            "ALL_AUS", "FAU_AUS", "Bottleneck", "CheckpointMismatchError", "FAUConfig", "ResNet", "build_fau_model",

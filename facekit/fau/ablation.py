@@ -23,15 +23,15 @@ def attention_table(weights: torch.Tensor, aus=None, sides: tuple[str, ...] = ("
 def _input_points(model: nn.Module, data, n: int) -> torch.Tensor:
     """The first ``n`` faces' AU points, converted from image pixels to the model's input pixels."""
     scale = model.config.input_size / data.image_size
-    return (torch.as_tensor(data.points[:n], dtype=torch.float32) + 0.5) * scale - 0.5
+    return (torch.as_tensor(data.points.numpy()[:n], dtype=torch.float32) + 0.5) * scale - 0.5
 
 
 def attention_for(model: nn.Module, data, n: int | None = None) -> torch.Tensor:
-    """(n, 10) patch weights for the first ``n`` faces of an :class:`~facekit.fau.data.AUData`, at their landmarks."""
+    """(n, 10) patch weights for the first ``n`` faces of an :class:`~facekit.data.FaceSet`, at their landmarks."""
     from facekit.fau.data import to_input
 
     n = len(data) if n is None else min(n, len(data))
-    x = to_input(data.images[:n], model.config.in_channels, model.config.input_size)
+    x = to_input(data.images.numpy()[:n], model.config.in_channels, model.config.input_size)
     return attention_weights(model, x, _input_points(model, data, n))
 
 
@@ -40,11 +40,11 @@ def predict_variant(model: nn.Module, data, use_points: bool = True):
     (then it falls back to its learned average positions, as it would with no landmark detector)."""
     from facekit.fau.train import predict_intensities
 
-    return predict_intensities(model, data if use_points else data.images)
+    return predict_intensities(model, data if use_points else data.images.numpy())
 
 
 def compare_variants(variants: dict, sets: dict):
-    """``variants``: name -> (model, use_points); ``sets``: name -> AUData. Returns ``(table, predictions)``: a long
+    """``variants``: name -> (model, use_points); ``sets``: name -> FaceSet. Returns ``(table, predictions)``: a long
     table (set, variant, au, icc, pcc, mae) and ``predictions[set][variant]`` (N, 5) for :func:`bootstrap_difference`."""
     import pandas as pd
 
@@ -56,7 +56,7 @@ def compare_variants(variants: dict, sets: dict):
         for name, (model, use_points) in variants.items():
             p = predict_variant(model, data, use_points)
             preds[set_name][name] = p
-            frames.append(score_aus(data.intensities, p).reset_index().assign(set=set_name, variant=name))
+            frames.append(score_aus(data.au.numpy(), p).reset_index().assign(set=set_name, variant=name))
     table = pd.concat(frames, ignore_index=True)[["set", "variant", "au", "icc", "pcc", "mae"]]
     return table, preds
 
@@ -103,7 +103,7 @@ def plot_attention(model: nn.Module, data, n: int = 5):
     fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.8), squeeze=False)
     for c in range(n):
         ax = axes[0, c]
-        img = data.images[c] if data.images.ndim == 3 else data.images[c].mean(0)
+        img = data.images.numpy()[c] if data.images.ndim == 3 else data.images.numpy()[c].mean(0)
         ax.imshow(img, cmap="gray", extent=(0, size, size, 0))
         for m, (x, y) in enumerate(pts[c].reshape(-1, 2).numpy()):
             a = m // 2

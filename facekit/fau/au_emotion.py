@@ -41,6 +41,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
 from facekit.emotion.metrics import wilson_interval
 
@@ -200,25 +201,11 @@ def fit_au_classifier(au, labels, aus: Sequence[int] | None = None, C: float = 1
 
 # --- question 2.5: the same faces through every method ---------------------------------------------------------------
 
-@dataclass
-class EmotionFaces:
-    """Faces rendered twice from the same parameters: ``images128`` (N, 128, 128) for the FAU model, ``images48``
-    (N, 48, 48) for mini-Xception; ``au`` (N, 17) ground truth, ``labels`` the annotator's (noisy) emotion, ``truth``
-    the emotion the AUs were drawn for."""
-
-    images128: np.ndarray
-    images48: np.ndarray
-    au: np.ndarray
-    labels: np.ndarray
-    truth: np.ndarray
-    domain: str
-
-    def __len__(self) -> int:
-        return len(self.truth)
-
-
-def render_emotion_faces(n: int, seed: int, domain: str = "lab", size: int = 128) -> EmotionFaces:
-    """``n`` faces with balanced true emotions, rendered at ``size`` and at 48 px from the same random parameters.
+def render_emotion_faces(n: int, seed: int, domain: str = "lab", size: int = 128) -> dict[int, FaceSet]:
+    """``n`` faces with balanced true emotions, rendered at ``size`` and at 48 px from the same random parameters:
+    ``{size: faces for the FAU model, 48: the same faces for mini-Xception}``, two :class:`~facekit.data.FaceSet`
+    with the same ``au`` (all 17), ``emotion`` (the annotator's, noisy) and ``clean_emotion`` (the emotion the AUs
+    were drawn for).
 
     The generator draws its random streams per chunk, so both sizes are rendered with the same chunk length; the
     two renderings then share identity, expression, pose and lighting (only the pixel noise differs).
@@ -227,6 +214,8 @@ def render_emotion_faces(n: int, seed: int, domain: str = "lab", size: int = 128
 
     from facekit.synth import render_faces
 
+    if int(size) == 48:
+        raise ValueError("render_emotion_faces: size is the FAU model's input size; the 48 px twin is always made.")
     if n < len(EMOTIONS):
         raise ValueError(f"render_emotion_faces: n={n} is too small, ask for at least {len(EMOTIONS)} faces.")
     g = torch.Generator().manual_seed(seed)
@@ -237,25 +226,23 @@ def render_emotion_faces(n: int, seed: int, domain: str = "lab", size: int = 128
     if not torch.equal(big.au, small.au):
         raise RuntimeError("render_emotion_faces: the 48 px and large renderings drew different AUs; the generator's "
                            "random streams changed, so the two sizes no longer show the same faces.")
-    return EmotionFaces(big.images.numpy(), small.images.numpy(), big.au.numpy(), big.emotion.numpy(),
-                        big.clean_emotion.numpy(), domain)
+    return {int(size): big, 48: small}
 
 
-def predict_direct(emotion_model, faces: EmotionFaces) -> np.ndarray:
-    """Task 1's mini-Xception on the 48 px renderings: label indices into :data:`EMOTIONS`."""
-    import torch
-
+def predict_direct(emotion_model, faces: FaceSet) -> np.ndarray:
+    """Task 1's mini-Xception on 48 px faces (the 48 px set of :func:`render_emotion_faces`): label indices into
+    :data:`EMOTIONS`."""
     from facekit.emotion import predict
 
-    return predict(emotion_model, torch.as_tensor(faces.images48)).pred.numpy()
+    return predict(emotion_model, faces.images).pred.numpy()
 
 
-def predict_fau_aus(fau_model, faces: EmotionFaces) -> np.ndarray:
+def predict_fau_aus(fau_model, faces: FaceSet) -> np.ndarray:
     """The FAU model's (N, A) intensities of its AUs (``fau_model.config.aus``: AU6, AU10, AU12, AU14, AU17 for the
-    demo model, all 17 for ``FAUConfig.all_aus()``) on the large renderings."""
+    demo model, all 17 for ``FAUConfig.all_aus()``) on the large faces of :func:`render_emotion_faces`."""
     from facekit.fau.train import predict_intensities
 
-    return predict_intensities(fau_model, faces.images128)
+    return predict_intensities(fau_model, faces.images.numpy())
 
 
 def fau_columns(au17, aus: Sequence[int] | None = None) -> np.ndarray:

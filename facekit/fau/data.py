@@ -1,69 +1,25 @@
 """AU intensity data for the heatmap model: from the face generator, from real AU labels, and the shipped test faces.
 
-Every source becomes an :class:`AUData`: face images, the intensities of AU6/10/12/14/17 (0-5) and, per AU, the two
-points (left, right; image pixels, x then y) where its heatmap peaks. For generated faces the points come from the
+Every source becomes a :class:`facekit.data.FaceSet` with ``au``: face images, the intensities of AU6/10/12/14/17
+(0-5; the AUs of the columns in ``aus``) and, in ``points``, per AU the two points (left, right; image pixels, x then
+y) where its heatmap peaks. For generated faces the points come from the
 generator's landmarks (:data:`facekit.fau.points.AU_POINTS`); for real faces without landmarks, from the mean generated face
 (:func:`template_points`), which is where :mod:`facekit.fau.register` puts the eyes of a registered photo.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from facekit.data.faceset import FaceSet
 from facekit.fau.model import FAU_AUS
 from facekit.fau.points import au_points, template_points
 
 LABEL_COLUMNS = tuple(f"AU{a}" for a in FAU_AUS)
-
-
-@dataclass
-class AUData:
-    """Faces with AU6/10/12/14/17 intensities and the two heatmap points per AU.
-
-    images: uint8 (N, H, W) grey or (N, 3, H, W) colour; intensities: float32 (N, 5) on 0-5;
-    points: float32 (N, 5, 2, 2) (AU, left/right, x/y) in image pixels; names: one id per face.
-    """
-
-    images: np.ndarray
-    intensities: np.ndarray
-    points: np.ndarray
-    source: str = "synth"
-    names: list[str] = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
-    aus: tuple[int, ...] = FAU_AUS     # the AU of each intensity column (default AU6/10/12/14/17)
-
-    def __post_init__(self):
-        n = len(self.images)
-        self.aus = tuple(int(a) for a in self.aus)
-        a = len(self.aus)
-        if self.intensities.shape != (n, a):
-            raise ValueError(f"AUData: intensities must be ({n}, {a}) for AU{list(self.aus)}, "
-                             f"got {self.intensities.shape}.")
-        if self.points.shape != (n, a, 2, 2):
-            raise ValueError(f"AUData: points must be ({n}, {a}, 2, 2), got {self.points.shape}.")
-        if not self.names:
-            self.names = [f"{self.source}_{i:04d}" for i in range(n)]
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def image_size(self) -> int:
-        return int(self.images.shape[-1])
-
-    def subset(self, idx) -> "AUData":
-        idx = np.asarray(idx)
-        return AUData(self.images[idx], self.intensities[idx], self.points[idx], self.source,
-                      [self.names[i] for i in np.arange(len(self))[idx]], dict(self.meta), self.aus)
-
-    def frame(self) -> pd.DataFrame:
-        """Intensities as a DataFrame (index: names, columns AU6 .. AU17 or one per AU of ``aus``)."""
-        return pd.DataFrame(self.intensities, index=self.names, columns=[f"AU{a}" for a in self.aus])
 
 
 def to_input(images, in_channels: int = 1, size: int | None = None) -> torch.Tensor:
@@ -88,14 +44,17 @@ def au_columns(au, aus=FAU_AUS) -> np.ndarray:
     return np.asarray(au, dtype=np.float32)[:, cols]
 
 
-def from_face_batch(batch, source: str = "synth", names=None, aus=FAU_AUS) -> AUData:
-    """A facekit.synth FaceBatch -> AUData of ``aus``."""
-    return AUData(np.asarray(batch.images), au_columns(batch.au, aus), au_points(batch.landmarks, aus=aus), source,
-                  list(names) if names is not None else [], aus=aus)
+def _with_au_points(faces: FaceSet, source: str, aus=FAU_AUS) -> FaceSet:
+    """Rendered faces (all of :data:`facekit.synth.AUS`) -> the same faces with the ``au`` columns of ``aus`` and
+    their heatmap ``points`` (the rest of the ground truth comes along)."""
+    return FaceSet(faces.images, emotion=faces.emotion, clean_emotion=faces.clean_emotion,
+                   au=torch.from_numpy(au_columns(faces.au, aus)), aus=aus,
+                   points=torch.from_numpy(au_points(faces.landmarks, aus=aus)), landmarks=faces.landmarks,
+                   source=source, meta=dict(faces.meta))
 
 
 def make_au_data(n: int, seed: int, domain: str = "lab", size: int = 128, color: bool = False,
-                 aus=FAU_AUS, as_lab=()) -> AUData:
+                 aus=FAU_AUS, as_lab=()) -> FaceSet:
     """Render ``n`` faces with widely varying AU6/10/12/14/17 (facekit.synth.make_au_dataset), held in memory.
 
     With more ``aus`` than the five (e.g. :data:`facekit.fau.model.ALL_AUS`), every second face also has its other
@@ -109,7 +68,7 @@ def make_au_data(n: int, seed: int, domain: str = "lab", size: int = 128, color:
     aus = tuple(int(a) for a in aus)
     if set(aus) <= set(FAU_AUS):
         batch = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color, as_lab=as_lab)
-        return from_face_batch(batch, source=domain, aus=aus)
+        return _with_au_points(batch, source=domain, aus=aus)
     from facekit.synth import AUS, render_faces
     from facekit.synth.facs import sample_independent_aus
 
@@ -122,13 +81,13 @@ def make_au_data(n: int, seed: int, domain: str = "lab", size: int = 128, color:
     au[:, other] = torch.where(redraw[:, None], fresh, au[:, other])
     batch = render_faces(n, seed=seed, domain=domain, size=size, color=color, emotion=base.clean_emotion,
                          au=au.clamp(0, 5), as_lab=as_lab)
-    return from_face_batch(batch, source=domain, aus=aus)
+    return _with_au_points(batch, source=domain, aus=aus)
 
 
 # --- real AU labels (BP4D / DISFA style) ---------------------------------------------------------------------------
 
 def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | None = None, size: int = 128,
-                color: bool = False, register: bool = False) -> AUData:
+                color: bool = False, register: bool = False) -> FaceSet:
     """Real AU data: a CSV with a ``path`` column (image file, relative to ``image_root`` or the CSV's folder) and
     intensity columns ``AU6, AU10, AU12, AU14, AU17`` (0-5). Optional point columns ``AU6_l_x, AU6_l_y, AU6_r_x,
     AU6_r_y, ...`` in the pixels of the resized ``size`` x ``size`` image; without them the faces are assumed
@@ -163,7 +122,8 @@ def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | Non
     inten = df[list(LABEL_COLUMNS)].to_numpy(np.float32)
     points = np.stack(pts) if has_points else np.repeat(template_points(size)[None], len(df), axis=0)
     names = [Path(p).stem for p in df["path"].astype(str)]
-    return AUData(np.stack(images), inten, points, source=csv_path.stem, names=names)
+    return FaceSet(torch.from_numpy(np.stack(images)), au=torch.from_numpy(inten), aus=FAU_AUS,
+                   points=torch.from_numpy(np.ascontiguousarray(points)), source=csv_path.stem, names=names)
 
 
 def _read_au_table(csv_path: Path) -> pd.DataFrame:
@@ -231,13 +191,13 @@ def write_test_faces(folder: str | os.PathLike, domain: str, seed: int, n: int =
     rows = []
     for i in range(n):
         name = f"subject_{i + 1}"
-        ok, png = cv2.imencode(".png", data.images[i])
+        ok, png = cv2.imencode(".png", data.images[i].numpy())
         atomic_write_bytes(folder / f"{name}.png", png.tobytes())
-        row = {"path": f"{name}.png", **{c: round(float(v), 3) for c, v in zip(LABEL_COLUMNS, data.intensities[i])}}
+        row = {"path": f"{name}.png", **{c: round(float(v), 3) for c, v in zip(LABEL_COLUMNS, data.au[i].numpy())}}
         for j, a in enumerate(FAU_AUS):
             for k, s in enumerate("lr"):
-                row[f"AU{a}_{s}_x"] = round(float(data.points[i, j, k, 0]), 2)
-                row[f"AU{a}_{s}_y"] = round(float(data.points[i, j, k, 1]), 2)
+                row[f"AU{a}_{s}_x"] = round(float(data.points[i, j, k, 0].numpy()), 2)
+                row[f"AU{a}_{s}_y"] = round(float(data.points[i, j, k, 1].numpy()), 2)
         rows.append(row)
     atomic_write_text(folder / "labels.csv", pd.DataFrame(rows).to_csv(index=False))
     return folder
@@ -251,8 +211,8 @@ def regenerate_test_sets(root: str | os.PathLike | None = None) -> list[Path]:
     return [write_test_faces(root / name, domain, seed) for name, (domain, seed) in TEST_SETS.items()]
 
 
-def load_test_faces(name: str = "test", root: str | os.PathLike | None = None, size: int = 128) -> AUData:
-    """The shipped test faces ``data/fau/<name>/`` (labels.csv + PNGs) as AUData."""
+def load_test_faces(name: str = "test", root: str | os.PathLike | None = None, size: int = 128) -> FaceSet:
+    """The shipped test faces ``data/fau/<name>/`` (labels.csv + PNGs) as a FaceSet with ``au`` and ``points``."""
     from facekit.paths import data_dir
 
     folder = Path(root) / name if root else data_dir("fau", name)

@@ -32,7 +32,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from facekit.fau.data import AUData, make_au_data
+from facekit.data.faceset import FaceSet
+from facekit.fau.data import make_au_data
 from facekit.fau.folders import NO_LABELS, is_labelled, load_for_model
 from facekit.fau.labelfree import METHODS, adapt_batchnorm, pseudo_labels
 
@@ -52,8 +53,9 @@ def write_fewshot_faces(folder: str | os.PathLike | None = None, n: int | None =
     return write_test_faces(Path(folder) if folder else data_dir("fau", "train"), domain, seed, n=n or default_n)
 
 
-def load_fewshot_faces(root: str | os.PathLike | None = None, size: int = 128) -> AUData:
-    """The shipped handful ``data/fau/train/`` (or ``<root>/train/``) as :class:`AUData` with the generator's points."""
+def load_fewshot_faces(root: str | os.PathLike | None = None, size: int = 128) -> FaceSet:
+    """The shipped handful ``data/fau/train/`` (or ``<root>/train/``) as a :class:`~facekit.data.FaceSet` with the
+    generator's points."""
     from facekit.fau.data import load_test_faces
 
     folder = Path(root) if root else None
@@ -64,7 +66,7 @@ def load_fewshot_faces(root: str | os.PathLike | None = None, size: int = 128) -
                                 "`python -c 'from facekit.fau.fewshot import write_fewshot_faces as w; w()'`.") from exc
 
 
-def load_fewshot_sets(root, model, n_wild: int, wild_seed: int = 77) -> tuple[AUData, dict[str, AUData]]:
+def load_fewshot_sets(root, model, n_wild: int, wild_seed: int = 77) -> tuple[FaceSet, dict[str, FaceSet]]:
     """``(handful, sets)`` for notebook 07: ``<root>/train/`` and the evaluation sets ``{"test2", "wild", "test"}``
     (``wild``: ``n_wild`` generated faces, seed 77; the others ``<root>/test2/``, ``<root>/test/``). ``root`` None:
     the shipped ``data/fau/``. Folders without ``labels.csv`` (the course's) are read at the model's input format
@@ -82,12 +84,12 @@ def load_fewshot_sets(root, model, n_wild: int, wild_seed: int = 77) -> tuple[AU
     return handful, sets
 
 
-def labelled_sets(sets: dict[str, AUData]) -> dict[str, AUData]:
+def labelled_sets(sets: dict[str, FaceSet]) -> dict[str, FaceSet]:
     """The sets that can be scored (true intensities known), in order."""
     return {name: data for name, data in sets.items() if is_labelled(data)}
 
 
-def fewshot_loss(model, data: AUData, sigma: float = 2.0) -> float:
+def fewshot_loss(model, data: FaceSet, sigma: float = 2.0) -> float:
     """Heatmap MSE of ``model`` on ``data`` (eval mode, no augmentation): the training objective, measured cleanly
     (NaN for faces without labels)."""
     from facekit.fau.train import make_batch
@@ -101,7 +103,7 @@ def fewshot_loss(model, data: AUData, sigma: float = 2.0) -> float:
     return float(torch.nn.functional.mse_loss(out, y))
 
 
-def tune_fewshot(checkpoint: str | os.PathLike, train: AUData, *, lr: float = 1e-4, epochs: int = 5,
+def tune_fewshot(checkpoint: str | os.PathLike, train: FaceSet, *, lr: float = 1e-4, epochs: int = 5,
                  batch_size: int = 4, freeze_backbone: bool = False, augment: bool = True, seed: int = 0,
                  sigma: float = 2.0, progress: bool = False, method: str = "supervised"):
     """Load ``checkpoint`` and tune it on ``train`` with the FAU trainer; returns ``(model, history)``.
@@ -143,7 +145,7 @@ def prediction_spread(predictions) -> float:
     return float(np.asarray(predictions).std(axis=0).mean())
 
 
-def score_model(model, sets: dict[str, AUData]) -> dict:
+def score_model(model, sets: dict[str, FaceSet]) -> dict:
     """Mean ICC / MAE per evaluation set plus the prediction spread: ``{"test2_icc": ..., "test2_mae": ...}``
     (a set without labels gets its spread only)."""
     from facekit.fau.metrics import score_aus
@@ -153,7 +155,7 @@ def score_model(model, sets: dict[str, AUData]) -> dict:
     for name, data in sets.items():
         pred = predict_intensities(model, data)
         if is_labelled(data):
-            scores = score_aus(data.intensities, pred)
+            scores = score_aus(data.au.numpy(), pred)
             out[f"{name}_icc"] = float(scores.loc["mean", "icc"])
             out[f"{name}_mae"] = float(scores.loc["mean", "mae"])
         out[f"{name}_spread"] = prediction_spread(pred)
@@ -170,7 +172,7 @@ def _run(checkpoint, train, sets, **kw) -> dict:
     return row
 
 
-def sweep_learning_rates(checkpoint, train: AUData, sets: dict[str, AUData], lrs: Iterable[float] = (1e-5, 5e-5, 2e-4, 1e-3),
+def sweep_learning_rates(checkpoint, train: FaceSet, sets: dict[str, FaceSet], lrs: Iterable[float] = (1e-5, 5e-5, 2e-4, 1e-3),
                          seed: int = 0, **kw) -> pd.DataFrame:
     """Tune once per learning rate (same seed) and score each on ``sets``; one row per rate, first row = untuned."""
     from facekit.fau.model import load_fau_model
@@ -184,7 +186,7 @@ def sweep_learning_rates(checkpoint, train: AUData, sets: dict[str, AUData], lrs
     return pd.DataFrame(rows).set_index("lr")
 
 
-def repeat_seeds(checkpoint, train: AUData, sets: dict[str, AUData], seeds: Sequence[int] = (0, 1, 2),
+def repeat_seeds(checkpoint, train: FaceSet, sets: dict[str, FaceSet], seeds: Sequence[int] = (0, 1, 2),
                  **kw) -> pd.DataFrame:
     """Tune once per seed (batch order, augmentation) and score; one row per seed."""
     rows = [{"seed": int(s), **_run(checkpoint, train, sets, seed=int(s), **kw)}
@@ -210,7 +212,7 @@ def save_tuned_model(model, path: str | os.PathLike, **extra) -> Path:
     return save_checkpoint(fau_checkpoint(model, **extra), path)
 
 
-def plot_heatmap_comparison(models: dict, data: AUData, points: bool = True):
+def plot_heatmap_comparison(models: dict, data: FaceSet, points: bool = True):
     """Rows = models (e.g. ``{"before": m0, "after": m1}``), columns = the faces of ``data``: each face with the
     maximum over the model's 10 heatmaps overlaid and the face's mean absolute intensity error in the title.
 
@@ -225,19 +227,19 @@ def plot_heatmap_comparison(models: dict, data: AUData, points: bool = True):
     fig, axes = plt.subplots(len(models), n, figsize=(1.9 * n, 2.1 * len(models)), squeeze=False)
     for r, (name, model) in enumerate(models.items()):
         use_points = points and getattr(model.config, "patch_attention", False)
-        hm = predict_heatmaps(model, data if use_points else data.images)
+        hm = predict_heatmaps(model, data if use_points else data.images.numpy())
         pred = read_intensities(hm, model.config.maps_per_au).numpy()
         for c in range(n):
             ax = axes[r, c]
             size = data.image_size
-            ax.imshow(data.images[c] if data.images.ndim == 3 else data.images[c].mean(0), cmap="gray",
+            ax.imshow(data.images.numpy()[c] if data.images.ndim == 3 else data.images.numpy()[c].mean(0), cmap="gray",
                       extent=(0, size, size, 0))
             ax.imshow(hm[c].amax(0).clamp(min=0).numpy(), cmap="jet", alpha=0.45, extent=(0, size, size, 0),
                       vmin=0, vmax=5)
             if use_points:
-                p = data.points[c].reshape(-1, 2)
+                p = data.points.numpy()[c].reshape(-1, 2)
                 ax.plot(p[:, 0], p[:, 1], "w+", ms=4)
-            err = float(np.abs(pred[c] - data.intensities[c]).mean())
+            err = float(np.abs(pred[c] - data.au.numpy()[c]).mean())
             said = f"MAE {err:.2f}" if np.isfinite(err) else "no labels"
             ax.set_title(f"{name}: {said}" if c == 0 else said, fontsize=8)
             ax.axis("off")
@@ -266,7 +268,7 @@ def plot_sweep(sweep: pd.DataFrame, sets: Sequence[str]):
     return fig
 
 
-def before_after_table(before_model, after_model, sets: dict[str, AUData]) -> pd.DataFrame:
+def before_after_table(before_model, after_model, sets: dict[str, FaceSet]) -> pd.DataFrame:
     """Per-AU ICC and MAE of two models on every set: index (set, AU), columns ``icc_before, icc_after, ...``."""
     from facekit.fau.train import evaluate
 
@@ -351,7 +353,7 @@ def large_rate_text(lr: float, test_icc: float, untuned_icc: float, step: float 
 
 # --- supervised against label-free tuning ---------------------------------------------------------------------------
 
-def compare_tunings(checkpoint, train: AUData, sets: dict[str, AUData], seeds: Sequence[int] = (0, 1),
+def compare_tunings(checkpoint, train: FaceSet, sets: dict[str, FaceSet], seeds: Sequence[int] = (0, 1),
                     done: dict[str, pd.DataFrame] | None = None, **kw) -> pd.DataFrame:
     """Both tunings (:data:`facekit.fau.labelfree.METHODS`) of ``checkpoint`` on the labelled handful ``train``, once
     per seed, scored on the same ``sets``: one row per (method, seed). ``done``: a method's :func:`repeat_seeds`

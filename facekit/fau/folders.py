@@ -14,8 +14,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from facekit.fau.data import AUData, load_au_csv
+from facekit.data.faceset import FaceSet
+from facekit.fau.data import load_au_csv
 from facekit.fau.model import FAU_AUS
 from facekit.fau.points import template_points
 from facekit.kit_formats import checkpoint_label
@@ -35,12 +37,12 @@ def model_input_format(model) -> tuple[int, bool]:
     return int(model.config.input_size), int(model.config.in_channels) == 3
 
 
-def is_labelled(data: AUData) -> bool:
+def is_labelled(data: FaceSet) -> bool:
     """Whether ``data`` has true intensities (a folder without labels.csv has NaN)."""
-    return bool(np.isfinite(data.intensities).all())
+    return bool(np.isfinite(data.au.numpy()).all())
 
 
-def face_set_label(data: AUData, folder=None) -> str:
+def face_set_label(data: FaceSet, folder=None) -> str:
     """How an answer names a face set: the folder the notebook was given (or the shipped one it fell back to),
     whether it is the shipped synthetic faces or the user's, and whether it has labels, e.g. "`data/fau/test/`
     (the shipped synthetic faces, labelled)" or "`course/task2/test` (your folder, no labels.csv)"."""
@@ -53,7 +55,7 @@ def face_set_label(data: AUData, folder=None) -> str:
         return f"`{where}` (your folder, {labelled})"
 
 
-def load_face_images(folder: str | os.PathLike, size: int = 128, color: bool = False) -> AUData:
+def load_face_images(folder: str | os.PathLike, size: int = 128, color: bool = False) -> FaceSet:
     """Every face image of ``folder`` (sorted by name) at ``size`` x ``size`` (RGB (N, 3, S, S) when ``color``,
     else grey (N, S, S)): with ``labels.csv`` its intensities and points (:func:`facekit.fau.data.load_au_csv`),
     without it NaN intensities and the template points (the faces are taken as aligned, as the course's are).
@@ -83,14 +85,15 @@ def load_face_images(folder: str | os.PathLike, size: int = 128, color: bool = F
         img = cv2.resize(img, (size, size), interpolation=interp)
         images.append(img[..., ::-1].transpose(2, 0, 1) if color else img)  # BGR -> RGB, CHW
     n = len(files)
-    data = AUData(np.ascontiguousarray(np.stack(images)), np.full((n, len(FAU_AUS)), np.nan, np.float32),
-                  np.repeat(template_points(size)[None], n, axis=0), source=folder.name,
-                  names=[p.stem for p in files])
+    data = FaceSet(torch.from_numpy(np.ascontiguousarray(np.stack(images))),
+                   au=torch.from_numpy(np.full((n, len(FAU_AUS)), np.nan, np.float32)), aus=FAU_AUS,
+                   points=torch.from_numpy(np.repeat(template_points(size)[None], n, axis=0)), source=folder.name,
+                   names=[p.stem for p in files])
     data.meta.update(labelled=False, folder=str(folder), files=[p.name for p in files])
     return data
 
 
-def load_for_model(folder: str | os.PathLike, model) -> AUData:
+def load_for_model(folder: str | os.PathLike, model) -> FaceSet:
     """A face folder for ``model``: without ``labels.csv`` (the course's crops) at the model's input format (a
     ResNet-50 gets RGB 256 px); with ``labels.csv`` at 128 px grey, the frame its points are given in (the
     workbook's convention, :func:`facekit.fau.data.load_au_csv`): the trainer and the predictors resize to the

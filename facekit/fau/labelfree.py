@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from facekit.fau.data import AUData, to_input
+from facekit.data.faceset import FaceSet
+from facekit.fau.data import to_input
 from facekit.fau.heatmaps import read_intensities
 from facekit.fau.points import swaps_on_flip
 from facekit.fau.train import predict_heatmaps
@@ -42,7 +43,7 @@ METHODS = ("supervised", "label-free")
 
 
 @torch.no_grad()
-def adapt_batchnorm(model: nn.Module, data: AUData, batch_size: int = 64) -> nn.Module:
+def adapt_batchnorm(model: nn.Module, data: FaceSet, batch_size: int = 64) -> nn.Module:
     """Re-estimate every BatchNorm layer's running mean and variance on the faces of ``data`` (in place): the
     statistics are reset and replaced by the cumulative average over train-mode forward passes (no gradients; the
     weights do not change). Returns ``model`` in eval mode."""
@@ -53,25 +54,25 @@ def adapt_batchnorm(model: nn.Module, data: AUData, batch_size: int = 64) -> nn.
         m.momentum = None  # cumulative moving average: every face counts the same
     model.train()
     for start in range(0, len(data), batch_size):
-        x = to_input(data.images[start:start + batch_size], model.config.in_channels, model.config.input_size)
+        x = to_input(data.images.numpy()[start:start + batch_size], model.config.in_channels, model.config.input_size)
         model(x)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     return model.eval()
 
 
-def mirrored_heatmaps(model: nn.Module, data: AUData) -> torch.Tensor:
+def mirrored_heatmaps(model: nn.Module, data: FaceSet) -> torch.Tensor:
     """(N, 2A, map, map): the mean of the model's heatmaps of each face and of its mirror image, mirrored back with
     each left/right pair of maps swapped (midline pairs stay), so both predictions speak of the same points."""
-    direct = predict_heatmaps(model, data.images)
-    mirror = predict_heatmaps(model, np.ascontiguousarray(np.asarray(data.images)[..., ::-1])).flip(-1)
+    direct = predict_heatmaps(model, data.images.numpy())
+    mirror = predict_heatmaps(model, np.ascontiguousarray(data.images.numpy()[..., ::-1])).flip(-1)
     swap = np.flatnonzero(swaps_on_flip(model.config.aus))
     order = np.arange(mirror.shape[1])
     order[2 * swap], order[2 * swap + 1] = 2 * swap + 1, 2 * swap
     return (direct + mirror[:, order]) / 2
 
 
-def pseudo_labels(model: nn.Module, data: AUData) -> AUData:
+def pseudo_labels(model: nn.Module, data: FaceSet) -> FaceSet:
     """``data`` with the model's own answers as labels: intensities read from :func:`mirrored_heatmaps` and each
     AU point where its map peaks (in ``data``'s image pixels). ``meta["pseudo_labels"]`` is set."""
     heatmaps = mirrored_heatmaps(model, data)
@@ -80,7 +81,8 @@ def pseudo_labels(model: nn.Module, data: AUData) -> AUData:
     xy = torch.stack([peak % side, peak // side], dim=-1).float()               # map pixels (N, 2A, 2)
     points = (xy + 0.5) * (data.image_size / side) - 0.5                         # image pixels
     intensities = read_intensities(heatmaps, model.config.maps_per_au).numpy().astype(np.float32)
-    out = AUData(data.images, intensities, points.view(n, maps // 2, 2, 2).numpy().astype(np.float32),
-                 data.source, list(data.names), dict(data.meta), data.aus)
+    out = FaceSet(data.images, au=torch.from_numpy(intensities), aus=data.aus,
+                  points=torch.from_numpy(points.view(n, maps // 2, 2, 2).numpy().astype(np.float32)),
+                  source=data.source, names=list(data.names), meta=dict(data.meta))
     out.meta["pseudo_labels"] = True
     return out

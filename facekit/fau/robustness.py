@@ -10,21 +10,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from facekit.data.faceset import FaceSet
 from facekit.fau.au_emotion import ACTIVE_THRESHOLD, EMFACS_PROTOTYPES
-from facekit.fau.data import AUData, make_au_data
+from facekit.fau.data import make_au_data
 from facekit.fau.metrics import score_aus
 from facekit.fau.model import ALL_AUS
 from facekit.fau.train import predict_intensities
 
 
-def select_aus(data: AUData, aus) -> AUData:
+def select_aus(data: FaceSet, aus) -> FaceSet:
     """The columns (and heatmap points) of ``aus`` out of ``data`` (which must hold them all)."""
     missing = [a for a in aus if a not in data.aus]
     if missing:
         raise ValueError(f"select_aus: the data holds AU{list(data.aus)}, not AU{missing}.")
     cols = [list(data.aus).index(a) for a in aus]
-    return AUData(data.images, data.intensities[:, cols], data.points[:, cols], data.source, list(data.names),
-                  dict(data.meta), tuple(aus))
+    return FaceSet(data.images, au=data.au[:, cols], aus=tuple(aus), points=data.points[:, cols], source=data.source,
+                   names=list(data.names), meta=dict(data.meta))
 
 
 def implied_aus(label: str, aus) -> tuple[int, ...]:
@@ -71,9 +72,9 @@ def real_photo_aus(models: dict, photos=None, threshold: float = ACTIVE_THRESHOL
 LAB, WILD, ALL_NUISANCE, AUGMENTED = "lab", "wild", "wild, every nuisance trait as lab", "lab through wild_augment"
 
 
-def _mean_icc(model, data: AUData) -> float:
+def _mean_icc(model, data: FaceSet) -> float:
     sub = select_aus(data, model.config.aus)
-    return float(score_aus(sub.intensities, predict_intensities(model, sub), aus=sub.aus).loc["mean", "icc"])
+    return float(score_aus(sub.au.numpy(), predict_intensities(model, sub), aus=sub.aus).loc["mean", "icc"])
 
 
 def training_ranges(model) -> dict:
@@ -121,8 +122,8 @@ def wild_gap(models: dict, n: int, seed: int, size: int = 128, factors=None) -> 
             x = torch.as_tensor(lab.images, dtype=torch.float32).unsqueeze(1) / 255
             xa, pa = wild_augment(x, torch.as_tensor(lab.points, dtype=torch.float32),
                                   generator=torch.Generator().manual_seed(seed), p_clean=0.0, ranges=ranges)
-            augmented[key] = AUData((xa[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy(), lab.intensities,
-                                    pa.numpy(), "lab+augment", list(lab.names), aus=lab.aus)
+            augmented[key] = FaceSet((xa[:, 0] * 255).round().clamp(0, 255).to(torch.uint8), au=lab.au, aus=lab.aus,
+                                     points=pa, source="lab+augment", names=list(lab.names))
         rows.append({"condition": AUGMENTED, "model": name, "icc": _mean_icc(m, augmented[key])})
     out = pd.DataFrame(rows)
     base = out[out.condition == WILD].set_index("model")["icc"]

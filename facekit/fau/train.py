@@ -17,7 +17,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from facekit.io import load_checkpoint, save_checkpoint
-from facekit.fau.data import AUData, to_input
+from facekit.data.faceset import FaceSet
+from facekit.fau.data import to_input
 from facekit.fau.heatmaps import make_heatmaps, read_intensities
 from facekit.fau.metrics import score_aus
 from facekit.fau.model import ResNet, fau_checkpoint, load_fau_weights
@@ -30,15 +31,15 @@ class FAUTrainingDiverged(RuntimeError):
     """The FAU loss became NaN or infinite; the message says when, and where the last good weights are."""
 
 
-def data_fingerprint(data: AUData | None) -> str | None:
+def data_fingerprint(data: FaceSet | None) -> str | None:
     """A short hash of a data set's faces and labels: a resumed run must see the same data."""
     import hashlib
 
     if data is None:
         return None
     step = max(1, len(data) // 64)
-    h = hashlib.sha1(np.ascontiguousarray(data.intensities).tobytes())
-    h.update(np.ascontiguousarray(data.images[::step]).tobytes())
+    h = hashlib.sha1(np.ascontiguousarray(data.au.numpy()).tobytes())
+    h.update(np.ascontiguousarray(data.images.numpy()[::step]).tobytes())
     return f"{len(data)} faces, sha1 {h.hexdigest()[:12]}"
 
 
@@ -53,7 +54,7 @@ def check_resume(recipe: dict, stored: dict | None, path) -> None:
                          "Resume with the same settings, or start afresh with another --out (or delete the file).")
 
 
-def make_batch(data: AUData, idx, config, sigma: float = 2.0, augment: bool = False,
+def make_batch(data: FaceSet, idx, config, sigma: float = 2.0, augment: bool = False,
                generator: torch.Generator | None = None, with_points: bool = False,
                robust: bool | dict = False) -> tuple[torch.Tensor, ...]:
     """Images and heatmap targets of faces ``idx``: ((B, C, S, S), (B, 2A, S/4, S/4)), plus the (augmented) AU
@@ -68,9 +69,9 @@ def make_batch(data: AUData, idx, config, sigma: float = 2.0, augment: bool = Fa
         raise ValueError(f"make_batch: the data holds AU{list(data.aus)} but the model predicts AU{list(config.aus)}; "
                          "make the data with make_au_data(..., aus=model.config.aus).")
     idx = np.asarray(idx)
-    x = to_input(data.images[idx], config.in_channels)
-    pts = torch.as_tensor(data.points[idx], dtype=torch.float32).clone()
-    inten = torch.as_tensor(data.intensities[idx], dtype=torch.float32)
+    x = to_input(data.images.numpy()[idx], config.in_channels)
+    pts = torch.as_tensor(data.points.numpy()[idx], dtype=torch.float32).clone()
+    inten = torch.as_tensor(data.au.numpy()[idx], dtype=torch.float32)
     size = x.shape[-1]
     if size != config.input_size:
         x = torch.nn.functional.interpolate(x, size=(config.input_size,) * 2, mode="bilinear", align_corners=False)
@@ -148,10 +149,10 @@ def train_step(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, op
 
 
 @torch.no_grad()
-def predict_heatmaps(model: ResNet, data: AUData | np.ndarray, batch_size: int = 64,
+def predict_heatmaps(model: ResNet, data: FaceSet | np.ndarray, batch_size: int = 64,
                      device: str | torch.device = "cpu") -> torch.Tensor:
-    """Heatmaps (N, 10, map, map) for AUData or a uint8 image array, in eval mode."""
-    images = data.images if isinstance(data, AUData) else np.asarray(data)
+    """Heatmaps (N, 10, map, map) for a FaceSet or a uint8 image array, in eval mode."""
+    images = data.images.numpy() if isinstance(data, FaceSet) else np.asarray(data)
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
@@ -164,14 +165,14 @@ def predict_heatmaps(model: ResNet, data: AUData | np.ndarray, batch_size: int =
 
 
 def _input_points(model: ResNet, data, rows) -> torch.Tensor | None:
-    """AUData points of ``rows`` in model-input pixels, for a model with patch attention (else None)."""
-    if not getattr(model.config, "patch_attention", False) or not isinstance(data, AUData):
+    """The face set's points of ``rows`` in model-input pixels, for a model with patch attention (else None)."""
+    if not getattr(model.config, "patch_attention", False) or not isinstance(data, FaceSet):
         return None
-    pts = torch.as_tensor(data.points[rows], dtype=torch.float32)
+    pts = torch.as_tensor(data.points.numpy()[rows], dtype=torch.float32)
     return (pts + 0.5) * (model.config.input_size / data.image_size) - 0.5
 
 
-def predict_intensities(model: ResNet, data: AUData | np.ndarray, batch_size: int = 64,
+def predict_intensities(model: ResNet, data: FaceSet | np.ndarray, batch_size: int = 64,
                         device: str | torch.device = "cpu") -> np.ndarray:
     """(N, A) predicted intensities of ``model.config.aus`` (max of each map, mean over the AU's two maps,
     clipped to 0-5)."""
@@ -179,9 +180,9 @@ def predict_intensities(model: ResNet, data: AUData | np.ndarray, batch_size: in
     return read_intensities(hm, model.config.maps_per_au).numpy()
 
 
-def evaluate(model: ResNet, data: AUData, batch_size: int = 64, device="cpu") -> pd.DataFrame:
+def evaluate(model: ResNet, data: FaceSet, batch_size: int = 64, device="cpu") -> pd.DataFrame:
     """Per-AU ICC(3,1), PCC and MAE on ``data`` (see :func:`facekit.fau.metrics.score_aus`)."""
-    return score_aus(data.intensities, predict_intensities(model, data, batch_size, device), aus=data.aus)
+    return score_aus(data.au.numpy(), predict_intensities(model, data, batch_size, device), aus=data.aus)
 
 
 def set_backbone_frozen(model: ResNet, frozen: bool = True) -> int:
@@ -204,7 +205,7 @@ def _resume(model: ResNet, optimizer, scheduler, recipe: dict, ckpt_path) -> tup
     return history, int(ckpt.get("epoch", len(history)))
 
 
-def _epoch_steps(model: ResNet, train: AUData, order, bar, g, optimizer, scheduler, *, device, batch_size: int,
+def _epoch_steps(model: ResNet, train: FaceSet, order, bar, g, optimizer, scheduler, *, device, batch_size: int,
                  sigma: float, augment: bool, robust, fg_weight: float, where) -> list[float]:
     """One epoch's SGD steps over ``order``; the step losses. ``where`` (epoch, lr, ckpt_path) names a divergence."""
     epoch, lr, ckpt_path = where
@@ -230,7 +231,7 @@ def _epoch_steps(model: ResNet, train: AUData, order, bar, g, optimizer, schedul
     return losses
 
 
-def train_fau(model: ResNet, train: AUData, val: AUData | None = None, *, epochs: int = 10, lr: float = 2e-3,
+def train_fau(model: ResNet, train: FaceSet, val: FaceSet | None = None, *, epochs: int = 10, lr: float = 2e-3,
               batch_size: int = 32, weight_decay: float = 0.0, freeze_backbone: bool = False, augment: bool = True,
               fg_weight: float = 0.0, robust: bool | dict = False,
               sigma: float = 2.0, seed: int = 0, ckpt_path: str | os.PathLike | None = None, resume: bool = False,
@@ -360,7 +361,7 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
                         freeze_backbone=freeze_backbone, fg_weight=fg_weight, seed=seed, ckpt_path=ckpt_path, resume=resume,
                         progress=progress, robust=robust)
     train_s = time.perf_counter() - t0
-    scores = score_domains({k: (d.intensities, predict_intensities(model, d)) for k, d in tests.items()},
+    scores = score_domains({k: (d.au.numpy(), predict_intensities(model, d)) for k, d in tests.items()},
                            aus=model.config.aus)
     if ckpt_path:
         from facekit.io import load_checkpoint, save_checkpoint

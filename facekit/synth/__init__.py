@@ -8,12 +8,12 @@ from facekit.data.fer import EMOTIONS
 from facekit.synth.facs import AU_NAMES, AUS, EMFACS, LABEL_NOISE, au_index, label_confusion, sample_expressions
 from facekit.synth.regions import au_region_masks
 from facekit.synth.render import (DOMAINS, FEATURES, GENERATOR_VERSION, LANDMARK_NAMES, OPTIONAL_FEATURES,
-                                   WILD_FACTORS, FaceBatch, render_faces)
+                                   WILD_FACTORS, render_faces)
 from facekit.synth.dataset import benchmark_render, make_au_dataset, make_fer_dataset, write_au_folder, write_fer_csv
 
 __all__ = [
     "AUS", "AU_NAMES", "DOMAINS", "EMFACS", "FEATURES", "GENERATOR_VERSION", "EMOTIONS", "LABEL_NOISE", "LANDMARK_NAMES", "OPTIONAL_FEATURES",
-    "WILD_FACTORS", "FaceBatch",
+    "WILD_FACTORS",
     "au_index", "au_region_masks", "benchmark_render", "write_au_folder", "write_fer_csv", "label_confusion", "make_au_dataset", "make_fer_dataset", "render_faces",
     "sample_expressions",
 ]

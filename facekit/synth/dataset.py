@@ -7,12 +7,13 @@ from pathlib import Path
 import cv2
 import torch
 
-from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS, FERData
+from facekit.data.faceset import FaceSet
+from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS
 from facekit.io import atomic_path, atomic_write_bytes, atomic_write_text
 from facekit.synth.facs import AUS, au_index, sample_expressions, sample_independent_aus
 from facekit.synth.params import _generator
 from facekit.synth.photo import PHOTO_VERSION
-from facekit.synth.render import DOMAINS, LANDMARK_NAMES, FaceBatch, render_faces
+from facekit.synth.render import DOMAINS, LANDMARK_NAMES, render_faces
 
 #: The AUs that Task 2 regresses; :func:`make_au_dataset` varies them widely and independently.
 TASK2_AUS: tuple[int, ...] = (6, 10, 12, 14, 17)
@@ -38,10 +39,10 @@ def fer_label_plan(n_scale: float = 1.0, seed: int = 0) -> tuple[torch.Tensor, t
 
 
 def make_fer_dataset(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", progress: bool = True,
-                     features=None) -> FERData:
+                     features=None) -> FaceSet:
     """A synthetic FER2013: 48x48 gray faces with FER2013's exact class counts per split (times ``n_scale``).
 
-    ``labels`` are annotator labels (about 10 % differ from the emotion shown, as in FER2013); ``clean_labels``,
+    ``emotion`` holds annotator labels (about 10 % differ from the emotion shown, as in FER2013); ``clean_emotion``,
     ``au`` and ``landmarks`` carry the ground truth. ``meta`` records the parameters and the rendering rate.
     ``features``: the generator's appearance features (default :data:`facekit.synth.FEATURES`; add ``"photo"`` for
     real faces as identities, :mod:`facekit.synth.photo`).
@@ -54,10 +55,10 @@ def make_fer_dataset(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", p
                          features=features)
     seconds = time.perf_counter() - start
     photo = ", photo identities" if features is not None and "photo" in features else ""
-    return FERData(
-        images=batch.images, labels=batch.emotion, usage=usage,
+    return FaceSet(
+        images=batch.images, emotion=batch.emotion, usage=usage,
         source=f"synthetic FACS faces (facekit.synth, domain={domain}, n_scale={n_scale:g}, seed={seed}{photo})",
-        au=batch.au, landmarks=batch.landmarks, clean_labels=batch.clean_emotion,
+        au=batch.au, aus=batch.aus, landmarks=batch.landmarks, clean_emotion=batch.clean_emotion,
         meta={"generator": "facekit.synth", "domain": domain, "n_scale": n_scale, "seed": seed,
               "features": sorted(features) if features is not None else None,
               "photo_version": PHOTO_VERSION if photo else None,
@@ -65,7 +66,7 @@ def make_fer_dataset(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", p
 
 
 def make_au_dataset(n: int, seed: int = 0, domain: str = "lab", size: int = 128, color: bool = False,
-                    progress: bool = False, as_lab=()) -> FaceBatch:
+                    progress: bool = False, as_lab=()) -> FaceSet:
     """Faces for AU analysis (Task 2): each face shows an emotion prototype, and the Task 2 AUs
     (:data:`TASK2_AUS`: 6, 10, 12, 14, 17) are then redrawn independently of it (0 with chance 0.4, else 0.3-5),
     so they vary widely and are not tied to one emotion. ``emotion`` is the prototype's emotion. ``as_lab``: see
@@ -92,7 +93,7 @@ def _pixels_text(images: torch.Tensor) -> list[str]:
     return [" ".join([tokens[v] for v in row]) for row in images.reshape(len(images), -1).tolist()]
 
 
-def write_fer_csv(data: FERData, path, rows_per_block: int = 2000) -> tuple[Path, Path]:
+def write_fer_csv(data: FaceSet, path, rows_per_block: int = 2000) -> tuple[Path, Path]:
     """Write ``data`` as a FER2013 CSV (``emotion,pixels,Usage``) and, beside it, ``<stem>_au.csv`` with each row's
     true emotion, AU intensities and landmarks (keyed by ``row``, 0-based over the faces).
 
@@ -105,22 +106,22 @@ def write_fer_csv(data: FERData, path, rows_per_block: int = 2000) -> tuple[Path
         for start in range(0, len(data), rows_per_block):
             sl = slice(start, start + rows_per_block)
             f.writelines(f"{lab},{pix},{SPLITS[u]}\n" for lab, pix, u in
-                         zip(data.labels[sl].tolist(), _pixels_text(data.images[sl]), data.usage[sl].tolist()))
+                         zip(data.emotion[sl].tolist(), _pixels_text(data.images[sl]), data.usage[sl].tolist()))
     side = path.with_name(path.stem + "_au.csv")
     head = ["row", "emotion", "true_emotion"] + [f"AU{a}" for a in AUS]
     head += [f"{name}_{xy}" for name in LANDMARK_NAMES for xy in ("x", "y")]
     au = data.au if data.au is not None else torch.full((len(data), len(AUS)), float("nan"))
     lm = data.landmarks.reshape(len(data), -1) if data.landmarks is not None else torch.zeros(len(data), 0)
-    clean = data.clean_labels if data.clean_labels is not None else data.labels
+    clean = data.clean_emotion if data.clean_emotion is not None else data.emotion
     with atomic_path(side) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write(",".join(head) + "\n")
-        for i, (lab, cl, a, m) in enumerate(zip(data.labels.tolist(), clean.tolist(), au.tolist(), lm.tolist())):
+        for i, (lab, cl, a, m) in enumerate(zip(data.emotion.tolist(), clean.tolist(), au.tolist(), lm.tolist())):
             f.write(",".join([str(i), EMOTIONS[lab], EMOTIONS[cl]] + [f"{v:.2f}" for v in a]
                              + [f"{v:.2f}" for v in m]) + "\n")
     return path, side
 
 
-def write_au_folder(batch: FaceBatch, out_dir) -> Path:
+def write_au_folder(batch: FaceSet, out_dir) -> Path:
     """Write each face as ``images/00000.png`` and ``labels.csv`` (``path,emotion,AU1,...``, readable by
     :func:`facekit.data.loaders.load_au_labels`). Returns the label CSV's path."""
     out_dir = Path(out_dir)

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS, FERData
+from facekit.data.faceset import FaceSet
+from facekit.data.fer import EMOTIONS, FER2013_COUNTS, SPLITS
 from facekit.synth.facs import AU_NAMES, AUS, au_index
 from facekit.synth.regions import au_region_masks
-from facekit.synth.render import LANDMARK_NAMES, FaceBatch, render_faces
+from facekit.synth.render import LANDMARK_NAMES, render_faces
 from facekit.plotting import show_image
 
 
@@ -36,7 +37,7 @@ def plot_emotion_grid(images: torch.Tensor, labels: torch.Tensor, per_emotion: i
 
 
 def au_sweep(aus=(1, 4, 6, 12, 15, 26), levels=(0, 1, 2, 3, 4, 5), identity_seed: int = 0, size: int = 128,
-             color: bool = True) -> FaceBatch:
+             color: bool = True) -> FaceSet:
     """The same face (identity ``identity_seed``, clean frontal) with one AU at a time at each intensity."""
     au = torch.zeros(len(aus) * len(levels), len(AUS))
     for i, a in enumerate(aus):
@@ -45,7 +46,7 @@ def au_sweep(aus=(1, 4, 6, 12, 15, 26), levels=(0, 1, 2, 3, 4, 5), identity_seed
     return render_faces(len(au), seed=0, au=au, identity_seed=identity_seed, nuisance=False, size=size, color=color)
 
 
-def plot_au_sweep(batch: FaceBatch, aus=(1, 4, 6, 12, 15, 26), levels=(0, 1, 2, 3, 4, 5)):
+def plot_au_sweep(batch: FaceSet, aus=(1, 4, 6, 12, 15, 26), levels=(0, 1, 2, 3, 4, 5)):
     """Rows: AUs; columns: FACS intensity (0, A-E)."""
     letters = dict(zip(range(6), "0ABCDE"))
     fig, axes = plt.subplots(len(aus), len(levels), figsize=(1.6 * len(levels), 1.7 * len(aus)), squeeze=False)
@@ -59,7 +60,7 @@ def plot_au_sweep(batch: FaceBatch, aus=(1, 4, 6, 12, 15, 26), levels=(0, 1, 2, 
     return fig
 
 
-def class_count_table(data: FERData) -> pd.DataFrame:
+def class_count_table(data: FaceSet) -> pd.DataFrame:
     """Long table: split, emotion, faces in ``data`` and in real FER2013 (scaled to the same total per split)."""
     ours = data.class_counts()
     rows = []
@@ -92,7 +93,7 @@ def plot_class_counts(table: pd.DataFrame):
     return fig
 
 
-def plot_landmarks_and_regions(batch: FaceBatch, index: int = 0, aus=(1, 4, 6, 9, 12, 17)):
+def plot_landmarks_and_regions(batch: FaceSet, index: int = 0, aus=(1, 4, 6, 9, 12, 17)):
     """One face with its named landmarks, then the region mask of each AU in ``aus`` over it."""
     masks = au_region_masks(batch.subset([index]), aus)[0]
     fig, axes = plt.subplots(1, 1 + len(aus), figsize=(2.3 * (2 + len(aus)), 3.6),
@@ -118,7 +119,7 @@ def plot_landmarks_and_regions(batch: FaceBatch, index: int = 0, aus=(1, 4, 6, 9
     return fig
 
 
-def plot_domains(lab: FaceBatch, wild: FaceBatch, n: int = 8):
+def plot_domains(lab: FaceSet, wild: FaceSet, n: int = 8):
     """Two rows: faces from the ``lab`` domain, then from the shifted ``wild`` domain."""
     fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.4), squeeze=False)
     for row, (batch, name) in enumerate(((lab, "lab"), (wild, "wild"))):
@@ -129,18 +130,18 @@ def plot_domains(lab: FaceBatch, wild: FaceBatch, n: int = 8):
     return fig
 
 
-def au_oracle_accuracy(data: FERData, seed: int = 0) -> dict[str, float]:
+def au_oracle_accuracy(data: FaceSet, seed: int = 0) -> dict[str, float]:
     """How much the true AUs alone tell: a logistic regression from AU intensities to the label, trained on
     Training and scored on PrivateTest against the noisy labels and the true emotions. An upper bound of sorts
     for any image model, since the pixels only carry the AUs through identity and nuisances."""
     from sklearn.linear_model import LogisticRegression  # lazy: about 2 s to import, only this score needs it
 
     train, test = data.split("Training"), data.split("PrivateTest")
-    model = LogisticRegression(max_iter=2000, random_state=seed).fit(train.au.numpy(), train.labels.numpy())
+    model = LogisticRegression(max_iter=2000, random_state=seed).fit(train.au.numpy(), train.emotion.numpy())
     pred = model.predict(test.au.numpy())
-    recall = [(pred[test.labels.numpy() == e] == e).mean() if (test.labels == e).any() else float("nan")
+    recall = [(pred[test.emotion.numpy() == e] == e).mean() if (test.emotion == e).any() else float("nan")
               for e in range(len(EMOTIONS))]
-    return {"au_oracle_accuracy": float((pred == test.labels.numpy()).mean()),
-            "au_oracle_accuracy_true_emotion": float((pred == test.clean_labels.numpy()).mean()),
+    return {"au_oracle_accuracy": float((pred == test.emotion.numpy()).mean()),
+            "au_oracle_accuracy_true_emotion": float((pred == test.clean_emotion.numpy()).mean()),
             "au_oracle_recall_disgust": float(recall[EMOTIONS.index("disgust")]),
-            "label_noise_rate": float((data.labels != data.clean_labels).float().mean())}
+            "label_noise_rate": float((data.emotion != data.clean_emotion).float().mean())}

@@ -11,7 +11,7 @@ import torch
 
 from facekit.synth.facs import AUS, au_index
 from facekit.synth.geometry import _feature_x, _pixel_grid
-from facekit.synth.render import FaceBatch
+from facekit.data.faceset import FaceSet
 from facekit.synth.shapes import _c
 
 AU_LANDMARKS: dict[int, tuple[str, str]] = {
@@ -77,21 +77,21 @@ def _boxes(g: dict) -> dict[int, list[tuple]]:
     }
 
 
-def au_region_masks(batch: FaceBatch, aus=None, margin_px: float = 1.5) -> torch.Tensor:
+def au_region_masks(batch: FaceSet, aus=None, margin_px: float = 1.5) -> torch.Tensor:
     """Boolean masks (n, len(aus), H, W): the output pixels each AU can move in each face of ``batch``.
 
     ``aus`` defaults to :data:`facekit.synth.AUS`. The masks are computed from the geometry the batch was rendered
     with, so they stay valid for occluded or posed faces (an occluded region is still where the AU acts).
     """
-    if not batch.geometry:
-        raise ValueError("This FaceBatch carries no geometry (was it sliced or loaded from disk?); "
+    if not batch.extra.get("geometry"):
+        raise ValueError("This face set carries no geometry (was it sliced or loaded from disk?); "
                          "render it with facekit.synth.render_faces to get AU region masks.")
     aus = AUS if aus is None else tuple(int(a) for a in aus)
     for a in aus:
         au_index(a)
-    g = batch.geometry
+    g = batch.extra["geometry"]
     pose = {k: g[k] for k in ("roll", "yaw", "scale", "tx", "ty")}
-    size = batch.size
+    size = batch.image_size
     X, Y, aa = _pixel_grid(pose, size, len(batch))
     U = _feature_x(X, pose["yaw"])
     m = aa * margin_px

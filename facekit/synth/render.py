@@ -17,17 +17,17 @@ How it works, per batch of faces (no Python loop over pixels or faces), one modu
    squash, scale, translation) with ``grid_sample``; directional light, background clutter, occlusion,
    gamma/contrast, blur and sensor noise are then applied in image space.
 
-This module holds what callers use: :func:`render_faces`, :class:`FaceBatch`, the constants, and
+This module holds what callers use: :func:`render_faces` (which returns a :class:`facekit.data.FaceSet`), the
+constants, and
 :func:`render_chunk`, which runs steps 2-4 on one chunk's draws.
 """
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-
 import torch
 from tqdm.auto import tqdm
 
+from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
 from facekit.runtime import adapt_threads
 from facekit.synth.compose import _render_pixels
@@ -42,7 +42,7 @@ from facekit.synth.shapes import _c  # noqa: F401
 
 __all__ = [
     "DOMAINS", "FEATURES", "GENERATOR_VERSION", "LANDMARK_NAMES", "OPTIONAL_FEATURES", "PIXEL_BATCH", "WILD_FACTORS",
-    "FaceBatch", "check_as_lab", "draw_identity", "draw_nuisance", "face_geometry", "feature_to_image",
+    "check_as_lab", "draw_identity", "draw_nuisance", "face_geometry", "feature_to_image",
     "landmarks_from_geometry", "render_chunk", "render_faces",
 ]
 
@@ -112,46 +112,6 @@ def render_chunk(ident: dict, au: torch.Tensor, nuis: dict, size: int, color: bo
 
 # ---------------------------------------------------------------------------------------------------------------
 
-@dataclass
-class FaceBatch:
-    """Faces and their ground truth.
-
-    ``images`` uint8 (n, H, W) gray or (n, 3, H, W) color; ``au`` float32 (n, len(AUS)) intensities 0-5;
-    ``emotion`` int64 (n,) the label a FER annotator gives (with label noise); ``clean_emotion`` the emotion the AUs
-    were drawn for; ``landmarks`` float32 (n, len(LANDMARK_NAMES), 2) (x, y) in output pixels.
-    """
-
-    images: torch.Tensor
-    au: torch.Tensor
-    emotion: torch.Tensor
-    clean_emotion: torch.Tensor
-    landmarks: torch.Tensor
-    domain: str
-    seed: int
-    geometry: dict = field(default_factory=dict, repr=False)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def size(self) -> int:
-        return int(self.images.shape[-1])
-
-    def subset(self, index) -> "FaceBatch":
-        """The faces selected by an index list/tensor or boolean mask (ground truth and geometry follow)."""
-        index = torch.as_tensor(index)
-        pick = lambda t: t[index]  # noqa: E731
-        return FaceBatch(images=pick(self.images), au=pick(self.au), emotion=pick(self.emotion),
-                         clean_emotion=pick(self.clean_emotion), landmarks=pick(self.landmarks), domain=self.domain,
-                         seed=self.seed, geometry={k: pick(v) for k, v in self.geometry.items()})
-
-    def landmark(self, name: str) -> torch.Tensor:
-        """(n, 2) pixel coordinates of one named landmark."""
-        if name not in LANDMARK_NAMES:
-            raise KeyError(f"Unknown landmark {name!r}; known: {', '.join(LANDMARK_NAMES)}")
-        return self.landmarks[:, LANDMARK_NAMES.index(name)]
-
-
 def _check_args(n, domain, size, emotion, au):
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {domain!r}")
@@ -177,8 +137,14 @@ def _check_args(n, domain, size, emotion, au):
 def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, color: bool = False,
                  emotion=None, au=None, identity_seed=None, nuisance: bool = True, progress: bool = False,
                  labels=None, chunk: int | None = None, workers: int | None = None, features=None,
-                 as_lab=()) -> FaceBatch:
+                 as_lab=()) -> FaceSet:
     """Render ``n`` faces; same arguments, same bytes (whatever ``workers`` is).
+
+    Returns a :class:`~facekit.data.FaceSet`: ``images`` uint8 (n, H, W) gray or (n, 3, H, W) color; ``au`` float32
+    (n, len(AUS)) intensities 0-5 (``aus`` = :data:`AUS`); ``emotion`` int64 (n,) the label a FER annotator gives
+    (with label noise); ``clean_emotion`` the emotion the AUs were drawn for; ``landmarks`` float32
+    (n, len(LANDMARK_NAMES), 2) (x, y) in output pixels (``meta["landmark_names"]``, :meth:`FaceSet.landmark`);
+    ``meta`` the domain and seed; ``extra["geometry"]`` the per-face geometry the pixels were drawn from.
 
     ``emotion`` (int64 (n,)) fixes the true emotions the AUs are drawn for (else uniform); ``au`` (n, len(AUS))
     sets the intensities directly; ``identity_seed`` (int or (n,) ints) makes rows share an identity;
@@ -216,13 +182,14 @@ def render_faces(n: int, *, seed: int = 0, domain: str = "lab", size: int = 48, 
     images, aus, noisy, clean, marks, geos = parts
     geometry = {k: torch.cat([gg[k] for gg in geos]) for k in geos[0]} if geos else {}
     empty_img = torch.zeros((0, 3, size, size) if color else (0, size, size), dtype=torch.uint8)
-    return FaceBatch(
+    return FaceSet(
         images=torch.cat(images) if images else empty_img,
-        au=torch.cat(aus) if aus else torch.zeros(0, len(AUS)),
+        au=torch.cat(aus) if aus else torch.zeros(0, len(AUS)), aus=AUS,
         emotion=torch.cat(noisy) if noisy else torch.zeros(0, dtype=torch.long),
         clean_emotion=torch.cat(clean) if clean else torch.zeros(0, dtype=torch.long),
         landmarks=torch.cat(marks) if marks else torch.zeros(0, len(LANDMARK_NAMES), 2),
-        domain=domain, seed=int(seed), geometry=geometry)
+        source=domain, meta={"domain": domain, "seed": int(seed), "landmark_names": LANDMARK_NAMES},
+        extra={"geometry": geometry})
 
 
 def _render_chunks(n, seed, domain, size, color, emotion, au, ids, nuisance, labels, chunk, bar, workers=1,

@@ -55,10 +55,10 @@ def load_explorer_faces(size: int = 48, test_dir=None, test2_dir=None, with_real
     for which, folder in (("test", test_dir), ("test2", test2_dir)):
         crops = load_cases(which, folder=folder, size=size, with_real=with_real)
         for i, name in enumerate(crops.names):
-            real = i >= len(crops.sources)
-            images.append(crops.images[i])
+            real = crops.extra["sources"][i] is None
+            images.append(crops.images[i].numpy())
             names.append(f"{'real' if real else which}/{name}")
-            labels.append(crops.labels[i])
+            labels.append(crops.emotion_names[i])
             masks.append(case_region_mask(cases[name], size) if name in cases and not real else None)
     return ExplorerFaces(np.stack(images), names, labels, masks)
 

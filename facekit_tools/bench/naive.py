@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from facekit.data.fer import EMOTIONS, FERData
+from facekit.data.faceset import FaceSet
+from facekit.data.fer import EMOTIONS
 from facekit.emotion.train import TrainConfig
 from facekit.emotion.xception import PIXEL_CENTER, PIXEL_SCALE, MiniXception
 
@@ -69,19 +70,19 @@ class NaiveRun:
         return self.images / self.seconds if self.seconds > 0 else float("nan")
 
 
-def naive_loader(data: FERData, batch_size: int = 128, num_workers: int = 0, seed: int = 0,
+def naive_loader(data: FaceSet, batch_size: int = 128, num_workers: int = 0, seed: int = 0,
                  crop: int = 44) -> DataLoader:
     """A shuffling ``DataLoader`` over the Training split of ``data`` with per-sample PIL transforms."""
     train = data.split("Training")
     if len(train) == 0:
         raise ValueError(f"{data.source}: no 'Training' rows to build the naive loader from.")
-    dataset = PILFaceDataset(train.images.numpy(), train.labels.numpy(), starter_transforms(crop))
+    dataset = PILFaceDataset(train.images.numpy(), train.emotion.numpy(), starter_transforms(crop))
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=num_workers,
                       generator=torch.Generator().manual_seed(seed), drop_last=False,
                       persistent_workers=num_workers > 0)
 
 
-def train_naive(data: FERData, steps: int, *, warmup: int = 2, batch_size: int = 128, num_workers: int = 0,
+def train_naive(data: FaceSet, steps: int, *, warmup: int = 2, batch_size: int = 128, num_workers: int = 0,
                 seed: int = 0, device: str | torch.device = "cpu", config: TrainConfig | None = None) -> NaiveRun:
     """Train a fresh NCHW MiniXception for ``warmup`` untimed then ``steps`` timed steps, starter-kit style.
 

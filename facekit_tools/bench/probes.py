@@ -40,26 +40,28 @@ def probe(fn: Callable[..., dict]) -> Callable[..., dict]:
 
 # ------------------------------------------------------------------------------------------------ random inputs
 def random_fer(n_train: int, n_eval: int = 0, seed: int = 0):
-    """A FERData of random 48x48 faces: ``n_train`` Training rows, then ``n_eval`` PublicTest rows."""
-    from facekit.data.fer import EMOTIONS, FERData
+    """A FaceSet of random 48x48 faces: ``n_train`` Training rows, then ``n_eval`` PublicTest rows."""
+    from facekit.data.faceset import FaceSet
+    from facekit.data.fer import EMOTIONS
 
     g = torch.Generator().manual_seed(seed)
     n = n_train + n_eval
     usage = torch.cat([torch.zeros(n_train, dtype=torch.int64), torch.ones(n_eval, dtype=torch.int64)])
-    return FERData(torch.randint(0, 256, (n, 48, 48), dtype=torch.uint8, generator=g),
-                   torch.randint(0, len(EMOTIONS), (n,), generator=g), usage, source=f"random pixels (seed {seed})")
+    return FaceSet(torch.randint(0, 256, (n, 48, 48), dtype=torch.uint8, generator=g),
+                   emotion=torch.randint(0, len(EMOTIONS), (n,), generator=g), usage=usage, source=f"random pixels (seed {seed})")
 
 
 def random_au_data(n: int, size: int = 128, seed: int = 0):
-    """An AUData of ``n`` random grey ``size`` x ``size`` faces with random intensities and plausible AU points."""
-    from facekit.fau.data import AUData
+    """A FaceSet of ``n`` random grey ``size`` x ``size`` faces with random intensities and plausible AU points."""
+    from facekit.data.faceset import FaceSet
     from facekit.fau.model import FAU_AUS
 
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
     intensities = rng.uniform(0, 5, (n, len(FAU_AUS))).astype(np.float32)
     points = rng.uniform(0.25 * size, 0.75 * size, (n, len(FAU_AUS), 2, 2)).astype(np.float32)
-    return AUData(images, intensities, points, source=f"random pixels (seed {seed})")
+    return FaceSet(torch.from_numpy(images), au=torch.from_numpy(intensities), aus=FAU_AUS,
+                   points=torch.from_numpy(points), source=f"random pixels (seed {seed})")
 
 
 def _trainer(n_train: int, batch_size: int, device: str, seed: int = 0):
