@@ -111,7 +111,7 @@ def _answer_inputs():
 def test_answer_text_uses_the_numbers():
     table, counts, cases = _answer_inputs()
     text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
-    assert "10.0% to 35.0% (+25.0%)" in text and "+23.0% disgust recall" in text
+    assert "10.0% -> 35.0% (+25.0 pp)" in text and "+23.0 pp disgust recall" in text
     assert "only 55 disgust faces" in text and "interval of 23%-48%" in text  # Wilson, 19 of 55
     assert "(109 disgust faces)" in text and "never predicts disgust" not in text
     table.loc[["recall disgust", "predicted disgust", "precision disgust"], "after"] = [0.0, 0, float("nan")]
@@ -159,7 +159,7 @@ def _spread(d_recall, d_f1):
 
 def test_spread_verdict_stands_only_when_every_seed_agrees():
     agree = I.spread_verdict(_spread([0.3, 0.45, 0.2], [0.02, 0.01, 0.03]), "reweight")
-    assert "**supported** in every seed" in agree and "+20.0% to +45.0%" in agree and "seeds 0, 1, 2" in agree
+    assert "**supported** in every seed" in agree and "+20.0 pp to +45.0 pp" in agree and "seeds 0, 1, 2" in agree
     against = I.spread_verdict(_spread([0.3, 0.47], [-0.02, -0.035]), "reweight")
     assert "**not supported** in any seed" in against and "-0.035 to -0.020" in against
     assert "buys it with the other classes" in against

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from facekit.answer_rules import pp, versus_control_text
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
 from facekit.emotion.batchnorm import rerun_bn_statistics
@@ -221,18 +222,21 @@ def answer_text(table: pd.DataFrame, counts: pd.DataFrame, cases: pd.DataFrame, 
     n_train = int(counts.loc["disgust", "Training"])
     lo, hi = wilson_interval(round(p * n_private), n_private)
     acc2 = cases.groupby("model")["correct"].mean()
-    text = (f"**Answer.** With **{method}**, disgust recall goes from {t.loc['recall disgust', 'before']:.1%} to "
-            f"{p:.1%} ({p - t.loc['recall disgust', 'before']:+.1%}); the model calls "
+    control = "control" in t
+    ref = lambda row: float(t.loc[row, "control"]) if control else None  # noqa: E731
+    text = (f"**Answer.** With **{method}**, the model calls "
             f"{int(t.loc['predicted disgust', 'before'])} -> {int(t.loc['predicted disgust', 'after'])} private faces "
             f"disgust (precision {_pct(t.loc['precision disgust', 'before'])} -> "
             f"{_pct(t.loc['precision disgust', 'after'])}); macro-F1 {t.loc['macro-F1', 'before']:.3f} -> "
-            f"{t.loc['macro-F1', 'after']:.3f}; balanced accuracy {t.loc['balanced accuracy', 'before']:.3f} -> "
-            f"{t.loc['balanced accuracy', 'after']:.3f}; private accuracy {t.loc['private accuracy', 'before']:.3f} "
-            f"-> {t.loc['private accuracy', 'after']:.3f}.")
-    if "control" in t:
+            f"{t.loc['macro-F1', 'after']:.3f}; balanced accuracy {_pct(t.loc['balanced accuracy', 'before'])} -> "
+            f"{_pct(t.loc['balanced accuracy', 'after'])}. "
+            + versus_control_text("Disgust recall", t.loc["recall disgust", "before"], p, ref("recall disgust"))
+            + " " + versus_control_text("Private-test accuracy", t.loc["private accuracy", "before"],
+                                        t.loc["private accuracy", "after"], ref("private accuracy")))
+    if control:
         text += (f" The control run (same start and schedule, no fix) reaches disgust recall "
-                 f"{t.loc['recall disgust', 'control']:.1%} and macro-F1 {t.loc['macro-F1', 'control']:.3f}: the fix "
-                 f"itself accounts for {p - t.loc['recall disgust', 'control']:+.1%} disgust recall and "
+                 f"{_pct(t.loc['recall disgust', 'control'])} and macro-F1 {t.loc['macro-F1', 'control']:.3f}: the "
+                 f"fix itself accounts for {pp(p - t.loc['recall disgust', 'control'])} disgust recall and "
                  f"{t.loc['macro-F1', 'after'] - t.loc['macro-F1', 'control']:+.3f} macro-F1. "
                  + (fix_verdict(t.loc["recall disgust", "after"] - t.loc["recall disgust", "control"],
                                 t.loc["macro-F1", "after"] - t.loc["macro-F1", "control"], method)
@@ -242,8 +246,8 @@ def answer_text(table: pd.DataFrame, counts: pd.DataFrame, cases: pd.DataFrame, 
                  "(more epochs or a larger TRAIN_FRACTION, a higher LR, or METHOD='finetune', whose balanced "
                  "sampler shows disgust in every batch).")
     text += " " + recall_shift_text(t)
-    text += (f" On `test2` the model gets {acc2.get('before', float('nan')):.0%} of the faces right before and "
-             f"{acc2.get('after', float('nan')):.0%} after.\n\n"
+    text += (" " + versus_control_text("On `test2`, the share of faces right", acc2.get("before", float("nan")),
+                                       acc2.get("after", float("nan")), acc2.get("control"), digits=0) + "\n\n"
              f"**Limitations.** The private set holds only {n_private} disgust faces, so a disgust recall of {p:.1%} "
              f"is known only to within a 95 % interval of {lo:.0%}-{hi:.0%}: differences of a few points are noise "
              + ("(one seed, one run). " if spread is None or len(spread) < 2 else
@@ -313,11 +317,11 @@ def fix_verdict(d_recall: float, d_macro_f1: float, method: str, step: float = 0
         return (f"So the choice of {method} is **supported** by this run: the rare class gains and the macro "
                 "average gains with it, beyond what the same training without the fix does.")
     if kind == "not supported":
-        trade = (f" while disgust recall rises ({d_recall:+.1%}): the fix buys the rare class with the others"
+        trade = (f" while disgust recall rises ({pp(d_recall)}): the fix buys the rare class with the others"
                  if d_recall > 0 else "")
         return (f"So this run does **not support** {method}: against the control the macro-F1 falls"
                 f"{trade}; try another METHOD.")
-    return (f"So the evidence for {method} is **mixed**: disgust recall {d_recall:+.1%} and macro-F1 "
+    return (f"So the evidence for {method} is **mixed**: disgust recall {pp(d_recall)} and macro-F1 "
             f"{d_macro_f1:+.3f} against the control.")
 
 
@@ -355,7 +359,7 @@ def spread_verdict(spread: pd.DataFrame, method: str, step: float = 0.005) -> st
         return ""
     kinds = {fix_kind(r.d_recall, r.d_macro_f1, step) for r in spread.itertuples()}
     seeds = ", ".join(str(int(x)) for x in spread["seed"])
-    rng = (f"disgust recall {spread['d_recall'].min():+.1%} to {spread['d_recall'].max():+.1%} and macro-F1 "
+    rng = (f"disgust recall {pp(spread['d_recall'].min())} to {pp(spread['d_recall'].max())} and macro-F1 "
            f"{spread['d_macro_f1'].min():+.3f} to {spread['d_macro_f1'].max():+.3f} against the control")
     if len(spread) == 1:
         return f"With one seed ({seeds}) the fix's effect is {rng}; the spread over seeds is unknown."

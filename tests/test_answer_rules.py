@@ -1,0 +1,65 @@
+"""The answer texts choose their conclusions by rules over the numbers: contrary numbers change the words."""
+import pandas as pd
+
+from facekit import answer_rules as R
+from facekit.emotion import imbalance as I
+
+
+def _q17_inputs(test2: dict):
+    rows = ["recall disgust", "predicted disgust", "precision disgust", "macro-F1", "balanced accuracy",
+            "private accuracy"]
+    table = pd.DataFrame({"before": [0.1, 5, 0.4, 0.3, 0.3, 0.5], "after": [0.35, 40, 0.3, 0.33, 0.36, 0.49],
+                          "control": [0.12, 6, 0.4, 0.31, 0.31, 0.5]}, index=rows)
+    counts = pd.DataFrame({"Training": [436], "PrivateTest": [55]}, index=["disgust"])
+    cases = pd.DataFrame({"model": [m for m in test2 for _ in range(10)],
+                          "correct": [i < round(test2[m] * 10) for m in test2 for i in range(10)]})
+    return table, counts, cases
+
+
+def test_q17_credits_the_fix_only_when_it_beats_the_control():
+    table, counts, cases = _q17_inputs({"before": 0.4, "after": 0.5, "control": 0.6})
+    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    assert "`test2`, the share of faces right goes 40% -> 50% (+10 pp), but the control run scored 60%, so the " \
+           "gain over the baseline is not the fix's; against the control the fix loses 10 pp" in text
+    table, counts, cases = _q17_inputs({"before": 0.4, "after": 0.5, "control": 0.3})
+    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    assert "control run scored 30%: the fix gains +20 pp over the control" in text and "not the fix's" not in text
+    # disgust recall: the same rule, per class
+    assert "Disgust recall goes 10.0% -> 35.0% (+25.0 pp), and the control run scored 12.0%" in text
+    table.loc["recall disgust", "control"] = 0.4
+    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    assert "Disgust recall goes 10.0% -> 35.0% (+25.0 pp), but the control run scored 40.0%, so the gain" in text
+
+
+def test_versus_control_rule():
+    assert R.versus_control_kind(0.4, 0.5, 0.6) == "control"
+    assert R.versus_control_kind(0.4, 0.5, 0.5) == "control"       # a tie is not a credit
+    assert R.versus_control_kind(0.4, 0.5, 0.3) == "credited"
+    assert R.versus_control_kind(0.5, 0.4, 0.3) == "no gain"
+    assert "no gain over the baseline" in R.versus_control_text("x", 0.5, 0.4, None)
+
+
+def test_rate_differences_are_percentage_points():
+    assert R.pp(0.564) == "+56.4 pp" and R.pp(-0.1, 0) == "-10 pp" and R.pct(0.582) == "58.2%"
+    table, counts, cases = _q17_inputs({"before": 0.4, "after": 0.5, "control": 0.6})
+    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    assert "(+25.0 pp)" in text and "(+25.0%)" not in text
+    assert "balanced accuracy 30.0% -> 36.0%" in text and "balanced accuracy 0.300" not in text
+
+
+def test_a_change_is_claimed_only_beyond_the_seed_spread():
+    # the sheet's run: 0.0529 -> 0.0464 against a seed range 0.0407-0.0520
+    assert R.spread_change_text("The training loss", 0.0529, 0.0464, (0.0407, 0.0520)) == \
+        "The training loss changes within the seed spread (0.0407-0.0520) (0.0529 -> 0.0464)"
+    assert R.spread_change_text("The training loss", 0.0529, 0.0300, (0.0407, 0.0520)).startswith(
+        "The training loss **falls**")
+    assert "**rises**" in R.spread_change_text("x", 0.03, 0.05, (0.040, 0.041))
+
+
+def test_source_domain_wording_is_one_rule():
+    # the sheet's run: test MAE 0.686 -> 0.672 was "keeps its accuracy" and "(better)" at once
+    assert R.source_domain_text(0.686, 0.672, higher_is_better=False, step=0.005) == "the source domain improves"
+    assert R.source_domain_text(0.686, 0.684, higher_is_better=False, step=0.005) == \
+        "the source domain keeps its accuracy"
+    assert "costs accuracy" in R.source_domain_text(0.686, 0.70, higher_is_better=False, step=0.005)
+    assert R.change_kind(0.686, 0.672, False, 0.005, spread=0.02) == "unchanged"   # within the seed spread
