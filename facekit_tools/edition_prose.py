@@ -18,13 +18,14 @@ from nbconvert.preprocessors import Preprocessor
 #: Module (relative to the repository root) -> the functions that write answer prose (and the UPPER_CASE constants
 #: that hold their sentences: emptied).
 PROSE: dict[str, tuple[str, ...]] = {
+    "facekit/answer_rules.py": ("versus_control_text", "spread_change_text", "source_domain_text", "SOURCE_WORDS"),
     "facekit/emotion/answers.py": ("convergence_text", "fit_text", "bn_momentum_text"),
     "facekit/emotion/imbalance.py": ("answer_text", "method_answer_text", "spread_verdict", "fix_verdict",
                                      "recall_shift_text", "METHOD_REASONS"),
     "facekit/explain/cases.py": ("test_answer_text", "failure_answer_text", "CASE_CUES"),
     "facekit/explain/sanity.py": ("randomisation_text",),
     "facekit/fau/robustness.py": ("describe_wild_gap",),
-    "facekit/fau/fewshot.py": ("loss_trend_text", "change_text", "verdicts_text", "large_rate_text"),
+    "facekit/fau/fewshot.py": ("loss_trend_text", "change_text", "verdicts_text", "source_text", "large_rate_text"),
     "facekit/fau/ablation.py": ("reconcile_text",),
     "facekit/fau/au_emotion.py": ("q5_verdict",),
 }

@@ -63,3 +63,31 @@ def test_source_domain_wording_is_one_rule():
         "the source domain keeps its accuracy"
     assert "costs accuracy" in R.source_domain_text(0.686, 0.70, higher_is_better=False, step=0.005)
     assert R.change_kind(0.686, 0.672, False, 0.005, spread=0.02) == "unchanged"   # within the seed spread
+
+
+def test_fewshot_loss_claims_a_fall_only_beyond_the_seed_range():
+    from facekit.fau import fewshot
+
+    text = fewshot.loss_trend_text(0.0529, 0.0464, 0.0425, 0.0427, spread=(0.0407, 0.0520),
+                                   clean_spread=(0.0415, 0.0429))
+    assert "**falls**" not in text and "**rises**" not in text
+    assert "The training loss changes within the seed spread (0.0407-0.0520)" in text
+    assert "un-augmented handful changes within the seed spread (0.0415-0.0429)" in text
+    text = fewshot.loss_trend_text(0.0529, 0.0300, 0.0425, 0.0600, spread=(0.0290, 0.0310),
+                                   clean_spread=(0.0590, 0.0610))
+    assert "The training loss **falls**" in text and "handful **rises**" in text
+
+
+def test_fewshot_source_domain_sentence_agrees_with_the_verdicts():
+    from facekit.fau import fewshot
+
+    def summary(after, std):
+        return pd.DataFrame({"before": [0.686], "after_mean": [after], "after_std": [std]}, index=["test_mae"])
+
+    s = summary(0.672, 0.010)   # the sheet's run: "keeps its accuracy" beside "(better)"
+    assert fewshot.source_text(s) == "the source domain improves" and "(better)" in fewshot.verdicts_text(s, ["test"])
+    s = summary(0.672, 0.020)   # the same means inside a wider seed spread
+    assert fewshot.source_text(s) == "the source domain keeps its accuracy"
+    assert "(unchanged)" in fewshot.verdicts_text(s, ["test"])
+    s = summary(0.720, 0.010)
+    assert "costs accuracy" in fewshot.source_text(s) and "(**worse**)" in fewshot.verdicts_text(s, ["test"])

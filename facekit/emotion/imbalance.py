@@ -223,7 +223,7 @@ def answer_text(table: pd.DataFrame, counts: pd.DataFrame, cases: pd.DataFrame, 
     lo, hi = wilson_interval(round(p * n_private), n_private)
     acc2 = cases.groupby("model")["correct"].mean()
     control = "control" in t
-    ref = lambda row: float(t.loc[row, "control"]) if control else None  # noqa: E731
+    ref = lambda row: float(t.loc[row, "control"]) if control else None
     text = (f"**Answer.** With **{method}**, the model calls "
             f"{int(t.loc['predicted disgust', 'before'])} -> {int(t.loc['predicted disgust', 'after'])} private faces "
             f"disgust (precision {_pct(t.loc['precision disgust', 'before'])} -> "

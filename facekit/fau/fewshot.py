@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from facekit.answer_rules import change_kind, source_domain_text, spread_change_text
 from facekit.data.faceset import FaceSet
 from facekit.fau.data import make_au_data
 from facekit.fau.folders import NO_LABELS, is_labelled, load_for_model
@@ -305,10 +306,18 @@ ICC_STEP, MAE_STEP = 0.005, 0.005
 
 
 def loss_trend_text(first: float, last: float, clean_before: float, clean_after: float,
-                    fall: float = LOSS_FALL) -> str:
+                    fall: float = LOSS_FALL, spread: tuple[float, float] | None = None,
+                    clean_spread: tuple[float, float] | None = None) -> str:
     """Whether the few-shot training loss fell: ``last`` below ``first`` by more than ``fall`` (relative) is a fall,
-    above by as much is a rise, otherwise flat; the un-augmented handful's MSE before/after is reported beside it."""
+    above by as much is a rise, otherwise flat; the un-augmented handful's MSE before/after is reported beside it.
+    With the seeds' range of the final loss (``spread``) and of the final clean MSE (``clean_spread``), a fall or rise
+    is claimed only when the change is larger than that range (:func:`facekit.answer_rules.spread_change_text`)."""
     rel = (last - first) / max(abs(first), 1e-12)
+    if spread is not None:
+        clean = (spread_change_text("the heatmap MSE on the un-augmented handful", clean_before, clean_after,
+                                    clean_spread) if clean_spread is not None else
+                 f"the heatmap MSE on the un-augmented handful goes {clean_before:.4f} -> {clean_after:.4f}")
+        return spread_change_text("The training loss", first, last, spread) + f" and {clean}."
     clean = f"the heatmap MSE on the un-augmented handful goes {clean_before:.4f} -> {clean_after:.4f}"
     if rel < -fall:
         return f"The training loss **falls** ({first:.4f} -> {last:.4f}, {rel:+.0%}) and {clean}."
@@ -320,26 +329,43 @@ def loss_trend_text(first: float, last: float, clean_before: float, clean_after:
             f"rate; {clean}.")
 
 
-def change_text(name: str, metric: str, before: float, after: float) -> str:
+def _metric_rule(metric: str) -> tuple[float, bool]:
+    """The tolerance and direction of a metric: ICC higher is better (:data:`ICC_STEP`), MAE lower
+    (:data:`MAE_STEP`)."""
+    return (ICC_STEP, True) if metric.lower() == "icc" else (MAE_STEP, False)
+
+
+def change_text(name: str, metric: str, before: float, after: float, spread: float = 0.0) -> str:
     """``name metric before -> after`` with a verdict: for ICC higher is better, for MAE lower is better; changes
-    below :data:`ICC_STEP` / :data:`MAE_STEP` are "unchanged"."""
-    step, better_up = (ICC_STEP, True) if metric.lower() == "icc" else (MAE_STEP, False)
-    d = after - before
-    if abs(d) < step:
-        verdict = "unchanged"
-    elif (d > 0) == better_up:
-        verdict = "better"
-    else:
-        verdict = "**worse**"
+    no larger than :data:`ICC_STEP` / :data:`MAE_STEP` or the seed ``spread`` are "unchanged"
+    (:func:`facekit.answer_rules.change_kind`)."""
+    step, better_up = _metric_rule(metric)
+    kind = change_kind(before, after, better_up, step, spread)
+    verdict = {"unchanged": "unchanged", "better": "better", "worse": "**worse**"}[kind]
     return f"{name} {metric.upper()} {before:.3f} -> {after:.3f} ({verdict})"
 
 
+def _seed_std(summary: pd.DataFrame, key: str) -> float:
+    std = float(summary.loc[key, "after_std"]) if "after_std" in summary else 0.0
+    return std if np.isfinite(std) else 0.0
+
+
 def verdicts_text(summary: pd.DataFrame, names: Sequence[str] = ("test2", "wild", "test")) -> str:
-    """One clause per set and metric from :func:`summarise_seeds`' table (before vs the seed mean), e.g.
-    "test2 ICC 0.380 -> 0.380 (unchanged)"."""
-    parts = [change_text(n, m, summary.loc[f"{n}_{m}", "before"], summary.loc[f"{n}_{m}", "after_mean"])
+    """One clause per set and metric from :func:`summarise_seeds`' table (before vs the seed mean, the seeds'
+    standard deviation as the spread), e.g. "test2 ICC 0.380 -> 0.380 (unchanged)"."""
+    parts = [change_text(n, m, summary.loc[f"{n}_{m}", "before"], summary.loc[f"{n}_{m}", "after_mean"],
+                         _seed_std(summary, f"{n}_{m}"))
              for n in names for m in ("icc", "mae") if f"{n}_{m}" in summary.index]
     return "Seed means against the untuned model: " + "; ".join(parts) + "."
+
+
+def source_text(summary: pd.DataFrame, name: str = "test", metric: str = "mae") -> str:
+    """Whether the source domain keeps, improves or loses its accuracy, by the same rule and spread as
+    :func:`verdicts_text` (so the two sentences cannot disagree)."""
+    key = f"{name}_{metric}"
+    step, better_up = _metric_rule(metric)
+    return source_domain_text(summary.loc[key, "before"], summary.loc[key, "after_mean"], better_up, step,
+                              _seed_std(summary, key))
 
 
 def large_rate_text(lr: float, test_icc: float, untuned_icc: float, step: float = ICC_STEP) -> str:
