@@ -91,3 +91,36 @@ def test_fewshot_source_domain_sentence_agrees_with_the_verdicts():
     assert "(unchanged)" in fewshot.verdicts_text(s, ["test"])
     s = summary(0.720, 0.010)
     assert "costs accuracy" in fewshot.source_text(s) and "(**worse**)" in fewshot.verdicts_text(s, ["test"])
+
+
+def test_the_sheet_ends_with_a_glossary_of_the_terms_its_answers_use():
+    from facekit import glossary as G
+    from facekit_tools.handin.answers import Answer, answers_latex, answers_markdown
+
+    text = ("**Answer.** ROAD and the pointing game agree; test2 ICC 0.55, disgust recall +56.4 pp against the "
+            "control run.")
+    answers = [Answer("T1.Q1", texts=[text])]
+    run = {"quick": [], "started": [], "finished": []}
+    sheet = answers_markdown(answers, run, "build/notebooks")
+    glossary = sheet.split("## Glossary", 1)[1]
+    for term in G.used_terms(answers[0].texts[0]):
+        assert f"- **{term}**: {G.GLOSSARY[term]}" in glossary
+    assert {"ROAD", "pointing game", "ICC(3,1)", "percentage point", "control run"} <= set(G.used_terms(sheet))
+    assert "**HiResCAM**" not in glossary                      # only the terms the answers use
+    assert r"\subsection*{Glossary}" in answers_latex(answers, run, "build/notebooks")
+    assert "## Glossary" not in answers_markdown([Answer("T1.Q1", texts=["No terms here."])], run, "x")
+    for term in ("ROAD", "pointing game", "HiResCAM", "Grad-CAM", "guided backpropagation", "ICC(3,1)", "PCC",
+                 "MAE", "EMFACS", "FACS", "AU", "label-free collapse", "percentage point", "control run"):
+        assert term in G.GLOSSARY and term in G.used_terms(term), term
+
+
+def test_the_term_detector_finds_an_undefined_term():
+    from pathlib import Path
+
+    from facekit import glossary as G
+
+    assert G.undefined_terms("The SSIM of the heatmaps rose, AU12 and ICC(3,1) did not; METHOD=x; `LPIPS`") == ["SSIM"]
+    assert G.undefined_terms("The ROAD score fell.", glossary={}) == ["ROAD"]
+    sheet = Path(__file__).resolve().parents[1] / "figures" / "answers.md"
+    if sheet.is_file():   # every acronym the last run's answers use is defined
+        assert G.undefined_terms(sheet.read_text(encoding="utf-8")) == []

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facekit.glossary import glossary_markdown
 from facekit_tools.handin.report import latex_escape
 
 #: The assignment's questions in its order: Task 1 (notebooks 02-04) then Task 2 (notebooks 05-08).
@@ -269,7 +270,13 @@ def answers_markdown(answers: list[Answer], run: dict, source: str) -> str:
             lines += ["*Figures:* " + ", ".join(f"`{f}`" for f in a.figures), ""]
         if a.tables:
             lines += ["*Tables:* " + ", ".join(f"`{t}`" for t in a.tables), ""]
+    lines += [_glossary(answers)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _glossary(answers: list[Answer]) -> str:
+    """The ``## Glossary`` section for the terms the answers use (empty when they use none)."""
+    return glossary_markdown("\n".join(text for a in answers for text in a.texts))
 
 
 def _run_span(run: dict) -> str:
@@ -340,6 +347,8 @@ def answers_latex(answers: list[Answer], run: dict, source: str) -> str:
             if files:
                 lines += [rf"\noindent\emph{{{label}:}} " + ", ".join(rf"\texttt{{{latex_escape(f)}}}" for f in files)
                           + ".", ""]
+    if glossary := _glossary(answers):
+        lines += [r"\subsection*{Glossary}", markdown_to_latex(glossary.split("\n", 2)[2]), ""]
     lines += [r"\end{document}", ""]
     return "\n".join(lines)
 
