@@ -11,9 +11,10 @@ def pct(rate: float, digits: int = 1) -> str:
     return f"{rate:.{digits}%}" if math.isfinite(rate) else "n/a"
 
 
-def pp(diff: float, digits: int = 1) -> str:
-    """A difference of two rates (fractions) in signed percentage points: ``0.564 -> "+56.4 pp"``."""
-    return f"{diff * 100:+.{digits}f} pp" if math.isfinite(diff) else "n/a"
+def pp(diff: float, digits: int = 1, signed: bool = True) -> str:
+    """A difference of two rates (fractions) in percentage points: ``0.564 -> "+56.4 pp"`` (``"56.4 pp"`` when not
+    ``signed``)."""
+    return f"{diff * 100:{'+' if signed else ''}.{digits}f} pp" if math.isfinite(diff) else "n/a"
 
 
 def versus_control_kind(before: float, after: float, control: float, step: float = 0.0) -> str:

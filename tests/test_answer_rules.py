@@ -41,6 +41,7 @@ def test_versus_control_rule():
 
 def test_rate_differences_are_percentage_points():
     assert R.pp(0.564) == "+56.4 pp" and R.pp(-0.1, 0) == "-10 pp" and R.pct(0.582) == "58.2%"
+    assert R.pp(0.2, signed=False) == "20.0 pp"
     table, counts, cases = _q17_inputs({"before": 0.4, "after": 0.5, "control": 0.6})
     text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
     assert "(+25.0 pp)" in text and "(+25.0%)" not in text

@@ -183,12 +183,12 @@ def test_q5_verdict_blames_the_reader_or_the_aus():
     acc = {("AU", "lab"): 0.4, ("direct", "lab"): 0.55, ("AU", "wild"): 0.3, ("direct", "wild"): 0.25,
            ("oracle", "lab"): 0.8, ("oracle", "wild"): 0.8}
     text = ae.q5_verdict(_table(acc), "direct", ["AU"], errors, oracle="oracle")
-    assert "the miss is the AU reader's: 50.0% of accuracy is lost" in text
+    assert "the miss is the AU reader's: 50.0 pp of accuracy is lost" in text
     acc.update({("oracle", "wild"): 0.3})
     text = ae.q5_verdict(_table(acc), "direct", ["AU"], errors, oracle="oracle")
     assert "Even the true AUs do not clear it" in text
     acc.update({("AU", "wild"): 0.6, ("oracle", "wild"): 0.8})
-    assert "Reading errors still cost 20.0%" in ae.q5_verdict(_table(acc), "direct", ["AU"], errors, oracle="oracle")
+    assert "Reading errors still cost 20.0 pp" in ae.q5_verdict(_table(acc), "direct", ["AU"], errors, oracle="oracle")
 
 
 def test_loaded_model_carries_its_training_settings(tmp_path):

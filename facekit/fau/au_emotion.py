@@ -41,6 +41,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from facekit.answer_rules import pp
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
 from facekit.emotion.metrics import wilson_interval
@@ -368,7 +369,8 @@ def q5_verdict(table: pd.DataFrame, direct: str, au_methods: Sequence[str], au_e
         if d == "wild":
             met = c["winner"] == "AU route" and c["diff"] >= margin
             parts.append(f"The AU route {'clears' if met else 'misses'} the bar of beating the direct classifier on "
-                         f"wild faces by at least {margin:.0%} with separate intervals (difference {c['diff']:+.1%}).")
+                         f"wild faces by at least {pp(margin, 0, signed=False)} with separate intervals "
+                         f"(difference {pp(c['diff'])}).")
             wild = (c, met)
     if oracle is not None and wild is not None:
         c, met = wild
@@ -377,13 +379,14 @@ def q5_verdict(table: pd.DataFrame, direct: str, au_methods: Sequence[str], au_e
         lost = o["acc_au"] - c["acc_au"]
         if not met and o_met:
             parts.append(f"The AUs themselves would clear it: {oracle} reaches {o['acc_au']:.1%} on wild faces "
-                         f"({o['diff']:+.1%} over {direct}), so the miss is the AU reader's: {lost:.1%} of accuracy "
-                         "is lost to reading errors.")
+                         f"({pp(o['diff'])} over {direct}), so the miss is the AU reader's: "
+                         f"{pp(lost, signed=False)} of accuracy is lost to reading errors.")
         elif not met:
-            parts.append(f"Even the true AUs do not clear it ({oracle} {o['acc_au']:.1%}, {o['diff']:+.1%} over "
+            parts.append(f"Even the true AUs do not clear it ({oracle} {o['acc_au']:.1%}, {pp(o['diff'])} over "
                          f"{direct}): the AUs available carry too little of the emotion.")
         else:
-            parts.append(f"Reading errors still cost {lost:.1%} against {oracle} ({o['acc_au']:.1%}).")
+            parts.append(f"Reading errors still cost {pp(lost, signed=False)} against {oracle} "
+                         f"({o['acc_au']:.1%}).")
     worst = au_errors.head(top)
     listed = ", ".join(f"AU{str(a).removeprefix('AU')} (MAE {r.mae_lab:.2f} -> {r.mae_wild:.2f})"
                        for a, r in worst.iterrows())
