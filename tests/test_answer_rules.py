@@ -125,3 +125,22 @@ def test_the_term_detector_finds_an_undefined_term():
     sheet = Path(__file__).resolve().parents[1] / "figures" / "answers.md"
     if sheet.is_file():   # every acronym the last run's answers use is defined
         assert G.undefined_terms(sheet.read_text(encoding="utf-8")) == []
+
+
+def test_epoch_axes_have_integer_ticks():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facekit.emotion import plots
+
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.8, 0.7], "public_loss": [1.1, 0.9, 0.85],
+                            "train_acc": [0.3, 0.4, 0.5], "public_acc": [0.3, 0.35, 0.4]})
+    for fig in (plots.plot_loss(history), plots.plot_acc(history, chance=0.25)):
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        labels = [t.get_text().replace("\N{MINUS SIGN}", "-") for t in ax.get_xticklabels() if t.get_text()]
+        assert labels and all(label.lstrip("-").isdigit() for label in labels), labels
+        assert all(float(x).is_integer() for x in ax.get_xticks())
+        plt.close(fig)
