@@ -19,10 +19,13 @@ from nbconvert.preprocessors import Preprocessor
 #: that hold their sentences: emptied).
 PROSE: dict[str, tuple[str, ...]] = {
     "facekit/answer_rules.py": ("versus_control_text", "spread_change_text", "source_domain_text", "SOURCE_WORDS"),
-    "facekit/emotion/answers.py": ("convergence_text", "fit_text", "bn_momentum_text"),
-    "facekit/emotion/imbalance.py": ("answer_text", "method_answer_text", "spread_verdict", "fix_verdict",
-                                     "recall_shift_text", "METHOD_REASONS"),
-    "facekit/explain/cases.py": ("test_answer_text", "failure_answer_text", "CASE_CUES"),
+    "facekit/emotion/answers/training.py": ("convergence_text", "fit_text", "bn_momentum_text", "data_text",
+                                            "neutral_sink_text", "confusion_answer_text"),
+    "facekit/emotion/answers/gradcam.py": ("map_reason_text", "labelled_faces_text", "test_answer_text",
+                                           "failure_answer_text", "_real_photos_text", "crop_choice_text"),
+    "facekit/emotion/answers/imbalance.py": ("explainer_note", "METHOD_REASONS", "q15_link_text", "method_answer_text",
+                                             "fix_verdict", "spread_verdict", "recall_shift_text", "label_noise_text",
+                                             "test2_reason_text", "before_after_text"),
     "facekit/explain/sanity.py": ("randomisation_text",),
     "facekit/fau/robustness.py": ("describe_wild_gap",),
     "facekit/fau/fewshot.py": ("loss_trend_text", "change_text", "verdicts_text", "source_text", "large_rate_text"),

@@ -2,7 +2,7 @@
 import pandas as pd
 
 from facekit import answer_rules as R
-from facekit.emotion import imbalance as I
+from facekit.emotion import answers as A
 
 
 def _q17_inputs(test2: dict):
@@ -18,16 +18,16 @@ def _q17_inputs(test2: dict):
 
 def test_q17_credits_the_fix_only_when_it_beats_the_control():
     table, counts, cases = _q17_inputs({"before": 0.4, "after": 0.5, "control": 0.6})
-    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    text = A.before_after_text(table, counts, cases, "reweight", 0.25, 2)
     assert "`test2`, the share of faces right goes 40% -> 50% (+10 pp), but the control run scored 60%, so the " \
            "gain over the baseline is not the fix's; against the control the fix loses 10 pp" in text
     table, counts, cases = _q17_inputs({"before": 0.4, "after": 0.5, "control": 0.3})
-    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    text = A.before_after_text(table, counts, cases, "reweight", 0.25, 2)
     assert "control run scored 30%: the fix gains +20 pp over the control" in text and "not the fix's" not in text
     # disgust recall: the same rule, per class
     assert "Disgust recall goes 10.0% -> 35.0% (+25.0 pp), and the control run scored 12.0%" in text
     table.loc["recall disgust", "control"] = 0.4
-    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    text = A.before_after_text(table, counts, cases, "reweight", 0.25, 2)
     assert "Disgust recall goes 10.0% -> 35.0% (+25.0 pp), but the control run scored 40.0%, so the gain" in text
 
 
@@ -43,7 +43,7 @@ def test_rate_differences_are_percentage_points():
     assert R.pp(0.564) == "+56.4 pp" and R.pp(-0.1, 0) == "-10 pp" and R.pct(0.582) == "58.2%"
     assert R.pp(0.2, signed=False) == "20.0 pp"
     table, counts, cases = _q17_inputs({"before": 0.4, "after": 0.5, "control": 0.6})
-    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    text = A.before_after_text(table, counts, cases, "reweight", 0.25, 2)
     assert "(+25.0 pp)" in text and "(+25.0%)" not in text
     assert "balanced accuracy 30.0% -> 36.0%" in text and "balanced accuracy 0.300" not in text
 

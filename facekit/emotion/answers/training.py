@@ -1,15 +1,12 @@
-"""The computed conclusions of notebook 02 (Task 1, questions 1-3): did the run converge, is the train/test gap
-overfitting, does the Keras BatchNorm momentum hurt.
-
-Each function takes the run's numbers and returns the sentence the notebook prints; the qualitative part is chosen
-by a small rule over those numbers (``tests/test_answers.py`` feeds contrary numbers and checks the text flips), so a
-rerun cannot leave a stale conclusion behind.
-"""
+"""Answer prose of notebook 02 (Task 1, Q1.1-Q1.3): the data behind the numbers, did the run converge, is the
+train/test gap overfitting, does the Keras BatchNorm momentum hurt, what the confusion matrix shows (and whether
+neutral acts as a sink)."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 #: Epochs at the end of a run whose PrivateTest accuracy must stay within :data:`MAX_SPREAD` for "converged".
@@ -122,3 +119,78 @@ def bn_momentum_text(acc_correct: float, acc_bug: float, n_test: int) -> str:
             "`bn_momentum.png`: with 0.99 the running mean jumps with every batch), which makes the test accuracy "
             "depend on which batch came last; on a large, homogeneous data set one batch happens to be close to "
             "the average.")
+
+
+def data_text(data) -> str:
+    """The italic line that names the faces behind an answer's numbers: real FER2013 (``data.meta["real"]``) or the
+    synthetic faces facekit renders (the default), with their count."""
+    if data.meta.get("real"):
+        return f"*Data: real FER2013, {len(data):,} faces.*"
+    return (f"*Data: **synthetic** faces that facekit renders (`facekit.synth`, a FER2013-like twin with its class "
+            f"proportions), {len(data):,} faces; real FER2013 plugs in the same way (`data/fer2013/`).*")
+
+
+# --- Q1.3: the confusion matrix -----------------------------------------------------------------------------------
+
+#: A class that loses at least this share of its faces to neutral feeds the sink ...
+SINK_SHARE = 0.15
+#: ... and neutral is called a sink when at least this many classes do.
+SINK_CLASSES = 2
+
+
+def neutral_sink_text(cm: pd.DataFrame, sink: str = "neutral", share: float = SINK_SHARE,
+                      min_classes: int = SINK_CLASSES) -> str:
+    """Whether ``sink`` (neutral) swallows the faces of other classes, from the row-normalised confusion matrix
+    ``cm`` (rows true, columns predicted): a sink when at least ``min_classes`` classes have ``share`` or more of
+    their faces predicted ``sink``."""
+    if sink not in cm.columns:
+        return ""
+    col = cm[sink].drop(sink, errors="ignore").astype(float).sort_values(ascending=False)
+    over = col[col >= share]
+    listed = ", ".join(f"{v:.0%} of {k}" for k, v in over.items())
+    rule = f"(rule: at least {min_classes} classes with {share:.0%} or more of their faces predicted {sink})"
+    if len(over) >= min_classes:
+        return (f"**{sink.capitalize()} acts as a sink**: {listed} faces are predicted {sink} {rule}; a face whose "
+                f"expression the model cannot read ends up in the class that needs no expression.")
+    if len(over) == 1:
+        return f"{sink.capitalize()} is no general sink: only {listed} faces are predicted {sink} {rule}."
+    return (f"{sink.capitalize()} is no sink: no class has {share:.0%} of its faces predicted {sink} (largest: "
+            f"{col.iloc[0]:.0%} of {col.index[0]}) {rule}.")
+
+
+def confusion_answer_text(cm: pd.DataFrame, per_class: pd.DataFrame, stats: dict) -> str:
+    """The Q1.3 answer: macro-F1, the weakest and best class and their training counts, the largest mix-up and
+    whether neutral is a sink (:func:`neutral_sink_text`). ``per_class`` has a ``recall`` and a ``train_count``
+    column (and a ``macro`` row)."""
+    classes = per_class.drop(index="macro", errors="ignore")
+    worst, best = classes["recall"].idxmin(), classes["recall"].idxmax()
+    confused_with = cm.loc[worst].drop(worst).idxmax()
+    rank = classes["train_count"].rank().astype(int)
+    off = cm.where(~np.eye(len(cm), dtype=bool)).stack()
+    pair = off.idxmax()
+    big = classes["train_count"].idxmax()
+    text = (f"Macro-F1 is **{stats['macro_f1']:.3f}** and balanced accuracy **{stats['balanced_accuracy']:.1%}** "
+            f"(accuracy {stats['accuracy']:.1%}). The weakest class is **{worst}** (recall "
+            f"{classes.recall[worst]:.1%}, most often taken for *{confused_with}*, {cm.loc[worst, confused_with]:.0%} "
+            f"of its faces; {int(classes.train_count[worst]):,} training faces, "
+            f"{classes.train_count[worst] / classes.train_count.max():.0%} of the {big} class)")
+    if rank[worst] == 1:
+        text += (": it is the rarest class in training, and with an unweighted cross-entropy the model gains little "
+                 "by ever predicting it.")
+    else:
+        text += f": it is not the rarest class (rank {rank[worst]} of {len(classes)} by training count)."
+    if worst != "disgust" and "disgust" in classes.index:
+        text += (f" Disgust recall is **{classes.recall['disgust']:.1%}** "
+                 f"({int(classes.train_count['disgust']):,} training faces).")
+    text += (f" The best class is **{best}** (recall {classes.recall.max():.1%}, the "
+             f"{'largest' if rank[best] == len(classes) else 'rank-' + str(rank[best])} class in training). Off the "
+             f"diagonal, the largest mix-up is **{pair[0]} → {pair[1]}** ({off.max():.0%} of the {pair[0]} faces). ")
+    return text + neutral_sink_text(cm)
+
+
+def with_context(context: str, text: str) -> str:
+    """``text`` (an answer starting with **Answer.**) with the italic ``context`` line (model, faces, data) put right
+    after the mark, so the answer sheet, which keeps outputs that start with the mark, keeps the context too."""
+    mark = "**Answer.**"
+    body = text[len(mark):].lstrip() if text.startswith(mark) else text
+    return f"{mark} {context} {body}" if context else f"{mark} {body}"
