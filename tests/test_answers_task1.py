@@ -92,6 +92,10 @@ def test_map_reason_reads_the_regions():
     assert "where angry's AUs act but disgust's do not" in wrong_place
     assert "(disgust acts on the mid face and on the mouth)" in wrong_place
     assert "map is empty" in A.map_reason_text("happy", "sad", _shares(*[float("nan")] * 4))
+    to_neutral = A.map_reason_text("disgust", "neutral", _shares(0.7, 0.1, 0.1, 0.1))
+    assert "away from where disgust's AUs act (on the mid face and on the mouth)" in to_neutral
+    assert "too weak and neutral, the class without AUs, won" in A.map_reason_text("sad", "neutral",
+                                                                                   _shares(0.7, 0.1, 0.1, 0.1))
     no_face = A.map_reason_text("disgust", "angry", _shares(0.7, 0.1, 0.1, 0.1), no_face=True)
     assert no_face.startswith("no face was found in this photo, so the model saw a centre crop")
     assert "no face was found" not in wrong_place
@@ -234,5 +238,7 @@ def test_before_after_figure_says_why_a_bar_is_missing():
     notes = P.missing_bar_notes(table)
     assert notes == ["precision disgust of control: it calls 0 faces disgust, so precision is 0/0, undefined"]
     fig = P.plot_before_after(table)
-    assert any("no bar: precision disgust of control" in t.get_text() for t in fig.axes[0].texts)
+    assert any("no bar: precision disgust of control" in t.get_text() for t in fig.texts)
+    both = P.missing_bar_notes(table.assign(after=[0.5, float("nan"), 0]))
+    assert both == ["precision disgust of after, control: each calls 0 faces disgust, so precision is 0/0, undefined"]
     assert P.missing_bar_notes(table.fillna(0.2)) == [] and EMOTIONS  # nothing missing, no note

@@ -84,12 +84,20 @@ def check_imbalance_outputs(out, method="reweight"):
     assert metrics["method"] == method and metrics["after"]["recall disgust"] == table.loc["recall disgust", "after"]
     cases = pd.read_csv(out / "test2_before_after.csv")
     assert set(cases["model"]) == {"before", "after", "control"}
+    shares = cases[["share_upper_face", "share_mid_face", "share_mouth", "share_outside_the_face"]].dropna()
+    assert ((shares.sum(axis=1) - 1).abs() < 1e-6).all() and "no_face_found" in cases
+    assert "@" in metrics["explainer"]
 
 
 @pytest.mark.notebook
 def test_imbalance_notebook_writes_before_after(run_notebook):
+    import json
+
     run_notebook("02_emotion_training")  # writes this session's emotion_minixception.pt (else: the shipped one)
-    check_imbalance_outputs(run_notebook("04_imbalance"))
+    out = run_notebook("04_imbalance")
+    check_imbalance_outputs(out)
+    chosen_in_03 = json.loads((run_notebook("03_gradcam") / "metrics.json").read_text())["explainer"]
+    assert json.loads((out / "metrics.json").read_text())["explainer"] == chosen_in_03  # 04 uses 03's explainer
 
 
 @pytest.mark.notebook

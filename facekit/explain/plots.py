@@ -111,11 +111,11 @@ def plot_before_after(table):
     ax.set_ylabel("score")
     ax.tick_params(axis="x", labelrotation=35)
     ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)   # beside the bars
     notes = missing_bar_notes(table)
-    if notes:
-        ax.text(0.01, 0.97, "no bar: " + "; ".join(notes), transform=ax.transAxes, va="top", fontsize=7,
-                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08 * len(notes), 1, 1))
+    for k, note in enumerate(notes):                   # below the axes, one line each: never over a bar
+        fig.text(0.01, 0.08 * (len(notes) - k) - 0.05, "no bar: " + note, fontsize=7, va="bottom")
     return fig
 
 
@@ -124,14 +124,15 @@ def missing_bar_notes(table) -> list[str]:
     precision of a model that never predicts disgust (0 faces called disgust: precision is 0/0)."""
     notes = []
     for row in table.index:
-        for model in table.columns:
-            if np.isfinite(float(table.loc[row, model])):
-                continue
-            if str(row) == "precision disgust" and "predicted disgust" in table.index:
-                notes.append(f"{row} of {model}: it calls {int(table.loc['predicted disgust', model])} faces "
-                             "disgust, so precision is 0/0, undefined")
-            else:
-                notes.append(f"{row} of {model}: not defined in this run")
+        missing = [m for m in table.columns if not np.isfinite(float(table.loc[row, m]))]
+        if not missing:
+            continue
+        who = ", ".join(missing)
+        if str(row) == "precision disgust" and "predicted disgust" in table.index:
+            notes.append(f"{row} of {who}: {'it calls' if len(missing) == 1 else 'each calls'} 0 faces disgust, so "
+                         "precision is 0/0, undefined")
+        else:
+            notes.append(f"{row} of {who}: not defined in this run")
     return notes
 
 

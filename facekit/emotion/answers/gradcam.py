@@ -58,15 +58,21 @@ def map_reason_text(true: str, pred: str, shares: dict, no_face: bool = False) -
     if top == "outside the face":
         return prefix + f"{where}: much of the evidence is not on the face"
     t_reg, p_reg = emotion_face_regions(true), emotion_face_regions(pred)
-    if top in t_reg and top in p_reg:
+    t_on = " and ".join(map(_on, t_reg)) or "nowhere"
+    if not p_reg:                                   # predicted neutral: the class without AUs
+        why = (f"where {true}'s AUs act, yet the evidence there was too weak and {pred}, the class without AUs, won"
+               if top in t_reg else
+               f"away from where {true}'s AUs act ({t_on}), so no {true} cue was found and {pred}, the class "
+               "without AUs, won")
+    elif top in t_reg and top in p_reg:
         why = f"where both {true}'s and {pred}'s AUs act: it looked where the cue is and read it as {pred}"
     elif top in t_reg:
         why = f"where {true}'s AUs act, yet that evidence did not carry {true}"
     elif top in p_reg:
-        why = (f"where {pred}'s AUs act but {true}'s do not ({true} acts {' and '.join(map(_on, t_reg)) or 'nowhere'}):"
-               f" it read {pred} from a region that cannot show {true}")
+        why = f"where {pred}'s AUs act but {true}'s do not ({true} acts {t_on}): it read {pred} from a region that " \
+              f"cannot show {true}"
     else:
-        why = f"where neither {true}'s nor {pred}'s AUs act"
+        why = f"where neither {true}'s nor {pred}'s AUs act ({true} acts {t_on})"
     return prefix + f"{where}, {why}"
 
 
@@ -165,9 +171,9 @@ def failure_answer_text(both) -> str:
                                     "successes here)." if abs(up_fail - up_ok) < 0.1 else "."))
     if len(real):
         parts += _real_photos_text(both, folder)
-    parts.append("\n\nWhat to look at: `test2/guided_gradcam.jpg`, each failed row against the region shares above "
-                 "(the face regions are `facekit.explain.cases.FACE_LAYOUT`); the maps show where the evidence was "
-                 "taken from, not why it was weighed as it was.")
+    parts.append("\n\nWhat to look at: `test2/guided_gradcam.jpg`, each failed row against its CAM shares in this "
+                 "answer (the face regions are `facekit.explain.cases.FACE_LAYOUT`); the maps show where the evidence "
+                 "was taken from, not why it was weighed as it was.")
     return " ".join(parts)
 
 

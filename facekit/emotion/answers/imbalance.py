@@ -250,8 +250,8 @@ def before_after_text(table: pd.DataFrame, counts: pd.DataFrame, cases: pd.DataF
                     if spread is None or len(spread) < 2 else spread_verdict(spread, method)))
     if int(t.loc["predicted disgust", "after"]) == 0:
         text += (" The retrained model still never predicts disgust: for this start and schedule the fix is too weak "
-                 "(more epochs or a larger TRAIN_FRACTION, a higher LR, or METHOD='finetune', whose balanced "
-                 "sampler shows disgust in every batch).")
+                 "(more epochs or a larger `TRAIN_FRACTION`, a higher learning rate `LR`, or "
+                 "`METHOD = \"finetune\"`, whose balanced sampler shows disgust in every batch).")
     text += " " + recall_shift_text(t)
     text += (" " + versus_control_text("On `test2`, the share of faces right", acc2.get("before", float("nan")),
                                        acc2.get("after", float("nan")), acc2.get("control"), digits=0)
