@@ -114,7 +114,10 @@ def test_q15_why_comes_from_the_maps_and_names_a_missing_face():
             _row("synthetic", "real photo", "45-m7-di-ph", "disgust", "angry", (0.1, 0.1, 0.1, 0.7), no_face=True),
             _row("real-FER2013", "real photo", "45-m7-di-ph", "disgust", "disgust", (0.2, 0.3, 0.4, 0.1))]
     text = A.failure_answer_text(pd.DataFrame(rows))
-    assert "case: strong head pose" in text and "both surprise's and sad's AUs act" in text
+    assert "case: strong head pose; true surprise" in text and "both surprise's and sad's AUs act" in text
+    assert A.stress_label("harsh side light, high contrast: half the face in shadow") == "harsh side light, high contrast"
+    assert A.stress_label("disgust, the rarest FER2013 class (1.5 % of faces)") == "disgust, the rarest FER2013 class"
+    assert A.stress_label(float("nan")) == "" and A.stress_label("a b c d e f g h i j") == "a b c d e f g h ..."
     assert "45-m7-di-ph (true disgust -> angry; CAM" in text and "no face was found in this photo" in text
     assert "70% of the map lies outside the face, against 10%" in text and "leans more on what surrounds" in text
     assert "texture, shading and proportions" not in text and "lip contours" not in text

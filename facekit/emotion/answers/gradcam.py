@@ -4,6 +4,7 @@ crop and the context line every answer on a face folder starts with."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -138,6 +139,15 @@ def test_answer_text(test_table, summary, held_accuracy: float, n_held: int, gb_
                    "check measures.")
 
 
+def stress_label(why, words: int = 8) -> str:
+    """A case's stress in a few words: the first clause of its ``labels.csv`` ``why`` (up to the first ``:``, ``;``
+    or ``(``), at most ``words`` words; ``""`` when there is none."""
+    if not isinstance(why, str) or not why.strip():
+        return ""
+    head = re.split(r"[:;(]", why)[0].strip().rstrip(",").split()
+    return " ".join(head[:words]) + (" ..." if len(head) > words else "")
+
+
 def failure_answer_text(both) -> str:
     """The Q1.5 answer (Markdown) from the test2 case tables of both models (``case_table`` rows, models
     ``synthetic`` and ``real-FER2013``).
@@ -151,7 +161,8 @@ def failure_answer_text(both) -> str:
     syn = both[both["model"] == "synthetic"]
     folder, real = syn[syn["kind"] == "folder"], both[both["kind"] == "real photo"]
     failed, handled = folder[~folder["correct"]], folder[folder["correct"]]
-    case = lambda r: f"case: {r.stress}; " if isinstance(getattr(r, "stress", ""), str) and r.stress else ""  # noqa: E731
+    case = lambda r: f"case: {stress_label(getattr(r, 'stress', ''))}; " if stress_label(  # noqa: E731
+        getattr(r, "stress", "")) else ""
     parts = [f"**Answer.** On the wild synthetic cases the synthetic-data model gets **{_count(folder)}** right."]
     if len(failed):
         parts.append("It fails on " + "; ".join(
