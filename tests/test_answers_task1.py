@@ -123,7 +123,7 @@ def test_q15_why_comes_from_the_maps_and_names_a_missing_face():
     assert "texture, shading and proportions" not in text and "lip contours" not in text
     rows[2] = _row("synthetic", "real photo", "45-m7-di-ph", "disgust", "angry", (0.1, 0.6, 0.2, 0.1))
     text = A.failure_answer_text(pd.DataFrame(rows))                        # contrary: a face found, map on it
-    assert "no face was found" not in text and "does not explain these misreads" in text
+    assert "no face was found" not in text and "(within 10 pp), so where the map looks does not explain" in text
 
 
 def test_q14_guided_backprop_regions_are_measured_not_typed():
@@ -179,7 +179,7 @@ def test_q17_test2_reason_is_computed_from_the_case_table():
     mostly_rare.loc[len(mostly_rare)] = {"model": "after", "face": "d2", "kind": "folder", "true": "disgust",
                                          "pred": "angry", "correct": False}
     text = A.test2_reason_text(mostly_rare, ["disgust"])
-    assert "mostly the rare classes the fix targets" in text and "wild_pose wrong" in text
+    assert "mostly the rare classes the fix targets" in text and "The fix turned wild_pose wrong." in text
     assert "light, pose, occlusion" not in text
 
 

@@ -19,6 +19,9 @@ MOSTLY = 0.5
 #: A map is "concentrated" on a region holding more than this multiple of the region's area share (1.2: 20 % more
 #: mass than a uniform map puts there).
 CONCENTRATED = 1.2
+#: Real photos are said to lean on what surrounds the face when their maps hold more than this (10 pp) more mass
+#: outside the face than the synthetic cases' maps.
+OUTSIDE_STEP = 0.1
 
 
 def _shares(row) -> dict:
@@ -215,8 +218,8 @@ def _real_photos_text(both, folder) -> list[str]:
         out_real, out_syn = wrong["share_outside_the_face"].mean(), folder["share_outside_the_face"].mean()
         parts.append(f"On those photos {out_real:.0%} of the map lies outside the face, against {out_syn:.0%} on the "
                      "wild synthetic cases" + (": on real photos the model leans more on what surrounds the face."
-                                               if out_real - out_syn > 0.1 else
-                                               ": no more than on the synthetic faces, so where the map looks does "
+                                               if out_real - out_syn > OUTSIDE_STEP else
+                                               f" (within {OUTSIDE_STEP * 100:.0f} pp), so where the map looks does "
                                                "not explain these misreads; compare the rows of "
                                                "`test2/guided_gradcam.jpg`."))
     fer_folder = both[(both["model"] == "real-FER2013") & (both["kind"] == "folder")]

@@ -210,9 +210,9 @@ def test2_reason_text(cases: pd.DataFrame, rare: list[str]) -> str:
         text += (", so most remaining failures are not imbalance and re-balancing cannot reach them (each case's "
                  "stress: the `stress` column of `test2_before_after.csv`)" if len(other_f) > len(rare_f) else
                  ", so the remaining failures are mostly the rare classes the fix targets: it did not reach them")
-    moved = ([f"turned {', '.join(fixed)} right"] if fixed else []) + ([f"{', '.join(broken)} wrong"] if broken else [])
-    return text + (f". The fix {' and '.join(moved)}." if moved else "; the fix changed no face from wrong to right "
-                                                                     "or back.")
+    moved = ([f"{', '.join(fixed)} right"] if fixed else []) + ([f"{', '.join(broken)} wrong"] if broken else [])
+    return text + (f". The fix turned {' and '.join(moved)}." if moved else "; the fix changed no face from wrong to "
+                                                                            "right or back.")
 
 
 def before_after_text(table: pd.DataFrame, counts: pd.DataFrame, cases: pd.DataFrame, method: str,
