@@ -20,7 +20,8 @@ from nbconvert.preprocessors import Preprocessor
 PROSE: dict[str, tuple[str, ...]] = {
     "facekit/answer_rules.py": ("versus_control_text", "spread_change_text", "source_domain_text", "SOURCE_WORDS"),
     "facekit/emotion/answers/training.py": ("convergence_text", "fit_text", "bn_momentum_text", "data_text",
-                                            "neutral_sink_text", "confusion_answer_text"),
+                                            "neutral_sink_text", "confusion_answer_text", "architecture_answer_text",
+                                            "training_answer_text"),
     "facekit/emotion/answers/gradcam.py": ("map_reason_text", "labelled_faces_text", "test_answer_text",
                                            "failure_answer_text", "_real_photos_text", "crop_choice_text"),
     "facekit/emotion/answers/imbalance.py": ("explainer_note", "METHOD_REASONS", "q15_link_text", "method_answer_text",

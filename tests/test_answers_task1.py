@@ -245,3 +245,22 @@ def test_before_after_figure_says_why_a_bar_is_missing():
     both = P.missing_bar_notes(table.assign(after=[0.5, float("nan"), 0]))
     assert both == ["precision disgust of after, control: each calls 0 faces disgust, so precision is 0/0, undefined"]
     assert P.missing_bar_notes(table.fillna(0.2)) == [] and EMOTIONS  # nothing missing, no note
+
+
+def test_q11_q12_answers_are_composed_from_the_tables():
+    from facekit.emotion import MiniXception, count_parameters, layer_table
+
+    model = MiniXception()
+    text = A.architecture_answer_text(count_parameters(model), layer_table(model, 48), layer_table(model, 44))
+    assert "**56,951** trainable parameters, 8,071 of them in the last 3x3 convolution" in text
+    assert "(8, 44, 44) after the unpadded stem and (128, 3, 3) after the four blocks" in text
+    history = pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "public_acc": [0.3, 0.5, 0.6, 0.58, 0.59],
+                            "private_acc": [0.3, 0.5, 0.6, 0.6, 0.6], "train_acc": [0.3, 0.5, 0.6, 0.62, 0.62],
+                            "train_loss": [1.5, 1.2, 1.0, 0.99, 0.98], "private_loss": [1.5, 1.2, 1.0, 1.0, 1.0],
+                            "train_seconds": [6.0] * 5, "eval_seconds": [6.0] * 5, "train_img_per_s": [900.0] * 5})
+    synthetic = FaceSet(torch.zeros(3, 48, 48, dtype=torch.uint8), emotion=torch.zeros(3, dtype=torch.int64))
+    text = A.training_answer_text(history, 0.61, 1.0, 0.25, "cosine", 2, synthetic)
+    assert text.startswith("**Answer.** *Data: **synthetic** faces") and "epoch 3 of 5" in text
+    assert "1.0 min at 900 training images/s on 2 thread(s)" in text and "no sign of overfitting" in text
+    overfit = history.assign(train_acc=[0.3, 0.6, 0.8, 0.9, 0.95], private_loss=[1.5, 1.0, 1.1, 1.3, 1.5])
+    assert "**overfits**" in A.training_answer_text(overfit, 0.61, 1.0, 0.25, "cosine", 2, synthetic)

@@ -14,15 +14,17 @@ from facekit.emotion.answers.imbalance import (METHOD_REASONS, RARE_SHARE, RECAL
                                                method_answer_text, q15_link_text, rare_classes, recall_shift_text,
                                                spread_verdict, test2_reason_text)
 from facekit.emotion.answers.training import (GAP, MAX_SPREAD, SINK_CLASSES, SINK_SHARE, WINDOW, Convergence,
+                                              architecture_answer_text, training_answer_text,
                                               bn_momentum_text, confusion_answer_text, convergence, convergence_text,
                                               data_text, fit_text, neutral_sink_text, noise_band, with_context)
 
 __all__ = [
-    "CONCENTRATED", "GAP", "MAX_SPREAD", "METHOD_REASONS", "MOSTLY", "RARE_SHARE", "RECALL_STEP", "SINK_CLASSES",
-    "SINK_SHARE", "WINDOW", "Convergence", "before_after_text", "bn_momentum_text", "case_names",
-    "confusion_answer_text", "context_text", "convergence", "convergence_text", "crop_choice_text", "data_text",
-    "explainer_note", "failure_answer_text", "fit_text", "fix_kind", "fix_verdict", "folder_label",
+    "CONCENTRATED", "Convergence", "GAP", "MAX_SPREAD", "METHOD_REASONS", "MOSTLY", "RARE_SHARE", "RECALL_STEP",
+    "SINK_CLASSES", "SINK_SHARE", "WINDOW", "architecture_answer_text", "before_after_text", "bn_momentum_text",
+    "case_names", "confusion_answer_text", "context_text", "convergence", "convergence_text", "crop_choice_text",
+    "data_text", "explainer_note", "failure_answer_text", "fit_text", "fix_kind", "fix_verdict", "folder_label",
     "label_noise_text", "labelled_faces_text", "map_reason_text", "method_answer_text", "model_label",
     "neutral_sink_text", "noise_band", "q15_link_text", "rare_classes", "recall_shift_text", "region_shares_text",
-    "scored_cases", "spread_verdict", "stress_label", "test2_reason_text", "test_answer_text", "with_context",
+    "scored_cases", "spread_verdict", "stress_label", "test2_reason_text", "test_answer_text", "training_answer_text",
+    "with_context",
 ]

@@ -54,6 +54,34 @@ def convergence(history: pd.DataFrame, window: int = WINDOW) -> Convergence:
                        window=len(tail), spread=float(tail.max() - tail.min()))
 
 
+def architecture_answer_text(n_params: int, table48: pd.DataFrame, table44: pd.DataFrame) -> str:
+    """The Q1.1 answer: the parameter count and the output shapes, from :func:`facekit.emotion.layer_table` at 48x48
+    and at 44x44 (columns name, params, output_shape; the stem's output is row 5)."""
+    last = int(table48.loc[table48.name == "last_conv", "params"].iloc[0])
+    block4 = lambda t: t.output_shape[t.name == "block4 (add)"].iloc[0]  # noqa: E731
+    return (f"**Answer.** The network has **{n_params:,}** trainable parameters, {last:,} of them in the last 3x3 "
+            f"convolution. A 48x48 face becomes {table48.output_shape.iloc[5]} after the unpadded stem and "
+            f"{block4(table48)} after the four blocks; a 44x44 training crop gives {table44.output_shape.iloc[5]} and "
+            f"{block4(table44)}. Each block halves the map (max-pool and the strided 1x1 shortcut), and global average "
+            f"pooling turns the {table48.output_shape[table48.name == 'last_conv'].iloc[0]} class maps into 7 logits, "
+            "so no dense layer is needed.")
+
+
+def training_answer_text(history: pd.DataFrame, private_acc: float, private_loss: float, chance: float,
+                         schedule: str, threads: int, data) -> str:
+    """The Q1.2 answer: the PublicTest-picked epoch's training and PrivateTest numbers, the majority-class
+    baseline, convergence (:func:`convergence_text`), the time and :func:`fit_text` at the last epoch."""
+    best, last = history.loc[history["public_acc"].idxmax()], history.iloc[-1]
+    wall_s = float(history[["train_seconds", "eval_seconds"]].sum().sum())
+    return (f"**Answer.** {data_text(data)} The model kept is the best epoch by PublicTest accuracy, epoch "
+            f"{int(best.epoch)} of {len(history)}. There the training accuracy is **{best.train_acc:.1%}** (loss "
+            f"{best.train_loss:.3f}, on augmented crops) and the model scores **{private_acc:.1%}** on PrivateTest (loss "
+            f"**{private_loss:.3f}**; PublicTest {best.public_acc:.1%}); always guessing the largest class would give "
+            f"{chance:.1%}. {convergence_text(convergence(history), schedule)} Training took {wall_s / 60:.1f} min at "
+            f"{history.train_img_per_s.median():,.0f} training images/s on {threads} thread(s). "
+            + fit_text(last.train_acc, last.private_acc, last.private_loss, history.private_loss.min()))
+
+
 def convergence_text(conv: Convergence, schedule: str) -> str:
     """One or two sentences: the last and the picked epoch, and whether the last epochs agree (the rule: spread at
     most :data:`MAX_SPREAD`)."""
