@@ -24,10 +24,12 @@ PROSE: dict[str, tuple[str, ...]] = {
                                      "recall_shift_text", "METHOD_REASONS"),
     "facekit/explain/cases.py": ("test_answer_text", "failure_answer_text", "CASE_CUES"),
     "facekit/explain/sanity.py": ("randomisation_text",),
-    "facekit/fau/robustness.py": ("describe_wild_gap",),
-    "facekit/fau/fewshot.py": ("loss_trend_text", "change_text", "verdicts_text", "source_text", "large_rate_text"),
-    "facekit/fau/ablation.py": ("reconcile_text",),
-    "facekit/fau/au_emotion.py": ("q5_verdict",),
+    "facekit/fau/answers.py": ("loss_trend_text", "change_text", "verdicts_text", "source_text", "large_rate_text",
+                               "tuning_comparison_text", "reconcile_text", "q5_verdict", "describe_wild_gap",
+                               "five_au_text", "gives_up_text", "per_au_error_text", "predicted_vs_true_text",
+                               "domain_text", "small_rate_text", "metric_agreement_text",
+                               "checkpoint_difference_text", "budget_text", "largest_drop_text",
+                               "attention_spread_text", "limits_text", "run_shows_text"),
 }
 #: Modules (or ``module::function``) whose docstring is the substance of an answer -> the docstring the student
 #: edition gets instead.
