@@ -503,6 +503,11 @@ def run_shows_text(d: dict, dn: dict, seed_diffs, n_eval: int) -> str:
 PROVENANCE_COLUMNS = ("checkpoint", "trained_by", "face_set", "n_faces", "answers")
 
 
+def _init_name(init, path) -> str:
+    name = Path(str(init)).name
+    return f"an earlier `{name}`" if path is not None and name == Path(str(path)).name else f"`{name}`"
+
+
 def provenance_row(model, face_set: str, n_faces, answers: str, trained_by: str | None = None) -> dict:
     """One row of ``provenance.csv``: the checkpoint file behind ``model``, how it was trained (from its record, or
     ``trained_by``), the face set and its size, and the questions whose numbers come from it."""
@@ -517,6 +522,6 @@ def provenance_row(model, face_set: str, n_faces, answers: str, trained_by: str 
                                      ("patch attention", getattr(cfg, "patch_attention", False))) if on]
             init = s.get("init")
             trained_by = ("`facekit train-fau`: " + trained_text(s) + "".join(f", {e}" for e in extra)
-                          + (f", continued from `{Path(str(init)).name}`" if init else "")) if s else "no record"
+                          + (f", continued from {_init_name(init, path)}" if init else "")) if s else "no record"
     return {"checkpoint": Path(str(path)).name if path else "?", "trained_by": trained_by, "face_set": face_set,
             "n_faces": n_faces, "answers": answers}
