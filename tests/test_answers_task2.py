@@ -118,7 +118,7 @@ def test_largest_drop_and_attention_spread_rules():
     assert "no AU's ICC falls by more than 0.3" in fa.largest_drop_text(table, "test")
     table.loc[(table.au == "AU17") & (table.variant == "patch attention"), "icc"] = 0.204
     text = fa.largest_drop_text(table, "test")
-    assert "AU17's ICC falls most, 0.900 -> 0.204" in text and "five faces" in text
+    assert "AU17's ICC falls most, 0.900 -> 0.204" in text and "few faces" in text
     assert fa.largest_drop_text(table, "test2") == ""
     uniform = pd.DataFrame({"left": [0.42, 0.73], "right": [0.5, 0.6]})
     assert "**nearly uniform**" in fa.attention_spread_text(uniform) and "0.42-0.73" in fa.attention_spread_text(uniform)

@@ -438,8 +438,8 @@ def largest_drop_text(table: pd.DataFrame, set_name: str, a: str = "baseline", b
     if d <= threshold:
         return f"On `{set_name}` no AU's ICC falls by more than {threshold:g} (largest: {au}, {d:+.3f})."
     return (f"On `{set_name}` {au}'s ICC falls most, {t.loc[au, a]:.3f} -> {t.loc[au, b]:.3f} (more than {threshold:g}); "
-            f"with {set_name} holding five faces, this is one AU on five faces, so it is a lead to check on the "
-            "generated sets, not a finding.")
+            f"this is one AU on the few faces of `{set_name}`, so it is a lead to check on the generated sets, not a "
+            "finding.")
 
 
 #: Attention weights whose max - min spread (over AU points and sides) is below this are "nearly uniform".
@@ -489,7 +489,7 @@ def run_shows_text(d: dict, dn: dict, seed_diffs, n_eval: int) -> str:
     seeds = np.asarray(list(seed_diffs), dtype=float)
     agree = len(seeds) > 1 and ((seeds > 0).all() or (seeds < 0).all())
     sure = d["d_icc_lo"] > 0 or d["d_icc_hi"] < 0
-    return (f"**This run.** On {n_eval} generated wild faces the component changes the mean ICC by {d['d_icc']:+.3f} "
+    return (f"**Answer.** What this run shows, apart from the paper's claim: on {n_eval} generated wild faces the component changes the mean ICC by {d['d_icc']:+.3f} "
             f"[{d['d_icc_lo']:+.3f}, {d['d_icc_hi']:+.3f}] ({'interval excludes 0' if sure else 'interval includes 0'}), "
             f"without landmarks by {dn['d_icc']:+.3f}; over {len(seeds)} pretraining seeds the wild difference "
             f"{'keeps its sign' if agree else 'changes sign'} ({', '.join(f'{v:+.3f}' for v in seeds)}). So this run "
