@@ -29,7 +29,8 @@ PROSE: dict[str, tuple[str, ...]] = {
                                "five_au_text", "gives_up_text", "per_au_error_text", "predicted_vs_true_text",
                                "domain_text", "small_rate_text", "metric_agreement_text",
                                "checkpoint_difference_text", "budget_text", "largest_drop_text",
-                               "attention_spread_text", "limits_text", "run_shows_text"),
+                               "attention_spread_text", "limits_text", "run_shows_text", "q26_text", "q27_text",
+                               "q211_text", "q25_text"),
 }
 #: Modules (or ``module::function``) whose docstring is the substance of an answer -> the docstring the student
 #: edition gets instead.

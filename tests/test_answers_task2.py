@@ -202,3 +202,63 @@ def test_heatmap_comparison_has_a_colour_bar_and_au_labels():
     assert any(ax.get_ylabel() == "heatmap height = AU intensity (0-5)" for ax in fig.axes)
     labels = {t.get_text() for ax in fig.axes for t in ax.texts}
     assert {f"AU{a}" for a in FIVE} <= labels
+
+
+def _seed_summary(**rows) -> pd.DataFrame:
+    cols = ("before", "after_mean", "after_std", "after_min", "after_max")
+    return pd.DataFrame({k: dict(zip(cols, v)) for k, v in rows.items()}).T
+
+
+def test_whole_q26_and_q27_answers_follow_their_numbers():
+    summary = _seed_summary(final_train_loss=(0.0529, 0.0464, 0.003, 0.0407, 0.0520),
+                            clean_loss_after=(0.0425, 0.0427, 0.0, 0.0420, 0.0430),
+                            wild_icc=(0.406, 0.441, 0.002, 0.438, 0.443), wild_mae=(1.102, 1.103, 0.007, 1.097, 1.115),
+                            test2_icc=(0.556, 0.589, 0.005, 0.583, 0.595), test2_mae=(1.058, 1.037, 0.01, 1.028, 1.054),
+                            test_icc=(0.848, 0.844, 0.008, 0.833, 0.856), test_mae=(0.686, 0.672, 0.01, 0.66, 0.68))
+    text = fa.q27_text(summary, 5, 1e-4, 200, "`fau_resnet_robust.pt`", "supervised", "`fau_resnet.pt`",
+                       {"test2_icc": 0.553, "test2_mae": 1.166}, "no labels")
+    assert text.startswith("**Answer.** Untuned = `fau_resnet_robust.pt`") and "tuning helped only on ICC" in text
+    assert "ICC 0.553, MAE 1.166" in text and "most of the gain comes from BatchNorm" not in text
+    worse = fa.q27_text(summary.assign(after_min=lambda t: t["after_min"] - 1), 5, 1e-4, 200, "a", "supervised",
+                        None, {}, "no labels")
+    assert "Not every seed" in worse and "two checkpoints" not in worse
+    sweep = pd.DataFrame({"wild_icc": [0.406, 0.442, 0.43], "wild_spread": [0.74, 0.7, 0.48], "collapsed": [False] * 3,
+                          "test_icc": [0.85, 0.84, 0.32]}, index=[0.0, 1e-5, 5e-3])
+    history = pd.DataFrame({"train_loss": [0.0529, 0.0464]})
+    history.attrs.update(clean_loss_before=0.0425, clean_loss_after=0.0427)
+    q26 = fa.q26_text(sweep, history, summary, [1e-5, 5e-3], 1e-4, 5, 200, True, 0.05, "no labels")
+    assert "**overfit**" in q26 and "100%" in q26 and "BatchNorm" not in q26
+    assert "does not hurt" in fa.q26_text(sweep.assign(test_icc=0.85), history, summary, [1e-5, 5e-3], 1e-4, 5, 200,
+                                          True, 0.05, "no labels")
+
+
+def test_whole_q211_answer_carries_budget_drop_and_attention():
+    boot = pd.DataFrame({"d_icc": [0.003, 0.048, -0.065], "d_icc_lo": [-0.008, 0.016, -0.099],
+                         "d_icc_hi": [0.012, 0.076, -0.032], "d_mae": [0.006, -0.033, 0.02]},
+                        index=pd.MultiIndex.from_tuples([("lab", "patch attention"), ("wild", "patch attention"),
+                                                         ("wild", "patch attention, no landmarks")]))
+    paired = pd.DataFrame({"wild_icc": [0.024, -0.024, 0.014], "lab_icc": [-0.105, -0.075, -0.089]})
+    budget = pd.DataFrame({"baseline": {"epochs": 4, "seed": 60}, "patch attention": {"epochs": 4, "seed": 80}})
+    rows = [("test", v, au, 0.9 if (au, v) != ("AU17", "patch attention") else 0.2) for au in AUS
+            for v in ("baseline", "patch attention")]
+    table = pd.DataFrame(rows, columns=["set", "variant", "au", "icc"])
+    weights = pd.DataFrame({"left": [0.42, 0.73], "right": [0.5, 0.6]})
+    text = fa.q211_text(boot, paired, None, 300, budget, table, weights, "no labels")
+    assert "a real difference" in text and "the gain needs the landmarks" in text and "**They do not agree**" in text
+    assert "seed 60 / 80" in text and "AU17's ICC falls most" in text and "**nearly uniform**" in text
+    assert "no labels" in text
+
+
+def test_whole_q25_answer_leads_with_the_five_au_model():
+    acc = {("mx", "lab"): 0.654, ("mx", "wild"): 0.304, ("p5", "lab"): 0.334, ("p5", "wild"): 0.200,
+           ("t5", "lab"): 0.388, ("t5", "wild"): 0.39, ("rp17", "lab"): 0.658, ("rp17", "wild"): 0.462,
+           ("p17", "lab"): 0.764, ("p17", "wild"): 0.538, ("o17", "lab"): 0.802, ("o17", "wild"): 0.816}
+    names = {k: k for k in ("mx", "p5", "t5", "rp17", "p17", "o17")}
+    icc = {("5-AU model", "lab"): 0.67, ("5-AU model", "wild"): 0.23, ("all-AU model", "lab"): 0.82,
+           ("all-AU model", "wild"): 0.53}
+    errors = pd.DataFrame({"mae_lab": [0.34, 0.54], "mae_wild": [0.98, 0.68]}, index=["AU17", "AU25"])
+    text = fa.q25_text(_acc(acc), names, icc, "the 500 emotion faces", "`fau_resnet.pt`", "`fau_resnet_allau.pt`",
+                       {"mx": "a->b 3", "p17": "c->d 2"}, "happy because AU6 = 1.7", errors, "GAP", FIVE)
+    assert text.startswith("**Answer.** **Task 2's 5-AU model** (`fau_resnet.pt`)") and "the 5-AU route loses" in text
+    assert text.index("5-AU route") < text.index("**Second, a different model: all 17 AUs**")
+    assert text.count("on the 500 emotion faces") == 2 and text.endswith("GAP")

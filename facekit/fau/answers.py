@@ -525,3 +525,118 @@ def provenance_row(model, face_set: str, n_faces, answers: str, trained_by: str 
                           + (f", continued from {_init_name(init, path)}" if init else "")) if s else "no record"
     return {"checkpoint": Path(str(path)).name if path else "?", "trained_by": trained_by, "face_set": face_set,
             "n_faces": n_faces, "answers": answers}
+
+
+# --- whole answers (the notebooks only display them) ----------------------------------------------------------------
+
+def q26_text(sweep: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, lrs: Sequence[float], lr: float,
+             epochs: int, n_wild: int, supervised: bool, collapse_std: float, no_labels: str) -> str:
+    """Q2.6 from the sweep (index = lr, 0 = untuned), the saved run's history and the seed summary."""
+    collapsed = [f"{r:g}" for r, c in sweep["collapsed"].items() if r > 0 and c]
+    best = sweep.loc[sweep.index > 0, "wild_icc"].idxmax()
+    untuned = sweep.loc[0.0]
+    loss = history["train_loss"]
+    lab = (large_rate_text(lrs[-1], sweep.loc[lrs[-1], "test_icc"], untuned["test_icc"]) if "test_icc" in sweep
+           and np.isfinite(untuned["test_icc"]) else f"the lab ICC on `test`: {no_labels}.")
+    return (f"**Answer.** Tuning for {epochs} epochs at lr {lr:g} ends with a training loss of {loss.iloc[-1]:.4f} "
+            "(with augmentation). "
+            + loss_trend_text(loss.iloc[0], loss.iloc[-1], history.attrs["clean_loss_before"],
+                              history.attrs["clean_loss_after"],
+                              spread=tuple(summary.loc["final_train_loss", ["after_min", "after_max"]]),
+                              clean_spread=tuple(summary.loc["clean_loss_after", ["after_min", "after_max"]]))
+            + f" Over the sweep, the best ICC on {n_wild} held-out wild faces comes at lr {best:g} "
+            f"({sweep.loc[best, 'wild_icc']:.3f} vs {untuned['wild_icc']:.3f} untuned); collapsed runs (prediction "
+            f"spread < {collapse_std}): {', '.join(collapsed) or 'none'}. The prediction spread at the largest rate "
+            f"is {sweep['wild_spread'].iloc[-1]:.2f} (untuned {untuned['wild_spread']:.2f}): with "
+            f"{'real ' if supervised else 'fixed pseudo-'}targets a constant prediction is not a minimum of the loss, "
+            "so the collapse of the course's label-free loss does not appear; " + lab + " "
+            + small_rate_text(lrs[0], sweep.loc[lrs[0], "wild_icc"] - untuned["wild_icc"],
+                              sweep.loc[best, "wild_icc"] - untuned["wild_icc"]))
+
+
+def _seed_change(summary: pd.DataFrame, key: str, no_labels: str) -> str:
+    if key not in summary.index:
+        return no_labels
+    r = summary.loc[key]
+    return (f"{r['before']:.3f} -> {r['after_mean']:.3f} ± {r['after_std']:.3f} "
+            f"(range {r['after_min']:.3f}..{r['after_max']:.3f})")
+
+
+def q27_text(summary: pd.DataFrame, n_seeds: int, lr: float, n_wild: int, untuned: str, tuning: str,
+             other: str | None, other_scores: dict, no_labels: str) -> str:
+    """Q2.7 from the seed summary: the numbers per set and metric, the per-metric verdicts, the source domain, and
+    which checkpoint "untuned" is (against ``other``, the checkpoint notebooks 05 and 08 score on ``test2``)."""
+    c = lambda key: _seed_change(summary, key, no_labels)
+    helped = summary.loc["wild_icc", "after_min"] > summary.loc["wild_icc", "before"]
+    lab = (f"On the lab faces of `test`: {source_text(summary, 'test', 'mae')} (MAE {c('test_mae')}; ICC "
+           f"{c('test_icc')}). " if "test_mae" in summary.index else f"On `test`: {no_labels}. ")
+    differ = (checkpoint_difference_text(untuned, other, other_scores["test2_icc"], other_scores["test2_mae"],
+                                         summary.loc["test2_icc", "before"], summary.loc["test2_mae", "before"]) + " "
+              if other and "test2_icc" in other_scores and "test2_icc" in summary.index else "")
+    return (f"**Answer.** Untuned = {untuned}; tuned = the same after {tuning} tuning. Over {n_seeds} seeds at lr "
+            f"{lr:g}: test2 ICC {c('test2_icc')}, MAE {c('test2_mae')}; {n_wild} held-out generated wild faces ICC "
+            f"{c('wild_icc')}, MAE {c('wild_mae')}. {'Every' if helped else 'Not every'} seed improves the wild ICC. "
+            + " ".join(metric_agreement_text(summary, s) for s in ("wild", "test2")) + " " + lab
+            + verdicts_text(summary) + " " + differ
+            + "Why it helps is not tested by this run: no control run freezes BatchNorm's statistics, so how much of "
+            "the change comes from re-estimated statistics rather than moved weights is left open. With five test "
+            f"subjects the ICC of a single AU swings with one face, which is why the {n_wild} extra wild faces and "
+            "the seed spread carry the conclusion, not the five-face table.")
+
+
+def _interval(r) -> str:
+    return f"{r['d_icc']:+.3f} [{r['d_icc_lo']:+.3f}, {r['d_icc_hi']:+.3f}]"
+
+
+def q211_text(boot: pd.DataFrame, paired: pd.DataFrame, summary: pd.DataFrame | None, n_eval: int,
+              budget: pd.DataFrame, table: pd.DataFrame, weights: pd.DataFrame, no_labels: str) -> str:
+    """Q2.11 from the bootstrap table (index (set, variant)), the per-seed paired differences, the five-face
+    summary (None when test/test2 have no labels), the budget, the per-AU table and the attention weights."""
+    d, dl = boot.loc[("wild", "patch attention")], boot.loc[("lab", "patch attention")]
+    dn = boot.loc[("wild", "patch attention, no landmarks")]
+    sure = ("a real difference (the 95 % interval excludes 0)" if d["d_icc_lo"] > 0 or d["d_icc_hi"] < 0 else
+            "within noise (the 95 % interval includes 0)")
+    if summary is not None:
+        s = lambda k, v: summary.loc[k, ("icc", v)]
+        five = (f"On the five subjects of test / test2 the mean ICC goes {s('test', 'baseline'):.3f} -> "
+                f"{s('test', 'patch attention'):.3f} and {s('test2', 'baseline'):.3f} -> "
+                f"{s('test2', 'patch attention'):.3f}; five faces are too few to rank the models, which is ")
+    else:
+        five = f"On `test` / `test2`: {no_labels} (their intensities and overlays are in `visualize/`); which is "
+    w = paired["wild_icc"]
+    same_sign = len(paired) > 1 and (w.gt(0).all() or w.lt(0).all())
+    return (f"**Answer.** With landmarks, patch attention changes the mean ICC by {_interval(dl)} on {n_eval} lab "
+            f"faces and by {_interval(d)} on {n_eval} wild faces, the MAE by {dl['d_mae']:+.3f} and {d['d_mae']:+.3f}: "
+            f"on wild faces this is {sure}. Without landmarks (patches at the average training positions) the wild "
+            f"ICC changes by {_interval(dn)}: "
+            f"{'the gain needs the landmarks' if dn['d_icc'] < d['d_icc'] else 'the landmarks add little'}. " + five
+            + "why the generated sets, the bootstrap and the seed study carry the conclusion (reconciled below). "
+            f"Over {len(paired)} pretraining seeds of the smaller recipe the paired wild-ICC difference is "
+            f"{w.mean():+.3f} (per seed: {', '.join(f'{v:+.3f}' for v in w)}), lab {paired['lab_icc'].mean():+.3f}"
+            f"{'; every seed agrees in sign' if same_sign else ''}.\n\n"
+            + " ".join(reconcile_text(dom, boot.loc[(dom, "patch attention")], paired[f"{dom}_icc"])
+                       for dom in ("lab", "wild"))
+            + "\n\n" + budget_text(budget) + " " + largest_drop_text(table, "test") + " "
+            + attention_spread_text(weights))
+
+
+def q25_text(table: pd.DataFrame, m: dict, icc: dict, faces: str, five: str, all17: str, errors: dict,
+             example: str, au_errors: pd.DataFrame, gap_text: str, aus: Sequence[int]) -> str:
+    """Q2.5: Task 2's 5-AU route first (:func:`five_au_text`), then, labelled, the all-AU model (:func:`q5_verdict`),
+    every ICC named with its faces, then the wild-gap paragraph (which names its own faces). ``m``: method names
+    (keys ``mx``, ``p5``, ``t5``, ``rp17``, ``p17``, ``o17``); ``icc``: mean readout ICC per (model, domain)."""
+    t = table["accuracy"].unstack("domain")
+    drop = t["lab"] - t["wild"]
+    a = lambda k: f"{t.loc[m[k], 'lab']:.1%} / {t.loc[m[k], 'wild']:.1%}"
+    return ("**Answer.** " + five_au_text(table, m["mx"], m["p5"], aus, five) + f" The 5-AU model's mean ICC on "
+            f"{faces} is {icc[('5-AU model', 'lab')]:.2f} lab / {icc[('5-AU model', 'wild')]:.2f} wild; true 5 AUs "
+            f"would give {t.loc[m['t5'], 'lab']:.1%} on lab.\n\n"
+            f"**Second, a different model: all 17 AUs** ({all17}, trained with lab-to-wild augmentations), on "
+            f"{faces}: rules on its 17 read AUs {a('rp17')}; logistic regression on them {a('p17')}; oracle (true 17 "
+            f"AUs) {a('o17')}. " + q5_verdict(table, m["mx"], [m["p17"], m["rp17"]], au_errors, oracle=m["o17"])
+            + f" Its mean ICC on {faces}: {icc[('all-AU model', 'lab')]:.2f} lab / {icc[('all-AU model', 'wild')]:.2f} "
+            f"wild. From lab to wild mini-Xception changes by {pp(-drop[m['mx']])}, the 17-AU pipeline by "
+            f"{pp(-drop[m['p17']])}, the true-AU oracle by {pp(-drop[m['o17']])} (its input does not depend on "
+            f"pixels). Most frequent wild errors: mini-Xception {errors[m['mx']]}; 17-AU pipeline {errors[m['p17']]}. "
+            f"Interpretability: every AU decision is a sentence, e.g. '{example}', and the classifier's whole rule is "
+            "the weight table above.\n\n" + gap_text)
