@@ -261,4 +261,4 @@ def test_whole_q25_answer_leads_with_the_five_au_model():
                        {"mx": "a->b 3", "p17": "c->d 2"}, "happy because AU6 = 1.7", errors, "GAP", FIVE)
     assert text.startswith("**Answer.** **Task 2's 5-AU model** (`fau_resnet.pt`)") and "the 5-AU route loses" in text
     assert text.index("5-AU route") < text.index("**Second, a different model: all 17 AUs**")
-    assert text.count("on the 500 emotion faces") == 2 and text.endswith("GAP")
+    assert text.count("on the 500 emotion faces") == 3 and text.endswith("GAP")   # 5-AU ICC, 17-AU accuracies, 17-AU ICC
