@@ -258,14 +258,14 @@ def five_au_text(table: pd.DataFrame, direct: str, five: str, aus: Sequence[int]
     parts = []
     for d in ("lab", "wild"):
         c = compare_to_direct(table, direct, [five], d)
-        word = {"AU route": "wins", "direct": "loses", "neither": "ties (95 % intervals overlap)"}[c["winner"]]
-        parts.append(f"{d} {c['acc_au']:.1%} vs {c['acc_direct']:.1%} ({pp(c['diff'])}: the 5-AU route {word})")
+        word = {"AU route": "wins", "direct": "loses", "neither": "neither wins clearly (95 % intervals overlap)"}[c["winner"]]
+        parts.append(f"{d} {c['acc_au']:.1%} vs {c['acc_direct']:.1%} ({pp(c['diff'])}: {'' if c['winner'] == 'neither' else 'the 5-AU route '}{word})")
     missing = emotions_without(aus, prototypes)
     named = ", ".join(f"{e} ({'+'.join(str(a) for a in prototypes[e])})" for e in missing)
     why = (f" Why: of the EMFACS prototypes, {len(missing)} of {len(prototypes)} ({named}) contain none of "
            f"AU{', AU'.join(str(a) for a in aus)}, so their faces differ only in AUs this model does not read."
            if missing else f" Every EMFACS prototype contains at least one of AU{', AU'.join(str(a) for a in aus)}.")
-    return (f"**Task 2's 5-AU model** ({checkpoint}) through a logistic regression against Task 1's {direct}: "
+    return (f"**Task 2's 5-AU model** ({checkpoint}) through a logistic regression against the direct classifier, {direct}: "
             + "; ".join(parts) + "." + why)
 
 
