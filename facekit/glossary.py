@@ -44,6 +44,7 @@ PATTERNS: dict[str, str] = {
     "percentage point": r"percentage points?|\bpp\b",
     "control run": r"\bcontrol runs?\b",
     "label-free collapse": r"label-free (loss\W+)?collapse|collapse of the course's label-free loss",
+    "FACS": r"(?<![A-Za-z])FACS\b",  # not the tail of EMFACS
 }
 
 #: Acronyms that are everyday computing words or labels of the sheet itself, not terms to define.

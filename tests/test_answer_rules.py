@@ -1,6 +1,7 @@
 """The answer texts choose their conclusions by rules over the numbers: contrary numbers change the words."""
 import pandas as pd
 
+from facekit.fau import answers as fa
 from facekit import answer_rules as R
 from facekit.emotion import answers as A
 
@@ -69,12 +70,12 @@ def test_source_domain_wording_is_one_rule():
 def test_fewshot_loss_claims_a_fall_only_beyond_the_seed_range():
     from facekit.fau import fewshot
 
-    text = fewshot.loss_trend_text(0.0529, 0.0464, 0.0425, 0.0427, spread=(0.0407, 0.0520),
+    text = fa.loss_trend_text(0.0529, 0.0464, 0.0425, 0.0427, spread=(0.0407, 0.0520),
                                    clean_spread=(0.0415, 0.0429))
     assert "**falls**" not in text and "**rises**" not in text
     assert "The training loss changes within the seed spread (0.0407-0.0520)" in text
     assert "un-augmented handful changes within the seed spread (0.0415-0.0429)" in text
-    text = fewshot.loss_trend_text(0.0529, 0.0300, 0.0425, 0.0600, spread=(0.0290, 0.0310),
+    text = fa.loss_trend_text(0.0529, 0.0300, 0.0425, 0.0600, spread=(0.0290, 0.0310),
                                    clean_spread=(0.0590, 0.0610))
     assert "The training loss **falls**" in text and "handful **rises**" in text
 
@@ -86,12 +87,12 @@ def test_fewshot_source_domain_sentence_agrees_with_the_verdicts():
         return pd.DataFrame({"before": [0.686], "after_mean": [after], "after_std": [std]}, index=["test_mae"])
 
     s = summary(0.672, 0.010)   # the sheet's run: "keeps its accuracy" beside "(better)"
-    assert fewshot.source_text(s) == "the source domain improves" and "(better)" in fewshot.verdicts_text(s, ["test"])
+    assert fa.source_text(s) == "the source domain improves" and "(better)" in fa.verdicts_text(s, ["test"])
     s = summary(0.672, 0.020)   # the same means inside a wider seed spread
-    assert fewshot.source_text(s) == "the source domain keeps its accuracy"
-    assert "(unchanged)" in fewshot.verdicts_text(s, ["test"])
+    assert fa.source_text(s) == "the source domain keeps its accuracy"
+    assert "(unchanged)" in fa.verdicts_text(s, ["test"])
     s = summary(0.720, 0.010)
-    assert "costs accuracy" in fewshot.source_text(s) and "(**worse**)" in fewshot.verdicts_text(s, ["test"])
+    assert "costs accuracy" in fa.source_text(s) and "(**worse**)" in fa.verdicts_text(s, ["test"])
 
 
 def test_the_sheet_ends_with_a_glossary_of_the_terms_its_answers_use():

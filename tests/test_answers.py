@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facekit.fau import answers as fa
 from facekit.emotion import answers as A
 from facekit.emotion import imbalance as I
 from facekit.explain import cases as C
@@ -116,25 +117,25 @@ def test_method_answer_names_the_method_and_why():
 
 
 def test_fewshot_loss_trend_and_verdicts_flip():
-    assert "**does not fall**" in fewshot.loss_trend_text(0.0392, 0.0399, 0.046, 0.044)  # the run
-    assert "**falls**" in fewshot.loss_trend_text(0.050, 0.030, 0.046, 0.030)
-    assert "**rises**" in fewshot.loss_trend_text(0.030, 0.050, 0.046, 0.060)
-    assert "(unchanged)" in fewshot.change_text("test2", "icc", 0.380, 0.3798)
-    assert "(**worse**)" in fewshot.change_text("test", "mae", 0.390, 0.413)
-    assert "(better)" in fewshot.change_text("test", "mae", 0.413, 0.390)
-    assert "(better)" in fewshot.change_text("wild", "icc", 0.32, 0.39)
+    assert "**does not fall**" in fa.loss_trend_text(0.0392, 0.0399, 0.046, 0.044)  # the run
+    assert "**falls**" in fa.loss_trend_text(0.050, 0.030, 0.046, 0.030)
+    assert "**rises**" in fa.loss_trend_text(0.030, 0.050, 0.046, 0.060)
+    assert "(unchanged)" in fa.change_text("test2", "icc", 0.380, 0.3798)
+    assert "(**worse**)" in fa.change_text("test", "mae", 0.390, 0.413)
+    assert "(better)" in fa.change_text("test", "mae", 0.413, 0.390)
+    assert "(better)" in fa.change_text("wild", "icc", 0.32, 0.39)
     summary = pd.DataFrame({"before": [0.38, 0.39], "after_mean": [0.38, 0.41]}, index=["test2_icc", "test_mae"])
-    assert fewshot.verdicts_text(summary, ["test2", "test"]).count("test") == 2
+    assert fa.verdicts_text(summary, ["test2", "test"]).count("test") == 2
 
 
 def test_attention_studies_reconciled_by_rule():
     boot = {"d_icc": 0.017, "d_icc_lo": 0.005, "d_icc_hi": 0.028}  # the lab numbers
-    assert "**They disagree**" in ablation.reconcile_text("lab", boot, [-0.013, -0.017, -0.110])
-    assert "**They agree**" in ablation.reconcile_text("lab", boot, [0.013, 0.017, 0.110])
-    assert "**They do not agree**" in ablation.reconcile_text("lab", boot, [0.013, -0.017, 0.11])
+    assert "**They disagree**" in fa.reconcile_text("lab", boot, [-0.013, -0.017, -0.110])
+    assert "**They agree**" in fa.reconcile_text("lab", boot, [0.013, 0.017, 0.110])
+    assert "**They do not agree**" in fa.reconcile_text("lab", boot, [0.013, -0.017, 0.11])
     zero = {"d_icc": 0.009, "d_icc_lo": -0.02, "d_icc_hi": 0.04}
-    assert "**Both find no reliable difference**" in ablation.reconcile_text("wild", zero, [0.01, -0.02, 0.02])
-    assert "not resolved by one run" in ablation.reconcile_text("wild", zero, [0.013, 0.018, 0.020])
+    assert "**Both find no reliable difference**" in fa.reconcile_text("wild", zero, [0.01, -0.02, 0.02])
+    assert "not resolved by one run" in fa.reconcile_text("wild", zero, [0.013, 0.018, 0.020])
 
 
 def test_real_photo_au6_bias_flips():
@@ -231,8 +232,8 @@ def test_fix_verdict_flips_with_the_control_difference():
 
 
 def test_large_rate_overfitting_claim_flips():
-    assert "**overfit**" in fewshot.large_rate_text(5e-3, 0.80, 0.93)
-    assert "does not hurt" in fewshot.large_rate_text(5e-3, 0.94, 0.93)
+    assert "**overfit**" in fa.large_rate_text(5e-3, 0.80, 0.93)
+    assert "does not hurt" in fa.large_rate_text(5e-3, 0.94, 0.93)
 
 
 def test_trainer_schedule_cosine_decays_and_constant_keeps_the_starter_rate():

@@ -41,7 +41,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from facekit.answer_rules import pp
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
 from facekit.emotion.metrics import wilson_interval
@@ -347,51 +346,3 @@ def compare_to_direct(table: pd.DataFrame, direct: str, au_methods: Sequence[str
             "ci_au": (float(a["acc_lo"]), float(a["acc_hi"])), "ci_direct": (float(d["acc_lo"]), float(d["acc_hi"]))}
 
 
-def q5_verdict(table: pd.DataFrame, direct: str, au_methods: Sequence[str], au_errors: pd.DataFrame,
-               margin: float = 0.10, top: int = 3, oracle: str | None = None) -> str:
-    """Which wins where and why, chosen from the numbers: per domain, the best AU-route method against the direct
-    classifier with 95 % intervals (:func:`compare_to_direct`); whether the AU route clears ``margin`` on wild with
-    the intervals apart; and the ``top`` AUs whose reading degrades most from lab to wild (:func:`wild_au_errors`),
-    the AUs that carry the AU route's wild errors. With ``oracle`` (the same route on the *true* AUs) it also says
-    whether the AUs themselves would clear the bar, i.e. whether a miss is the reader's fault or the AUs'."""
-    parts = []
-    wild = None
-    for d in ("lab", "wild"):
-        c = compare_to_direct(table, direct, au_methods, d)
-        span = (f"{c['best']} {c['acc_au']:.1%} [{c['ci_au'][0]:.1%}, {c['ci_au'][1]:.1%}] vs {direct} "
-                f"{c['acc_direct']:.1%} [{c['ci_direct'][0]:.1%}, {c['ci_direct'][1]:.1%}]")
-        if c["winner"] == "AU route":
-            parts.append(f"On {d} faces the AU route wins ({span}; the 95 % intervals do not overlap).")
-        elif c["winner"] == "direct":
-            parts.append(f"On {d} faces the direct classifier wins ({span}; the 95 % intervals do not overlap).")
-        else:
-            parts.append(f"On {d} faces neither wins clearly ({span}; the 95 % intervals overlap).")
-        if d == "wild":
-            met = c["winner"] == "AU route" and c["diff"] >= margin
-            parts.append(f"The AU route {'clears' if met else 'misses'} the bar of beating the direct classifier on "
-                         f"wild faces by at least {pp(margin, 0, signed=False)} with separate intervals "
-                         f"(difference {pp(c['diff'])}).")
-            wild = (c, met)
-    if oracle is not None and wild is not None:
-        c, met = wild
-        o = compare_to_direct(table, direct, [oracle], "wild")
-        o_met = o["winner"] == "AU route" and o["diff"] >= margin
-        lost = o["acc_au"] - c["acc_au"]
-        if not met and o_met:
-            parts.append(f"The AUs themselves would clear it: {oracle} reaches {o['acc_au']:.1%} on wild faces "
-                         f"({pp(o['diff'])} over {direct}), so the miss is the AU reader's: "
-                         f"{pp(lost, signed=False)} of accuracy is lost to reading errors.")
-        elif not met:
-            parts.append(f"Even the true AUs do not clear it ({oracle} {o['acc_au']:.1%}, {pp(o['diff'])} over "
-                         f"{direct}): the AUs available carry too little of the emotion.")
-        else:
-            parts.append(f"Reading errors still cost {pp(lost, signed=False)} against {oracle} "
-                         f"({o['acc_au']:.1%}).")
-    worst = au_errors.head(top)
-    listed = ", ".join(f"AU{str(a).removeprefix('AU')} (MAE {r.mae_lab:.2f} -> {r.mae_wild:.2f})"
-                       for a, r in worst.iterrows())
-    steady = au_errors.tail(1)
-    parts.append(f"The wild errors of the AU reader are carried mostly by {listed}; the steadiest AU is "
-                 f"AU{str(steady.index[0]).removeprefix('AU')} (MAE {steady.iloc[0].mae_lab:.2f} -> "
-                 f"{steady.iloc[0].mae_wild:.2f}).")
-    return " ".join(parts)
