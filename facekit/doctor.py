@@ -9,6 +9,11 @@ import torch
 
 from facekit import paths
 from facekit.runtime import pick_device
+from facekit.assets import package_dir
+from facekit.data.loaders import load_fer2013
+from facekit.data.loaders import real_fer2013_path
+from facekit.io import load_checkpoint
+from facekit.runtime import thread_policy
 
 STACK = ("torch", "torchvision", "grad-cam", "papermill", "jupyterlab", "ipykernel", "ipywidgets", "matplotlib",
          "seaborn", "pandas", "numpy", "scikit-learn", "scikit-image", "tqdm", "h5py", "opencv-python-headless")
@@ -43,7 +48,6 @@ def _version(dist: str) -> str:
 
 
 def _packaged_file(module: str, relative: str):
-    from facekit.assets import package_dir
 
     try:
         path = package_dir(module, fetch=False) / relative  # the doctor reports, never downloads
@@ -54,8 +58,6 @@ def _packaged_file(module: str, relative: str):
 
 def _checkpoint_status(path) -> str:
     """``ok`` when the checkpoint loads (safely, with finite weights), else ``BROKEN (why)``."""
-    from facekit.io import load_checkpoint
-
     try:
         load_checkpoint(path)
     except Exception as exc:  # any reason a notebook would fail to load it
@@ -65,8 +67,6 @@ def _checkpoint_status(path) -> str:
 
 def thread_lines(policy=None) -> list[str]:
     """What the thread policy decides here and why, and the wait policy OpenMP was started with in this process."""
-    from facekit.runtime import thread_policy
-
     policy = policy or thread_policy()
     started = os.environ.get("OMP_WAIT_POLICY")
     return [f"thread policy: {policy}",
@@ -98,8 +98,6 @@ def _thread_lines() -> tuple[list[str], bool]:
 
 def _fer_line() -> tuple[str, bool]:
     """Whether data/fer2013 holds real FER2013 that training will accept (read in full: the same check)."""
-    from facekit.data.loaders import load_fer2013, real_fer2013_path
-
     found = real_fer2013_path()
     if found is None:
         return f"  {'data/fer2013':<44} absent: synthetic data is used", True

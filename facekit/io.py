@@ -20,6 +20,10 @@ from typing import Any, Iterator
 
 import torch
 
+from facekit.paths import repo_root
+from facekit.paths import shipped_checkpoint_dir
+from facekit.runtime import current_context
+
 
 @functools.lru_cache(maxsize=1)
 def _umask() -> int:
@@ -128,7 +132,6 @@ def check_output_dir(path: str | os.PathLike) -> Path:
 
 
 def _output_path(name: str, suffix: str, out_dir: str | os.PathLike | None) -> Path:
-    from facekit.runtime import current_context
 
     if out_dir is None:
         ctx = current_context()
@@ -213,7 +216,6 @@ def _repo_relative(value: Any, root: Path) -> Any:
 def save_metrics(metrics: dict, name: str = "metrics", out_dir: str | os.PathLike | None = None) -> Path:
     """Save a dict of numbers as ``<out_dir>/<name>.json`` (NumPy/torch scalars converted, NaN -> null, paths inside
     the repository made relative to its root)."""
-    from facekit.paths import repo_root
 
     path = _output_path(name, ".json", out_dir)
     metrics = _repo_relative(metrics, repo_root().resolve())
@@ -285,7 +287,6 @@ def non_finite(obj: dict) -> list[str]:
 
 
 def _is_shipped(path: Path) -> bool:
-    from facekit.paths import shipped_checkpoint_dir
 
     try:
         return path.resolve().parent == shipped_checkpoint_dir().resolve()

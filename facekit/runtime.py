@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from facekit.quick import quick_sizes
+from facekit import paths
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -90,7 +91,6 @@ def busy_cores(sample_s: float = 0.3) -> float | None:
 @dataclass(frozen=True)
 class ThreadPolicy:
     """How many torch threads, and why (what ``facekit doctor`` prints)."""
-
     threads: int
     wait_policy: str
     reason: str
@@ -219,7 +219,6 @@ def set_threads(n: int | None = None) -> int:
 @dataclass(frozen=True)
 class NotebookContext:
     """What a notebook's set-up cell decided: where its figures and checkpoints go, the device, the seed."""
-
     name: str
     out_dir: Path
     ckpt_dir: Path
@@ -264,7 +263,6 @@ def setup(notebook: str, seed: int = 0, out_dir: str | os.PathLike | None = None
     (default :func:`facekit.paths.checkpoint_dir`). ``sizes`` are the full run's sizes (``epochs=EPOCHS``);
     ``ctx.sizes`` holds the ones to use, the QUICK run's from :data:`facekit.quick.QUICK_SIZES` when ``quick``.
     """
-    from facekit import paths
 
     global _CONTEXT
     check_parameters(sys._getframe(1).f_globals)  # the notebook's parameters, before any work

@@ -10,6 +10,12 @@ import importlib
 import sys
 
 import facekit
+from facekit.doctor import report
+from facekit_tools.runner import NotebookFailed
+from facekit_tools.runner import RunLocked
+from facekit_tools.runner import RunWriteError
+from facekit_tools.runner import parse_parameter
+from facekit_tools.runner import run_notebooks
 
 _COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli", "facekit.fau.cli", "facekit.emotion.realism",
                                      "facekit.kit_formats", "facekit_tools.bench", "facekit_tools.handin.cli", "facekit_tools.edition",
@@ -17,7 +23,6 @@ _COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli",
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from facekit_tools.runner import NotebookFailed, RunLocked, RunWriteError, parse_parameter, run_notebooks
 
     try:
         parameters = {name: parse_parameter(value) for name, value in args.parameter}
@@ -36,7 +41,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from facekit.doctor import report
 
     text, ok = report()
     print(text)

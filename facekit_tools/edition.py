@@ -33,6 +33,8 @@ from nbconvert.preprocessors import ClearOutputPreprocessor, Preprocessor
 
 from facekit_tools.edition_nbgrader import write_course
 from facekit_tools.edition_prose import MODULES as PROSE_MODULES, DropProse, strip_prose
+from facekit.io import atomic_write_text
+from facekit.paths import repo_root
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -54,7 +56,6 @@ class EditionError(ValueError):
 @dataclass(frozen=True)
 class Region:
     """One solution region of a module: where it is, which question, the hint, and the solution lines."""
-
     path: str           # relative to the repository root
     line: int           # 1-based line of ``### BEGIN SOLUTION`` in the source
     question: str       # "Task 1 Q1"
@@ -263,7 +264,6 @@ def restore_notebook(student: nbformat.NotebookNode, source: nbformat.NotebookNo
 
 
 def write_notebook(nb, path: Path) -> None:
-    from facekit.io import atomic_write_text
 
     text = nbformat.writes(nb)          # the layout of the committed notebooks (indent 1, sorted keys, split lines)
     atomic_write_text(path, text if text.endswith("\n") else text + "\n")
@@ -283,7 +283,6 @@ def module_regions(root: str | Path | None = None) -> list[Region]:
 
 
 def _root() -> Path:
-    from facekit.paths import repo_root
 
     return repo_root()
 

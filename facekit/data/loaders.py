@@ -17,6 +17,7 @@ import torch
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTION_SYNONYMS, EMOTIONS, SPLITS
 from facekit.data.images import ImageTooLarge, imread
+from facekit.paths import data_dir
 
 #: Image file suffixes the folder loaders read.
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".pgm")
@@ -396,8 +397,6 @@ def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | 
 
 def real_fer2013_path() -> Path | None:
     """``data/fer2013/`` or the folder one level down that holds real FER2013 (CSV or folders), else ``None``."""
-    from facekit.paths import data_dir
-
     root = data_dir("fer2013")
     if not root.is_dir():
         return None

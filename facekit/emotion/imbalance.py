@@ -40,6 +40,7 @@ from facekit.emotion.batchnorm import rerun_bn_statistics
 from facekit.emotion.metrics import predict, summarize, wilson_interval
 from facekit.emotion.train import TrainConfig, Trainer
 from facekit.emotion.xception import MiniXception
+from facekit.emotion.keras_import import load_keras_minixception
 
 METHODS: tuple[str, ...] = ("reweight", "finetune", "transfer")
 
@@ -54,7 +55,6 @@ WEIGHT_FORMULA = "w_c = N / (K * n_c)"
 @dataclass
 class ImbalanceConfig:
     """One run of the experiment. ``None`` values take the method's default (see :data:`DEFAULTS`)."""
-
     method: str = "reweight"
     epochs: int = 3
     lr: float | None = None
@@ -102,8 +102,6 @@ def class_weights(labels, num_classes: int = len(EMOTIONS)) -> torch.Tensor:
 
 def transfer_start(num_classes: int = len(EMOTIONS)) -> MiniXception:
     """A plain :class:`MiniXception` (torch pooling, BN momentum 0.01) holding the real-FER2013 Keras weights."""
-    from facekit.emotion.keras_import import load_keras_minixception
-
     keras = load_keras_minixception()
     model = MiniXception(num_classes=num_classes)
     model.load_state_dict(keras.state_dict())

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from facekit.runtime import adapt_threads
+from facekit.emotion.xception import deprocess
 
 #: CAM methods by name -> class name in ``pytorch_grad_cam``.
 METHODS: dict[str, str] = {
@@ -146,8 +147,6 @@ class Explanation:
 def guided_gradcam(model: nn.Module, x: torch.Tensor, targets=None, method: str = "gradcam",
                    layer: str = "last_conv") -> Explanation:
     """Predictions, guided backprop, CAM and guided Grad-CAM (their product) for a batch."""
-    from facekit.emotion.xception import deprocess
-
     _check_input(x)
     was_training = model.training
     model.eval()

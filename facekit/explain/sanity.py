@@ -19,6 +19,12 @@ import torch
 from torch import nn
 
 from facekit.explain.cam import compute_cams, guided_backprop
+from facekit.data.fer import EMOTIONS
+from facekit.emotion.xception import preprocess
+from facekit.explain.cam import score_explanations
+from facekit.explain.cam import summarize_scores
+from facekit.explain.cases import emotion_region_masks
+from facekit.explain.cases import held_out_faces
 
 #: The MiniXception's layers from the top (output) down: the order of the cascading randomisation.
 CASCADE: tuple[str, ...] = ("last_conv", "block4", "block3", "block2", "block1", "stem")
@@ -51,10 +57,6 @@ def select_explainer(model: nn.Module, candidates, n_per_class: int = 10, seed: 
     """Score each (method, layer) in ``candidates`` on ``n_per_class`` freshly rendered synthetic faces per emotion
     (render ``seed``; neutral left out) and return :func:`choose_explainer`'s choice and the summary table. Reads
     no file: the faces come from the generator, never from ``data/test`` or ``data/test2``."""
-    from facekit.data.fer import EMOTIONS
-    from facekit.emotion.xception import preprocess
-    from facekit.explain.cam import score_explanations, summarize_scores
-    from facekit.explain.cases import emotion_region_masks, held_out_faces
 
     faces = held_out_faces(n_per_class, seed=seed)
     scores = score_explanations(model, preprocess(faces.images), faces.clean_emotion, emotion_region_masks(faces),

@@ -5,13 +5,23 @@ import argparse
 import sys
 import time
 
+from facekit.argtypes import int_list
+from facekit.argtypes import non_negative_float
+from facekit.argtypes import positive_float
+from facekit.argtypes import positive_int
+from facekit.argtypes import seed_int
+from facekit.fau.model import FAUConfig
+from facekit.fau.train import FAUTrainingDiverged
+from facekit.fau.train import pretrain_fau
+from facekit.fau.train import slim_checkpoint
+from facekit.io import check_output
+from facekit.io import resume_note
+from facekit.paths import checkpoint_dir
+from facekit.paths import shipped_checkpoint_dir
+from facekit.runtime import set_threads
+
 
 def _cmd_train_fau(args: argparse.Namespace) -> int:
-    from facekit.fau.model import FAUConfig
-    from facekit.fau.train import FAUTrainingDiverged, pretrain_fau, slim_checkpoint
-    from facekit.io import check_output, resume_note
-    from facekit.paths import checkpoint_dir, shipped_checkpoint_dir
-    from facekit.runtime import set_threads
 
     set_threads(args.threads)
     if args.skin_tone is not None and not args.robust:
@@ -75,7 +85,6 @@ def _fraction(text: str) -> float:
 
 
 def add_command(subparsers) -> None:
-    from facekit.argtypes import int_list, non_negative_float, positive_float, positive_int, seed_int
 
     p = subparsers.add_parser("train-fau", help="pretrain the FAU heatmap model on generated lab faces "
                                                 "(or train it on real AU labels)")

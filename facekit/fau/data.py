@@ -18,6 +18,19 @@ import torch
 from facekit.data.faceset import FaceSet
 from facekit.fau.model import FAU_AUS
 from facekit.fau.points import au_points, template_points
+from facekit.data.images import imread
+from facekit.data.loaders import DataError
+from facekit.data.loaders import au_column
+from facekit.data.loaders import duplicate_columns
+from facekit.data.loaders import is_number
+from facekit.fau.register import register_face
+from facekit.io import atomic_write_bytes
+from facekit.io import atomic_write_text
+from facekit.paths import data_dir
+from facekit.synth import AUS
+from facekit.synth import make_au_dataset
+from facekit.synth import render_faces
+from facekit.synth.facs import sample_independent_aus
 
 LABEL_COLUMNS = tuple(f"AU{a}" for a in FAU_AUS)
 
@@ -38,8 +51,6 @@ def to_input(images, in_channels: int = 1, size: int | None = None) -> torch.Ten
 
 def au_columns(au, aus=FAU_AUS) -> np.ndarray:
     """(N, 17) generator AU array (facekit.synth.AUS order) -> (N, A) columns of ``aus`` (default AU6/10/12/14/17)."""
-    from facekit.synth import AUS
-
     cols = [list(AUS).index(a) for a in aus]
     return np.asarray(au, dtype=np.float32)[:, cols]
 
@@ -63,14 +74,11 @@ def make_au_data(n: int, seed: int, domain: str = "lab", size: int = 128, color:
     ``as_lab`` (wild faces only; traits of :data:`facekit.synth.WILD_FACTORS`) draws those traits from lab's ranges:
     the same faces and AUs, one trait changed.
     """
-    from facekit.synth import make_au_dataset
 
     aus = tuple(int(a) for a in aus)
     if set(aus) <= set(FAU_AUS):
         batch = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color, as_lab=as_lab)
         return _with_au_points(batch, source=domain, aus=aus)
-    from facekit.synth import AUS, render_faces
-    from facekit.synth.facs import sample_independent_aus
 
     base = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color, as_lab=as_lab)
     g = torch.Generator().manual_seed(9173 * int(seed) + (0 if domain == "lab" else 1))
@@ -95,7 +103,6 @@ def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | Non
     """
     import cv2
 
-    from facekit.data.images import imread
 
     csv_path = Path(csv_path)
     if not csv_path.is_file():
@@ -111,7 +118,6 @@ def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | Non
         if img is None:
             raise FileNotFoundError(f"{csv_path} line {row_no}: cannot read image {file}.")
         if register:
-            from facekit.fau.register import register_face
 
             img = register_face(img, size=size).image
         else:
@@ -130,7 +136,6 @@ def _read_au_table(csv_path: Path) -> pd.DataFrame:
     """The AU CSV with canonical column names (``AU06`` -> ``AU6``) and every intensity and point checked: a
     :class:`facekit.data.loaders.DataError` names the row, the column and the fix (no row is dropped silently:
     an unknown intensity would train the model towards 0)."""
-    from facekit.data.loaders import DataError, au_column, duplicate_columns, is_number
 
     try:
         raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -184,7 +189,6 @@ def write_test_faces(folder: str | os.PathLike, domain: str, seed: int, n: int =
     """
     import cv2
 
-    from facekit.io import atomic_write_bytes, atomic_write_text
 
     data = make_au_data(n, seed=seed, domain=domain, size=size)
     folder = Path(folder)
@@ -205,16 +209,12 @@ def write_test_faces(folder: str | os.PathLike, domain: str, seed: int, n: int =
 
 def regenerate_test_sets(root: str | os.PathLike | None = None) -> list[Path]:
     """Rewrite ``data/fau/test`` and ``data/fau/test2`` from the generator (:data:`TEST_SETS`)."""
-    from facekit.paths import data_dir
-
     root = Path(root) if root else data_dir("fau")
     return [write_test_faces(root / name, domain, seed) for name, (domain, seed) in TEST_SETS.items()]
 
 
 def load_test_faces(name: str = "test", root: str | os.PathLike | None = None, size: int = 128) -> FaceSet:
     """The shipped test faces ``data/fau/<name>/`` (labels.csv + PNGs) as a FaceSet with ``au`` and ``points``."""
-    from facekit.paths import data_dir
-
     folder = Path(root) / name if root else data_dir("fau", name)
     data = load_au_csv(folder / "labels.csv", size=size)
     data.source = name

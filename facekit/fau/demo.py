@@ -16,6 +16,12 @@ import torch
 
 from facekit.fau.model import FAU_AUS
 from facekit.plotting import add_colorbar, show_image
+from facekit.assets import au_region_map_path
+from facekit.fau.heatmaps import peak_locations
+from facekit.fau.heatmaps import read_intensities
+from facekit.fau.points import AU_POINTS
+from facekit.fau.train import predict_heatmaps
+from facekit.io import save_fig
 
 AU_NAMES = {6: "cheek raiser", 10: "upper lip raiser", 12: "lip corner puller", 14: "dimpler", 17: "chin raiser"}
 AU_LABELS = [f"AU{a}" for a in FAU_AUS]
@@ -56,9 +62,6 @@ class FAUResults:
 
 def predict_results(model, images, names, true=None, title: str = "", notes=None) -> FAUResults:
     """Run the model on uint8 faces and collect everything the demo shows."""
-    from facekit.fau.heatmaps import read_intensities
-    from facekit.fau.train import predict_heatmaps
-
     images = np.asarray(images)
     hm = predict_heatmaps(model, images)
     pred = read_intensities(hm, model.config.maps_per_au).numpy()
@@ -95,7 +98,6 @@ def subject_figure(res: FAUResults, i: int, opacity: float = 0.5):
 def save_visualize(res: FAUResults, folder: str = "visualize", out_dir=None) -> list:
     """Save one overlay figure per subject as ``<out>/<folder>/<subject>.png`` (like the assignment's
     ``visualize/``); returns the paths."""
-    from facekit.io import save_fig
 
     paths = []
     for i, name in enumerate(res.names):
@@ -141,7 +143,6 @@ def grid_figure(res: FAUResults, opacity: float = 0.5, max_subjects: int = 10):
 def peak_distances(res: FAUResults, points) -> pd.DataFrame:
     """Distance (image pixels) from each AU map's peak to the true point it should sit on, per subject and AU
     (mean of left and right); only meaningful where the AU is present."""
-    from facekit.fau.heatmaps import peak_locations
 
     hm = torch.as_tensor(res.heatmaps)
     scale = res.images.shape[-1] / hm.shape[-1]
@@ -227,8 +228,6 @@ class AUBrowser:
 def au_region_reference() -> pd.DataFrame:
     """Our two heatmap points per AU next to py-feat's ``au_region_map.json`` (muscles and mesh-region size): a real
     FACS reference for where each AU moves the face."""
-    from facekit.assets import au_region_map_path
-    from facekit.fau.points import AU_POINTS
 
     regions = json.loads(au_region_map_path().read_text())["regions"]
     rows = []

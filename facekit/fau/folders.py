@@ -22,6 +22,8 @@ from facekit.fau.model import FAU_AUS
 from facekit.fau.points import template_points
 from facekit.kit_formats import checkpoint_label
 from facekit.paths import data_dir
+from facekit.data.images import imread
+from facekit.io import atomic_write_bytes
 
 __all__ = ["NO_LABELS", "checkpoint_label", "face_set_label", "load_face_images", "load_for_model", "is_labelled", "save_starter_visualize",
            "model_input_format"]
@@ -62,7 +64,6 @@ def load_face_images(folder: str | os.PathLike, size: int = 128, color: bool = F
     The starters' outputs (``visualize/``, ``guided_gradcam.jpg``) are not faces and are left out."""
     import cv2
 
-    from facekit.data.images import imread
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -109,7 +110,6 @@ def save_starter_visualize(res, out_folder: str | os.PathLike, threshold: float 
     halved in size). Written atomically; returns the paths."""
     import cv2
 
-    from facekit.io import atomic_write_bytes
 
     out_folder = Path(out_folder)
     paths = []

@@ -23,6 +23,10 @@ import torch
 from torch import nn
 
 from facekit.kit_formats import FAU_KIND, PYTORCH_FAU_AUS, read_any
+from facekit.fau.attention import PatchAttention
+from facekit.io import CheckpointError
+from facekit.io import load_checkpoint
+from facekit.io import non_finite
 
 FAU_AUS: tuple[int, ...] = PYTORCH_FAU_AUS
 """The five AUs of the FERA 2015 intensity set, in the order of the model's output maps (two maps per AU)."""
@@ -262,8 +266,6 @@ def build_fau_model(config: FAUConfig | None = None) -> ResNet:
 
 def _patch_attention(config: FAUConfig) -> nn.Module:
     """The patch-attention component for ``config`` (D-PAttNet style, :mod:`facekit.fau.attention`)."""
-    from facekit.fau.attention import PatchAttention
-
     return PatchAttention(config.deconv_filters[-1], config.num_maps, config.input_size)
 
 
@@ -294,7 +296,6 @@ def load_fau_weights(model: ResNet, checkpoint: dict | str | os.PathLike, source
     ``skip``: key prefixes left out on both sides (e.g. ``("final_layer.",)`` to start an all-AU model from a 5-AU
     checkpoint's backbone and deconvolution head); every other key must still match exactly.
     """
-    from facekit.io import load_checkpoint
 
     source = source or "checkpoint"
     if not isinstance(checkpoint, dict):
@@ -338,7 +339,6 @@ def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", 
     training ``settings`` (what `facekit train-fau` ran, e.g. its ``robust`` augmentation) ride along as
     ``model.train_settings`` (an empty dict when it has none).
     """
-    from facekit.io import CheckpointError, non_finite
 
     ckpt, info = read_any(path)  # a facekit file, or Pytorch-FAU's model.pth converted (weights_only=True either way)
     bad = non_finite({"state_dict": ckpt["state_dict"]})

@@ -18,6 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facekit.data.faces import centre_box
+from facekit.data.faces import detect_face
+from facekit.data.faces import haar_cascade
+from facekit.data.faces import to_gray
+from facekit.fau.points import template_landmarks
+
 # eye centres inside a Haar frontal-face box, as fractions of its side (used when the eye cascade fails)
 BOX_EYES = np.array([[0.30, 0.38], [0.70, 0.38]])
 
@@ -25,7 +31,6 @@ BOX_EYES = np.array([[0.30, 0.38], [0.70, 0.38]])
 @dataclass
 class RegisteredFace:
     """A photo warped into the model's frame: ``image`` uint8 (size, size) (or (3, size, size) colour)."""
-
     image: np.ndarray
     eyes: np.ndarray          # (2, 2) eye centres (x, y) in the original photo, image-left first
     box: tuple                # (x, y, w, h) face box in the original photo
@@ -42,8 +47,6 @@ class RegisteredFace:
 
 def eye_cascade():
     """OpenCV's ``haarcascade_eye.xml`` (loaded once)."""
-    from facekit.data.faces import haar_cascade
-
     return haar_cascade("haarcascade_eye.xml")
 
 
@@ -78,7 +81,6 @@ def register_face(image: np.ndarray, size: int = 128, color: bool = False) -> Re
     """Warp a photo (gray, RGB or BGR-agnostic uint8) so its eyes land on the template's eyes (see module doc)."""
     import cv2
 
-    from facekit.data.faces import centre_box, detect_face, to_gray
 
     image = np.asarray(image)
     gray = to_gray(image)
@@ -90,7 +92,6 @@ def register_face(image: np.ndarray, size: int = 128, color: bool = False) -> Re
     if not eyes_found:
         x, y, w, h = box
         eyes = np.array([[x, y]]) + BOX_EYES * np.array([[w, h]])
-    from facekit.fau.points import template_landmarks
 
     tpl = template_landmarks(size)
     dst = np.array([tpl["eye_l"], tpl["eye_r"]], dtype=np.float64)

@@ -16,6 +16,10 @@ from facekit.fau.data import make_au_data
 from facekit.fau.metrics import score_aus
 from facekit.fau.model import ALL_AUS
 from facekit.fau.train import predict_intensities
+from facekit.assets import load_real_photos
+from facekit.fau.augment import wild_augment
+from facekit.fau.register import register_face
+from facekit.synth import WILD_FACTORS
 
 
 def select_aus(data: FaceSet, aus) -> FaceSet:
@@ -42,10 +46,8 @@ def real_photo_aus(models: dict, photos=None, threshold: float = ACTIVE_THRESHOL
     """
     import cv2
 
-    from facekit.fau.register import register_face
 
     if photos is None:
-        from facekit.assets import load_real_photos
 
         photos = load_real_photos()
     faces = np.stack([register_face(cv2.cvtColor(p.image, cv2.COLOR_RGB2GRAY), size=size).image for p in photos])
@@ -102,8 +104,6 @@ def wild_gap(models: dict, n: int, seed: int, size: int = 128, factors=None) -> 
     """
     import torch
 
-    from facekit.fau.augment import wild_augment
-    from facekit.synth import WILD_FACTORS
 
     factors = tuple(WILD_FACTORS if factors is None else factors)
     lab = make_au_data(n, seed=seed, domain="lab", size=size, aus=ALL_AUS)

@@ -25,6 +25,13 @@ from facekit.fau.model import ResNet, fau_checkpoint, load_fau_weights
 from facekit.fau.augment import wild_augment
 from facekit.fau.points import swaps_on_flip
 from facekit.runtime import adapt_threads
+from facekit.fau.data import load_au_csv
+from facekit.fau.data import make_au_data
+from facekit.fau.metrics import score_domains
+from facekit.fau.model import FAUConfig
+from facekit.fau.model import build_fau_model
+from facekit.fau.model import load_fau_model
+from facekit.runtime import seed_everything
 
 
 class FAUTrainingDiverged(RuntimeError):
@@ -297,8 +304,6 @@ def train_fau(model: ResNet, train: FaceSet, val: FaceSet | None = None, *, epoc
 
 def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **extra) -> Path:
     """Copy a training checkpoint without optimizer/scheduler state (what ships in data/checkpoints)."""
-    from facekit.io import load_checkpoint, save_checkpoint
-
     ckpt = load_checkpoint(src)
     for key in ("optimizer", "scheduler"):
         ckpt.pop(key, None)
@@ -327,10 +332,6 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
     ``init_backbone`` starts ``config`` (e.g. :meth:`FAUConfig.all_aus`) from another FAU checkpoint's weights
     except its ``final_layer`` (the only part whose shape depends on the AUs).
     """
-    from facekit.fau.data import load_au_csv, make_au_data
-    from facekit.fau.metrics import score_domains
-    from facekit.fau.model import FAUConfig, build_fau_model, load_fau_model
-    from facekit.runtime import seed_everything
 
     if train_csv and not val_csv:
         raise ValueError("--train-csv needs --val-csv: real AU data is scored on held-out faces at the end. Move "
@@ -364,7 +365,6 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
     scores = score_domains({k: (d.au.numpy(), predict_intensities(model, d)) for k, d in tests.items()},
                            aus=model.config.aus)
     if ckpt_path:
-        from facekit.io import load_checkpoint, save_checkpoint
 
         ckpt = load_checkpoint(ckpt_path)
         ckpt.update(scores=scores.to_dict(orient="records"), render_seconds=render_s,

@@ -16,6 +16,21 @@ import torch
 
 from facekit.data.fer import EMOTIONS
 from facekit.explain.cam import METHODS
+from facekit.emotion.xception import preprocess
+from facekit.explain.cam import cam_overlay
+from facekit.explain.cam import gradient_image
+from facekit.explain.cam import guided_gradcam
+from facekit.explain.cam import mask_area
+from facekit.explain.cam import pointing_game
+from facekit.explain.cam import region_share
+from facekit.explain.cases import TEST2_CASES
+from facekit.explain.cases import TEST_CASES
+from facekit.explain.cases import emotion_region_masks
+from facekit.explain.cases import load_cases
+from facekit.explain.cases import render_case_batch
+from facekit.plotting import show_image
+from facekit.widgets.live import Debouncer
+from facekit.widgets.live import figure_png
 
 #: The layers offered, from the class maps back towards the input.
 LAYERS = ("last_conv", "block4", "block3", "block2", "block1")
@@ -41,15 +56,11 @@ class ExplorerFaces:
 
 def case_region_mask(case, size: int = 48) -> np.ndarray:
     """bool (size, size): the regions of the case's active prototype AUs on the case's own rendered face."""
-    from facekit.explain.cases import emotion_region_masks, render_case_batch
-
     return emotion_region_masks(render_case_batch(case, size))[0]
 
 
 def load_explorer_faces(size: int = 48, test_dir=None, test2_dir=None, with_real: bool = True) -> ExplorerFaces:
     """``test`` and ``test2`` faces (plus the real photos) with the true AU regions of every synthetic case."""
-    from facekit.explain.cases import TEST2_CASES, TEST_CASES, load_cases
-
     cases = {c.name: c for c in (*TEST_CASES, *TEST2_CASES)}
     images, names, labels, masks = [], [], [], []
     for which, folder in (("test", test_dir), ("test2", test2_dir)):
@@ -66,9 +77,6 @@ def load_explorer_faces(size: int = 48, test_dir=None, test2_dir=None, with_real
 def explain_face(model, face: np.ndarray, method: str = "gradcam", layer: str = "last_conv",
                  target: str = "predicted"):
     """:func:`facekit.explain.guided_gradcam` for one uint8 face and a target name from :data:`TARGETS`."""
-    from facekit.emotion.xception import preprocess
-    from facekit.explain.cam import guided_gradcam
-
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}.")
     x = preprocess(torch.as_tensor(np.asarray(face))[None])
@@ -79,7 +87,6 @@ def explain_face(model, face: np.ndarray, method: str = "gradcam", layer: str = 
 def region_text(cam: np.ndarray, mask: np.ndarray | None) -> str:
     """One line: share of the CAM inside the true AU regions vs the share a uniform map would get, and whether the
     peak lands inside; says plainly when there is no ground truth or the map is empty."""
-    from facekit.explain.cam import mask_area, pointing_game, region_share
 
     if mask is None or not mask.any():
         return "no true AU regions for this face (real photo or neutral): no region score"
@@ -99,8 +106,6 @@ def explorer_figure(model, faces: ExplorerFaces, name: str, method: str = "gradc
     region score, for one choice of the explorer's controls."""
     from matplotlib.figure import Figure
 
-    from facekit.explain.cam import cam_overlay, gradient_image
-    from facekit.plotting import show_image
 
     i = faces.index(name)
     e = explain_face(model, faces.images[i], method, layer, target)
@@ -131,7 +136,6 @@ def explorer_figure(model, faces: ExplorerFaces, name: str, method: str = "gradc
 
 class GradCamExplorer:
     """``GradCamExplorer(model, faces).widget()``: dropdowns for face, method, layer and target class."""
-
     def __init__(self, model, faces: ExplorerFaces, threaded: bool = True):
         self.model, self.faces, self.threaded = model, faces, threaded
         self._ui = None
@@ -141,7 +145,6 @@ class GradCamExplorer:
         return explorer_figure(self.model, self.faces, name or self.faces.names[0], method, layer, target)
 
     def update(self, choice: dict):
-        from facekit.widgets.live import figure_png
 
         fig = self.figure(**choice)
         png = figure_png(fig, dpi=80)
@@ -153,7 +156,6 @@ class GradCamExplorer:
     def widget(self):
         import ipywidgets as w
 
-        from facekit.widgets.live import Debouncer
 
         style = {"description_width": "60px"}
         face = w.Dropdown(options=self.faces.names, description="face", style=style)

@@ -17,6 +17,16 @@ import torch
 
 from facekit.data.fer import EMOTIONS
 from facekit.data.images import ImageTooLarge, check_pixel_count
+from facekit.data.faces import detect_face
+from facekit.data.faces import to_gray
+from facekit.emotion.xception import preprocess
+from facekit.explain.cam import cam_overlay
+from facekit.explain.cam import compute_cams
+from facekit.fau.demo import AU_LABELS
+from facekit.fau.demo import predict_results
+from facekit.fau.register import register_face
+from facekit.plotting import show_image
+from facekit.widgets.live import figure_png
 
 #: What the upload control accepts.
 ACCEPT = ".jpg,.jpeg,.png,image/jpeg,image/png"
@@ -104,11 +114,6 @@ def analyse_photo(data: bytes, name: str, emotion_model, fau_model, cam_layer: s
     the AUs of one photo."""
     import cv2
 
-    from facekit.data.faces import detect_face, to_gray
-    from facekit.emotion.xception import preprocess
-    from facekit.explain.cam import compute_cams
-    from facekit.fau.demo import predict_results
-    from facekit.fau.register import register_face
 
     image = decode_photo(data, name)
     gray = to_gray(image)
@@ -134,9 +139,6 @@ def photo_figure(result: PhotoResult):
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    from facekit.explain.cam import cam_overlay
-    from facekit.fau.demo import AU_LABELS
-    from facekit.plotting import show_image
 
     fig = Figure(figsize=(11, 4.6))
     gs = fig.add_gridspec(2, 6, left=0.02, right=0.99, top=0.88, bottom=0.03, wspace=0.3, hspace=0.35)
@@ -176,7 +178,6 @@ def photo_message(exc: BaseException) -> str:
 
 class PhotoAnalyzer:
     """``PhotoAnalyzer(emotion_model, fau_model).widget(path=None)``: a FileUpload and a path box."""
-
     def __init__(self, emotion_model, fau_model):
         self.emotion_model, self.fau_model = emotion_model, fau_model
         self.result: PhotoResult | None = None
@@ -192,8 +193,6 @@ class PhotoAnalyzer:
 
     def show(self, data: bytes, name: str) -> bool:
         """Analyse for the widget: picture and summary on success, the message on failure (never a traceback)."""
-        from facekit.widgets.live import figure_png
-
         ui = self._ui
         try:
             png = figure_png(self.analyse(data, name), dpi=80)

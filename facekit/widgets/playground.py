@@ -17,6 +17,23 @@ import torch
 from facekit.data.fer import EMOTIONS
 from facekit.synth.facs import AU_NAMES, AUS, EMFACS
 from facekit.synth.render import DOMAINS
+from facekit.emotion.checkpoint import load_emotion_model
+from facekit.emotion.xception import preprocess
+from facekit.explain.cam import cam_overlay
+from facekit.explain.cam import compute_cams
+from facekit.fau.data import au_columns
+from facekit.fau.demo import AU_LABELS
+from facekit.fau.demo import predict_results
+from facekit.fau.model import load_fau_model
+from facekit.paths import find_checkpoint
+from facekit.plotting import show_image
+from facekit.synth.render import _generator
+from facekit.synth.render import draw_identity
+from facekit.synth.render import draw_nuisance
+from facekit.synth.render import render_chunk
+from facekit.widgets.live import BlitCanvas
+from facekit.widgets.live import Debouncer
+from facekit.widgets.live import time_calls
 
 #: FACS intensity letters: 0 = absent, A (trace) .. E (maximum) = 1 .. 5.
 FACS_LETTERS = ("0", "A", "B", "C", "D", "E")
@@ -29,7 +46,6 @@ PROTOTYPE_INTENSITY = 4
 @dataclass(frozen=True)
 class Controls:
     """One position of every playground control."""
-
     au: tuple[int, ...] = (0,) * len(AUS)
     identity: int = 0
     domain: str = "lab"
@@ -68,7 +84,6 @@ def render_controls(c: Controls, sizes=(48, 128), extra_au: torch.Tensor | None 
     ``yaw`` slider (no roll or shift), light a side light of strength ``light``; no occluder and no pixel noise, so
     two renders differ only where the AUs differ (what the finite differences need).
     """
-    from facekit.synth.render import _generator, draw_identity, draw_nuisance, render_chunk
 
     au = torch.tensor([c.au], dtype=torch.float32)
     if extra_au is not None:
@@ -102,7 +117,6 @@ def au_steps(au: tuple[int, ...]) -> tuple[torch.Tensor, np.ndarray]:
 @dataclass
 class PlaygroundView:
     """Everything one playground update shows (arrays for one face)."""
-
     controls: Controls
     face48: np.ndarray
     face128: np.ndarray
@@ -137,11 +151,6 @@ def dependence_text(emotion: str, prob: float, sensitivity, top: int = 3, floor:
 
 def compute_view(c: Controls, emotion_model, fau_model) -> PlaygroundView:
     """Render, classify, explain and measure the AUs for one position of the controls."""
-    from facekit.emotion.xception import preprocess
-    from facekit.explain.cam import compute_cams
-    from facekit.fau.data import au_columns
-    from facekit.fau.demo import predict_results
-
     t0 = time.perf_counter()
     rows, step = au_steps(c.au)
     faces = render_controls(c, sizes=(48,), extra_au=rows)[48]
@@ -199,7 +208,6 @@ def view_figure(view: PlaygroundView, fig=None):
 
 
 def _cam_rgb(view: PlaygroundView) -> np.ndarray:
-    from facekit.explain.cam import cam_overlay
 
     return cam_overlay(view.face48, view.cam)
 
@@ -207,8 +215,6 @@ def _cam_rgb(view: PlaygroundView) -> np.ndarray:
 def _build_figure(view: PlaygroundView):
     from matplotlib.figure import Figure
 
-    from facekit.fau.demo import AU_LABELS
-    from facekit.plotting import show_image
 
     fig = Figure(figsize=(11, 4.6))
     gs = fig.add_gridspec(2, 6, left=0.02, right=0.99, top=0.86, bottom=0.03, wspace=0.35, hspace=0.4)
@@ -269,10 +275,6 @@ def playground_figure(controls: Controls, emotion_model, fau_model):
 def load_models(ckpt_dir=None, emotion_checkpoint: str = "emotion_minixception.pt",
                 fau_checkpoint: str = "fau_resnet.pt"):
     """The Task 1 classifier and the Task 2 AU model (this run's checkpoints first, then ``data/checkpoints/``)."""
-    from facekit.emotion.checkpoint import load_emotion_model
-    from facekit.fau.model import load_fau_model
-    from facekit.paths import find_checkpoint
-
     emotion = load_emotion_model(emotion_checkpoint, ckpt_dir=ckpt_dir)
     fau = load_fau_model(find_checkpoint(fau_checkpoint, ckpt_dir))
     return emotion.eval(), fau.eval()
@@ -297,8 +299,6 @@ class Playground:
 
     def update(self, controls: Controls) -> PlaygroundView:
         """Recompute and redraw for ``controls``; records the time taken (render + models + Grad-CAM + PNG)."""
-        from facekit.widgets.live import BlitCanvas
-
         t = time.perf_counter()
         view = compute_view(controls, self.emotion_model, self.fau_model)
         if self._canvas is None:
@@ -332,7 +332,6 @@ class Playground:
         the picture and the computed "depends most on" line."""
         import ipywidgets as w
 
-        from facekit.widgets.live import Debouncer
 
         c = self.controls
         style, layout = {"description_width": "52px"}, w.Layout(width="236px")
@@ -389,7 +388,6 @@ def measure_latency(playground: Playground, moves: int = 20, au: int = 12):
     """Move one AU slider ``moves`` times (0 -> 5 and back, after one untimed first draw) through
     :meth:`Playground.update`; a
     :class:`facekit.widgets.live.Latency` of the full updates (render + both models + Grad-CAM + redraw to PNG)."""
-    from facekit.widgets.live import time_calls
 
     values = [(k % 10) if k % 10 <= 5 else 10 - k % 10 for k in range(1, moves + 1)]
     start = playground.controls.with_au(au, 0)

@@ -17,6 +17,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from facekit_tools.runner import ExecutedNotebookError, read_executed
+from facekit import paths
+from facekit.io import atomic_path
+from facekit_tools.runner import list_notebooks
 
 #: What the zip takes from the checkout (the notebooks come from the executed copies instead).
 INCLUDED = ("facekit", "figures", "tests", "data", "pyproject.toml", "environment.yml", "Makefile")
@@ -114,8 +117,6 @@ def _unfinished(nb: dict, name: str) -> str | None:
 
 def check_run(root: str | os.PathLike, executed_dir: str | os.PathLike | None = None) -> list[ExecutedNotebook]:
     """The executed copies of every notebook, or :class:`SupplementaryRefused` naming what is wrong with the run."""
-    from facekit_tools.runner import list_notebooks
-
     root = Path(root)
     executed_dir = Path(executed_dir) if executed_dir else root / "build" / "notebooks"
     sources = list_notebooks(root / "notebooks")
@@ -232,9 +233,6 @@ def readme(root: Path, runs: list[ExecutedNotebook], built: datetime) -> str:
 def build_supplementary(out: str | os.PathLike, root: str | os.PathLike | None = None,
                         executed_dir: str | os.PathLike | None = None, html: bool = True) -> Supplementary:
     """Check the run, then write ``out`` atomically; refuse to replace a file that is not an earlier such zip."""
-    from facekit import paths
-    from facekit.io import atomic_path
-
     root = Path(root) if root else paths.repo_root()
     out = Path(out)
     if out.exists():
