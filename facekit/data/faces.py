@@ -23,9 +23,8 @@ import numpy as np
 import torch
 
 from facekit.data.faceset import FaceSet
+from facekit.data.fer import EMOTIONS, emotion_from_name
 from facekit.data.images import imread
-from facekit.data.fer import EMOTIONS
-from facekit.data.fer import emotion_from_name
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
 _CASCADES: dict[str, object] = {}
@@ -178,7 +177,6 @@ def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | s
     """
     import cv2
 
-
     if crop not in CROPS:
         raise ValueError(f"crop={crop!r}: choose one of {', '.join(CROPS)}.")
     folder = Path(folder)
@@ -245,7 +243,6 @@ def crop_photos(photos, size: int = 48) -> FaceSet:
 def emotion_codes(labels, where: str = "") -> torch.Tensor:
     """Emotion names (or ``None``: no label) -> int64 codes into :data:`facekit.data.fer.EMOTIONS` (-1: no label);
     synonyms and case are forgiven (``Happy``, ``surprised``), anything else is an error naming the face."""
-
     codes = []
     for i, label in enumerate(labels):
         if label is None or not str(label).strip():
