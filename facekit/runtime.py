@@ -25,6 +25,11 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def count_parameters(model: torch.nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters of ``model`` (only those with ``requires_grad`` unless ``trainable_only=False``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
 def pick_device(prefer: str | None = None) -> torch.device:
     """CUDA, then Apple MPS, then CPU. ``prefer`` (or ``$FACEKIT_DEVICE``) forces one, e.g. ``"cpu"``.
 
@@ -76,7 +81,7 @@ def _cpu_seconds() -> tuple[float, float] | None:
     return (sum(values) - idle) / tick, sum(values) / tick
 
 
-def busy_cores(sample_s: float = 0.3) -> float | None:
+def _busy_cores(sample_s: float = 0.3) -> float | None:
     """Cores kept busy by all processes over the next ``sample_s`` seconds (``/proc/stat``; ``None`` elsewhere)."""
     import time
 
@@ -120,7 +125,7 @@ def thread_policy(busy: float | None = None, cores: int | None = None, env: dict
             raise ValueError(f"${THREADS_ENV}={forced!r} is not a number of threads; set a whole number such as 1, "
                              f"or 'auto' (or unset it) for facekit's policy.") from None
         return ThreadPolicy(max(1, count), wait, f"${THREADS_ENV}={forced}")
-    busy = busy_cores() if busy is None else busy
+    busy = _busy_cores() if busy is None else busy
     if busy is None:
         return ThreadPolicy(cores, wait, f"all {cores} cores (no load reading on this system)")
     threads = _threads_for(cores - busy, cores)
@@ -239,7 +244,7 @@ _CONTEXT: NotebookContext | None = None
 _BOOL_WORDS = {"true", "false", "yes", "no", "on", "off"}
 
 
-def check_parameters(namespace: dict) -> None:
+def _check_parameters(namespace: dict) -> None:
     """Refuse an UPPER_CASE notebook parameter that holds a yes/no word as text: ``papermill -p QUICK false``
     passes the string ``'false'`` (only ``True``/``False`` become booleans), which Python reads as true, so the
     full notebook would run where a quick one was asked for."""
@@ -265,7 +270,7 @@ def setup(notebook: str, seed: int = 0, out_dir: str | os.PathLike | None = None
     """
 
     global _CONTEXT
-    check_parameters(sys._getframe(1).f_globals)  # the notebook's parameters, before any work
+    _check_parameters(sys._getframe(1).f_globals)  # the notebook's parameters, before any work
     seed_everything(seed)
     out = Path(out_dir) if out_dir else paths.figures_dir(notebook)
     ckpt = Path(ckpt_dir) if ckpt_dir else paths.checkpoint_dir()

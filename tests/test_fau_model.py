@@ -1,6 +1,7 @@
 """The FAU heatmap model: Bottleneck shapes and shortcut, the ResNet-50 layout, strict checkpoint loading."""
 import pytest
 
+from facekit.runtime import count_parameters
 from facekit.io import CheckpointError
 import torch
 

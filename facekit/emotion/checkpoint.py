@@ -19,14 +19,14 @@ ARCH = EMOTION_ARCH
 #: The file name notebooks and scripts use for the trained Task 1 model.
 CHECKPOINT_NAME = "emotion_minixception.pt"
 #: How the model expects its input (stored for people reading the checkpoint).
-INPUT_CONVENTION = EMOTION_INPUT
+_INPUT_CONVENTION = EMOTION_INPUT
 
 
 def model_payload(model: MiniXception, **extra) -> dict:
     """The dict a MiniXception checkpoint holds: ``arch``, ``config``, ``classes``, ``input``, ``state_dict``
     (contiguous NCHW tensors on the CPU) plus ``extra`` entries (history, optimizer, ...)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return {"arch": ARCH, "config": dict(model.config), "classes": list(EMOTIONS), "input": INPUT_CONVENTION,
+    return {"arch": ARCH, "config": dict(model.config), "classes": list(EMOTIONS), "input": _INPUT_CONVENTION,
             "state_dict": state, **extra}
 
 

@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 INTENSITY_BINS: tuple[str, ...] = ("A", "B", "C", "D", "E")
 
 #: The realism targets for the judge on ``lab`` faces (what a convincing stand-in for FER2013 would score).
-TARGETS = {"balanced_accuracy": 0.35, "balanced_accuracy_C_plus": 0.45, "max_class_share": 0.35}
+REALISM_TARGETS = {"balanced_accuracy": 0.35, "balanced_accuracy_C_plus": 0.45, "max_class_share": 0.35}
 
 
 #: Seeds of the report's balanced sets (the tests use other seeds).
@@ -342,9 +342,9 @@ def plot_side_by_side(synthetic: np.ndarray, synthetic_titles, real: np.ndarray,
     return fig
 
 
-def describe_realism(lab: dict, wild: dict | None = None, targets: dict = TARGETS) -> str:
+def describe_realism(lab: dict, wild: dict | None = None, targets: dict = REALISM_TARGETS) -> str:
     """The report's verdict on the judge's scores (``judge_report`` dicts): which of the realism targets
-    (:data:`TARGETS`) the ``lab`` faces meet, in words. A rule over the numbers, so a different run cannot leave a stale conclusion behind."""
+    (:data:`REALISM_TARGETS`) the ``lab`` faces meet, in words. A rule over the numbers, so a different run cannot leave a stale conclusion behind."""
     bal = lab["balanced_accuracy"]
     cplus = (lab["by_intensity"].get("C+") or {}).get("balanced_accuracy", float("nan"))
     share = lab["max_class_share"]
@@ -562,7 +562,7 @@ def _cli(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["CLEAN_ROW", "INTENSITY_BINS", "MAX_PER_CLASS", "N_BOOT", "REPORT_SEED", "TARGETS", "ablation", "au_points_inside",
+__all__ = ["CLEAN_ROW", "INTENSITY_BINS", "MAX_PER_CLASS", "N_BOOT", "REPORT_SEED", "REALISM_TARGETS", "ablation", "au_points_inside",
            "balanced_faces", "bootstrap_balanced_accuracy", "describe_ablation",
            "describe_realism", "evaluate_judge", "intensity_bins", "judge_probabilities", "judge_report", "load_judge",
            "photo_predictions", "plot_side_by_side", "real_references", "real_smile_check", "realism_metrics", "realism_report"]

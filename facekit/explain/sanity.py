@@ -27,7 +27,7 @@ from facekit.explain.cases import emotion_region_masks
 from facekit.explain.cases import held_out_faces
 
 #: The MiniXception's layers from the top (output) down: the order of the cascading randomisation.
-CASCADE: tuple[str, ...] = ("last_conv", "block4", "block3", "block2", "block1", "stem")
+_CASCADE: tuple[str, ...] = ("last_conv", "block4", "block3", "block2", "block1", "stem")
 
 #: A rank correlation above this after the top layers are randomised means "the map hardly changed".
 UNCHANGED = 0.5
@@ -79,7 +79,7 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (ra * rb).sum(1) / np.where(den > 0, den, 1), np.nan)
 
 
-def randomise_layer(model: nn.Module, name: str, seed: int = 0) -> None:
+def _randomise_layer(model: nn.Module, name: str, seed: int = 0) -> None:
     """Re-initialise every weight of the layer ``name`` in place (convolutions: Kaiming normal; BatchNorm: weight
     1, bias 0, running statistics reset), seeded."""
     gen = torch.Generator().manual_seed(seed)
@@ -97,7 +97,7 @@ def randomise_layer(model: nn.Module, name: str, seed: int = 0) -> None:
 
 
 def randomisation_check(model: nn.Module, x: torch.Tensor, targets=None, method: str = "gradcam",
-                        layer: str = "block3", cascade=CASCADE, seed: int = 0) -> pd.DataFrame:
+                        layer: str = "block3", cascade=_CASCADE, seed: int = 0) -> pd.DataFrame:
     """Cascading model randomisation: for k = 0 .. len(cascade), randomise the top k layers of a copy of ``model``
     and compare its guided backprop and its ``method @ layer`` CAM with those of the trained model, for the same
     target classes (default: the trained model's predictions). One row per step: ``randomised`` (the layer added
@@ -110,7 +110,7 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, targets=None, method:
     cam0 = compute_cams(model, x, classes, method=method, layer=layer)
     rows = [{"step": 0, "randomised": "none", "gb_rank_corr": 1.0, "cam_rank_corr": 1.0}]
     for k, name in enumerate(cascade, start=1):
-        randomise_layer(model, name, seed=seed + k)
+        _randomise_layer(model, name, seed=seed + k)
         gb = np.abs(guided_backprop(model, x, classes))
         cam = compute_cams(model, x, classes, method=method, layer=layer)
         rows.append({"step": k, "randomised": name, "gb_rank_corr": float(np.nanmean(rank_correlation(gb0, gb))),

@@ -76,7 +76,7 @@ def _au_title(res: FAUResults, i: int, j: int) -> str:
     return t
 
 
-def draw_overlay(ax, res: FAUResults, i: int, j: int, opacity: float = 0.5) -> None:
+def _draw_overlay(ax, res: FAUResults, i: int, j: int, opacity: float = 0.5) -> None:
     """Face ``i`` with AU ``j``'s heatmap over it (colour scale 0-5, so a faint map means a weak AU)."""
     show_image(ax, res.images[i])
     ax.imshow(np.clip(res.au_map(i, j), 0, 5), cmap="jet", alpha=float(opacity), vmin=0, vmax=5)
@@ -89,7 +89,7 @@ def subject_figure(res: FAUResults, i: int, opacity: float = 0.5):
     show_image(axes[0], res.images[i])
     axes[0].set_title(res.names[i], fontsize=9)
     for j in range(len(FAU_AUS)):
-        draw_overlay(axes[j + 1], res, i, j, opacity)
+        _draw_overlay(axes[j + 1], res, i, j, opacity)
     fig.tight_layout()
     add_colorbar(fig, axes[1:], vmin=0, vmax=5, label="AU intensity (0-5)")
     return fig
@@ -134,7 +134,7 @@ def grid_figure(res: FAUResults, opacity: float = 0.5, max_subjects: int = 10):
         show_image(axes[i, 0], res.images[i])
         axes[i, 0].set_title(res.names[i], fontsize=8)
         for j in range(len(FAU_AUS)):
-            draw_overlay(axes[i, j + 1], res, i, j, opacity)
+            _draw_overlay(axes[i, j + 1], res, i, j, opacity)
     fig.tight_layout()
     add_colorbar(fig, axes[:, 1:], vmin=0, vmax=5, label="AU intensity (0-5)")
     return fig
@@ -183,7 +183,7 @@ class AUBrowser:
         else:
             j = list(FAU_AUS).index(au) if au in FAU_AUS else int(au)
         fig, ax = plt.subplots(figsize=(3.4, 3.6))
-        draw_overlay(ax, res, i, j, opacity)
+        _draw_overlay(ax, res, i, j, opacity)
         ax.set_title(f"{res.names[i]}: AU{FAU_AUS[j]} ({AU_NAMES[FAU_AUS[j]]})\n" + _au_title(res, i, j).replace(
             "\n", ", "), fontsize=9)
         fig.tight_layout()
@@ -240,11 +240,11 @@ def au_region_reference() -> pd.DataFrame:
 
 
 #: An AU intensity at or above this (on the 0-5 scale) is read as a clear activation.
-CLEAR_AU = 2.0
+_CLEAR_AU = 2.0
 
 
 def real_photo_au_text(table: pd.DataFrame, labels, au: str = "AU6", expected: str = "happy",
-                       clear: float = CLEAR_AU) -> str:
+                       clear: float = _CLEAR_AU) -> str:
     """Discuss one AU on the real photos from the numbers: ``table`` (subject x AU predicted intensities),
     ``labels`` (each photo's true emotion). ``au`` belongs to the ``expected`` emotion (AU6: happiness, EMFACS
     6+12). Rule: the photos of *other* emotions that read ``au`` >= ``clear``; if there are any and they read at

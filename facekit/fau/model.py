@@ -34,7 +34,7 @@ FAU_AUS: tuple[int, ...] = PYTORCH_FAU_AUS
 ALL_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 20, 23, 25, 26)
 """Every AU the face generator renders (``facekit.synth.AUS``, same order): the AUs of ``FAUConfig.all_aus()``."""
 
-CHECKPOINT_KIND = FAU_KIND
+_CHECKPOINT_KIND = FAU_KIND
 
 
 class Bottleneck(nn.Module):
@@ -269,13 +269,9 @@ def _patch_attention(config: FAUConfig) -> nn.Module:
     return PatchAttention(config.deconv_filters[-1], config.num_maps, config.input_size)
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
 def fau_checkpoint(model: ResNet, **extra) -> dict:
     """The dict :func:`facekit.io.save_checkpoint` writes for a FAU model (weights + its FAUConfig + extras)."""
-    return {"kind": CHECKPOINT_KIND, "state_dict": model.state_dict(), "config": model.config.to_dict(),
+    return {"kind": _CHECKPOINT_KIND, "state_dict": model.state_dict(), "config": model.config.to_dict(),
             "aus": list(model.config.aus), **extra}
 
 
@@ -349,7 +345,7 @@ def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", 
         raise CheckpointMismatchError(
             f"Checkpoint {path} holds the Task 1 starter's emotion model, not a FAU heatmap model: load it with "
             "facekit.emotion.load_emotion_model, and pass Pytorch-FAU's model.pth or a facekit FAU checkpoint here.")
-    if ckpt.get("arch") is not None and ckpt.get("kind") != CHECKPOINT_KIND:
+    if ckpt.get("arch") is not None and ckpt.get("kind") != _CHECKPOINT_KIND:
         raise CheckpointMismatchError(
             f"Checkpoint {path} holds a {ckpt['arch']!r} model (the Task 1 emotion classifier), not a FAU heatmap "
             "model: load it with facekit.emotion.load_emotion_model, and pass a FAU checkpoint here "

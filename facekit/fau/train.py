@@ -50,7 +50,7 @@ def data_fingerprint(data: FaceSet | None) -> str | None:
     return f"{len(data)} faces, sha1 {h.hexdigest()[:12]}"
 
 
-def check_resume(recipe: dict, stored: dict | None, path) -> None:
+def _check_resume(recipe: dict, stored: dict | None, path) -> None:
     """Refuse to resume ``path`` when its stored recipe differs from this run's, naming every difference."""
     if not stored:
         return
@@ -132,7 +132,7 @@ class WeightedMSELoss(nn.Module):
         return err.mean() if self.weights is None else (err * self.weights).mean()
 
 
-def point_weights(points: torch.Tensor, config, fg_weight: float, sigma: float = 2.0) -> torch.Tensor:
+def _point_weights(points: torch.Tensor, config, fg_weight: float, sigma: float = 2.0) -> torch.Tensor:
     """Weights (B, 2A, map, map) for :class:`WeightedMSELoss` from (B, A, 2, 2) input-pixel points."""
     ones = torch.ones(points.shape[:2])
     return 1 + fg_weight * make_heatmaps(points, ones, config.map_size, sigma=sigma, image_size=config.input_size)
@@ -203,7 +203,7 @@ def set_backbone_frozen(model: ResNet, frozen: bool = True) -> int:
 def _resume(model: ResNet, optimizer, scheduler, recipe: dict, ckpt_path) -> tuple[list[dict], int]:
     """Load a run's weights, optimizer and scheduler from ``ckpt_path``; the history so far and the next epoch."""
     ckpt = load_checkpoint(ckpt_path)
-    check_resume(recipe, ckpt.get("recipe"), ckpt_path)
+    _check_resume(recipe, ckpt.get("recipe"), ckpt_path)
     load_fau_weights(model, ckpt, source=str(ckpt_path))
     if "optimizer" in ckpt:
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -224,7 +224,7 @@ def _epoch_steps(model: ResNet, train: FaceSet, order, bar, g, optimizer, schedu
         x, y, pts = make_batch(train, idx, model.config, sigma=sigma, augment=augment, generator=g,
                                with_points=True, robust=robust)
         if fg_weight:
-            loss_fn = WeightedMSELoss(point_weights(pts, model.config, fg_weight, sigma).to(device))
+            loss_fn = WeightedMSELoss(_point_weights(pts, model.config, fg_weight, sigma).to(device))
         pts = pts.to(device) if getattr(model.config, "patch_attention", False) else None
         losses.append(train_step(model, x.to(device), y.to(device), optimizer, loss_fn, points=pts))
         if not np.isfinite(losses[-1]):

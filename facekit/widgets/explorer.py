@@ -4,7 +4,7 @@ the true AU regions.
 
 :func:`explorer_figure` is the update (face and choices in, Figure out); :class:`GradCamExplorer` wires it to
 ipywidgets. The true regions come from the generator: a synthetic case is re-rendered with its geometry
-(:func:`case_region_mask`); a real photo has none, and the figure says so instead of scoring it.
+(:func:`_case_region_mask`); a real photo has none, and the figure says so instead of scoring it.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from facekit.widgets.live import figure_png
 #: The layers offered, from the class maps back towards the input.
 LAYERS = ("last_conv", "block4", "block3", "block2", "block1")
 #: The target choices: the model's own prediction, or any emotion.
-TARGETS = ("predicted", *EMOTIONS)
+CAM_TARGETS = ("predicted", *EMOTIONS)
 
 
 @dataclass
@@ -54,7 +54,7 @@ class ExplorerFaces:
         return self.names.index(name)
 
 
-def case_region_mask(case, size: int = 48) -> np.ndarray:
+def _case_region_mask(case, size: int = 48) -> np.ndarray:
     """bool (size, size): the regions of the case's active prototype AUs on the case's own rendered face."""
     return emotion_region_masks(render_case_batch(case, size))[0]
 
@@ -70,15 +70,15 @@ def load_explorer_faces(size: int = 48, test_dir=None, test2_dir=None, with_real
             images.append(crops.images[i].numpy())
             names.append(f"{'real' if real else which}/{name}")
             labels.append(crops.emotion_names[i])
-            masks.append(case_region_mask(cases[name], size) if name in cases and not real else None)
+            masks.append(_case_region_mask(cases[name], size) if name in cases and not real else None)
     return ExplorerFaces(np.stack(images), names, labels, masks)
 
 
-def explain_face(model, face: np.ndarray, method: str = "gradcam", layer: str = "last_conv",
+def _explain_face(model, face: np.ndarray, method: str = "gradcam", layer: str = "last_conv",
                  target: str = "predicted"):
-    """:func:`facekit.explain.guided_gradcam` for one uint8 face and a target name from :data:`TARGETS`."""
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}.")
+    """:func:`facekit.explain.guided_gradcam` for one uint8 face and a target name from :data:`CAM_TARGETS`."""
+    if target not in CAM_TARGETS:
+        raise ValueError(f"target must be one of {', '.join(CAM_TARGETS)}, got {target!r}.")
     x = preprocess(torch.as_tensor(np.asarray(face))[None])
     targets = None if target == "predicted" else [EMOTIONS.index(target)]
     return guided_gradcam(model, x, targets, method=method, layer=layer)
@@ -108,7 +108,7 @@ def explorer_figure(model, faces: ExplorerFaces, name: str, method: str = "gradc
 
 
     i = faces.index(name)
-    e = explain_face(model, faces.images[i], method, layer, target)
+    e = _explain_face(model, faces.images[i], method, layer, target)
     pred, tgt = EMOTIONS[int(e.pred[0])], EMOTIONS[int(e.target[0])]
     fig = Figure(figsize=(10, 3.1))
     axes = fig.subplots(1, 5)
@@ -161,7 +161,7 @@ class GradCamExplorer:
         face = w.Dropdown(options=self.faces.names, description="face", style=style)
         method = w.Dropdown(options=list(METHODS), value="gradcam", description="method", style=style)
         layer = w.Dropdown(options=list(LAYERS), value="last_conv", description="layer", style=style)
-        target = w.Dropdown(options=list(TARGETS), value="predicted", description="target", style=style)
+        target = w.Dropdown(options=list(CAM_TARGETS), value="predicted", description="target", style=style)
         image, text = w.Image(format="png", layout=w.Layout(width="820px")), w.HTML()
         self._ui = {"image": image, "text": text}
 

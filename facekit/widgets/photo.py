@@ -29,7 +29,7 @@ from facekit.plotting import show_image
 from facekit.widgets.live import figure_png
 
 #: What the upload control accepts.
-ACCEPT = ".jpg,.jpeg,.png,image/jpeg,image/png"
+_ACCEPT = ".jpg,.jpeg,.png,image/jpeg,image/png"
 _MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 
 
@@ -74,7 +74,7 @@ def _to_rgb8(img) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
-def read_photo_file(path: str | os.PathLike) -> bytes:
+def _read_photo_file(path: str | os.PathLike) -> bytes:
     """The bytes of a photo on disk, with a clear error for a missing path or a folder."""
     path = Path(path).expanduser()
     if not path.exists():
@@ -170,7 +170,7 @@ def photo_figure(result: PhotoResult):
     return fig
 
 
-def photo_message(exc: BaseException) -> str:
+def _photo_message(exc: BaseException) -> str:
     """HTML for the widget's message line: the PhotoError text, or a short line naming any other failure."""
     text = str(exc) if isinstance(exc, PhotoError) else f"Could not analyse this photo: {type(exc).__name__}: {exc}"
     return f"<span style='color:#b00'>{html.escape(text)}</span>"
@@ -189,7 +189,7 @@ class PhotoAnalyzer:
         return photo_figure(self.result)
 
     def analyse_path(self, path):
-        return self.analyse(read_photo_file(path), Path(path).name)
+        return self.analyse(_read_photo_file(path), Path(path).name)
 
     def show(self, data: bytes, name: str) -> bool:
         """Analyse for the widget: picture and summary on success, the message on failure (never a traceback)."""
@@ -197,7 +197,7 @@ class PhotoAnalyzer:
         try:
             png = figure_png(self.analyse(data, name), dpi=80)
         except Exception as exc:  # noqa: BLE001 - the widget shows a message, never a traceback
-            ui["message"].value = photo_message(exc)
+            ui["message"].value = _photo_message(exc)
             ui["image"].layout.display = "none"
             return False
         ui["image"].value = png
@@ -208,7 +208,7 @@ class PhotoAnalyzer:
     def widget(self, path=None):
         import ipywidgets as w
 
-        upload = w.FileUpload(accept=ACCEPT, multiple=False, description="upload photo")
+        upload = w.FileUpload(accept=_ACCEPT, multiple=False, description="upload photo")
         box = w.Text(value=str(path or ""), description="path", placeholder="or a path to a JPEG/PNG",
                      layout=w.Layout(width="480px"))
         go = w.Button(description="analyse path")
@@ -225,9 +225,9 @@ class PhotoAnalyzer:
 
         def from_path(_=None):
             try:
-                data = read_photo_file(box.value.strip())
+                data = _read_photo_file(box.value.strip())
             except PhotoError as exc:
-                message.value = photo_message(exc)
+                message.value = _photo_message(exc)
                 return
             self.show(data, Path(box.value.strip()).name)
 

@@ -40,7 +40,7 @@ FACS_LETTERS = ("0", "A", "B", "C", "D", "E")
 #: The five AUs the Task 2 model measures, as columns of :data:`facekit.synth.AUS`.
 FAU_COLUMNS = (6, 10, 12, 14, 17)
 #: Intensity the prototype buttons set (D on the FACS scale).
-PROTOTYPE_INTENSITY = 4
+_PROTOTYPE_INTENSITY = 4
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Controls:
 
 
 def prototype_controls(emotion: str, base: Controls | None = None, which: int = 0,
-                       intensity: int = PROTOTYPE_INTENSITY) -> Controls:
+                       intensity: int = _PROTOTYPE_INTENSITY) -> Controls:
     """``base`` with every AU at 0 except those of the emotion's ``which``-th EMFACS prototype (at ``intensity``)."""
     if emotion not in EMFACS:
         raise ValueError(f"Unknown emotion {emotion!r}; choose one of {', '.join(EMFACS)}.")
@@ -77,7 +77,7 @@ def prototype_controls(emotion: str, base: Controls | None = None, which: int = 
     return replace(base or Controls(), au=tuple(intensity if a in combo else 0 for a in AUS))
 
 
-def render_controls(c: Controls, sizes=(48, 128), extra_au: torch.Tensor | None = None) -> dict[int, np.ndarray]:
+def _render_controls(c: Controls, sizes=(48, 128), extra_au: torch.Tensor | None = None) -> dict[int, np.ndarray]:
     """uint8 faces (n, S, S) per size for the controls (row 0) and any ``extra_au`` rows (same identity and light).
 
     The face is seeded by ``identity`` (identity and, in the wild domain, background and texture); pose is the
@@ -153,8 +153,8 @@ def compute_view(c: Controls, emotion_model, fau_model) -> PlaygroundView:
     """Render, classify, explain and measure the AUs for one position of the controls."""
     t0 = time.perf_counter()
     rows, step = au_steps(c.au)
-    faces = render_controls(c, sizes=(48,), extra_au=rows)[48]
-    face128 = render_controls(c, sizes=(128,))[128][0]
+    faces = _render_controls(c, sizes=(48,), extra_au=rows)[48]
+    face128 = _render_controls(c, sizes=(128,))[128][0]
     t1 = time.perf_counter()
     x = preprocess(torch.from_numpy(faces))
     emotion_model.eval()
@@ -258,7 +258,7 @@ def _build_figure(view: PlaygroundView):
     return fig
 
 
-def dynamic_artists(fig) -> list:
+def _dynamic_artists(fig) -> list:
     """The artists :func:`view_figure` changes, in drawing order (for :class:`facekit.widgets.live.BlitCanvas`)."""
     a = fig._playground
     shown = [a["face"], a["face_title"], a["cam"], a["cam_title"], *a["prob_bars"], *a["prob_labels"],
@@ -306,7 +306,7 @@ class Playground:
             # live, the numbers go to the text lines under the picture (text is the slowest thing to draw)
             for artist in (*fig._playground["prob_labels"], fig._playground["sens"]):
                 artist.set_visible(False)
-            self._canvas = BlitCanvas(fig, dynamic_artists(fig))
+            self._canvas = BlitCanvas(fig, _dynamic_artists(fig))
         else:
             view_figure(view, self._canvas.fig)
         png = self._canvas.png()

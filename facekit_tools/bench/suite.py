@@ -41,7 +41,7 @@ COLUMNS = ("group", "measure", "value", "unit", "peak_rss_mb", "threads", "cpu_u
 was busy with other work (or the threads idled), so the rate understates what an idle machine gives."""
 
 #: The issue's targets: key -> (comparison, threshold, unit).
-TARGETS: dict[str, tuple[str, float, str]] = {
+BENCH_TARGETS: dict[str, tuple[str, float, str]] = {
     "render_48": (">=", 5000.0, "faces/s"),
     "trainer_vs_ceiling": (">=", 0.85, "x"),
     "trainer_vs_naive": (">=", 2.0, "x"),
@@ -139,7 +139,7 @@ def _load() -> list[float] | None:
 # ---------------------------------------------------------------------------------------------------- targets
 def check_target(key: str, value: float) -> tuple[str, str]:
     """(``">= 5000 faces/s"``, ``"yes"``/``"no"``/``"n/a"``) for target ``key`` and a measured value."""
-    op, threshold, unit = TARGETS[key]
+    op, threshold, unit = BENCH_TARGETS[key]
     text = f"{op} {threshold:g} {unit}"
     if value is None or not math.isfinite(value):
         return text, "n/a"
