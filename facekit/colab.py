@@ -24,6 +24,7 @@ import subprocess
 from pathlib import Path
 
 from facekit.asset_wheels import ensure_assets
+import importlib.metadata
 
 #: The distribution name on pip's side (the import name stays ``facekit``).
 _DISTRIBUTION = "facekit-workbook"
@@ -88,7 +89,6 @@ def setup_colab(source: str, *, checkout: str | os.PathLike = _COLAB_CHECKOUT, a
                 chdir: bool = True, notice=print) -> Path:
     """Everything the Colab cell does after ``pip install``: find (or clone) the checkout, set ``FACEKIT_ROOT``,
     fetch the real assets into this environment, change into ``notebooks/``; return the checkout."""
-    import importlib.metadata
 
     root = find_checkout(source, checkout)
     os.environ["FACEKIT_ROOT"] = str(root)

@@ -65,7 +65,7 @@ def _checkpoint_status(path) -> str:
     return "ok"
 
 
-def _thread_lines(policy=None) -> list[str]:
+def _policy_lines(policy=None) -> list[str]:
     """What the thread policy decides here and why, and the wait policy OpenMP was started with in this process."""
     policy = policy or thread_policy()
     started = os.environ.get("OMP_WAIT_POLICY")
@@ -91,7 +91,7 @@ def _device_line() -> tuple[str, bool]:
 
 def _thread_lines() -> tuple[list[str], bool]:
     try:
-        return _thread_lines(), True
+        return _policy_lines(), True
     except ValueError as exc:  # $FACEKIT_THREADS is not a number
         return [f"thread policy: PROBLEM: {exc}"], False
 

@@ -23,6 +23,7 @@ import torch
 from facekit.paths import repo_root
 from facekit.paths import shipped_checkpoint_dir
 from facekit.runtime import current_context
+import re
 
 
 @functools.lru_cache(maxsize=1)
@@ -317,7 +318,6 @@ def save_checkpoint(obj: dict, path: str | os.PathLike) -> Path:
 
 
 def _unsupported_global(exc: Exception) -> str | None:
-    import re
 
     match = re.search(r"(?:Unsupported global: GLOBAL|Unsupported class) ([\w.]+)", str(exc))
     return match.group(1) if match else None

@@ -13,6 +13,7 @@ import torch
 
 from facekit.quick import quick_sizes
 from facekit import paths
+import time
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -83,8 +84,6 @@ def _cpu_seconds() -> tuple[float, float] | None:
 
 def _busy_cores(sample_s: float = 0.3) -> float | None:
     """Cores kept busy by all processes over the next ``sample_s`` seconds (``/proc/stat``; ``None`` elsewhere)."""
-    import time
-
     first = _cpu_seconds()
     time.sleep(sample_s)
     second = _cpu_seconds()
@@ -157,7 +156,6 @@ class ThreadGovernor:
     ``history`` keeps (seconds since start, other processes' busy cores, threads) of every change."""
 
     def __init__(self, cores: int | None = None, interval_s: float = 1.0, read=None, clock=None, own=None):
-        import time
 
         self.cores = cores or usable_cores()
         self.interval_s = interval_s

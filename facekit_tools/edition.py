@@ -35,6 +35,7 @@ from facekit_tools.edition_nbgrader import write_course
 from facekit_tools.edition_prose import MODULES as PROSE_MODULES, DropProse, strip_prose
 from facekit.io import atomic_write_text
 from facekit.paths import repo_root
+import sys
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -438,7 +439,6 @@ A notebook stops at the first part that is still open, with that part's message.
 
 
 def _cmd_student_edition(args) -> int:
-    import sys
 
     try:
         summary = build_student_edition(args.out)

@@ -35,7 +35,7 @@ def haar_cascade(name: str = "haarcascade_frontalface_default.xml"):
     install when OpenCV has none (OpenCV 5 removed them)."""
     if name in _CASCADES:
         return _CASCADES[name]
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
         raise RuntimeError(
@@ -52,7 +52,7 @@ def haar_cascade(name: str = "haarcascade_frontalface_default.xml"):
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     """uint8 grayscale (H, W) from gray, RGB or RGBA uint8/float input."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     image = np.asarray(image)
     if image.dtype != np.uint8:
@@ -68,7 +68,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 def detect_face(gray: np.ndarray, margin: float = 0.15) -> tuple[int, int, int, int] | None:
     """The largest frontal face (x, y, w, h) in a uint8 gray image, grown by ``margin`` on each side, or ``None``."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     min_side = max(24, min(gray.shape) // 8)
     faces = haar_cascade().detectMultiScale(cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=5,
@@ -101,7 +101,7 @@ def _crop_face(image: np.ndarray, size: int = 48, detect: bool | str = "auto") -
     the synthetic test faces); ``True`` always runs the cascade; ``False`` never does. Without a face the largest
     centred square is used and the note says so.
     """
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     gray = to_gray(image)
     run = detect is True or (detect == "auto" and max(gray.shape) > 2 * size)
@@ -132,8 +132,8 @@ def starter_crop(path: str | os.PathLike, size: int = 48) -> tuple[np.ndarray, b
     """The Task 1 starter's ``check.py`` face crop of one file, step for step: (uint8 grey (size, size), detected,
     box, note). Reading, detection parameters, resize and grey conversion are the starter's, so the starter's model
     sees the pixels it sees in check.py."""
-    import cv2
-    from PIL import Image
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
+    from PIL import Image  # lazy: Pillow is needed only to decode photo files
 
     image = cv2.imread(str(path))  # BGR, no EXIF orientation (as check.py)
     if image is None:
@@ -175,7 +175,7 @@ def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | s
     images OpenCV cannot decode are skipped with a warning naming them; a folder without any readable image raises
     ``ValueError`` naming the folder; a missing folder raises ``FileNotFoundError``.
     """
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     if crop not in CROPS:
         raise ValueError(f"crop={crop!r}: choose one of {', '.join(CROPS)}.")

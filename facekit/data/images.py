@@ -20,7 +20,7 @@ _ORIENTATION_TAG = 0x0112
 def _exif_orientation(data: bytes) -> int:
     """The EXIF orientation (1-8) of an encoded image, 1 when it has none or it cannot be read."""
     try:
-        from PIL import Image
+        from PIL import Image  # lazy: Pillow is needed only to decode photo files
 
         with Image.open(io.BytesIO(data)) as img:
             value = int(img.getexif().get(_ORIENTATION_TAG, 1))
@@ -53,7 +53,7 @@ def check_pixel_count(data: bytes, name: str = "image") -> None:
     """Refuse, before decoding, an image whose header declares more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels
     (Pillow's decompression-bomb guard, honoured by every facekit loader, OpenCV's included; ``None`` turns it
     off). A header Pillow cannot read is left to the decoder."""
-    from PIL import Image
+    from PIL import Image  # lazy: Pillow is needed only to decode photo files
 
     limit = Image.MAX_IMAGE_PIXELS
     if not limit:
@@ -75,7 +75,7 @@ def check_pixel_count(data: bytes, name: str = "image") -> None:
 def _decode_image(data: bytes, flags: int, name: str = "image") -> np.ndarray | None:
     """``cv2.imdecode(data, flags)`` with the EXIF orientation applied (``None`` when OpenCV cannot decode it;
     :class:`ImageTooLarge` past Pillow's pixel limit)."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     check_pixel_count(data, name)
     buf = np.frombuffer(data, dtype=np.uint8)

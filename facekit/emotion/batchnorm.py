@@ -70,7 +70,7 @@ def trace_running_mean(model: nn.Module, images: torch.Tensor, momenta=(0.01, 0.
 
 def plot_running_mean(trace: pd.DataFrame):
     """Line plot of :func:`trace_running_mean`: each momentum's running mean and the per-batch means."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     ax.plot(trace["step"], trace["batch mean"], ".", color="grey", label="mean of this batch")

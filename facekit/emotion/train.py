@@ -40,6 +40,7 @@ from facekit.emotion.metrics import predict
 from facekit.emotion.xception import MiniXception, preprocess
 from facekit.io import atomic_write_bytes, load_checkpoint, save_checkpoint, sweep_temp_files
 from facekit.runtime import adapt_threads
+import hashlib
 
 #: The evaluation sets of every epoch: history column prefix -> FER2013 split.
 _EVAL_SPLITS: dict[str, str] = {"public": "PublicTest", "private": "PrivateTest"}
@@ -66,7 +67,6 @@ class TrainingDiverged(RuntimeError):
 @dataclass
 class TrainConfig:
     """The training recipe (defaults = the public starter's plus a cosine schedule). Stored in every checkpoint."""
-
     epochs: int = 20                  # total epochs (a resumed run continues up to this number)
     batch_size: int = 128             # faces per SGD step
     lr: float = 0.01                  # SGD learning rate (the peak rate under a schedule)
@@ -300,7 +300,6 @@ class Trainer:
     def data_fingerprint(self) -> str:
         """The data in a few characters (faces, and a hash of labels, splits and every n-th face): a resumed run
         must train on the same faces."""
-        import hashlib
 
         d = self.data
         h = hashlib.sha1(d.emotion.numpy().tobytes() + d.usage.numpy().tobytes())

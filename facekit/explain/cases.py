@@ -36,6 +36,8 @@ from facekit.synth import EMFACS
 from facekit.synth import au_index
 from facekit.synth import au_region_masks
 from facekit.synth import render_faces
+from facekit.synth.render import LANDMARK_NAMES, _generator, draw_identity, draw_nuisance, render_chunk
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,6 @@ def case_au(case: Case) -> torch.Tensor:
 def render_case_batch(case: Case, size: int = 48):
     """A case rendered as a one-face :class:`facekit.data.FaceSet` (seeded; identity, lighting and pose drawn,
     then overridden by the case), landmarks and geometry included, e.g. for its true AU regions."""
-    from facekit.synth.render import AUS, LANDMARK_NAMES, _generator, draw_identity, draw_nuisance, render_chunk
-
     ident = draw_identity(1, _generator("case-id", case.seed, case.domain), case.domain)
     nuis = draw_nuisance(1, _generator("case-nuis", case.seed, case.domain), case.domain)
     for key, value in case.nuisance.items():
@@ -116,7 +116,7 @@ def render_case(case: Case, size: int = 48) -> np.ndarray:
 
 
 def _write_cases(folder: str | os.PathLike, cases, size: int) -> Path:
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
 
     folder = Path(folder)
@@ -218,7 +218,6 @@ def upper_face_share(cams: np.ndarray) -> np.ndarray:
 def case_table(crops, expl, model_name: str = "model"):
     """One row per face: name, kind (``folder`` file or ``real photo`` from a package), true label, prediction and its
     probability, the true class's probability, correct, upper-face share of the CAM, and the face-finding note."""
-    import pandas as pd
 
     rows = []
     labels = crops.emotion_names
@@ -370,7 +369,6 @@ def failure_answer_text(both) -> str:
 def crop_comparison(model, folder: str | os.PathLike, size: int = 48):
     """Both crops of ``folder`` (:data:`facekit.data.faces.CROPS`) through ``model``: one row per face with the true
     label, each crop's prediction and probability, and the mean absolute grey-level difference of the two crops."""
-    import pandas as pd
 
 
     crops = {c: faces.load_face_folder(folder, size=size, crop=c) for c in faces.CROPS}

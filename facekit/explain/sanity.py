@@ -120,7 +120,7 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, targets=None, method:
 
 def plot_randomisation(table: pd.DataFrame, cam_name: str = "Grad-CAM"):
     """Rank correlation with the trained model's maps as more top layers are randomised."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     labels = ["trained"] + [f"+{n}" for n in table["randomised"].iloc[1:]]

@@ -15,11 +15,14 @@ from facekit.fau.train import DEFAULT_PRETRAIN
 from facekit.fau.train import predict_intensities
 from facekit.fau.train import pretrain_fau
 from facekit.io import atomic_write_text
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import time
 
 
 def attention_table(weights: torch.Tensor, aus=None, sides: tuple[str, ...] = ("left", "right")):
     """Mean attention per AU point as a DataFrame (rows AU, columns sides), for the notebook's table."""
-    import pandas as pd
 
 
     aus = tuple(aus or FAU_AUS)
@@ -50,7 +53,6 @@ def predict_variant(model: nn.Module, data, use_points: bool = True):
 def compare_variants(variants: dict, sets: dict):
     """``variants``: name -> (model, use_points); ``sets``: name -> FaceSet. Returns ``(table, predictions)``: a long
     table (set, variant, au, icc, pcc, mae) and ``predictions[set][variant]`` (N, 5) for :func:`bootstrap_difference`."""
-    import pandas as pd
 
 
     frames, preds = [], {}
@@ -67,7 +69,6 @@ def compare_variants(variants: dict, sets: dict):
 def bootstrap_difference(y_true, pred_a, pred_b, n_boot: int = 1000, seed: int = 0) -> dict:
     """Paired bootstrap over faces of the mean-over-AUs ICC and MAE difference ``b - a``: point estimate and 95 %
     interval. The same resampled faces score both models, so face-to-face difficulty cancels."""
-    import numpy as np
 
 
     y_true, pred_a, pred_b = (np.asarray(v, dtype=float) for v in (y_true, pred_a, pred_b))
@@ -90,9 +91,8 @@ def bootstrap_difference(y_true, pred_a, pred_b, n_boot: int = 1000, seed: int =
 
 def plot_attention(model: nn.Module, data, n: int = 5):
     """The first ``n`` faces with each AU patch drawn as a square whose opacity is its sigmoid attention weight."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from matplotlib.patches import Rectangle
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
+    from matplotlib.patches import Rectangle  # lazy: plotting only; the CLI and training paths never load matplotlib
 
 
     n = min(n, len(data))
@@ -128,10 +128,7 @@ def run_seed_ablation(seeds, out_csv, work_dir, variants=(False, True), progress
     This is the command behind ``data/fau/patchattn_seeds.csv`` (see data/README.md); it takes about 15 CPU
     minutes per run on one thread.
     """
-    import time
-    from pathlib import Path
 
-    import pandas as pd
 
 
     out_csv, work_dir = Path(out_csv), Path(work_dir)
@@ -157,7 +154,6 @@ def run_seed_ablation(seeds, out_csv, work_dir, variants=(False, True), progress
 def seed_runs(csv):
     """The pretraining runs of :func:`run_seed_ablation` (one row per seed and variant: lab / wild mean ICC, PCC,
     MAE on the 500 held-out faces each run scores itself on) and the per-seed paired difference attention - baseline."""
-    import pandas as pd
 
     runs = pd.read_csv(csv).sort_values(["seed", "patch_attention"]).drop_duplicates(["seed", "patch_attention"])
     metrics = [c for c in runs.columns if c.split("_")[0] in ("lab", "wild")]
@@ -179,7 +175,6 @@ def reconcile_text(domain: str, boot: dict, seed_diffs) -> str:
     study's sign (0 when the seeds disagree in sign). Same non-zero sign: they agree; one says nothing: the
     evidence is one-sided; opposite signs, or a bootstrap effect smaller than the seed-to-seed spread: the
     single-run difference is a property of that training run, not of the component."""
-    import numpy as np
 
     seeds = np.asarray(list(seed_diffs), dtype=float)
     b = _sign(boot["d_icc_lo"], boot["d_icc_hi"])

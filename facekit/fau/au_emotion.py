@@ -50,6 +50,9 @@ from facekit.fau.model import FAU_AUS
 from facekit.fau.train import predict_intensities
 from facekit.synth import AUS
 from facekit.synth import render_faces
+from collections import Counter
+import textwrap
+import torch
 
 #: EMFACS prototypes: emotion -> the AUs that must be present (see the module docstring for the source).
 EMFACS_PROTOTYPES: dict[str, tuple[int, ...]] = {
@@ -188,6 +191,7 @@ class AUClassifier:
 
 def fit_au_classifier(au, labels, aus: Sequence[int] | None = None, C: float = 1.0, seed: int = 0) -> AUClassifier:
     """Fit a standardised multinomial logistic regression on AU vectors (columns named by ``aus``)."""
+    # lazy: scikit-learn pulls in SciPy (slow), needed only for metrics
     from sklearn.linear_model import LogisticRegression
 
     x, aus = _as_matrix(au, aus)
@@ -214,7 +218,6 @@ def render_emotion_faces(n: int, seed: int, domain: str = "lab", size: int = 128
     The generator draws its random streams per chunk, so both sizes are rendered with the same chunk length; the
     two renderings then share identity, expression, pose and lighting (only the pixel noise differs).
     """
-    import torch
 
 
     if int(size) == 48:
@@ -266,15 +269,13 @@ def compare_methods(predictions: dict, truth: dict) -> pd.DataFrame:
 
 def top_confusions(truth, pred, k: int = 3) -> str:
     """The ``k`` most frequent errors as text, e.g. ``"fear->surprise 21, sad->neutral 17"``."""
-    from collections import Counter
-
     errors = Counter((EMOTIONS[t], EMOTIONS[p]) for t, p in zip(np.asarray(truth), np.asarray(pred)) if t != p)
     return ", ".join(f"{t}->{p} {c}" for (t, p), c in errors.most_common(k)) or "none"
 
 
 def plot_recall(table: pd.DataFrame, domain: str):
     """Grouped bars: per-class recall of every method in one domain. Returns the Figure."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     sub = table.xs(domain, level="domain")[[f"recall_{e}" for e in EMOTIONS]]
     sub.columns = list(EMOTIONS)
@@ -290,9 +291,7 @@ def plot_recall(table: pd.DataFrame, domain: str):
 
 def plot_explained_faces(images, captions: list[str], title: str = "", ncols: int = 4):
     """A grid of faces, each with a multi-line caption (e.g. the truth and every method's explained answer)."""
-    import textwrap
-
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     n = len(captions)
     nrows = (n + ncols - 1) // ncols

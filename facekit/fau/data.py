@@ -101,7 +101,7 @@ def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | Non
     AU6_r_y, ...`` in the pixels of the resized ``size`` x ``size`` image; without them the faces are assumed
     registered (``register=True`` registers them with the Haar cascades first) and the template points are used.
     """
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
 
     csv_path = Path(csv_path)
@@ -187,7 +187,7 @@ def write_test_faces(folder: str | os.PathLike, domain: str, seed: int, n: int =
 
     This regenerates ``data/fau/test`` (``lab``) and ``data/fau/test2`` (``wild``): see :data:`_TEST_SETS`.
     """
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
 
     data = make_au_data(n, seed=seed, domain=domain, size=size)

@@ -22,6 +22,7 @@ from facekit.fau.heatmaps import read_intensities
 from facekit.fau.points import AU_POINTS
 from facekit.fau.train import predict_heatmaps
 from facekit.io import save_fig
+import html
 
 AU_NAMES = {6: "cheek raiser", 10: "upper lip raiser", 12: "lip corner puller", 14: "dimpler", 17: "chin raiser"}
 AU_LABELS = [f"AU{a}" for a in FAU_AUS]
@@ -110,7 +111,7 @@ def save_visualize(res: FAUResults, folder: str = "visualize", out_dir=None) -> 
 def table_figure(table: pd.DataFrame, title: str = "", highlight: str | None = "AU17"):
     """Seaborn heatmap of an intensity table (0-5 scale, values written in); the row or column ``highlight`` (an
     AU or a subject) is boxed in red."""
-    import seaborn as sns
+    import seaborn as sns  # lazy: plotting only
 
     fig, ax = plt.subplots(figsize=(1.1 * table.shape[1] + 2, 0.45 * table.shape[0] + 1.4))
     sns.heatmap(table, annot=True, fmt=".2f", vmin=0, vmax=5, cmap="viridis", ax=ax, cbar_kws={"label": "intensity"})
@@ -200,10 +201,9 @@ class AUBrowser:
     def widget(self):
         """Dropdowns for subject and AU, a slider for opacity; a text line with the intensity (:meth:`describe`)
         and the output area with :meth:`render`."""
-        import html
 
-        import ipywidgets as w
-        from IPython.display import display
+        import ipywidgets as w  # lazy: widgets exist only in a notebook front end
+        from IPython.display import display  # lazy: display exists only inside a kernel
 
         subject = w.Dropdown(options=list(self.results.names), description="subject")
         au = w.Dropdown(options=AU_LABELS, value="AU17", description="AU")

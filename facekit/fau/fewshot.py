@@ -216,7 +216,7 @@ def plot_heatmap_comparison(models: dict, data: FaceSet, points: bool = True):
 
     Models with patch attention get the faces' points (``points=True``) and show them as white crosses.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
 
     n = len(data)
@@ -245,7 +245,7 @@ def plot_heatmap_comparison(models: dict, data: FaceSet, points: bool = True):
 
 def plot_sweep(sweep: pd.DataFrame, sets: Sequence[str]):
     """ICC, MAE and prediction spread against the learning rate (lr 0 = untuned, drawn at the left edge)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     tuned = sweep[sweep.index > 0]
     left = tuned.index.min() / 3 if len(tuned) else 1e-6
@@ -276,7 +276,7 @@ def before_after_table(before_model, after_model, sets: dict[str, FaceSet]) -> p
 
 def plot_seed_spread(seeds: pd.DataFrame, before: dict, sets: Sequence[str]):
     """One dot per seed (after tuning) next to the untuned value (black bar), for ICC and MAE of each set."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, metric in zip(axes, ("icc", "mae")):

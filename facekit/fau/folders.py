@@ -62,7 +62,7 @@ def load_face_images(folder: str | os.PathLike, size: int = 128, color: bool = F
     else grey (N, S, S)): with ``labels.csv`` its intensities and points (:func:`facekit.fau.data.load_au_csv`),
     without it NaN intensities and the template points (the faces are taken as aligned, as the course's are).
     The starters' outputs (``visualize/``, ``guided_gradcam.jpg``) are not faces and are left out."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
 
     folder = Path(folder)
@@ -108,7 +108,7 @@ def save_starter_visualize(res, out_folder: str | os.PathLike, threshold: float 
     i.e. Pytorch-FAU's / 255): ``Subject{k}_AU{06,10,12,14,17}.png``, as ``run_demo.py`` writes them (map values
     under its 0.1 threshold zeroed, clipped at 5, scaled to 0-255, JET, averaged with the face, intensity written,
     halved in size). Written atomically; returns the paths."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
 
     out_folder = Path(out_folder)

@@ -27,6 +27,7 @@ from facekit.fau.attention import PatchAttention
 from facekit.io import CheckpointError
 from facekit.io import load_checkpoint
 from facekit.io import non_finite
+import pandas as pd
 
 FAU_AUS: tuple[int, ...] = PYTORCH_FAU_AUS
 """The five AUs of the FERA 2015 intensity set, in the order of the model's output maps (two maps per AU)."""
@@ -366,7 +367,6 @@ def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", 
 def stage_table(model: ResNet, batch: int = 1) -> "pd.DataFrame":
     """Output shape and parameter count of each stage (stem, layer1..4, deconv_layers, final_layer) for one
     forward pass of a random (batch, C, S, S) input."""
-    import pandas as pd
 
     c = model.config
     x = torch.rand(batch, c.in_channels, c.input_size, c.input_size)

@@ -25,7 +25,7 @@ def au_points(landmarks, landmark_names=None, aus=FAU_AUS) -> np.ndarray:
     """Generator landmarks (N, K, 2) -> (N, A, 2, 2) heatmap points of ``aus`` (default the five), by
     :data:`AU_POINTS`."""
     if landmark_names is None:
-        from facekit.synth import LANDMARK_NAMES as landmark_names
+        landmark_names = LANDMARK_NAMES
     names = list(landmark_names)
     unknown = [a for a in aus if a not in AU_POINTS]
     if unknown:

@@ -52,7 +52,7 @@ def _eye_cascade():
 
 def _detect_eyes(gray: np.ndarray, box) -> np.ndarray | None:
     """Eye centres (2, 2), image-left first, from the eye cascade in the upper half of ``box``; None if not both."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     x, y, w, h = box
     roi = cv2.equalizeHist(np.ascontiguousarray(gray[y:y + h // 2 + h // 10, x:x + w]))
@@ -79,7 +79,7 @@ def similarity_from_eyes(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 def register_face(image: np.ndarray, size: int = 128, color: bool = False) -> RegisteredFace:
     """Warp a photo (gray, RGB or BGR-agnostic uint8) so its eyes land on the template's eyes (see module doc)."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
 
     image = np.asarray(image)

@@ -20,6 +20,7 @@ from facekit.assets import load_real_photos
 from facekit.fau.augment import wild_augment
 from facekit.fau.register import register_face
 from facekit.synth import WILD_FACTORS
+import torch
 
 
 def select_aus(data: FaceSet, aus) -> FaceSet:
@@ -44,7 +45,7 @@ def real_photo_aus(models: dict, photos=None, threshold: float = ACTIVE_THRESHOL
     ``photos``: :class:`facekit.assets.RealPhoto` list (default :func:`facekit.assets.load_real_photos`); each is
     registered to the template (:func:`facekit.fau.register.register_face`) before reading.
     """
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
 
     if photos is None:
@@ -102,7 +103,6 @@ def wild_gap(models: dict, n: int, seed: int, size: int = 128, factors=None) -> 
     Returns a long table: condition, model, icc, recovered (icc minus the wild icc) and share (recovered as a
     fraction of the lab-to-wild gap).
     """
-    import torch
 
 
     factors = tuple(WILD_FACTORS if factors is None else factors)

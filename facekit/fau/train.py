@@ -32,6 +32,7 @@ from facekit.fau.model import FAUConfig
 from facekit.fau.model import build_fau_model
 from facekit.fau.model import load_fau_model
 from facekit.runtime import seed_everything
+import hashlib
 
 
 class FAUTrainingDiverged(RuntimeError):
@@ -40,8 +41,6 @@ class FAUTrainingDiverged(RuntimeError):
 
 def data_fingerprint(data: FaceSet | None) -> str | None:
     """A short hash of a data set's faces and labels: a resumed run must see the same data."""
-    import hashlib
-
     if data is None:
         return None
     step = max(1, len(data) // 64)

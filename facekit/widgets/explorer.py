@@ -104,7 +104,7 @@ def explorer_figure(model, faces: ExplorerFaces, name: str, method: str = "gradc
                     target: str = "predicted"):
     """The update function: face, CAM overlay, guided backprop, guided Grad-CAM and the true regions with the
     region score, for one choice of the explorer's controls."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: plotting only; the CLI and training paths never load matplotlib
 
 
     i = faces.index(name)
@@ -154,7 +154,7 @@ class GradCamExplorer:
         return png
 
     def widget(self):
-        import ipywidgets as w
+        import ipywidgets as w  # lazy: widgets exist only in a notebook front end
 
 
         style = {"description_width": "60px"}

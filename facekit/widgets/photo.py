@@ -39,7 +39,7 @@ class PhotoError(ValueError):
 
 def decode_photo(data: bytes, name: str = "photo") -> np.ndarray:
     """RGB uint8 (H, W, 3) of a JPEG or PNG, turned upright by its EXIF orientation tag."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError  # lazy: Pillow is needed only to decode photo files
 
     data = bytes(data)
     if not data:
@@ -112,7 +112,7 @@ class PhotoResult:
 def analyse_photo(data: bytes, name: str, emotion_model, fau_model, cam_layer: str = "last_conv") -> PhotoResult:
     """Decode, find the face (Haar cascade; :class:`PhotoError` when there is none), classify, explain and measure
     the AUs of one photo."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
 
     image = decode_photo(data, name)
@@ -136,8 +136,8 @@ def analyse_photo(data: bytes, name: str, emotion_model, fau_model, cam_layer: s
 
 def photo_figure(result: PhotoResult):
     """The photo with its face box, the classifier's probabilities and Grad-CAM, and the five AU heatmaps."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
+    from matplotlib.figure import Figure  # lazy: plotting only; the CLI and training paths never load matplotlib
+    from matplotlib.patches import Rectangle  # lazy: plotting only; the CLI and training paths never load matplotlib
 
 
     fig = Figure(figsize=(11, 4.6))
@@ -206,7 +206,7 @@ class PhotoAnalyzer:
         return True
 
     def widget(self, path=None):
-        import ipywidgets as w
+        import ipywidgets as w  # lazy: widgets exist only in a notebook front end
 
         upload = w.FileUpload(accept=_ACCEPT, multiple=False, description="upload photo")
         box = w.Text(value=str(path or ""), description="path", placeholder="or a path to a JPEG/PNG",

@@ -213,7 +213,7 @@ def _cam_rgb(view: PlaygroundView) -> np.ndarray:
 
 
 def _build_figure(view: PlaygroundView):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: plotting only; the CLI and training paths never load matplotlib
 
 
     fig = Figure(figsize=(11, 4.6))
@@ -330,7 +330,7 @@ class Playground:
     def widget(self):
         """Sliders (17 AUs with FACS letters, identity, domain, pose, light), one button per EMFACS prototype,
         the picture and the computed "depends most on" line."""
-        import ipywidgets as w
+        import ipywidgets as w  # lazy: widgets exist only in a notebook front end
 
 
         c = self.controls

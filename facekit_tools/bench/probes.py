@@ -51,6 +51,9 @@ from facekit.runtime import thread_governor
 from facekit.synth import render_faces
 from facekit_tools.bench.naive import train_naive
 import facekit.emotion
+from pathlib import Path
+import tempfile
+import torch.nn.functional as F
 
 #: FER2013 Training / PublicTest+PrivateTest sizes (the 1x of the scaling runs and the per-epoch evaluation).
 FER_TRAIN_SIZE = 28_709
@@ -147,7 +150,6 @@ def ceiling(steps: int, batch_size: int = 128, warmup: int = 2, channels_last: b
             device: str = "cpu") -> dict:
     """The practical ceiling: the trainer's model and optimizer, forward + cross-entropy + backward + step on one
     pre-made random batch (no data handling at all). ``channels_last=None`` uses the trainer's choice."""
-    import torch.nn.functional as F
 
 
     cfg = TrainConfig(batch_size=batch_size, seed=0, channels_last=channels_last)
@@ -237,7 +239,6 @@ def fau_pretrain(steps: int, batch_size: int = 32, warmup: int = 1, device: str 
 
 def _fau_checkpoint(tmp_dir: str) -> str:
     """The shipped FAU checkpoint when present, else a freshly initialised one saved to ``tmp_dir``."""
-    from pathlib import Path
 
 
     try:
@@ -266,7 +267,6 @@ def _fewshot_faces(n: int):
 def fau_fewshot(epochs: int = 5, n: int = 10, batch_size: int = 4, device: str = "cpu") -> dict:
     """``facekit.fau.fewshot.tune_fewshot`` at its defaults (lr 1e-4, batch 4, augmentation) on ``n`` faces;
     timed: the training epochs (from the trainer's history), loading and the before/after losses excluded."""
-    import tempfile
 
 
     faces, what = _fewshot_faces(n)
@@ -285,12 +285,11 @@ def fau_demo(subjects: int = 5, device: str = "cpu") -> dict:
     """Seconds per subject of the Task 2 demo, one subject at a time as the notebook's ``visualize/`` loop does:
     :func:`facekit.fau.demo.predict_results` (heatmaps + intensities), :func:`~facekit.fau.demo.subject_figure`
     (face + five overlays) and saving it as PNG. ``model_seconds`` is the prediction part alone."""
-    import tempfile
 
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
 
     faces, what = _fewshot_faces(subjects)

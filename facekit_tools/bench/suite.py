@@ -407,11 +407,11 @@ def build_scaling(results: dict[str, dict], plan: BenchPlan) -> pd.DataFrame:
 
 def plot_scaling(scaling: pd.DataFrame, machine: dict | None = None):
     """Two panels: training throughput and seconds per epoch vs data size, one line per thread count."""
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     if "matplotlib.pyplot" not in sys.modules:
         matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for t, part in scaling.groupby("threads"):
@@ -484,7 +484,7 @@ def markdown_report(result: BenchResult) -> str:
 def write_outputs(result: BenchResult, out_dir=None, fig_dir=None, quick: bool = False) -> dict:
     """bench.csv, bench.json, bench_scaling.csv, bench.md in ``out_dir`` and bench_scaling.png in ``fig_dir``
     (defaults: ``build/bench`` and ``figures/bench``; ``build/bench/quick`` for both in quick mode), atomically."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
 
     default = paths.build_dir("bench", "quick") if quick else paths.build_dir("bench")

@@ -17,8 +17,8 @@ from pathlib import Path
 from facekit_tools.handin.report import latex_escape
 from facekit import paths
 from facekit.io import atomic_write_text
-from facekit_tools.runner import NOTEBOOK_PATTERN
-from facekit_tools.runner import read_executed
+from facekit_tools.notebook_files import NOTEBOOK_PATTERN
+from facekit_tools.notebook_files import read_executed
 
 #: The assignment's questions in its order: Task 1 (notebooks 02-04) then Task 2 (notebooks 05-08).
 QUESTIONS: tuple[str, ...] = tuple(f"T1.Q{k}" for k in range(1, 8)) + tuple(f"T2.Q{k}" for k in range(1, 12))

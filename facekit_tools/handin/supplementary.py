@@ -16,10 +16,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from facekit_tools.runner import ExecutedNotebookError, read_executed
+from facekit_tools.notebook_files import ExecutedNotebookError, read_executed
 from facekit import paths
 from facekit.io import atomic_path
-from facekit_tools.runner import list_notebooks
+from facekit_tools.notebook_files import list_notebooks
 
 #: What the zip takes from the checkout (the notebooks come from the executed copies instead).
 INCLUDED = ("facekit", "figures", "tests", "data", "pyproject.toml", "environment.yml", "Makefile")
@@ -167,7 +167,8 @@ def check_run(root: str | os.PathLike, executed_dir: str | os.PathLike | None = 
 
 def notebook_html(path: Path) -> str:
     """A standalone HTML rendering of an executed notebook (nbconvert's lab template, styles and images inline)."""
-    import nbformat
+    import nbformat  # lazy: Jupyter's notebook format, only for reading notebooks
+    # lazy: nbconvert is slow to import, only the supplementary's HTML export needs it
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab")
