@@ -20,8 +20,7 @@ from typing import Any, Iterator
 
 import torch
 
-from facekit.paths import repo_root
-from facekit.paths import shipped_checkpoint_dir
+from facekit import paths
 from facekit.runtime import current_context
 import re
 
@@ -219,7 +218,7 @@ def save_metrics(metrics: dict, name: str = "metrics", out_dir: str | os.PathLik
     the repository made relative to its root)."""
 
     path = _output_path(name, ".json", out_dir)
-    metrics = _repo_relative(metrics, repo_root().resolve())
+    metrics = _repo_relative(metrics, paths.repo_root().resolve())
     return atomic_write_text(path, json.dumps(_jsonable(metrics), indent=2, sort_keys=True) + "\n")
 
 
@@ -290,7 +289,7 @@ def non_finite(obj: dict) -> list[str]:
 def _is_shipped(path: Path) -> bool:
 
     try:
-        return path.resolve().parent == shipped_checkpoint_dir().resolve()
+        return path.resolve().parent == paths.shipped_checkpoint_dir().resolve()
     except OSError:
         return False
 

@@ -34,7 +34,7 @@ from nbconvert.preprocessors import ClearOutputPreprocessor, Preprocessor
 from facekit_tools.edition_nbgrader import write_course
 from facekit_tools.edition_prose import MODULES as PROSE_MODULES, DropProse, strip_prose
 from facekit.io import atomic_write_text
-from facekit.paths import repo_root
+from facekit import paths
 import sys
 
 BEGIN = "### BEGIN SOLUTION"
@@ -285,7 +285,7 @@ def module_regions(root: str | Path | None = None) -> list[Region]:
 
 def _root() -> Path:
 
-    return repo_root()
+    return paths.repo_root()
 
 
 def _prepare_out(out: Path) -> None:

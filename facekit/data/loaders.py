@@ -17,7 +17,7 @@ import torch
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTION_SYNONYMS, EMOTIONS, SPLITS
 from facekit.data.images import ImageTooLarge, imread
-from facekit.paths import data_dir
+from facekit import paths
 import pandas as pd
 import re
 
@@ -394,7 +394,7 @@ def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | 
 
 def real_fer2013_path() -> Path | None:
     """``data/fer2013/`` or the folder one level down that holds real FER2013 (CSV or folders), else ``None``."""
-    root = data_dir("fer2013")
+    root = paths.data_dir("fer2013")
     if not root.is_dir():
         return None
     found = find_fer2013(root)

@@ -12,7 +12,7 @@ from facekit.data.fer import EMOTIONS
 from facekit.emotion.xception import MiniXception
 from facekit.io import CheckpointError, non_finite, save_checkpoint
 from facekit.kit_formats import EMOTION_ARCH, EMOTION_INPUT, checkpoint_label, read_any
-from facekit.paths import find_checkpoint
+from facekit import paths
 
 #: Architecture tag stored in every emotion checkpoint.
 ARCH = EMOTION_ARCH
@@ -53,7 +53,7 @@ def load_emotion_model(path_or_name: str | os.PathLike = CHECKPOINT_NAME, ckpt_d
         if path.parent != Path(".") or path.is_absolute():
             raise FileNotFoundError(f"Emotion checkpoint {path} does not exist: train it with the notebook "
                                     "02_emotion_training or `facekit train-emotions`.")
-        path = find_checkpoint(str(path_or_name), ckpt_dir)
+        path = paths.find_checkpoint(str(path_or_name), ckpt_dir)
     ckpt, info = read_any(path)  # a facekit file, or the Task 1 starter's .t7 renamed (weights_only=True either way)
     if info["task"] == "fau" and info["format"] != "facekit":
         raise ValueError(f"{path} holds Pytorch-FAU's Task 2 heatmap model, not a {ARCH}: load it with "

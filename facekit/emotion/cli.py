@@ -33,8 +33,7 @@ from facekit.emotion.train import train_classifier
 from facekit.io import check_output
 from facekit.io import check_output_dir
 from facekit.io import resume_note
-from facekit.paths import build_dir
-from facekit.paths import shipped_checkpoint_dir
+from facekit import paths
 from facekit.runtime import seed_everything
 from facekit.runtime import set_threads
 from facekit.synth.cli import FER2013_FACES
@@ -99,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
                          bn_momentum=args.bn_momentum, seed=args.seed)
-    work = Path(args.work_dir) if args.work_dir else build_dir("checkpoints", "train-emotions")
+    work = Path(args.work_dir) if args.work_dir else paths.build_dir("checkpoints", "train-emotions")
     note = resume_note(work / f"{CHECKPOINT_NAME.removesuffix('.pt')}_last.pt", args.resume, args.epochs)
     if note:
         print(f"train-emotions: {note}", file=sys.stderr)
@@ -145,9 +144,9 @@ def run(args: argparse.Namespace) -> int:
 def _output(args: argparse.Namespace) -> Path:
 
     if args.ship:
-        return shipped_checkpoint_dir() / CHECKPOINT_NAME
+        return paths.shipped_checkpoint_dir() / CHECKPOINT_NAME
     # not build/checkpoints/ itself: notebooks prefer a checkpoint there over the shipped one (find_checkpoint)
-    return Path(args.out) if args.out else build_dir("checkpoints", "train-emotions") / CHECKPOINT_NAME
+    return Path(args.out) if args.out else paths.build_dir("checkpoints", "train-emotions") / CHECKPOINT_NAME
 
 
 def _output_problem(args: argparse.Namespace) -> str | None:
@@ -155,7 +154,7 @@ def _output_problem(args: argparse.Namespace) -> str | None:
     if args.ship and args.out:
         return "give either --out or --ship (which writes data/checkpoints/), not both."
     out = _output(args)
-    shipped = out.resolve().parent == shipped_checkpoint_dir().resolve()
+    shipped = out.resolve().parent == paths.shipped_checkpoint_dir().resolve()
     if shipped and not args.ship:
         return (f"{out} is a shipped checkpoint; replace it only with --ship (after checking the new model), "
                 "or write elsewhere with --out.")

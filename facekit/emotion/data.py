@@ -15,7 +15,7 @@ from facekit.data.fer import SPLITS
 from facekit.data.loaders import find_fer2013, load_fer2013, real_fer2013_path
 from facekit.io import atomic_path
 from facekit.io import plain
-from facekit.paths import cache_dir
+from facekit import paths
 from facekit.synth import FEATURES
 from facekit.synth import make_fer_dataset
 from facekit.synth.photo import PHOTO_VERSION
@@ -28,7 +28,7 @@ def synthetic_cache_path(n_scale: float = 1.0, seed: int = 0, domain: str = "lab
     if photo:  # photo faces change with the photo feature's own version too (the default pixels do not)
 
         tag = f"_photo{PHOTO_VERSION}"
-    return cache_dir("synth", f"fer_{domain}_s{n_scale:g}_seed{seed}{tag}_v{GENERATOR_VERSION}.pt")
+    return paths.cache_dir("synth", f"fer_{domain}_s{n_scale:g}_seed{seed}{tag}_v{GENERATOR_VERSION}.pt")
 
 
 def subsample(data: FaceSet, fraction: float, seed: int = 0) -> FaceSet:

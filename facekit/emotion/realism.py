@@ -46,7 +46,7 @@ from facekit.io import check_output_dir
 from facekit.io import save_fig
 from facekit.io import save_metrics
 from facekit.io import save_table
-from facekit.paths import figures_dir
+from facekit import paths
 from facekit.plotting import show_image
 from facekit.synth import AUS
 from facekit.synth import FEATURES
@@ -547,7 +547,7 @@ def add_command(subparsers) -> None:
 
 def _cli(args: argparse.Namespace) -> int:
 
-    out = check_output_dir(Path(args.out) if args.out else figures_dir("01_data"))  # before rendering
+    out = check_output_dir(Path(args.out) if args.out else paths.figures_dir("01_data"))  # before rendering
     result = realism_report(args.n_per_class, args.seed, out, with_ablation=not args.no_ablation)
     print(result["verdict"])
     if "ablation_verdict" in result:

@@ -30,7 +30,7 @@ from facekit.data import faces
 from facekit.emotion.xception import preprocess
 from facekit.io import atomic_write_bytes
 from facekit.io import atomic_write_text
-from facekit.paths import data_dir
+from facekit import paths
 from facekit.synth import AUS
 from facekit.synth import EMFACS
 from facekit.synth import au_index
@@ -136,12 +136,12 @@ def _write_cases(folder: str | os.PathLike, cases, size: int) -> Path:
 
 def write_test_faces(folder: str | os.PathLike | None = None, size: int = 48) -> Path:
     """Write ``data/test/`` (four lab faces + labels.csv); returns the folder."""
-    return _write_cases(folder or data_dir("test"), TEST_CASES, size)
+    return _write_cases(folder or paths.data_dir("test"), TEST_CASES, size)
 
 
 def write_test2_faces(folder: str | os.PathLike | None = None, size: int = 48) -> Path:
     """Write ``data/test2/`` (wild-domain failure cases + labels.csv); returns the folder."""
-    return _write_cases(folder or data_dir("test2"), TEST2_CASES, size)
+    return _write_cases(folder or paths.data_dir("test2"), TEST2_CASES, size)
 
 
 def emotion_au_set(emotion: str) -> tuple[int, ...]:
@@ -197,7 +197,7 @@ def load_cases(which: str = "test", folder: str | os.PathLike | None = None, siz
 
     if which not in ("test", "test2"):
         raise ValueError(f"which must be 'test' or 'test2', got {which!r}")
-    crops = faces.load_face_folder(folder or data_dir(which), size=size, crop=crop)
+    crops = faces.load_face_folder(folder or paths.data_dir(which), size=size, crop=crop)
     if which == "test2" and with_real:
         real = faces.crop_photos(assets.load_real_photos(), size=size)
         extra = {k: (torch.cat([v, real.extra[k]]) if isinstance(v, torch.Tensor) else v + real.extra[k])
@@ -422,7 +422,7 @@ def model_label(model, name) -> str:
 
 def folder_label(folder, which: str) -> str:
     """How an answer names a face folder, and whether it holds the shipped synthetic faces or the user's images."""
-    if folder is None or Path(folder).resolve() == data_dir(which).resolve():
+    if folder is None or Path(folder).resolve() == paths.data_dir(which).resolve():
         return f"`data/{which}/` (the shipped synthetic faces)"
     return f"`{folder}` (your folder: real images)"
 

@@ -16,8 +16,7 @@ from facekit.fau.train import pretrain_fau
 from facekit.fau.train import slim_checkpoint
 from facekit.io import check_output
 from facekit.io import resume_note
-from facekit.paths import checkpoint_dir
-from facekit.paths import shipped_checkpoint_dir
+from facekit import paths
 from facekit.runtime import set_threads
 
 
@@ -39,7 +38,7 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
         config = FAUConfig(**{**config.to_dict(), "patch_attention": True})
     name = args.name or ("fau_resnet" + ("_allau" if args.all_aus else "_robust" if args.robust else "")
                          + ("_patchattn" if args.patch_attention else ""))
-    ckpt = args.out or str(checkpoint_dir() / f"{name}_train.pt")
+    ckpt = args.out or str(paths.checkpoint_dir() / f"{name}_train.pt")
     try:  # an unwritable --out must fail now, not after the first epoch
         # the default build/ file is facekit's own and --resume continues a file; any other existing file the user
         # named (a shipped checkpoint above all) is replaced only with --force
@@ -67,7 +66,7 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
     print(scores.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"facekit train-fau: {wall:.0f} s wall; checkpoint {ckpt}")
     if args.ship:
-        dst = shipped_checkpoint_dir() / f"{name}.pt"
+        dst = paths.shipped_checkpoint_dir() / f"{name}.pt"
         try:  # refuses non-finite weights or scores: the shipped file then stays as it was
             slim_checkpoint(ckpt, dst, wall_seconds=wall, command=" ".join(["facekit", *sys.argv[1:]]))
         except ValueError as exc:

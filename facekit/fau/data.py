@@ -26,7 +26,7 @@ from facekit.data.loaders import is_number
 from facekit.fau.register import register_face
 from facekit.io import atomic_write_bytes
 from facekit.io import atomic_write_text
-from facekit.paths import data_dir
+from facekit import paths
 from facekit.synth import AUS
 from facekit.synth import make_au_dataset
 from facekit.synth import render_faces
@@ -209,7 +209,7 @@ def write_test_faces(folder: str | os.PathLike, domain: str, seed: int, n: int =
 
 def load_test_faces(name: str = "test", root: str | os.PathLike | None = None, size: int = 128) -> FaceSet:
     """The shipped test faces ``data/fau/<name>/`` (labels.csv + PNGs) as a FaceSet with ``au`` and ``points``."""
-    folder = Path(root) / name if root else data_dir("fau", name)
+    folder = Path(root) / name if root else paths.data_dir("fau", name)
     data = load_au_csv(folder / "labels.csv", size=size)
     data.source = name
     return data

@@ -48,7 +48,7 @@ from facekit.fau.train import predict_heatmaps
 from facekit.fau.train import predict_intensities
 from facekit.fau.train import train_fau
 from facekit.io import save_checkpoint
-from facekit.paths import data_dir
+from facekit import paths
 from facekit.runtime import seed_everything
 
 #: Generator domain and seed of the shipped few-shot faces ``data/fau/train`` (the FFHQ stand-in).
@@ -61,7 +61,7 @@ COLLAPSE_STD = 0.05
 def write_fewshot_faces(folder: str | os.PathLike | None = None, n: int | None = None) -> Path:
     """Regenerate ``data/fau/train/``: ``n`` (default 10) ``wild`` faces (seed 2026) as PNGs + ``labels.csv``."""
     domain, seed, default_n = FEWSHOT_SET
-    return write_test_faces(Path(folder) if folder else data_dir("fau", "train"), domain, seed, n=n or default_n)
+    return write_test_faces(Path(folder) if folder else paths.data_dir("fau", "train"), domain, seed, n=n or default_n)
 
 
 def load_fewshot_faces(root: str | os.PathLike | None = None, size: int = 128) -> FaceSet:
@@ -82,7 +82,7 @@ def load_fewshot_sets(root, model, n_wild: int, wild_seed: int = 77) -> tuple[Fa
     the shipped ``data/fau/``. Folders without ``labels.csv`` (the course's) are read at the model's input format
     (:func:`facekit.fau.folders.load_for_model`)."""
 
-    base = Path(root) if root else data_dir("fau")
+    base = Path(root) if root else paths.data_dir("fau")
     try:
         handful = load_for_model(base / "train", model)
     except FileNotFoundError as exc:

@@ -21,7 +21,7 @@ from facekit.fau.data import load_au_csv
 from facekit.fau.model import FAU_AUS
 from facekit.fau.points import template_points
 from facekit.kit_formats import checkpoint_label
-from facekit.paths import data_dir
+from facekit import paths
 from facekit.data.images import imread
 from facekit.io import atomic_write_bytes
 
@@ -51,7 +51,7 @@ def face_set_label(data: FaceSet, folder=None) -> str:
     where = Path(folder) if folder is not None else Path(data.meta.get("folder", data.source))
     labelled = "labelled" if is_labelled(data) else "no labels.csv"
     try:
-        shipped = where.resolve().relative_to(data_dir().resolve())
+        shipped = where.resolve().relative_to(paths.data_dir().resolve())
         return f"`data/{shipped.as_posix()}/` (the shipped synthetic faces, {labelled})"
     except ValueError:
         return f"`{where}` (your folder, {labelled})"

@@ -25,7 +25,7 @@ from facekit.fau.data import au_columns
 from facekit.fau.demo import AU_LABELS
 from facekit.fau.demo import predict_results
 from facekit.fau.model import load_fau_model
-from facekit.paths import find_checkpoint
+from facekit import paths
 from facekit.plotting import show_image
 from facekit.synth.render import _generator
 from facekit.synth.render import draw_identity
@@ -276,7 +276,7 @@ def load_models(ckpt_dir=None, emotion_checkpoint: str = "emotion_minixception.p
                 fau_checkpoint: str = "fau_resnet.pt"):
     """The Task 1 classifier and the Task 2 AU model (this run's checkpoints first, then ``data/checkpoints/``)."""
     emotion = load_emotion_model(emotion_checkpoint, ckpt_dir=ckpt_dir)
-    fau = load_fau_model(find_checkpoint(fau_checkpoint, ckpt_dir))
+    fau = load_fau_model(paths.find_checkpoint(fau_checkpoint, ckpt_dir))
     return emotion.eval(), fau.eval()
 
 

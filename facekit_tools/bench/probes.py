@@ -45,7 +45,7 @@ from facekit.fau.model import load_fau_model
 from facekit.fau.train import train_fau
 from facekit.io import save_checkpoint
 from facekit.io import save_fig
-from facekit.paths import find_checkpoint
+from facekit import paths
 from facekit.runtime import set_threads
 from facekit.runtime import thread_governor
 from facekit.synth import render_faces
@@ -242,7 +242,7 @@ def _fau_checkpoint(tmp_dir: str) -> str:
 
 
     try:
-        path = find_checkpoint("fau_resnet.pt")
+        path = paths.find_checkpoint("fau_resnet.pt")
         if path is not None and Path(path).is_file():
             return str(path)
     except Exception:  # not shipped yet: benchmark an untrained model of the same architecture

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from facekit.paths import repo_root
+from facekit import paths
 from facekit_tools.handin.answers import QUESTIONS
 from facekit_tools.handin.answers import write_answer_sheet
 from facekit_tools.handin.results import results_table
@@ -63,7 +63,7 @@ def _cmd_results_table(args: argparse.Namespace) -> int:
 
 def _root():
 
-    return repo_root()
+    return paths.repo_root()
 
 
 def add_command(sub) -> None:
