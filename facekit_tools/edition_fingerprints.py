@@ -13,12 +13,12 @@ from pathlib import Path
 from facekit.checks import FINGERPRINTS, compute_fingerprints
 from facekit_tools.edition import STAMP, module_regions
 from facekit.io import atomic_write_text
-from facekit.paths import repo_root
+from facekit import paths
 
 
 def refresh_fingerprints(path: str | Path | None = None) -> Path:
     """Recompute and store the fingerprints (atomically). Refuses to run in a student edition."""
-    root = repo_root()
+    root = paths.repo_root()
     if (root / STAMP).exists() or not module_regions(root):
         raise RuntimeError(f"{root} is a student edition (or has no solution regions): refresh the fingerprints in "
                            "the instructor's checkout, whose facekit holds the reference solutions.")

@@ -5,7 +5,6 @@ import ast
 import errno
 import json
 import os
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,13 +14,13 @@ from tqdm.auto import tqdm
 
 from facekit import paths
 from facekit.io import atomic_write_text, sweep_temp_files
-
-NOTEBOOK_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
-
+from facekit_tools.notebook_files import ExecutedNotebookError, list_notebooks, read_executed
+from facekit_tools.handin.environment import snapshot
+from facekit_tools.handin.report import ENV
+import time
 
 class NotebookFailed(RuntimeError):
     """A notebook raised: names the notebook, the cell and the error, and where the executed copy was kept."""
-
     def __init__(self, notebook: Path, cell: int | None, source: str, error: str, executed: Path):
         self.notebook, self.cell, self.error, self.executed = notebook, cell, error, executed
         first_line = next((line for line in source.splitlines() if line.strip()), "")
@@ -32,7 +31,6 @@ class NotebookFailed(RuntimeError):
 
 class RunWriteError(OSError):
     """The run could not write where it must (disk full, read-only, a file where a folder belongs); names the path."""
-
     def __str__(self) -> str:
         return str(self.strerror)
 
@@ -41,29 +39,9 @@ class RunLocked(RuntimeError):
     """Another ``facekit run`` is writing into the same output folder."""
 
 
-class ExecutedNotebookError(ValueError):
-    """An executed notebook that cannot be read (not JSON: a write was cut off); names the file and the fix."""
-
-
 #: What the kernel's death most likely means, for the message.
 DEAD_KERNEL_CAUSE = ("the kernel died (most likely it ran out of memory and the system's OOM killer ended it, or "
                      "it crashed)")
-
-
-def read_executed(path: str | os.PathLike) -> dict:
-    """The JSON of an executed notebook, or :class:`ExecutedNotebookError` naming it (a cut-off write, e.g. a full
-    disk during an older run)."""
-    path = Path(path)
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ExecutedNotebookError(
-            f"{path} is not a readable notebook ({type(exc).__name__}: {str(exc)[:120]}): its write was cut off "
-            f"(a full disk or a killed run). Delete it and rerun that notebook (`facekit run {path.stem[:2]}`)."
-        ) from None
-    if not isinstance(nb, dict):
-        raise ExecutedNotebookError(f"{path} is not a notebook (JSON {type(nb).__name__}); delete it and rerun.")
-    return nb
 
 
 @dataclass(frozen=True)
@@ -72,12 +50,6 @@ class NotebookRun:
     executed: Path
     out_dir: Path | None
     seconds: float
-
-
-def list_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
-    """The workbook's notebooks ``NN_name.ipynb``, in numeric order."""
-    folder = Path(folder) if folder else paths.repo_root() / "notebooks"
-    return sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
 
 
 def resolve_notebooks(names: list[str] | None, folder: str | os.PathLike | None = None) -> list[Path]:
@@ -144,6 +116,7 @@ _CURRENT_CELL: dict = {}  # the code cell running now (index, source), to name i
 
 def _register_progress_engine() -> str:
     """Register (once) a papermill engine that reports every code cell as it starts: ``cell 7/31: <first line>``."""
+    # lazy: papermill loads Jupyter's client stack (~1 s), only a run needs it
     from papermill.engines import NBClientEngine, papermill_engines
 
     name = "facekit-progress"
@@ -187,10 +160,10 @@ def execute_notebook(notebook: str | os.PathLike, *, quick: bool = False, out_di
     ``.<name>.partial.ipynb`` that replaces the copy only when it is complete (or failed, with the error in it),
     and a dead kernel raises :class:`NotebookFailed` naming the cell and the likely cause (memory).
     """
-    import time
 
-    import papermill as pm
-    from nbclient.exceptions import DeadKernelError
+    import papermill as pm  # lazy: papermill loads Jupyter's client stack (~1 s), only a run needs it
+    from nbclient.exceptions import DeadKernelError  # lazy: Jupyter's client stack, only a run needs it
+    # lazy: papermill loads Jupyter's client stack (~1 s), only a run needs it
     from papermill.exceptions import PapermillExecutionError
 
     notebook = Path(notebook).resolve()
@@ -277,8 +250,6 @@ def _keep_failed(partial: Path, executed: Path, reason: str) -> None:
 
 def _finish_executed(partial: Path, executed: Path) -> None:
     """Write the run record (environment, finish time) into the complete copy and move it into place atomically."""
-    from facekit_tools.handin.environment import snapshot
-
     try:
         nb = read_executed(partial)
         nb.setdefault("metadata", {}).setdefault("facekit", {})["environment"] = snapshot()
@@ -294,8 +265,6 @@ def _finish_executed(partial: Path, executed: Path) -> None:
 @contextmanager
 def _report_outputs(on: bool):
     """The kernel inherits ``FACEKIT_REPORT_OUTPUTS``: report PDFs and LaTeX tables for a full run, not for QUICK."""
-    from facekit_tools.handin.report import ENV
-
     before = os.environ.get(ENV)
     os.environ[ENV] = "1" if on else "0"
     try:
@@ -309,7 +278,7 @@ def _report_outputs(on: bool):
 
 def _source_cell_number(notebook: Path, source: str) -> int | None:
     """1-based number of the failing cell in the source notebook, found by its code (papermill adds cells)."""
-    import nbformat
+    import nbformat  # lazy: Jupyter's notebook format, only for reading notebooks
 
     cells = nbformat.read(notebook, as_version=4).cells
     return next((i + 1 for i, cell in enumerate(cells) if cell.source == source), None)
@@ -402,7 +371,7 @@ def run_lock(folder: str | os.PathLike):
 
 def notebook_parameters(notebook: str | os.PathLike) -> set[str]:
     """The names a notebook's ``parameters`` cell assigns (what ``papermill -p`` and ``facekit run -p`` may set)."""
-    import papermill as pm
+    import papermill as pm  # lazy: papermill loads Jupyter's client stack (~1 s), only a run needs it
 
     return set(pm.inspect_notebook(str(notebook)))
 

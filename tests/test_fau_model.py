@@ -1,12 +1,12 @@
 """The FAU heatmap model: Bottleneck shapes and shortcut, the ResNet-50 layout, strict checkpoint loading."""
 import pytest
 
-from facekit.io import CheckpointError
 import torch
 
-from facekit.fau.model import (Bottleneck, CheckpointMismatchError, FAUConfig, build_fau_model, count_parameters,
+from facekit.fau.model import (Bottleneck, CheckpointMismatchError, FAUConfig, build_fau_model,
                                fau_checkpoint, load_fau_model, load_fau_weights)
-from facekit.io import save_checkpoint
+from facekit.io import CheckpointError, save_checkpoint
+from facekit.runtime import count_parameters
 
 
 def tiny(**kw):

@@ -353,7 +353,7 @@ def test_bad_option_values_are_refused_before_any_work(argv, monkeypatch, capsys
     after the data loaded, --layers a,b and --seed 2**70 gave tracebacks."""
     from facekit_tools.cli import main
 
-    monkeypatch.setattr("facekit.emotion.data.load_emotion_data", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr("facekit.emotion.cli.load_emotion_data", lambda *a, **k: pytest.fail("data loaded"))
     monkeypatch.setattr("facekit.fau.train.pretrain_fau", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -368,7 +368,7 @@ def _train_emotions(monkeypatch, tmp_path, args, data=None):
 
     monkeypatch.setattr(facekit.paths, "shipped_checkpoint_dir", lambda: tmp_path / "shipped")
     monkeypatch.setattr(facekit.paths, "build_dir", lambda *parts: (tmp_path / "build").joinpath(*parts))
-    monkeypatch.setattr("facekit.emotion.data.load_emotion_data",
+    monkeypatch.setattr("facekit.emotion.cli.load_emotion_data",
                         lambda *a, **k: data if data is not None else pytest.fail("data loaded"))
     return main(["train-emotions", "--epochs", "1", "--batch-size", "32", "--no-progress", "--threads", "1", *args])
 

@@ -191,7 +191,7 @@ def test_a_data_cache_that_would_run_code_is_not_run_but_regenerated(tmp_path, m
     monkeypatch.setattr(emotion_data, "real_fer2013_path", lambda: None)
     faces = toy_faces(2)
     faces.meta = {"render_rate_faces_per_s": np.float64(10.0), "n_scale": np.float32(0.1)}
-    monkeypatch.setattr(facekit.synth, "make_fer_dataset", lambda **k: faces)
+    monkeypatch.setattr(emotion_data, "make_fer_dataset", lambda **k: faces)
     cache = emotion_data.synthetic_cache_path(0.1, 0, "lab")
     cache.parent.mkdir(parents=True)
     marker = tmp_path / "pwned"
@@ -344,7 +344,7 @@ def _train_emotions(monkeypatch, tmp_path, args, data=None):
     shipped, build = tmp_path / "data" / "checkpoints", tmp_path / "build"
     monkeypatch.setattr(facekit.paths, "shipped_checkpoint_dir", lambda: shipped)
     monkeypatch.setattr(facekit.paths, "build_dir", lambda *parts: build.joinpath(*parts))
-    monkeypatch.setattr("facekit.emotion.data.load_emotion_data",
+    monkeypatch.setattr("facekit.emotion.cli.load_emotion_data",
                         lambda *a, **k: data if data is not None else pytest.fail("data loaded"))
     return main(["train-emotions", "--epochs", "1", "--batch-size", "32", "--no-progress", "--threads", "1", *args])
 

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 import torch
 
+from facekit.runtime import count_parameters
 from facekit import assets
 from facekit.data import faces
 from facekit.emotion import keras_import as K
 from facekit.data.fer import EMOTIONS
-from facekit.emotion.xception import count_parameters, preprocess
+from facekit.emotion.xception import preprocess
 
 pytest.importorskip("h5py")
 try:

@@ -198,7 +198,7 @@ def test_explorer_figure_for_every_control_value(models, faces):
     for method in X.METHODS:
         for layer in W.LAYERS:
             assert isinstance(W.explorer_figure(em, faces, faces.names[1], method, layer), Figure)
-    for target in W.TARGETS:
+    for target in W.CAM_TARGETS:
         assert isinstance(W.explorer_figure(em, faces, faces.names[0], target=target), Figure)
     for name in faces.names:
         assert isinstance(W.explorer_figure(em, faces, name), Figure)

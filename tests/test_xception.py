@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from facekit.emotion.xception import MiniXception, count_parameters, deprocess, layer_table, preprocess
+from facekit.runtime import count_parameters
+from facekit.emotion.xception import MiniXception, deprocess, layer_table, preprocess
 
 
 def test_parameter_count_matches_figure_1():

@@ -69,7 +69,7 @@ def guarded(question: str):
             try:
                 body(result, *args, **kwargs)
             except Exception as exc:                       # noqa: BLE001 - a check reports, it never crashes
-                not_done(result, "your code", exc)
+                _not_done(result, "your code", exc)
             if verbose:
                 print(result)
             return result
@@ -77,7 +77,7 @@ def guarded(question: str):
     return wrap
 
 
-def not_done(result: CheckResult, what: str, exc: BaseException) -> CheckResult:
+def _not_done(result: CheckResult, what: str, exc: BaseException) -> CheckResult:
     if isinstance(exc, NotImplementedError):
         result.add(False, f"{what}: not written yet ({exc})")
     else:
@@ -90,7 +90,7 @@ def attempt(result: CheckResult, what: str, func, *args, **kwargs):
     try:
         return True, func(*args, **kwargs)
     except Exception as exc:                               # noqa: BLE001 - shown to the student
-        not_done(result, what, exc)
+        _not_done(result, what, exc)
         return False, None
 
 

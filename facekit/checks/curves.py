@@ -22,7 +22,7 @@ _SPLIT_WORDS = {"train": ("train",), "public": ("public", "val"), "private": ("p
 _OTHER_METRIC = {"loss": ("acc",), "acc": ("loss", "entropy")}
 
 
-def make_history(epochs: int = 3) -> pd.DataFrame:
+def _make_history(epochs: int = 3) -> pd.DataFrame:
     e = np.arange(1, epochs + 1)
     cols = {"epoch": e}
     for i, split in enumerate(SPLITS):
@@ -138,7 +138,7 @@ def _close(fig) -> None:
 def check_curves(result: CheckResult, plot_loss=None, plot_acc=None) -> None:
     """Task 1 Q2: ``plot_loss`` / ``plot_acc`` on a made-up 3-epoch history."""
     plot_loss, plot_acc = plot_loss or plots.plot_loss, plot_acc or plots.plot_acc
-    history = make_history()
+    history = _make_history()
     for what, func, metric, chance in (("plot_loss(history)", plot_loss, "loss", None),
                                        ("plot_acc(history, chance=0.25)", plot_acc, "acc", 0.25)):
         ok, fig = attempt(result, what, func, history, **({"chance": chance} if chance is not None else {}))

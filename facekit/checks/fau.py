@@ -19,7 +19,7 @@ from facekit.fau.heatmaps import read_intensities
 from facekit.io import load_checkpoint
 
 #: A momentum other than the port's 0.1, to see that the argument reaches every BatchNorm.
-OTHER_MOMENTUM = 0.3
+_OTHER_MOMENTUM = 0.3
 #: Bottleneck(64, 32, stride=2, downsample) on (2, 64, 16, 16): the output shape of each layer.
 _BOTTLENECK_SHAPES = {"conv1": (32, 16, 16), "conv2": (32, 8, 8), "conv3": (128, 8, 8), "": (128, 8, 8)}
 _WHY = {"conv1": "the first 1x1 reduces inplanes to planes without a stride: the stride belongs to the 3x3, conv2",
@@ -55,11 +55,11 @@ def _bottleneck(result: CheckResult) -> bool:
         return False
     own = [(n, m) for n, m in batchnorms(block) if not n.startswith("downsample")]
     bad = next((p for p in (momentum_problem(n, m, 0.1, "the momentum argument") for n, m in own) if p), None)
-    ok, other = attempt(result, f"Bottleneck(64, 32, momentum={OTHER_MOMENTUM})", fm.Bottleneck, 64, 32,
-                        momentum=OTHER_MOMENTUM)
+    ok, other = attempt(result, f"Bottleneck(64, 32, momentum={_OTHER_MOMENTUM})", fm.Bottleneck, 64, 32,
+                        momentum=_OTHER_MOMENTUM)
     if bad is None and ok:
-        off = [(n, m.momentum) for n, m in batchnorms(other) if not np.isclose(m.momentum or 0, OTHER_MOMENTUM)]
-        bad = (f"with Bottleneck(64, 32, momentum={OTHER_MOMENTUM}), '{off[0][0]}' has momentum={off[0][1]}: it "
+        off = [(n, m.momentum) for n, m in batchnorms(other) if not np.isclose(m.momentum or 0, _OTHER_MOMENTUM)]
+        bad = (f"with Bottleneck(64, 32, momentum={_OTHER_MOMENTUM}), '{off[0][0]}' has momentum={off[0][1]}: it "
                "ignores the momentum argument (hard-coded); pass momentum to bn1..bn3" if off else None)
     return ok and result.add(bad is None and len(own) == 3, "Bottleneck's three BatchNorms use its momentum argument"
                              if bad is None and len(own) == 3 else bad or f"Bottleneck has {len(own)} BatchNorm "
@@ -79,7 +79,7 @@ class _Whole(nn.Module):
 
 def _head(result: CheckResult, config: fm.FAUConfig) -> bool:
     """The deconvolution head: every BatchNorm with config.bn_momentum, every ConvTranspose2d doubling its input."""
-    other = fm.FAUConfig.from_dict({**config.to_dict(), "bn_momentum": OTHER_MOMENTUM})
+    other = fm.FAUConfig.from_dict({**config.to_dict(), "bn_momentum": _OTHER_MOMENTUM})
     ok, model = attempt(result, "build_fau_model (ResNet with your Bottleneck and deconv head)", fm.build_fau_model,
                         other)
     if not ok:
@@ -88,7 +88,7 @@ def _head(result: CheckResult, config: fm.FAUConfig) -> bool:
         return result.add(False, f"_make_deconv_layer returned {type(getattr(model, 'deconv_layers', None)).__name__}; "
                                  "return an nn.Sequential of the layers")
     head = [(f"deconv_layers.{n}", m) for n, m in batchnorms(model.deconv_layers)]
-    bad = next((p for p in (momentum_problem(n, m, OTHER_MOMENTUM, "config.bn_momentum") for n, m in head) if p), None)
+    bad = next((p for p in (momentum_problem(n, m, _OTHER_MOMENTUM, "config.bn_momentum") for n, m in head) if p), None)
     if not result.add(bad is None and bool(head), "the deconvolution head's BatchNorms use config.bn_momentum"
                       if bad is None and head else bad or "the deconvolution head has no BatchNorm"):
         return False

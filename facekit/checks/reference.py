@@ -16,11 +16,11 @@ from facekit.fau import model as fm
 from facekit.fau.data import load_test_faces, to_input
 from facekit.fau.heatmaps import read_intensities
 from facekit.io import load_checkpoint
-from facekit.paths import data_dir, shipped_checkpoint_dir
+from facekit import paths
 
 
 def emotion_images() -> np.ndarray:
-    return np.ascontiguousarray(load_face_folder(data_dir("test"), size=48, detect=False).images.numpy())
+    return np.ascontiguousarray(load_face_folder(paths.data_dir("test"), size=48, detect=False).images.numpy())
 
 
 def emotion_inputs() -> torch.Tensor:
@@ -36,11 +36,11 @@ def fau_inputs(config) -> torch.Tensor:
 
 
 def emotion_checkpoint() -> Path:
-    return shipped_checkpoint_dir() / CHECKPOINT_NAME
+    return paths.shipped_checkpoint_dir() / CHECKPOINT_NAME
 
 
 def fau_checkpoint() -> Path:
-    return shipped_checkpoint_dir() / "fau_resnet.pt"
+    return paths.shipped_checkpoint_dir() / "fau_resnet.pt"
 
 
 def compute_fingerprints() -> dict:

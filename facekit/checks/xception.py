@@ -19,7 +19,7 @@ XCEPTION_PARAMETERS = 56_951
 #: Keras' BatchNorm momentum 0.99 and epsilon 1e-3 in PyTorch's convention.
 XCEPTION_BN = {"momentum": 0.01, "eps": 1e-3}
 #: Other BatchNorm settings the check builds the model with, to see that the constructor passes them on.
-OTHER_BN = {"bn_momentum": 0.05, "bn_eps": 2e-3}
+_OTHER_BN = {"bn_momentum": 0.05, "bn_eps": 2e-3}
 #: What each weightless layer of Figure 1 must be, and why it must be a module (not a function call in forward).
 _KINDS = {"ReLU": (nn.ReLU, "an nn.ReLU module", "guided backpropagation (Task 1 Q3) swaps the model's nn.ReLU "
                    "modules for guided ones, so a functional F.relu / torch.relu would escape it"),
@@ -41,12 +41,12 @@ def _bn_settings(result: CheckResult, model: nn.Module, model_class) -> None:
                    "BatchNorm2d" if eps else None)
     result.add(problem is None, "every BatchNorm has Keras' settings in PyTorch's convention (momentum 0.01, eps 1e-3)"
                if problem is None else problem)
-    ok, other = attempt(result, f"MiniXception(bn_momentum={OTHER_BN['bn_momentum']}, bn_eps={OTHER_BN['bn_eps']})",
-                        model_class, **OTHER_BN)
+    ok, other = attempt(result, f"MiniXception(bn_momentum={_OTHER_BN['bn_momentum']}, bn_eps={_OTHER_BN['bn_eps']})",
+                        model_class, **_OTHER_BN)
     if not ok:
         return
-    off = [(n, m) for n, m in batchnorms(other) if not (np.isclose(m.momentum or 0, OTHER_BN["bn_momentum"])
-                                                        and np.isclose(m.eps, OTHER_BN["bn_eps"]))]
+    off = [(n, m) for n, m in batchnorms(other) if not (np.isclose(m.momentum or 0, _OTHER_BN["bn_momentum"])
+                                                        and np.isclose(m.eps, _OTHER_BN["bn_eps"]))]
     result.add(not off, "bn_momentum and bn_eps reach every BatchNorm" if not off else
                f"with MiniXception(bn_momentum=0.05, bn_eps=0.002), '{off[0][0]}' has momentum={off[0][1].momentum}, "
                f"eps={off[0][1].eps:g}: it ignores the bn_momentum / bn_eps arguments (hard-coded values); pass the "

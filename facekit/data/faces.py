@@ -35,7 +35,7 @@ def haar_cascade(name: str = "haarcascade_frontalface_default.xml"):
     install when OpenCV has none (OpenCV 5 removed them)."""
     if name in _CASCADES:
         return _CASCADES[name]
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
         raise RuntimeError(
@@ -52,7 +52,7 @@ def haar_cascade(name: str = "haarcascade_frontalface_default.xml"):
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     """uint8 grayscale (H, W) from gray, RGB or RGBA uint8/float input."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     image = np.asarray(image)
     if image.dtype != np.uint8:
@@ -68,7 +68,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 def detect_face(gray: np.ndarray, margin: float = 0.15) -> tuple[int, int, int, int] | None:
     """The largest frontal face (x, y, w, h) in a uint8 gray image, grown by ``margin`` on each side, or ``None``."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     min_side = max(24, min(gray.shape) // 8)
     faces = haar_cascade().detectMultiScale(cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=5,
@@ -94,14 +94,14 @@ def centre_box(gray: np.ndarray) -> tuple[int, int, int, int]:
     return (w - side) // 2, (h - side) // 2, side, side
 
 
-def crop_face(image: np.ndarray, size: int = 48, detect: bool | str = "auto") -> tuple[np.ndarray, bool, tuple, str]:
+def _crop_face(image: np.ndarray, size: int = 48, detect: bool | str = "auto") -> tuple[np.ndarray, bool, tuple, str]:
     """Cut one face out of a photo: returns (uint8 gray (size, size), detected, box, note).
 
     ``detect="auto"`` skips detection for images no larger than twice ``size`` (already a face crop, e.g. FER2013 or
     the synthetic test faces); ``True`` always runs the cascade; ``False`` never does. Without a face the largest
     centred square is used and the note says so.
     """
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     gray = to_gray(image)
     run = detect is True or (detect == "auto" and max(gray.shape) > 2 * size)
@@ -125,15 +125,15 @@ def crop_face(image: np.ndarray, size: int = 48, detect: bool | str = "auto") ->
 CROPS: tuple[str, ...] = ("facekit", "starter")
 
 #: Stems of files the starters write into their own test folders (check.py's figure): not faces, skipped.
-STARTER_OUTPUTS: tuple[str, ...] = ("guided_gradcam",)
+_STARTER_OUTPUTS: tuple[str, ...] = ("guided_gradcam",)
 
 
 def starter_crop(path: str | os.PathLike, size: int = 48) -> tuple[np.ndarray, bool, tuple, str]:
     """The Task 1 starter's ``check.py`` face crop of one file, step for step: (uint8 grey (size, size), detected,
     box, note). Reading, detection parameters, resize and grey conversion are the starter's, so the starter's model
     sees the pixels it sees in check.py."""
-    import cv2
-    from PIL import Image
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
+    from PIL import Image  # lazy: Pillow is needed only to decode photo files
 
     image = cv2.imread(str(path))  # BGR, no EXIF orientation (as check.py)
     if image is None:
@@ -166,7 +166,7 @@ def read_labels(folder: str | os.PathLike) -> dict[str, str]:
 
 def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | str = "auto",
                      crop: str = "facekit") -> FaceSet:
-    """Every image in ``folder`` (sorted by name) as a face crop; see :func:`crop_face` for ``detect`` and
+    """Every image in ``folder`` (sorted by name) as a face crop; see :func:`_crop_face` for ``detect`` and
     :data:`CROPS` for ``crop`` (``"starter"``: :func:`starter_crop`).
 
     True labels come from ``labels.csv`` when the folder has one, else from the file names (``surprised.jpg`` ->
@@ -175,7 +175,7 @@ def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | s
     images OpenCV cannot decode are skipped with a warning naming them; a folder without any readable image raises
     ``ValueError`` naming the folder; a missing folder raises ``FileNotFoundError``.
     """
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     if crop not in CROPS:
         raise ValueError(f"crop={crop!r}: choose one of {', '.join(CROPS)}.")
@@ -187,7 +187,7 @@ def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | s
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         if path.name == "labels.csv" or path.suffix.lower() in {".md", ".txt"}:
             continue
-        if path.stem.lower().startswith(STARTER_OUTPUTS):
+        if path.stem.lower().startswith(_STARTER_OUTPUTS):
             skipped.append(str(path))
             remarks.append(f"{path.name}: the starter's check.py output (a result figure, not a face): skipped")
             continue
@@ -208,7 +208,7 @@ def load_face_folder(folder: str | os.PathLike, size: int = 48, detect: bool | s
         if crop == "starter":
             face, ok, box, note = starter_crop(path, size=size)
         else:
-            face, ok, box, note = crop_face(image, size=size, detect=detect)
+            face, ok, box, note = _crop_face(image, size=size, detect=detect)
         images.append(face), names.append(path.stem), found.append(ok), boxes.append(box)
         notes.append(f"{path.name}: {note}"), sources.append(path)
         labels_for = labels.get(path.stem)
@@ -233,14 +233,14 @@ def crop_photos(photos, size: int = 48) -> FaceSet:
     """Face crops of in-memory photos (e.g. :func:`facekit.assets.load_real_photos`), always running detection."""
     images, found, boxes, notes = [], [], [], []
     for photo in photos:
-        face, ok, box, note = crop_face(photo.image, size=size, detect=True)
+        face, ok, box, note = _crop_face(photo.image, size=size, detect=True)
         images.append(face), found.append(ok), boxes.append(box), notes.append(f"{photo.name}: {note}")
     return _crops(images, [p.name for p in photos], [p.label for p in photos], found, boxes, notes,
                   [None] * len(images), source="photos",
                   meta={"skipped": [], "remarks": [], "label_source": "photos", "crop": "facekit"})
 
 
-def emotion_codes(labels, where: str = "") -> torch.Tensor:
+def _emotion_codes(labels, where: str = "") -> torch.Tensor:
     """Emotion names (or ``None``: no label) -> int64 codes into :data:`facekit.data.fer.EMOTIONS` (-1: no label);
     synonyms and case are forgiven (``Happy``, ``surprised``), anything else is an error naming the face."""
     codes = []
@@ -257,7 +257,7 @@ def emotion_codes(labels, where: str = "") -> torch.Tensor:
 
 
 def _crops(images, names, labels, found, boxes, notes, sources, *, source: str, meta: dict) -> FaceSet:
-    return FaceSet(torch.from_numpy(np.stack(images)), emotion=emotion_codes(labels, f"{source}: "), names=names,
+    return FaceSet(torch.from_numpy(np.stack(images)), emotion=_emotion_codes(labels, f"{source}: "), names=names,
                    source=source, meta=meta,
                    extra={"detected": torch.tensor(found, dtype=torch.bool),
                           "boxes": torch.tensor(boxes, dtype=torch.int64).reshape(-1, 4),

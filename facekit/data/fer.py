@@ -6,6 +6,8 @@ both return one, so the trainer and the notebooks never ask where the faces came
 """
 from __future__ import annotations
 
+import re
+
 #: FER2013's label order: the integer in the ``emotion`` column indexes this tuple.
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -21,7 +23,6 @@ def emotion_from_name(name: str) -> str | None:
     """The FER2013 emotion a file or folder name stands for (``surprised.jpg`` -> ``surprise``, ``Happy_2`` ->
     ``happy``, ``anger`` -> ``angry``), or ``None`` when the name is no emotion. Case, the extension and a trailing
     number (``_2``, ``-03``, ``1``) are ignored."""
-    import re
 
     stem = re.sub(r"\.[a-z0-9]{2,5}$", "", str(name).strip().lower())
     stem = re.sub(r"[\s_\-]*\(?\d+\)?$", "", stem)

@@ -14,22 +14,22 @@ from pathlib import Path
 import numpy as np
 
 #: EXIF tag number of the orientation.
-ORIENTATION_TAG = 0x0112
+_ORIENTATION_TAG = 0x0112
 
 
-def exif_orientation(data: bytes) -> int:
+def _exif_orientation(data: bytes) -> int:
     """The EXIF orientation (1-8) of an encoded image, 1 when it has none or it cannot be read."""
     try:
-        from PIL import Image
+        from PIL import Image  # lazy: Pillow is needed only to decode photo files
 
         with Image.open(io.BytesIO(data)) as img:
-            value = int(img.getexif().get(ORIENTATION_TAG, 1))
+            value = int(img.getexif().get(_ORIENTATION_TAG, 1))
     except Exception:  # no EXIF, a format PIL does not know, a broken tag: show the pixels as stored
         return 1
     return value if 1 <= value <= 8 else 1
 
 
-def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+def _apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     """Rotate/flip an (H, W[, C]) array from its stored pixel order to the upright view EXIF ``orientation`` asks
     for (the same result as Pillow's ``ImageOps.exif_transpose``)."""
     ops = {
@@ -53,7 +53,7 @@ def check_pixel_count(data: bytes, name: str = "image") -> None:
     """Refuse, before decoding, an image whose header declares more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels
     (Pillow's decompression-bomb guard, honoured by every facekit loader, OpenCV's included; ``None`` turns it
     off). A header Pillow cannot read is left to the decoder."""
-    from PIL import Image
+    from PIL import Image  # lazy: Pillow is needed only to decode photo files
 
     limit = Image.MAX_IMAGE_PIXELS
     if not limit:
@@ -72,10 +72,10 @@ def check_pixel_count(data: bytes, name: str = "image") -> None:
                             "needs a few hundred pixels a side) or, if you trust it, raise that limit.")
 
 
-def decode_image(data: bytes, flags: int, name: str = "image") -> np.ndarray | None:
+def _decode_image(data: bytes, flags: int, name: str = "image") -> np.ndarray | None:
     """``cv2.imdecode(data, flags)`` with the EXIF orientation applied (``None`` when OpenCV cannot decode it;
     :class:`ImageTooLarge` past Pillow's pixel limit)."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     check_pixel_count(data, name)
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -84,7 +84,7 @@ def decode_image(data: bytes, flags: int, name: str = "image") -> np.ndarray | N
     image = cv2.imdecode(buf, flags)
     if image is None:
         return None
-    return apply_orientation(image, exif_orientation(data))
+    return _apply_orientation(image, _exif_orientation(data))
 
 
 def imread(path: str | os.PathLike, flags: int) -> np.ndarray | None:
@@ -93,4 +93,4 @@ def imread(path: str | os.PathLike, flags: int) -> np.ndarray | None:
         data = Path(path).read_bytes()
     except OSError:
         return None
-    return decode_image(data, flags, str(path)) if data else None
+    return _decode_image(data, flags, str(path)) if data else None

@@ -17,6 +17,9 @@ import torch
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTION_SYNONYMS, EMOTIONS, SPLITS
 from facekit.data.images import ImageTooLarge, imread
+from facekit import paths
+import pandas as pd
+import re
 
 #: Image file suffixes the folder loaders read.
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".pgm")
@@ -100,7 +103,6 @@ def load_fer2013(path: str | os.PathLike, split: str | None = None) -> FaceSet:
 
 
 def _load_fer_csv(path: Path, split: str | None = None) -> FaceSet:
-    import pandas as pd
 
     with open(path, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"  # gzip bytes, whatever the file is called
@@ -163,8 +165,6 @@ def _load_fer_csv(path: Path, split: str | None = None) -> FaceSet:
 
 def _parse_pixels(column, where) -> np.ndarray:
     """(N, 2304) uint8 from the ``pixels`` strings: pandas' C parser in one go, a row-by-row diagnosis on failure."""
-    import pandas as pd
-
     n_pix = 48 * 48
 
     def parse(texts):
@@ -224,7 +224,7 @@ def is_number(token: str) -> bool:
 def read_image(path: Path, size: int | None = None, gray: bool = True) -> np.ndarray:
     """Read one image as uint8 (H, W) gray or (H, W, 3) RGB, resized to ``size`` x ``size`` if given; a clear
     :class:`DataError` for an empty or unreadable file."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     path = Path(path)
     if not path.is_file():
@@ -308,7 +308,6 @@ def au_column(name: str) -> str | None:
     """The canonical name of an AU column (``AU06``, ``au6``, ``AU6`` and ``6`` -> ``AU6``; point columns
     ``AU06_l_x`` -> ``AU6_l_x``), or ``None`` for any other column. Both AU loaders use it, so a file that one
     accepts the other reads the same way."""
-    import re
 
     match = re.fullmatch(r"(?:au)?0*(\d+)((?:_[lr]_[xy])?)", str(name).strip(), flags=re.IGNORECASE)
     if match is None:
@@ -338,7 +337,6 @@ def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | 
     DataFrame with ``path`` and one float column per AU, named ``AU<k>`` after :data:`facekit.synth.AUS` order
     where present. Relative paths are read from ``image_root`` (default: the CSV's folder).
     """
-    import pandas as pd
 
     csv_path = Path(csv_path)
     if not csv_path.is_file():
@@ -396,9 +394,7 @@ def load_au_labels(csv_path: str | os.PathLike, image_root: str | os.PathLike | 
 
 def real_fer2013_path() -> Path | None:
     """``data/fer2013/`` or the folder one level down that holds real FER2013 (CSV or folders), else ``None``."""
-    from facekit.paths import data_dir
-
-    root = data_dir("fer2013")
+    root = paths.data_dir("fer2013")
     if not root.is_dir():
         return None
     found = find_fer2013(root)

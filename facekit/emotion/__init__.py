@@ -13,7 +13,8 @@ from facekit.emotion.metrics import Predictions, confusion, per_class_report, pr
 from facekit.emotion.plots import plot_acc, plot_confusion, plot_loss
 from facekit.emotion.realism import describe_ablation, describe_realism, realism_metrics, realism_report
 from facekit.emotion.train import TrainConfig, Trainer, TrainingDiverged, safe_batch_size, train_classifier
-from facekit.emotion.xception import MiniXception, count_parameters, deprocess, layer_table, preprocess
+from facekit.emotion.xception import MiniXception, deprocess, layer_table, preprocess
+from facekit.runtime import count_parameters
 
 __all__ = [
     "CHECKPOINT_NAME", "MiniXception", "checkpoint_label", "Predictions", "TrainConfig", "Trainer", "TrainingDiverged", "center_crop",

@@ -17,7 +17,7 @@ from facekit.emotion.augment import random_crop_flip
 from facekit.emotion.xception import preprocess
 
 
-def set_bn_momentum(model: nn.Module, momentum: float) -> nn.Module:
+def _set_bn_momentum(model: nn.Module, momentum: float) -> nn.Module:
     """Set the momentum of every BatchNorm layer of ``model`` (in place) and return it."""
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -30,7 +30,7 @@ def rerun_bn_statistics(model: nn.Module, images: torch.Tensor, momentum: float,
     """A copy of ``model`` whose BatchNorm running statistics were updated, with ``momentum``, by train-mode
     forward passes (no gradients, weights untouched) over the uint8 faces ``images`` in order, batch by batch,
     with the training augmentation. Returned in eval mode."""
-    clone = set_bn_momentum(copy.deepcopy(model).to(memory_format=torch.contiguous_format), momentum).train()
+    clone = _set_bn_momentum(copy.deepcopy(model).to(memory_format=torch.contiguous_format), momentum).train()
     generator = torch.Generator().manual_seed(seed)
     device = next(clone.parameters()).device
     with torch.no_grad():
@@ -51,7 +51,7 @@ def trace_running_mean(model: nn.Module, images: torch.Tensor, momenta=(0.01, 0.
     generator = torch.Generator().manual_seed(seed)
     batches = [images[torch.randint(0, len(images), (batch_size,), generator=generator)] for _ in range(steps)]
     for momentum in momenta:
-        clone = set_bn_momentum(copy.deepcopy(model).to(memory_format=torch.contiguous_format), momentum).train()
+        clone = _set_bn_momentum(copy.deepcopy(model).to(memory_format=torch.contiguous_format), momentum).train()
         bn = dict(clone.named_modules())[layer]
         seen, means = [], []
         inputs = {}
@@ -70,7 +70,7 @@ def trace_running_mean(model: nn.Module, images: torch.Tensor, momenta=(0.01, 0.
 
 def plot_running_mean(trace: pd.DataFrame):
     """Line plot of :func:`trace_running_mean`: each momentum's running mean and the per-batch means."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     ax.plot(trace["step"], trace["batch mean"], ".", color="grey", label="mean of this batch")

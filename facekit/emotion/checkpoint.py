@@ -12,21 +12,21 @@ from facekit.data.fer import EMOTIONS
 from facekit.emotion.xception import MiniXception
 from facekit.io import CheckpointError, non_finite, save_checkpoint
 from facekit.kit_formats import EMOTION_ARCH, EMOTION_INPUT, checkpoint_label, read_any
-from facekit.paths import find_checkpoint
+from facekit import paths
 
 #: Architecture tag stored in every emotion checkpoint.
 ARCH = EMOTION_ARCH
 #: The file name notebooks and scripts use for the trained Task 1 model.
 CHECKPOINT_NAME = "emotion_minixception.pt"
 #: How the model expects its input (stored for people reading the checkpoint).
-INPUT_CONVENTION = EMOTION_INPUT
+_INPUT_CONVENTION = EMOTION_INPUT
 
 
 def model_payload(model: MiniXception, **extra) -> dict:
     """The dict a MiniXception checkpoint holds: ``arch``, ``config``, ``classes``, ``input``, ``state_dict``
     (contiguous NCHW tensors on the CPU) plus ``extra`` entries (history, optimizer, ...)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return {"arch": ARCH, "config": dict(model.config), "classes": list(EMOTIONS), "input": INPUT_CONVENTION,
+    return {"arch": ARCH, "config": dict(model.config), "classes": list(EMOTIONS), "input": _INPUT_CONVENTION,
             "state_dict": state, **extra}
 
 
@@ -53,7 +53,7 @@ def load_emotion_model(path_or_name: str | os.PathLike = CHECKPOINT_NAME, ckpt_d
         if path.parent != Path(".") or path.is_absolute():
             raise FileNotFoundError(f"Emotion checkpoint {path} does not exist: train it with the notebook "
                                     "02_emotion_training or `facekit train-emotions`.")
-        path = find_checkpoint(str(path_or_name), ckpt_dir)
+        path = paths.find_checkpoint(str(path_or_name), ckpt_dir)
     ckpt, info = read_any(path)  # a facekit file, or the Task 1 starter's .t7 renamed (weights_only=True either way)
     if info["task"] == "fau" and info["format"] != "facekit":
         raise ValueError(f"{path} holds Pytorch-FAU's Task 2 heatmap model, not a {ARCH}: load it with "

@@ -15,10 +15,33 @@ import sys
 import time
 from pathlib import Path
 
+from facekit.argtypes import bounded
+from facekit.argtypes import positive_float
+from facekit.argtypes import positive_int
+from facekit.argtypes import seed_int
+from facekit.argtypes import unit_interval
+from facekit.emotion.checkpoint import CHECKPOINT_NAME
+from facekit.emotion.checkpoint import load_emotion_model
+from facekit.emotion.checkpoint import save_emotion_model
+from facekit.emotion.data import load_emotion_data
+from facekit.emotion.metrics import predict
+from facekit.emotion.metrics import summarize
+from facekit.emotion.train import TrainConfig
+from facekit.emotion.train import TrainingDiverged
+from facekit.emotion.train import measure_throughput
+from facekit.emotion.train import train_classifier
+from facekit.io import check_output
+from facekit.io import check_output_dir
+from facekit.io import resume_note
+from facekit import paths
+from facekit.runtime import seed_everything
+from facekit.runtime import set_threads
+from facekit.synth.cli import FER2013_FACES
+from facekit.synth.cli import MAX_FACES
+import torch
+
 
 def add_command(subparsers) -> None:
-    from facekit.argtypes import bounded, positive_float, positive_int, seed_int, unit_interval
-    from facekit.synth.cli import FER2013_FACES, MAX_FACES
 
     p = subparsers.add_parser("train-emotions", help="train the Task 1 MiniXception (writes build/checkpoints/)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,15 +72,7 @@ def add_command(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
-    from facekit.emotion.data import load_emotion_data
-    from facekit.emotion.checkpoint import CHECKPOINT_NAME, load_emotion_model, save_emotion_model
-    from facekit.io import resume_note
-    from facekit.emotion.metrics import predict, summarize
-    from facekit.emotion.train import TrainConfig, TrainingDiverged, measure_throughput, train_classifier
-    from facekit.paths import build_dir
-    from facekit.runtime import seed_everything, set_threads
 
     problem = None if args.bench else _output_problem(args)
     if args.photo and args.ship:
@@ -83,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
                          bn_momentum=args.bn_momentum, seed=args.seed)
-    work = Path(args.work_dir) if args.work_dir else build_dir("checkpoints", "train-emotions")
+    work = Path(args.work_dir) if args.work_dir else paths.build_dir("checkpoints", "train-emotions")
     note = resume_note(work / f"{CHECKPOINT_NAME.removesuffix('.pt')}_last.pt", args.resume, args.epochs)
     if note:
         print(f"train-emotions: {note}", file=sys.stderr)
@@ -127,24 +142,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _output(args: argparse.Namespace) -> Path:
-    from facekit.emotion.checkpoint import CHECKPOINT_NAME
-    from facekit.paths import build_dir, shipped_checkpoint_dir
 
     if args.ship:
-        return shipped_checkpoint_dir() / CHECKPOINT_NAME
+        return paths.shipped_checkpoint_dir() / CHECKPOINT_NAME
     # not build/checkpoints/ itself: notebooks prefer a checkpoint there over the shipped one (find_checkpoint)
-    return Path(args.out) if args.out else build_dir("checkpoints", "train-emotions") / CHECKPOINT_NAME
+    return Path(args.out) if args.out else paths.build_dir("checkpoints", "train-emotions") / CHECKPOINT_NAME
 
 
 def _output_problem(args: argparse.Namespace) -> str | None:
     """Why the model could not be written where asked (checked before the data loads), or None."""
-    from facekit.io import check_output, check_output_dir
-    from facekit.paths import shipped_checkpoint_dir
-
     if args.ship and args.out:
         return "give either --out or --ship (which writes data/checkpoints/), not both."
     out = _output(args)
-    shipped = out.resolve().parent == shipped_checkpoint_dir().resolve()
+    shipped = out.resolve().parent == paths.shipped_checkpoint_dir().resolve()
     if shipped and not args.ship:
         return (f"{out} is a shipped checkpoint; replace it only with --ship (after checking the new model), "
                 "or write elsewhere with --out.")

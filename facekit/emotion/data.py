@@ -13,18 +13,22 @@ import torch
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import SPLITS
 from facekit.data.loaders import find_fer2013, load_fer2013, real_fer2013_path
+from facekit.io import atomic_path
+from facekit.io import plain
+from facekit import paths
+from facekit.synth import FEATURES
+from facekit.synth import make_fer_dataset
+from facekit.synth.photo import PHOTO_VERSION
+from facekit.synth.render import GENERATOR_VERSION
 
 
 def synthetic_cache_path(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", photo: bool = False) -> Path:
-    from facekit.paths import cache_dir
-    from facekit.synth.render import GENERATOR_VERSION
 
     tag = ""
     if photo:  # photo faces change with the photo feature's own version too (the default pixels do not)
-        from facekit.synth.photo import PHOTO_VERSION
 
         tag = f"_photo{PHOTO_VERSION}"
-    return cache_dir("synth", f"fer_{domain}_s{n_scale:g}_seed{seed}{tag}_v{GENERATOR_VERSION}.pt")
+    return paths.cache_dir("synth", f"fer_{domain}_s{n_scale:g}_seed{seed}{tag}_v{GENERATOR_VERSION}.pt")
 
 
 def subsample(data: FaceSet, fraction: float, seed: int = 0) -> FaceSet:
@@ -68,8 +72,6 @@ def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", 
             part = f" ({n_scale:.0%} of each split, seed {seed})" if len(data) < full else ""
             print(f"Using real FER2013 from {real}: {len(data):,} of {full:,} faces{part}.")
         return data
-    from facekit.io import atomic_path, plain
-    from facekit.synth import make_fer_dataset
 
     cache = synthetic_cache_path(n_scale, seed, domain, photo)
     if cache.is_file():
@@ -80,7 +82,6 @@ def load_emotion_data(n_scale: float = 1.0, seed: int = 0, domain: str = "lab", 
             return data
         except Exception:  # a stale or corrupt cache is regenerated
             cache.unlink(missing_ok=True)
-    from facekit.synth import FEATURES
 
     data = make_fer_dataset(n_scale=n_scale, seed=seed, domain=domain, progress=verbose,
                             features=FEATURES + ("photo",) if photo else None)

@@ -40,6 +40,8 @@ from facekit.emotion.batchnorm import rerun_bn_statistics
 from facekit.emotion.metrics import predict, summarize
 from facekit.emotion.train import TrainConfig, Trainer
 from facekit.emotion.xception import MiniXception
+from facekit.emotion.keras_import import load_keras_minixception
+from dataclasses import replace
 
 METHODS: tuple[str, ...] = ("reweight", "finetune", "transfer")
 
@@ -54,7 +56,6 @@ WEIGHT_FORMULA = "w_c = N / (K * n_c)"
 @dataclass
 class ImbalanceConfig:
     """One run of the experiment. ``None`` values take the method's default (see :data:`DEFAULTS`)."""
-
     method: str = "reweight"
     epochs: int = 3
     lr: float | None = None
@@ -102,8 +103,6 @@ def class_weights(labels, num_classes: int = len(EMOTIONS)) -> torch.Tensor:
 
 def transfer_start(num_classes: int = len(EMOTIONS)) -> MiniXception:
     """A plain :class:`MiniXception` (torch pooling, BN momentum 0.01) holding the real-FER2013 Keras weights."""
-    from facekit.emotion.keras_import import load_keras_minixception
-
     keras = load_keras_minixception()
     model = MiniXception(num_classes=num_classes)
     model.load_state_dict(keras.state_dict())
@@ -231,7 +230,6 @@ def seed_spread(data: FaceSet, start: nn.Module, control_start: nn.Module, confi
     PrivateTest: one row per seed with disgust recall and macro-F1 of both and the fix's own effect
     (``d_recall`` = after - control disgust recall, ``d_macro_f1``). ``done`` = ``{seed: (after, control)}`` models
     already trained (the notebook's main run), reused instead of retrained."""
-    from dataclasses import replace
 
     private = data.split("PrivateTest")
     rows = []

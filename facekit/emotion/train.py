@@ -40,13 +40,14 @@ from facekit.emotion.metrics import predict
 from facekit.emotion.xception import MiniXception, preprocess
 from facekit.io import atomic_write_bytes, load_checkpoint, save_checkpoint, sweep_temp_files
 from facekit.runtime import adapt_threads
+import hashlib
 
 #: The evaluation sets of every epoch: history column prefix -> FER2013 split.
-EVAL_SPLITS: dict[str, str] = {"public": "PublicTest", "private": "PrivateTest"}
+_EVAL_SPLITS: dict[str, str] = {"public": "PublicTest", "private": "PrivateTest"}
 
 
 #: Learning-rate schedules of :class:`TrainConfig`.
-SCHEDULES: tuple[str, ...] = ("cosine", "constant")
+_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 
 
 def scheduled_lr(lr: float, schedule: str, progress: float) -> float:
@@ -56,7 +57,7 @@ def scheduled_lr(lr: float, schedule: str, progress: float) -> float:
         return lr
     if schedule == "cosine":
         return lr * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
-    raise ValueError(f"Unknown learning-rate schedule {schedule!r}; use one of {', '.join(SCHEDULES)}.")
+    raise ValueError(f"Unknown learning-rate schedule {schedule!r}; use one of {', '.join(_SCHEDULES)}.")
 
 
 class TrainingDiverged(RuntimeError):
@@ -66,7 +67,6 @@ class TrainingDiverged(RuntimeError):
 @dataclass
 class TrainConfig:
     """The training recipe (defaults = the public starter's plus a cosine schedule). Stored in every checkpoint."""
-
     epochs: int = 20                  # total epochs (a resumed run continues up to this number)
     batch_size: int = 128             # faces per SGD step
     lr: float = 0.01                  # SGD learning rate (the peak rate under a schedule)
@@ -90,8 +90,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"TrainConfig.lr must be positive, got {self.lr}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"TrainConfig.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.schedule not in _SCHEDULES:
+            raise ValueError(f"TrainConfig.schedule must be one of {', '.join(_SCHEDULES)}, got {self.schedule!r}")
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -167,7 +167,7 @@ class Trainer:
         if len(self.train_set) == 0:
             raise ValueError(f"{self.data.source}: the data set has no 'Training' rows; FaceSet.usage must mark "
                              "training faces with 0 (SPLITS index of 'Training').")
-        self.eval_sets = {key: self.data.split(split) for key, split in EVAL_SPLITS.items()}
+        self.eval_sets = {key: self.data.split(split) for key, split in _EVAL_SPLITS.items()}
         if self.model is None:
             torch.manual_seed(cfg.seed)
             self.model = MiniXception(num_classes=len(EMOTIONS), bn_momentum=cfg.bn_momentum)
@@ -300,7 +300,6 @@ class Trainer:
     def data_fingerprint(self) -> str:
         """The data in a few characters (faces, and a hash of labels, splits and every n-th face): a resumed run
         must train on the same faces."""
-        import hashlib
 
         d = self.data
         h = hashlib.sha1(d.emotion.numpy().tobytes() + d.usage.numpy().tobytes())

@@ -32,9 +32,9 @@ PIXEL_CENTER = 0.5
 PIXEL_SCALE = 0.5
 
 #: Channels of the four residual blocks (Figure 1).
-BLOCK_CHANNELS = (16, 32, 64, 128)
+_BLOCK_CHANNELS = (16, 32, 64, 128)
 #: Channels of the two stem convolutions.
-STEM_CHANNELS = 8
+_STEM_CHANNELS = 8
 
 
 def preprocess(images: torch.Tensor) -> torch.Tensor:
@@ -154,8 +154,8 @@ class MiniXception(nn.Module):
         # Task 1 Q1: MiniXception layers: stem (STEM_CHANNELS), block1..block4 (BLOCK_CHANNELS), last_conv 3x3 to
         # num_classes (padding 1, bias) and gap (global average pooling).
         ### BEGIN SOLUTION
-        self.stem = Stem(in_channels, STEM_CHANNELS, bn_momentum, bn_eps)
-        channels = (STEM_CHANNELS, *BLOCK_CHANNELS)
+        self.stem = Stem(in_channels, _STEM_CHANNELS, bn_momentum, bn_eps)
+        channels = (_STEM_CHANNELS, *_BLOCK_CHANNELS)
         self.block1 = XceptionBlock(channels[0], channels[1], bn_momentum, bn_eps)
         self.block2 = XceptionBlock(channels[1], channels[2], bn_momentum, bn_eps)
         self.block3 = XceptionBlock(channels[2], channels[3], bn_momentum, bn_eps)
@@ -180,11 +180,6 @@ class MiniXception(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.gap(self.features(x)).flatten(1)
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def layer_table(model: nn.Module, input_size: int | tuple[int, int] = 48, in_channels: int | None = None) -> pd.DataFrame:

@@ -21,6 +21,9 @@ import torch
 from torch import nn
 
 from facekit.runtime import adapt_threads
+from facekit.emotion.xception import deprocess
+from tqdm.auto import tqdm
+import pandas as pd
 
 #: CAM methods by name -> class name in ``pytorch_grad_cam``.
 METHODS: dict[str, str] = {
@@ -35,7 +38,7 @@ METHODS: dict[str, str] = {
 
 def cam_class(method: str):
     """The ``pytorch_grad_cam`` class for a method name (see :data:`METHODS`)."""
-    import pytorch_grad_cam
+    import pytorch_grad_cam  # lazy: grad-cam loads only when a map is drawn
 
     key = method.lower().replace("-", "").replace("_", "").replace(" ", "")
     if key not in METHODS:
@@ -80,6 +83,7 @@ def compute_cams(model: nn.Module, x: torch.Tensor, targets=None, method: str = 
 
     Each map is scaled to a maximum of 1 by the package (all-zero when the class has no positive evidence there).
     """
+    # lazy: grad-cam loads only when a map is drawn
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     _check_input(x)
@@ -100,7 +104,7 @@ def compute_cams(model: nn.Module, x: torch.Tensor, targets=None, method: str = 
 
 def guided_backprop(model: nn.Module, x: torch.Tensor, targets=None) -> np.ndarray:
     """Guided backpropagation (N, H, W): gradients of each target logit w.r.t. the input through 'guided' ReLUs."""
-    from pytorch_grad_cam import GuidedBackpropReLUModel
+    from pytorch_grad_cam import GuidedBackpropReLUModel  # lazy: grad-cam loads only when a map is drawn
 
     _check_input(x)
     was_training = model.training
@@ -146,8 +150,6 @@ class Explanation:
 def guided_gradcam(model: nn.Module, x: torch.Tensor, targets=None, method: str = "gradcam",
                    layer: str = "last_conv") -> Explanation:
     """Predictions, guided backprop, CAM and guided Grad-CAM (their product) for a batch."""
-    from facekit.emotion.xception import deprocess
-
     _check_input(x)
     was_training = model.training
     model.eval()
@@ -163,7 +165,7 @@ def guided_gradcam(model: nn.Module, x: torch.Tensor, targets=None, method: str 
 
 def cam_overlay(face: np.ndarray, cam: np.ndarray, image_weight: float = 0.5) -> np.ndarray:
     """RGB uint8 overlay of a [0, 1] CAM on a uint8 gray face (the package's ``show_cam_on_image``)."""
-    from pytorch_grad_cam.utils.image import show_cam_on_image
+    from pytorch_grad_cam.utils.image import show_cam_on_image  # lazy: grad-cam loads only when a map is drawn
 
     rgb = np.repeat((face.astype(np.float32) / 255.0)[..., None], 3, axis=2)
     return show_cam_on_image(rgb, np.clip(cam, 0, 1), use_rgb=True, image_weight=image_weight)
@@ -171,7 +173,7 @@ def cam_overlay(face: np.ndarray, cam: np.ndarray, image_weight: float = 0.5) ->
 
 def gradient_image(grad: np.ndarray) -> np.ndarray:
     """uint8 picture of a gradient map (the package's ``deprocess_image``: mean 0.5, 0.1 per std)."""
-    from pytorch_grad_cam.utils.image import deprocess_image
+    from pytorch_grad_cam.utils.image import deprocess_image  # lazy: grad-cam loads only when a map is drawn
 
     return deprocess_image(np.asarray(grad, dtype=np.float32))
 
@@ -223,7 +225,8 @@ def road_scores(model: nn.Module, x: torch.Tensor, cams: np.ndarray, targets,
 
     Positive = removing what the CAM calls important hurts the target class's softmax more than removing the rest.
     """
-    from pytorch_grad_cam.metrics.road import ROADCombined
+    from pytorch_grad_cam.metrics.road import ROADCombined  # lazy: grad-cam loads only when a map is drawn
+    # lazy: grad-cam loads only when a map is drawn
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 
     _check_input(x)
@@ -251,8 +254,6 @@ def score_explanations(model: nn.Module, x: torch.Tensor, labels, masks: np.ndar
     solve per image and percentile, ~0.2 s), so it is computed for about ``road_n`` images only, the first ones of
     each class in turn (all when ``None``, none when 0); the other rows hold NaN.
     """
-    import pandas as pd
-    from tqdm.auto import tqdm
 
     labels = np.asarray(labels.tolist() if hasattr(labels, "tolist") else labels, dtype=np.int64)
     masks = np.asarray(masks).astype(bool)
@@ -287,7 +288,6 @@ def score_explanations(model: nn.Module, x: torch.Tensor, labels, masks: np.ndar
 def summarize_scores(scores):
     """Mean region share (over non-empty CAMs), pointing-game hit rate, share of empty CAMs, chance and ROAD per
     (method, layer) and emotion, plus 'all'."""
-    import pandas as pd
 
     cols = ["region_share", "pointing_hit", "empty_cam", "chance", "road"]
     per = scores.groupby(["method", "layer", "emotion"], sort=False)[cols].mean().reset_index()

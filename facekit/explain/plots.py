@@ -21,7 +21,7 @@ def plot_guided_gradcam(expl: Explanation, names=None, true_labels=None, class_n
                         title: str | None = None, notes=None):
     """One row per image: face (name, true label), prediction + probability, guided backprop, CAM overlay,
     guided Grad-CAM. ``true_labels`` are class indices or names (``None`` entries show "?")."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     n = len(expl.faces)
     fig, axes = plt.subplots(n, 4, figsize=(8.4, 2.15 * n + (0.4 if title else 0)), squeeze=False)
@@ -55,7 +55,7 @@ def plot_guided_gradcam(expl: Explanation, names=None, true_labels=None, class_n
 
 def plot_cam_grid(faces: np.ndarray, cams: dict, names=None):
     """Rows = images, columns = the face then one CAM overlay per key of ``cams`` ({"label": (N, H, W)})."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     n, keys = len(faces), list(cams)
     fig, axes = plt.subplots(n, len(keys) + 1, figsize=(1.7 * (len(keys) + 1), 1.75 * n), squeeze=False)
@@ -76,8 +76,8 @@ def plot_cam_grid(faces: np.ndarray, cams: dict, names=None):
 
 def plot_region_scores(summary):
     """Seaborn bars: region share (with chance as a marker) and pointing-game hit rate per emotion and method/layer."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
+    import seaborn as sns  # lazy: plotting only
 
     data = summary[summary["emotion"] != "all"].copy()
     data["method @ layer"] = data["method"] + " @ " + data["layer"]
@@ -102,7 +102,7 @@ def plot_region_scores(summary):
 def plot_before_after(table):
     """Bars of per-class recall and summary metrics, one colour per model (``table``: rows = metrics, columns =
     models such as ``before``, ``control``, ``after``)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     fig, ax = plt.subplots(figsize=(10, 3.6))
     shown = table.drop(index=[i for i in table.index if str(i).startswith("predicted")])
@@ -138,8 +138,8 @@ def missing_bar_notes(table) -> list[str]:
 
 def browse_cams(faces: np.ndarray, cams: dict, names=None):
     """An ipywidgets browser over already computed CAMs: pick a face and a method/layer (nothing is recomputed)."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
+    import ipywidgets as widgets  # lazy: widgets exist only in a notebook front end
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     keys = list(cams)
     face = widgets.IntSlider(0, 0, len(faces) - 1, description="face")

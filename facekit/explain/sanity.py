@@ -19,9 +19,15 @@ import torch
 from torch import nn
 
 from facekit.explain.cam import compute_cams, guided_backprop
+from facekit.data.fer import EMOTIONS
+from facekit.emotion.xception import preprocess
+from facekit.explain.cam import score_explanations
+from facekit.explain.cam import summarize_scores
+from facekit.explain.cases import emotion_region_masks
+from facekit.explain.cases import held_out_faces
 
 #: The MiniXception's layers from the top (output) down: the order of the cascading randomisation.
-CASCADE: tuple[str, ...] = ("last_conv", "block4", "block3", "block2", "block1", "stem")
+_CASCADE: tuple[str, ...] = ("last_conv", "block4", "block3", "block2", "block1", "stem")
 
 #: A rank correlation above this after the top layers are randomised means "the map hardly changed".
 UNCHANGED = 0.5
@@ -51,10 +57,6 @@ def select_explainer(model: nn.Module, candidates, n_per_class: int = 10, seed: 
     """Score each (method, layer) in ``candidates`` on ``n_per_class`` freshly rendered synthetic faces per emotion
     (render ``seed``; neutral left out) and return :func:`choose_explainer`'s choice and the summary table. Reads
     no file: the faces come from the generator, never from ``data/test`` or ``data/test2``."""
-    from facekit.data.fer import EMOTIONS
-    from facekit.emotion.xception import preprocess
-    from facekit.explain.cam import score_explanations, summarize_scores
-    from facekit.explain.cases import emotion_region_masks, held_out_faces
 
     faces = held_out_faces(n_per_class, seed=seed)
     scores = score_explanations(model, preprocess(faces.images), faces.clean_emotion, emotion_region_masks(faces),
@@ -99,7 +101,7 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (ra * rb).sum(1) / np.where(den > 0, den, 1), np.nan)
 
 
-def randomise_layer(model: nn.Module, name: str, seed: int = 0) -> None:
+def _randomise_layer(model: nn.Module, name: str, seed: int = 0) -> None:
     """Re-initialise every weight of the layer ``name`` in place (convolutions: Kaiming normal; BatchNorm: weight
     1, bias 0, running statistics reset), seeded."""
     gen = torch.Generator().manual_seed(seed)
@@ -117,7 +119,7 @@ def randomise_layer(model: nn.Module, name: str, seed: int = 0) -> None:
 
 
 def randomisation_check(model: nn.Module, x: torch.Tensor, targets=None, method: str = "gradcam",
-                        layer: str = "block3", cascade=CASCADE, seed: int = 0) -> pd.DataFrame:
+                        layer: str = "block3", cascade=_CASCADE, seed: int = 0) -> pd.DataFrame:
     """Cascading model randomisation: for k = 0 .. len(cascade), randomise the top k layers of a copy of ``model``
     and compare its guided backprop and its ``method @ layer`` CAM with those of the trained model, for the same
     target classes (default: the trained model's predictions). One row per step: ``randomised`` (the layer added
@@ -130,7 +132,7 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, targets=None, method:
     cam0 = compute_cams(model, x, classes, method=method, layer=layer)
     rows = [{"step": 0, "randomised": "none", "gb_rank_corr": 1.0, "cam_rank_corr": 1.0}]
     for k, name in enumerate(cascade, start=1):
-        randomise_layer(model, name, seed=seed + k)
+        _randomise_layer(model, name, seed=seed + k)
         gb = np.abs(guided_backprop(model, x, classes))
         cam = compute_cams(model, x, classes, method=method, layer=layer)
         rows.append({"step": k, "randomised": name, "gb_rank_corr": float(np.nanmean(rank_correlation(gb0, gb))),
@@ -140,7 +142,7 @@ def randomisation_check(model: nn.Module, x: torch.Tensor, targets=None, method:
 
 def plot_randomisation(table: pd.DataFrame, cam_name: str = "Grad-CAM"):
     """Rank correlation with the trained model's maps as more top layers are randomised."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     labels = ["trained"] + [f"+{n}" for n in table["randomised"].iloc[1:]]

@@ -12,8 +12,9 @@ from facekit.fau.demo import (AU_LABELS, AUBrowser, FAUResults, au_region_refere
                               variation_summary)
 from facekit.fau.heatmaps import make_heatmaps, read_intensities
 from facekit.fau.metrics import icc, icc31, mae, pcc, score_aus, score_domains
+from facekit.runtime import count_parameters
 from facekit.fau.model import (ALL_AUS, FAU_AUS, Bottleneck, CheckpointMismatchError, FAUConfig, ResNet, build_fau_model,
-                               count_parameters, load_fau_model, load_fau_weights)
+                               load_fau_model, load_fau_weights)
 from facekit.fau.points import AU_POINTS
 from facekit.fau.register import register_face
 from facekit.fau.train import predict_intensities, pretrain_fau

@@ -44,6 +44,15 @@ import pandas as pd
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
 from facekit.emotion.metrics import wilson_interval
+from facekit.emotion import predict
+from facekit.emotion import summarize
+from facekit.fau.model import FAU_AUS
+from facekit.fau.train import predict_intensities
+from facekit.synth import AUS
+from facekit.synth import render_faces
+from collections import Counter
+import textwrap
+import torch
 
 #: EMFACS prototypes: emotion -> the AUs that must be present (see the module docstring for the source).
 EMFACS_PROTOTYPES: dict[str, tuple[int, ...]] = {
@@ -60,7 +69,6 @@ ACTIVE_THRESHOLD = 1.0
 
 
 def _synth_aus() -> tuple[int, ...]:
-    from facekit.synth import AUS
 
     return tuple(int(a) for a in AUS)
 
@@ -141,7 +149,6 @@ def explain_rules(au_row, aus: Sequence[int] | None = None, threshold: float = A
 @dataclass
 class AUClassifier:
     """A multinomial logistic regression from AU intensities to the seven emotions (fit with :func:`fit_au_classifier`)."""
-
     aus: tuple[int, ...]
     model: object
     mean: np.ndarray
@@ -184,6 +191,7 @@ class AUClassifier:
 
 def fit_au_classifier(au, labels, aus: Sequence[int] | None = None, C: float = 1.0, seed: int = 0) -> AUClassifier:
     """Fit a standardised multinomial logistic regression on AU vectors (columns named by ``aus``)."""
+    # lazy: scikit-learn pulls in SciPy (slow), needed only for metrics
     from sklearn.linear_model import LogisticRegression
 
     x, aus = _as_matrix(au, aus)
@@ -210,9 +218,7 @@ def render_emotion_faces(n: int, seed: int, domain: str = "lab", size: int = 128
     The generator draws its random streams per chunk, so both sizes are rendered with the same chunk length; the
     two renderings then share identity, expression, pose and lighting (only the pixel noise differs).
     """
-    import torch
 
-    from facekit.synth import render_faces
 
     if int(size) == 48:
         raise ValueError("render_emotion_faces: size is the FAU model's input size; the 48 px twin is always made.")
@@ -232,7 +238,6 @@ def render_emotion_faces(n: int, seed: int, domain: str = "lab", size: int = 128
 def predict_direct(emotion_model, faces: FaceSet) -> np.ndarray:
     """Task 1's mini-Xception on 48 px faces (the 48 px set of :func:`render_emotion_faces`): label indices into
     :data:`EMOTIONS`."""
-    from facekit.emotion import predict
 
     return predict(emotion_model, faces.images).pred.numpy()
 
@@ -240,15 +245,12 @@ def predict_direct(emotion_model, faces: FaceSet) -> np.ndarray:
 def predict_fau_aus(fau_model, faces: FaceSet) -> np.ndarray:
     """The FAU model's (N, A) intensities of its AUs (``fau_model.config.aus``: AU6, AU10, AU12, AU14, AU17 for the
     demo model, all 17 for ``FAUConfig.all_aus()``) on the large faces of :func:`render_emotion_faces`."""
-    from facekit.fau.train import predict_intensities
 
     return predict_intensities(fau_model, faces.images.numpy())
 
 
 def fau_columns(au17, aus: Sequence[int] | None = None) -> np.ndarray:
     """The columns of ``aus`` (default the five FAU-model AUs 6, 10, 12, 14, 17) out of a 17-column ground truth."""
-    from facekit.fau.model import FAU_AUS
-
     every = _synth_aus()
     return np.asarray(au17)[:, [every.index(a) for a in (aus if aus is not None else FAU_AUS)]]
 
@@ -256,7 +258,6 @@ def fau_columns(au17, aus: Sequence[int] | None = None) -> np.ndarray:
 def compare_methods(predictions: dict, truth: dict) -> pd.DataFrame:
     """``{(method, domain): labels}`` and ``{domain: true labels}`` -> one row per (method, domain) with accuracy,
     macro-F1, balanced accuracy and per-class recall (:func:`facekit.emotion.summarize`)."""
-    from facekit.emotion import summarize
 
     rows = []
     for (method, domain), pred in predictions.items():
@@ -268,15 +269,13 @@ def compare_methods(predictions: dict, truth: dict) -> pd.DataFrame:
 
 def top_confusions(truth, pred, k: int = 3) -> str:
     """The ``k`` most frequent errors as text, e.g. ``"fear->surprise 21, sad->neutral 17"``."""
-    from collections import Counter
-
     errors = Counter((EMOTIONS[t], EMOTIONS[p]) for t, p in zip(np.asarray(truth), np.asarray(pred)) if t != p)
     return ", ".join(f"{t}->{p} {c}" for (t, p), c in errors.most_common(k)) or "none"
 
 
 def plot_recall(table: pd.DataFrame, domain: str):
     """Grouped bars: per-class recall of every method in one domain. Returns the Figure."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     sub = table.xs(domain, level="domain")[[f"recall_{e}" for e in EMOTIONS]]
     sub.columns = list(EMOTIONS)
@@ -292,9 +291,7 @@ def plot_recall(table: pd.DataFrame, domain: str):
 
 def plot_explained_faces(images, captions: list[str], title: str = "", ncols: int = 4):
     """A grid of faces, each with a multi-line caption (e.g. the truth and every method's explained answer)."""
-    import textwrap
-
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     n = len(captions)
     nrows = (n + ncols - 1) // ncols

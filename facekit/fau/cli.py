@@ -5,13 +5,22 @@ import argparse
 import sys
 import time
 
+from facekit.argtypes import int_list
+from facekit.argtypes import non_negative_float
+from facekit.argtypes import positive_float
+from facekit.argtypes import positive_int
+from facekit.argtypes import seed_int
+from facekit.fau.model import FAUConfig
+from facekit.fau.train import FAUTrainingDiverged
+from facekit.fau.train import pretrain_fau
+from facekit.fau.train import slim_checkpoint
+from facekit.io import check_output
+from facekit.io import resume_note
+from facekit import paths
+from facekit.runtime import set_threads
+
 
 def _cmd_train_fau(args: argparse.Namespace) -> int:
-    from facekit.fau.model import FAUConfig
-    from facekit.fau.train import FAUTrainingDiverged, pretrain_fau, slim_checkpoint
-    from facekit.io import check_output, resume_note
-    from facekit.paths import checkpoint_dir, shipped_checkpoint_dir
-    from facekit.runtime import set_threads
 
     set_threads(args.threads)
     if args.skin_tone is not None and not args.robust:
@@ -29,7 +38,7 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
         config = FAUConfig(**{**config.to_dict(), "patch_attention": True})
     name = args.name or ("fau_resnet" + ("_allau" if args.all_aus else "_robust" if args.robust else "")
                          + ("_patchattn" if args.patch_attention else ""))
-    ckpt = args.out or str(checkpoint_dir() / f"{name}_train.pt")
+    ckpt = args.out or str(paths.checkpoint_dir() / f"{name}_train.pt")
     try:  # an unwritable --out must fail now, not after the first epoch
         # the default build/ file is facekit's own and --resume continues a file; any other existing file the user
         # named (a shipped checkpoint above all) is replaced only with --force
@@ -57,7 +66,7 @@ def _cmd_train_fau(args: argparse.Namespace) -> int:
     print(scores.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"facekit train-fau: {wall:.0f} s wall; checkpoint {ckpt}")
     if args.ship:
-        dst = shipped_checkpoint_dir() / f"{name}.pt"
+        dst = paths.shipped_checkpoint_dir() / f"{name}.pt"
         try:  # refuses non-finite weights or scores: the shipped file then stays as it was
             slim_checkpoint(ckpt, dst, wall_seconds=wall, command=" ".join(["facekit", *sys.argv[1:]]))
         except ValueError as exc:
@@ -75,7 +84,6 @@ def _fraction(text: str) -> float:
 
 
 def add_command(subparsers) -> None:
-    from facekit.argtypes import int_list, non_negative_float, positive_float, positive_int, seed_int
 
     p = subparsers.add_parser("train-fau", help="pretrain the FAU heatmap model on generated lab faces "
                                                 "(or train it on real AU labels)")

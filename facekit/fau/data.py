@@ -18,8 +18,21 @@ import torch
 from facekit.data.faceset import FaceSet
 from facekit.fau.model import FAU_AUS
 from facekit.fau.points import au_points, template_points
+from facekit.data.images import imread
+from facekit.data.loaders import DataError
+from facekit.data.loaders import au_column
+from facekit.data.loaders import duplicate_columns
+from facekit.data.loaders import is_number
+from facekit.fau.register import register_face
+from facekit.io import atomic_write_bytes
+from facekit.io import atomic_write_text
+from facekit import paths
+from facekit.synth import AUS
+from facekit.synth import make_au_dataset
+from facekit.synth import render_faces
+from facekit.synth.facs import sample_independent_aus
 
-LABEL_COLUMNS = tuple(f"AU{a}" for a in FAU_AUS)
+_LABEL_COLUMNS = tuple(f"AU{a}" for a in FAU_AUS)
 
 
 def to_input(images, in_channels: int = 1, size: int | None = None) -> torch.Tensor:
@@ -38,8 +51,6 @@ def to_input(images, in_channels: int = 1, size: int | None = None) -> torch.Ten
 
 def au_columns(au, aus=FAU_AUS) -> np.ndarray:
     """(N, 17) generator AU array (facekit.synth.AUS order) -> (N, A) columns of ``aus`` (default AU6/10/12/14/17)."""
-    from facekit.synth import AUS
-
     cols = [list(AUS).index(a) for a in aus]
     return np.asarray(au, dtype=np.float32)[:, cols]
 
@@ -63,14 +74,11 @@ def make_au_data(n: int, seed: int, domain: str = "lab", size: int = 128, color:
     ``as_lab`` (wild faces only; traits of :data:`facekit.synth.WILD_FACTORS`) draws those traits from lab's ranges:
     the same faces and AUs, one trait changed.
     """
-    from facekit.synth import make_au_dataset
 
     aus = tuple(int(a) for a in aus)
     if set(aus) <= set(FAU_AUS):
         batch = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color, as_lab=as_lab)
         return _with_au_points(batch, source=domain, aus=aus)
-    from facekit.synth import AUS, render_faces
-    from facekit.synth.facs import sample_independent_aus
 
     base = make_au_dataset(n, seed=seed, domain=domain, size=size, color=color, as_lab=as_lab)
     g = torch.Generator().manual_seed(9173 * int(seed) + (0 if domain == "lab" else 1))
@@ -93,9 +101,8 @@ def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | Non
     AU6_r_y, ...`` in the pixels of the resized ``size`` x ``size`` image; without them the faces are assumed
     registered (``register=True`` registers them with the Haar cascades first) and the template points are used.
     """
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
-    from facekit.data.images import imread
 
     csv_path = Path(csv_path)
     if not csv_path.is_file():
@@ -111,7 +118,6 @@ def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | Non
         if img is None:
             raise FileNotFoundError(f"{csv_path} line {row_no}: cannot read image {file}.")
         if register:
-            from facekit.fau.register import register_face
 
             img = register_face(img, size=size).image
         else:
@@ -119,7 +125,7 @@ def load_au_csv(csv_path: str | os.PathLike, image_root: str | os.PathLike | Non
         images.append(img[..., ::-1].transpose(2, 0, 1) if color else img)
         if has_points:
             pts.append(np.asarray([getattr(row, c) for c in point_cols], dtype=np.float32).reshape(5, 2, 2))
-    inten = df[list(LABEL_COLUMNS)].to_numpy(np.float32)
+    inten = df[list(_LABEL_COLUMNS)].to_numpy(np.float32)
     points = np.stack(pts) if has_points else np.repeat(template_points(size)[None], len(df), axis=0)
     names = [Path(p).stem for p in df["path"].astype(str)]
     return FaceSet(torch.from_numpy(np.stack(images)), au=torch.from_numpy(inten), aus=FAU_AUS,
@@ -130,12 +136,11 @@ def _read_au_table(csv_path: Path) -> pd.DataFrame:
     """The AU CSV with canonical column names (``AU06`` -> ``AU6``) and every intensity and point checked: a
     :class:`facekit.data.loaders.DataError` names the row, the column and the fix (no row is dropped silently:
     an unknown intensity would train the model towards 0)."""
-    from facekit.data.loaders import DataError, au_column, duplicate_columns, is_number
 
     try:
         raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
-        raise DataError(f"{csv_path} is empty: expected a header 'path,{','.join(LABEL_COLUMNS)}' and one row per "
+        raise DataError(f"{csv_path} is empty: expected a header 'path,{','.join(_LABEL_COLUMNS)}' and one row per "
                         "face.") from None
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise DataError(f"Cannot read {csv_path} as a CSV ({type(exc).__name__}: {exc}).") from exc
@@ -144,18 +149,18 @@ def _read_au_table(csv_path: Path) -> pd.DataFrame:
     if clash:
         raise DataError(f"{csv_path}: {clash}")
     raw.columns = canonical
-    need = ["path", *LABEL_COLUMNS]
+    need = ["path", *_LABEL_COLUMNS]
     absent = [c for c in need if c not in raw.columns]
     if absent:
-        raise DataError(f"{csv_path}: missing columns {absent}; expected 'path' and {list(LABEL_COLUMNS)} "
+        raise DataError(f"{csv_path}: missing columns {absent}; expected 'path' and {list(_LABEL_COLUMNS)} "
                         f"(AU06 or AU6 both work; found {[str(c)[:40] for c in raw.columns]}).")
     if raw.empty:
         raise DataError(f"{csv_path} has a header but no rows: add one row per face.")
     point_cols = [f"AU{a}_{s}_{c}" for a in FAU_AUS for s in "lr" for c in "xy"]
     df = pd.DataFrame({"path": raw["path"].str.strip()})
-    for col in [*LABEL_COLUMNS, *(c for c in point_cols if c in raw.columns)]:
+    for col in [*_LABEL_COLUMNS, *(c for c in point_cols if c in raw.columns)]:
         values = pd.to_numeric(raw[col].str.strip(), errors="coerce").to_numpy(np.float64)
-        for i in np.flatnonzero(~np.isfinite(values) | ((values < 0) | (values > 5) if col in LABEL_COLUMNS
+        for i in np.flatnonzero(~np.isfinite(values) | ((values < 0) | (values > 5) if col in _LABEL_COLUMNS
                                                        else np.zeros(len(values), bool))):
             text = raw[col].iloc[i].strip()
             where = f"{csv_path} row {i + 1} (line {i + 2})"
@@ -173,18 +178,17 @@ def _read_au_table(csv_path: Path) -> pd.DataFrame:
 
 # --- the shipped test faces (data/fau/test, data/fau/test2) ---------------------------------------------------------
 
-TEST_SETS = {"test": ("lab", 2024), "test2": ("wild", 2025)}
+_TEST_SETS = {"test": ("lab", 2024), "test2": ("wild", 2025)}
 """Folder name -> (generator domain, seed) of the shipped test faces."""
 
 
 def write_test_faces(folder: str | os.PathLike, domain: str, seed: int, n: int = 5, size: int = 128) -> Path:
     """Render ``n`` faces and write ``subject_<i>.png`` + ``labels.csv`` (path, AU intensities, points) to ``folder``.
 
-    This regenerates ``data/fau/test`` (``lab``) and ``data/fau/test2`` (``wild``): see :data:`TEST_SETS`.
+    This regenerates ``data/fau/test`` (``lab``) and ``data/fau/test2`` (``wild``): see :data:`_TEST_SETS`.
     """
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
-    from facekit.io import atomic_write_bytes, atomic_write_text
 
     data = make_au_data(n, seed=seed, domain=domain, size=size)
     folder = Path(folder)
@@ -193,7 +197,7 @@ def write_test_faces(folder: str | os.PathLike, domain: str, seed: int, n: int =
         name = f"subject_{i + 1}"
         ok, png = cv2.imencode(".png", data.images[i].numpy())
         atomic_write_bytes(folder / f"{name}.png", png.tobytes())
-        row = {"path": f"{name}.png", **{c: round(float(v), 3) for c, v in zip(LABEL_COLUMNS, data.au[i].numpy())}}
+        row = {"path": f"{name}.png", **{c: round(float(v), 3) for c, v in zip(_LABEL_COLUMNS, data.au[i].numpy())}}
         for j, a in enumerate(FAU_AUS):
             for k, s in enumerate("lr"):
                 row[f"AU{a}_{s}_x"] = round(float(data.points[i, j, k, 0].numpy()), 2)
@@ -203,19 +207,9 @@ def write_test_faces(folder: str | os.PathLike, domain: str, seed: int, n: int =
     return folder
 
 
-def regenerate_test_sets(root: str | os.PathLike | None = None) -> list[Path]:
-    """Rewrite ``data/fau/test`` and ``data/fau/test2`` from the generator (:data:`TEST_SETS`)."""
-    from facekit.paths import data_dir
-
-    root = Path(root) if root else data_dir("fau")
-    return [write_test_faces(root / name, domain, seed) for name, (domain, seed) in TEST_SETS.items()]
-
-
 def load_test_faces(name: str = "test", root: str | os.PathLike | None = None, size: int = 128) -> FaceSet:
     """The shipped test faces ``data/fau/<name>/`` (labels.csv + PNGs) as a FaceSet with ``au`` and ``points``."""
-    from facekit.paths import data_dir
-
-    folder = Path(root) / name if root else data_dir("fau", name)
+    folder = Path(root) / name if root else paths.data_dir("fau", name)
     data = load_au_csv(folder / "labels.csv", size=size)
     data.source = name
     return data

@@ -16,6 +16,13 @@ import torch
 
 from facekit.fau.model import FAU_AUS
 from facekit.plotting import add_colorbar, show_image
+from facekit.assets import au_region_map_path
+from facekit.fau.heatmaps import peak_locations
+from facekit.fau.heatmaps import read_intensities
+from facekit.fau.points import AU_POINTS
+from facekit.fau.train import predict_heatmaps
+from facekit.io import save_fig
+import html
 
 AU_NAMES = {6: "cheek raiser", 10: "upper lip raiser", 12: "lip corner puller", 14: "dimpler", 17: "chin raiser"}
 AU_LABELS = [f"AU{a}" for a in FAU_AUS]
@@ -56,9 +63,6 @@ class FAUResults:
 
 def predict_results(model, images, names, true=None, title: str = "", notes=None) -> FAUResults:
     """Run the model on uint8 faces and collect everything the demo shows."""
-    from facekit.fau.heatmaps import read_intensities
-    from facekit.fau.train import predict_heatmaps
-
     images = np.asarray(images)
     hm = predict_heatmaps(model, images)
     pred = read_intensities(hm, model.config.maps_per_au).numpy()
@@ -73,7 +77,7 @@ def _au_title(res: FAUResults, i: int, j: int) -> str:
     return t
 
 
-def draw_overlay(ax, res: FAUResults, i: int, j: int, opacity: float = 0.5) -> None:
+def _draw_overlay(ax, res: FAUResults, i: int, j: int, opacity: float = 0.5) -> None:
     """Face ``i`` with AU ``j``'s heatmap over it (colour scale 0-5, so a faint map means a weak AU)."""
     show_image(ax, res.images[i])
     ax.imshow(np.clip(res.au_map(i, j), 0, 5), cmap="jet", alpha=float(opacity), vmin=0, vmax=5)
@@ -86,7 +90,7 @@ def subject_figure(res: FAUResults, i: int, opacity: float = 0.5):
     show_image(axes[0], res.images[i])
     axes[0].set_title(res.names[i], fontsize=9)
     for j in range(len(FAU_AUS)):
-        draw_overlay(axes[j + 1], res, i, j, opacity)
+        _draw_overlay(axes[j + 1], res, i, j, opacity)
     fig.tight_layout()
     add_colorbar(fig, axes[1:], vmin=0, vmax=5, label="AU intensity (0-5)")
     return fig
@@ -95,7 +99,6 @@ def subject_figure(res: FAUResults, i: int, opacity: float = 0.5):
 def save_visualize(res: FAUResults, folder: str = "visualize", out_dir=None) -> list:
     """Save one overlay figure per subject as ``<out>/<folder>/<subject>.png`` (like the assignment's
     ``visualize/``); returns the paths."""
-    from facekit.io import save_fig
 
     paths = []
     for i, name in enumerate(res.names):
@@ -108,7 +111,7 @@ def save_visualize(res: FAUResults, folder: str = "visualize", out_dir=None) -> 
 def table_figure(table: pd.DataFrame, title: str = "", highlight: str | None = "AU17"):
     """Seaborn heatmap of an intensity table (0-5 scale, values written in); the row or column ``highlight`` (an
     AU or a subject) is boxed in red."""
-    import seaborn as sns
+    import seaborn as sns  # lazy: plotting only
 
     fig, ax = plt.subplots(figsize=(1.1 * table.shape[1] + 2, 0.45 * table.shape[0] + 1.4))
     sns.heatmap(table, annot=True, fmt=".2f", vmin=0, vmax=5, cmap="viridis", ax=ax, cbar_kws={"label": "intensity"})
@@ -132,7 +135,7 @@ def grid_figure(res: FAUResults, opacity: float = 0.5, max_subjects: int = 10):
         show_image(axes[i, 0], res.images[i])
         axes[i, 0].set_title(res.names[i], fontsize=8)
         for j in range(len(FAU_AUS)):
-            draw_overlay(axes[i, j + 1], res, i, j, opacity)
+            _draw_overlay(axes[i, j + 1], res, i, j, opacity)
     fig.tight_layout()
     add_colorbar(fig, axes[:, 1:], vmin=0, vmax=5, label="AU intensity (0-5)")
     return fig
@@ -141,7 +144,6 @@ def grid_figure(res: FAUResults, opacity: float = 0.5, max_subjects: int = 10):
 def peak_distances(res: FAUResults, points) -> pd.DataFrame:
     """Distance (image pixels) from each AU map's peak to the true point it should sit on, per subject and AU
     (mean of left and right); only meaningful where the AU is present."""
-    from facekit.fau.heatmaps import peak_locations
 
     hm = torch.as_tensor(res.heatmaps)
     scale = res.images.shape[-1] / hm.shape[-1]
@@ -182,7 +184,7 @@ class AUBrowser:
         else:
             j = list(FAU_AUS).index(au) if au in FAU_AUS else int(au)
         fig, ax = plt.subplots(figsize=(3.4, 3.6))
-        draw_overlay(ax, res, i, j, opacity)
+        _draw_overlay(ax, res, i, j, opacity)
         ax.set_title(f"{res.names[i]}: AU{FAU_AUS[j]} ({AU_NAMES[FAU_AUS[j]]})\n" + _au_title(res, i, j).replace(
             "\n", ", "), fontsize=9)
         fig.tight_layout()
@@ -199,10 +201,9 @@ class AUBrowser:
     def widget(self):
         """Dropdowns for subject and AU, a slider for opacity; a text line with the intensity (:meth:`describe`)
         and the output area with :meth:`render`."""
-        import html
 
-        import ipywidgets as w
-        from IPython.display import display
+        import ipywidgets as w  # lazy: widgets exist only in a notebook front end
+        from IPython.display import display  # lazy: display exists only inside a kernel
 
         subject = w.Dropdown(options=list(self.results.names), description="subject")
         au = w.Dropdown(options=AU_LABELS, value="AU17", description="AU")
@@ -227,8 +228,6 @@ class AUBrowser:
 def au_region_reference() -> pd.DataFrame:
     """Our two heatmap points per AU next to py-feat's ``au_region_map.json`` (muscles and mesh-region size): a real
     FACS reference for where each AU moves the face."""
-    from facekit.assets import au_region_map_path
-    from facekit.fau.points import AU_POINTS
 
     regions = json.loads(au_region_map_path().read_text())["regions"]
     rows = []
@@ -241,11 +240,11 @@ def au_region_reference() -> pd.DataFrame:
 
 
 #: An AU intensity at or above this (on the 0-5 scale) is read as a clear activation.
-CLEAR_AU = 2.0
+_CLEAR_AU = 2.0
 
 
 def real_photo_au_text(table: pd.DataFrame, labels, au: str = "AU6", expected: str = "happy",
-                       clear: float = CLEAR_AU) -> str:
+                       clear: float = _CLEAR_AU) -> str:
     """Discuss one AU on the real photos from the numbers: ``table`` (subject x AU predicted intensities),
     ``labels`` (each photo's true emotion). ``au`` belongs to the ``expected`` emotion (AU6: happiness, EMFACS
     6+12). Rule: the photos of *other* emotions that read ``au`` >= ``clear``; if there are any and they read at

@@ -36,6 +36,20 @@ from facekit.data.faceset import FaceSet
 from facekit.fau.data import make_au_data
 from facekit.fau.folders import NO_LABELS, is_labelled, load_for_model
 from facekit.fau.labelfree import METHODS, adapt_batchnorm, pseudo_labels
+from facekit.fau.data import load_test_faces
+from facekit.fau.data import write_test_faces
+from facekit.fau.heatmaps import read_intensities
+from facekit.fau.metrics import score_aus
+from facekit.fau.model import fau_checkpoint
+from facekit.fau.model import load_fau_model
+from facekit.fau.train import evaluate
+from facekit.fau.train import make_batch
+from facekit.fau.train import predict_heatmaps
+from facekit.fau.train import predict_intensities
+from facekit.fau.train import train_fau
+from facekit.io import save_checkpoint
+from facekit import paths
+from facekit.runtime import seed_everything
 
 #: Generator domain and seed of the shipped few-shot faces ``data/fau/train`` (the FFHQ stand-in).
 FEWSHOT_SET = ("wild", 2026, 10)
@@ -46,17 +60,13 @@ COLLAPSE_STD = 0.05
 
 def write_fewshot_faces(folder: str | os.PathLike | None = None, n: int | None = None) -> Path:
     """Regenerate ``data/fau/train/``: ``n`` (default 10) ``wild`` faces (seed 2026) as PNGs + ``labels.csv``."""
-    from facekit.fau.data import write_test_faces
-    from facekit.paths import data_dir
-
     domain, seed, default_n = FEWSHOT_SET
-    return write_test_faces(Path(folder) if folder else data_dir("fau", "train"), domain, seed, n=n or default_n)
+    return write_test_faces(Path(folder) if folder else paths.data_dir("fau", "train"), domain, seed, n=n or default_n)
 
 
 def load_fewshot_faces(root: str | os.PathLike | None = None, size: int = 128) -> FaceSet:
     """The shipped handful ``data/fau/train/`` (or ``<root>/train/``) as a :class:`~facekit.data.FaceSet` with the
     generator's points."""
-    from facekit.fau.data import load_test_faces
 
     folder = Path(root) if root else None
     try:
@@ -71,9 +81,8 @@ def load_fewshot_sets(root, model, n_wild: int, wild_seed: int = 77) -> tuple[Fa
     (``wild``: ``n_wild`` generated faces, seed 77; the others ``<root>/test2/``, ``<root>/test/``). ``root`` None:
     the shipped ``data/fau/``. Folders without ``labels.csv`` (the course's) are read at the model's input format
     (:func:`facekit.fau.folders.load_for_model`)."""
-    from facekit.paths import data_dir
 
-    base = Path(root) if root else data_dir("fau")
+    base = Path(root) if root else paths.data_dir("fau")
     try:
         handful = load_for_model(base / "train", model)
     except FileNotFoundError as exc:
@@ -92,7 +101,6 @@ def labelled_sets(sets: dict[str, FaceSet]) -> dict[str, FaceSet]:
 def fewshot_loss(model, data: FaceSet, sigma: float = 2.0) -> float:
     """Heatmap MSE of ``model`` on ``data`` (eval mode, no augmentation): the training objective, measured cleanly
     (NaN for faces without labels)."""
-    from facekit.fau.train import make_batch
 
     if not is_labelled(data):
         return float("nan")
@@ -114,9 +122,6 @@ def tune_fewshot(checkpoint: str | os.PathLike, train: FaceSet, *, lr: float = 1
     ``train_loss`` with augmentation) plus ``clean_loss_before`` / ``clean_loss_after`` attributes measured by
     :func:`fewshot_loss` on the un-augmented handful (against the pseudo-labels for label-free tuning).
     """
-    from facekit.fau.model import load_fau_model
-    from facekit.fau.train import train_fau
-    from facekit.runtime import seed_everything
 
     if len(train) == 0:
         raise ValueError("tune_fewshot: the few-shot set is empty; regenerate data/fau/train (write_fewshot_faces).")
@@ -148,8 +153,6 @@ def prediction_spread(predictions) -> float:
 def score_model(model, sets: dict[str, FaceSet]) -> dict:
     """Mean ICC / MAE per evaluation set plus the prediction spread: ``{"test2_icc": ..., "test2_mae": ...}``
     (a set without labels gets its spread only)."""
-    from facekit.fau.metrics import score_aus
-    from facekit.fau.train import predict_intensities
 
     out = {}
     for name, data in sets.items():
@@ -175,8 +178,6 @@ def _run(checkpoint, train, sets, **kw) -> dict:
 def sweep_learning_rates(checkpoint, train: FaceSet, sets: dict[str, FaceSet], lrs: Iterable[float] = (1e-5, 5e-5, 2e-4, 1e-3),
                          seed: int = 0, **kw) -> pd.DataFrame:
     """Tune once per learning rate (same seed) and score each on ``sets``; one row per rate, first row = untuned."""
-    from facekit.fau.model import load_fau_model
-
     base = load_fau_model(checkpoint)
     rows = [{"lr": 0.0, "final_train_loss": float("nan"), "clean_loss_before": fewshot_loss(base, train),
              "clean_loss_after": fewshot_loss(base, train), **score_model(base, sets)}]
@@ -206,9 +207,6 @@ def summarise_seeds(table: pd.DataFrame, before: dict) -> pd.DataFrame:
 
 def save_tuned_model(model, path: str | os.PathLike, **extra) -> Path:
     """Write the tuned model (weights + FAUConfig + ``extra``) to ``path`` atomically (e.g. ``tuned_model.pth``)."""
-    from facekit.fau.model import fau_checkpoint
-    from facekit.io import save_checkpoint
-
     return save_checkpoint(fau_checkpoint(model, **extra), path)
 
 
@@ -219,10 +217,8 @@ def plot_heatmap_comparison(models: dict, data: FaceSet, points: bool = True):
 
     Models with patch attention get the faces' points (``points=True``) and show them as white crosses.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
-    from facekit.fau.heatmaps import read_intensities
-    from facekit.fau.train import predict_heatmaps
 
     n = len(data)
     fig, axes = plt.subplots(len(models), n, figsize=(1.9 * n + 0.8, 2.2 * len(models)), squeeze=False)
@@ -262,7 +258,7 @@ def plot_heatmap_comparison(models: dict, data: FaceSet, points: bool = True):
 
 def plot_sweep(sweep: pd.DataFrame, sets: Sequence[str]):
     """ICC, MAE and prediction spread against the learning rate (lr 0 = untuned, drawn at the left edge)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     tuned = sweep[sweep.index > 0]
     left = tuned.index.min() / 3 if len(tuned) else 1e-6
@@ -283,8 +279,6 @@ def plot_sweep(sweep: pd.DataFrame, sets: Sequence[str]):
 
 def before_after_table(before_model, after_model, sets: dict[str, FaceSet]) -> pd.DataFrame:
     """Per-AU ICC and MAE of two models on every set: index (set, AU), columns ``icc_before, icc_after, ...``."""
-    from facekit.fau.train import evaluate
-
     frames = {}
     for name, data in sets.items():
         b, a = evaluate(before_model, data), evaluate(after_model, data)
@@ -295,7 +289,7 @@ def before_after_table(before_model, after_model, sets: dict[str, FaceSet]) -> p
 
 def plot_seed_spread(seeds: pd.DataFrame, before: dict, sets: Sequence[str]):
     """One dot per seed (after tuning) next to the untuned value (black bar), for ICC and MAE of each set."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, metric in zip(axes, ("icc", "mae")):

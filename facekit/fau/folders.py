@@ -21,7 +21,9 @@ from facekit.fau.data import load_au_csv
 from facekit.fau.model import FAU_AUS
 from facekit.fau.points import template_points
 from facekit.kit_formats import checkpoint_label
-from facekit.paths import data_dir
+from facekit import paths
+from facekit.data.images import imread
+from facekit.io import atomic_write_bytes
 
 __all__ = ["NO_LABELS", "checkpoint_label", "face_set_label", "load_face_images", "load_for_model", "is_labelled", "save_starter_visualize",
            "model_input_format"]
@@ -49,7 +51,7 @@ def face_set_label(data: FaceSet, folder=None) -> str:
     where = Path(folder) if folder is not None else Path(data.meta.get("folder", data.source))
     labelled = "labelled" if is_labelled(data) else "no labels.csv"
     try:
-        shipped = where.resolve().relative_to(data_dir().resolve())
+        shipped = where.resolve().relative_to(paths.data_dir().resolve())
         return f"`data/{shipped.as_posix()}/` (the shipped synthetic faces, {labelled})"
     except ValueError:
         return f"`{where}` (your folder, {labelled})"
@@ -60,9 +62,8 @@ def load_face_images(folder: str | os.PathLike, size: int = 128, color: bool = F
     else grey (N, S, S)): with ``labels.csv`` its intensities and points (:func:`facekit.fau.data.load_au_csv`),
     without it NaN intensities and the template points (the faces are taken as aligned, as the course's are).
     The starters' outputs (``visualize/``, ``guided_gradcam.jpg``) are not faces and are left out."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
-    from facekit.data.images import imread
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -107,9 +108,8 @@ def save_starter_visualize(res, out_folder: str | os.PathLike, threshold: float 
     i.e. Pytorch-FAU's / 255): ``Subject{k}_AU{06,10,12,14,17}.png``, as ``run_demo.py`` writes them (map values
     under its 0.1 threshold zeroed, clipped at 5, scaled to 0-255, JET, averaged with the face, intensity written,
     halved in size). Written atomically; returns the paths."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
-    from facekit.io import atomic_write_bytes
 
     out_folder = Path(out_folder)
     paths = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-MAX_INTENSITY = 5.0
+_MAX_INTENSITY = 5.0
 
 
 def image_to_map(points: torch.Tensor, image_size: int, map_size: int) -> torch.Tensor:
@@ -55,7 +55,7 @@ def read_intensities(heatmaps: torch.Tensor, maps_per_au: int = 2, clip: bool = 
                          f"got {tuple(heatmaps.shape)}.")
     peaks = heatmaps.flatten(2).amax(dim=2)                               # (B, A * P)
     values = peaks.view(peaks.shape[0], -1, maps_per_au).mean(dim=2)
-    return values.clamp(0, MAX_INTENSITY) if clip else values
+    return values.clamp(0, _MAX_INTENSITY) if clip else values
 
 
 def peak_locations(heatmaps: torch.Tensor) -> torch.Tensor:

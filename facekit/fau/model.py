@@ -23,6 +23,11 @@ import torch
 from torch import nn
 
 from facekit.kit_formats import FAU_KIND, PYTORCH_FAU_AUS, read_any
+from facekit.fau.attention import PatchAttention
+from facekit.io import CheckpointError
+from facekit.io import load_checkpoint
+from facekit.io import non_finite
+import pandas as pd
 
 FAU_AUS: tuple[int, ...] = PYTORCH_FAU_AUS
 """The five AUs of the FERA 2015 intensity set, in the order of the model's output maps (two maps per AU)."""
@@ -30,7 +35,7 @@ FAU_AUS: tuple[int, ...] = PYTORCH_FAU_AUS
 ALL_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 20, 23, 25, 26)
 """Every AU the face generator renders (``facekit.synth.AUS``, same order): the AUs of ``FAUConfig.all_aus()``."""
 
-CHECKPOINT_KIND = FAU_KIND
+_CHECKPOINT_KIND = FAU_KIND
 
 
 class Bottleneck(nn.Module):
@@ -262,18 +267,12 @@ def build_fau_model(config: FAUConfig | None = None) -> ResNet:
 
 def _patch_attention(config: FAUConfig) -> nn.Module:
     """The patch-attention component for ``config`` (D-PAttNet style, :mod:`facekit.fau.attention`)."""
-    from facekit.fau.attention import PatchAttention
-
     return PatchAttention(config.deconv_filters[-1], config.num_maps, config.input_size)
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def fau_checkpoint(model: ResNet, **extra) -> dict:
     """The dict :func:`facekit.io.save_checkpoint` writes for a FAU model (weights + its FAUConfig + extras)."""
-    return {"kind": CHECKPOINT_KIND, "state_dict": model.state_dict(), "config": model.config.to_dict(),
+    return {"kind": _CHECKPOINT_KIND, "state_dict": model.state_dict(), "config": model.config.to_dict(),
             "aus": list(model.config.aus), **extra}
 
 
@@ -294,7 +293,6 @@ def load_fau_weights(model: ResNet, checkpoint: dict | str | os.PathLike, source
     ``skip``: key prefixes left out on both sides (e.g. ``("final_layer.",)`` to start an all-AU model from a 5-AU
     checkpoint's backbone and deconvolution head); every other key must still match exactly.
     """
-    from facekit.io import load_checkpoint
 
     source = source or "checkpoint"
     if not isinstance(checkpoint, dict):
@@ -338,7 +336,6 @@ def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", 
     training ``settings`` (what `facekit train-fau` ran, e.g. its ``robust`` augmentation) ride along as
     ``model.train_settings`` (an empty dict when it has none).
     """
-    from facekit.io import CheckpointError, non_finite
 
     ckpt, info = read_any(path)  # a facekit file, or Pytorch-FAU's model.pth converted (weights_only=True either way)
     bad = non_finite({"state_dict": ckpt["state_dict"]})
@@ -349,7 +346,7 @@ def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", 
         raise CheckpointMismatchError(
             f"Checkpoint {path} holds the Task 1 starter's emotion model, not a FAU heatmap model: load it with "
             "facekit.emotion.load_emotion_model, and pass Pytorch-FAU's model.pth or a facekit FAU checkpoint here.")
-    if ckpt.get("arch") is not None and ckpt.get("kind") != CHECKPOINT_KIND:
+    if ckpt.get("arch") is not None and ckpt.get("kind") != _CHECKPOINT_KIND:
         raise CheckpointMismatchError(
             f"Checkpoint {path} holds a {ckpt['arch']!r} model (the Task 1 emotion classifier), not a FAU heatmap "
             "model: load it with facekit.emotion.load_emotion_model, and pass a FAU checkpoint here "
@@ -370,7 +367,6 @@ def load_fau_model(path: str | os.PathLike, device: str | torch.device = "cpu", 
 def stage_table(model: ResNet, batch: int = 1) -> "pd.DataFrame":
     """Output shape and parameter count of each stage (stem, layer1..4, deconv_layers, final_layer) for one
     forward pass of a random (batch, C, S, S) input."""
-    import pandas as pd
 
     c = model.config
     x = torch.rand(batch, c.in_channels, c.input_size, c.input_size)

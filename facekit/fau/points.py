@@ -9,6 +9,8 @@ import numpy as np
 
 from facekit.fau.model import FAU_AUS
 from facekit.synth.regions import AU_LANDMARKS
+from facekit.synth import LANDMARK_NAMES
+from facekit.synth import render_faces
 
 AU_POINTS: dict[int, tuple[str, str]] = AU_LANDMARKS
 """The two generator landmarks each AU's heatmaps are centred on (``_l`` = image left), for every generated AU."""
@@ -23,7 +25,7 @@ def au_points(landmarks, landmark_names=None, aus=FAU_AUS) -> np.ndarray:
     """Generator landmarks (N, K, 2) -> (N, A, 2, 2) heatmap points of ``aus`` (default the five), by
     :data:`AU_POINTS`."""
     if landmark_names is None:
-        from facekit.synth import LANDMARK_NAMES as landmark_names
+        landmark_names = LANDMARK_NAMES
     names = list(landmark_names)
     unknown = [a for a in aus if a not in AU_POINTS]
     if unknown:
@@ -37,7 +39,6 @@ def au_points(landmarks, landmark_names=None, aus=FAU_AUS) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _template(size: int) -> np.ndarray:
-    from facekit.synth import render_faces
 
     batch = render_faces(64, seed=12345, domain="lab", size=size, nuisance=False)
     mean = np.asarray(batch.landmarks, dtype=np.float32).mean(axis=0)
@@ -46,14 +47,10 @@ def _template(size: int) -> np.ndarray:
 
 def template_landmarks(size: int = 128) -> dict[str, np.ndarray]:
     """Mean landmark positions (x, y) of neutral generated faces at ``size``: the frame real faces are registered to."""
-    from facekit.synth import LANDMARK_NAMES
-
     mean = _template(size)
     return {name: mean[i].copy() for i, name in enumerate(LANDMARK_NAMES)}
 
 
 def template_points(size: int = 128, aus=FAU_AUS) -> np.ndarray:
     """(A, 2, 2) heatmap points of ``aus`` on the mean generated face, for registered real faces without landmarks."""
-    from facekit.synth import LANDMARK_NAMES
-
     return au_points(_template(size)[None], LANDMARK_NAMES, aus)[0]

@@ -18,14 +18,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facekit.data.faces import centre_box
+from facekit.data.faces import detect_face
+from facekit.data.faces import haar_cascade
+from facekit.data.faces import to_gray
+from facekit.fau.points import template_landmarks
+
 # eye centres inside a Haar frontal-face box, as fractions of its side (used when the eye cascade fails)
-BOX_EYES = np.array([[0.30, 0.38], [0.70, 0.38]])
+_BOX_EYES = np.array([[0.30, 0.38], [0.70, 0.38]])
 
 
 @dataclass
 class RegisteredFace:
     """A photo warped into the model's frame: ``image`` uint8 (size, size) (or (3, size, size) colour)."""
-
     image: np.ndarray
     eyes: np.ndarray          # (2, 2) eye centres (x, y) in the original photo, image-left first
     box: tuple                # (x, y, w, h) face box in the original photo
@@ -40,21 +45,19 @@ class RegisteredFace:
         return f"{face}; {eyes}"
 
 
-def eye_cascade():
+def _eye_cascade():
     """OpenCV's ``haarcascade_eye.xml`` (loaded once)."""
-    from facekit.data.faces import haar_cascade
-
     return haar_cascade("haarcascade_eye.xml")
 
 
-def detect_eyes(gray: np.ndarray, box) -> np.ndarray | None:
+def _detect_eyes(gray: np.ndarray, box) -> np.ndarray | None:
     """Eye centres (2, 2), image-left first, from the eye cascade in the upper half of ``box``; None if not both."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
     x, y, w, h = box
     roi = cv2.equalizeHist(np.ascontiguousarray(gray[y:y + h // 2 + h // 10, x:x + w]))
     min_side = max(8, w // 10)
-    found = eye_cascade().detectMultiScale(roi, scaleFactor=1.05, minNeighbors=5, minSize=(min_side, min_side),
+    found = _eye_cascade().detectMultiScale(roi, scaleFactor=1.05, minNeighbors=5, minSize=(min_side, min_side),
                                            maxSize=(w // 3, w // 3))
     left = [e for e in found if e[0] + e[2] / 2 < w / 2]
     right = [e for e in found if e[0] + e[2] / 2 >= w / 2]
@@ -76,21 +79,19 @@ def similarity_from_eyes(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 def register_face(image: np.ndarray, size: int = 128, color: bool = False) -> RegisteredFace:
     """Warp a photo (gray, RGB or BGR-agnostic uint8) so its eyes land on the template's eyes (see module doc)."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
-    from facekit.data.faces import centre_box, detect_face, to_gray
 
     image = np.asarray(image)
     gray = to_gray(image)
     box = detect_face(gray, margin=0.0)
     face_found = box is not None
     box = box if face_found else centre_box(gray)
-    eyes = detect_eyes(gray, box) if face_found else None
+    eyes = _detect_eyes(gray, box) if face_found else None
     eyes_found = eyes is not None
     if not eyes_found:
         x, y, w, h = box
-        eyes = np.array([[x, y]]) + BOX_EYES * np.array([[w, h]])
-    from facekit.fau.points import template_landmarks
+        eyes = np.array([[x, y]]) + _BOX_EYES * np.array([[w, h]])
 
     tpl = template_landmarks(size)
     dst = np.array([tpl["eye_l"], tpl["eye_r"]], dtype=np.float64)

@@ -16,6 +16,11 @@ from facekit.fau.data import make_au_data
 from facekit.fau.metrics import score_aus
 from facekit.fau.model import ALL_AUS
 from facekit.fau.train import predict_intensities
+from facekit.assets import load_real_photos
+from facekit.fau.augment import wild_augment
+from facekit.fau.register import register_face
+from facekit.synth import WILD_FACTORS
+import torch
 
 
 def select_aus(data: FaceSet, aus) -> FaceSet:
@@ -40,12 +45,10 @@ def real_photo_aus(models: dict, photos=None, threshold: float = ACTIVE_THRESHOL
     ``photos``: :class:`facekit.assets.RealPhoto` list (default :func:`facekit.assets.load_real_photos`); each is
     registered to the template (:func:`facekit.fau.register.register_face`) before reading.
     """
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
-    from facekit.fau.register import register_face
 
     if photos is None:
-        from facekit.assets import load_real_photos
 
         photos = load_real_photos()
     faces = np.stack([register_face(cv2.cvtColor(p.image, cv2.COLOR_RGB2GRAY), size=size).image for p in photos])
@@ -100,10 +103,7 @@ def wild_gap(models: dict, n: int, seed: int, size: int = 128, factors=None) -> 
     Returns a long table: condition, model, icc, recovered (icc minus the wild icc) and share (recovered as a
     fraction of the lab-to-wild gap).
     """
-    import torch
 
-    from facekit.fau.augment import wild_augment
-    from facekit.synth import WILD_FACTORS
 
     factors = tuple(WILD_FACTORS if factors is None else factors)
     lab = make_au_data(n, seed=seed, domain="lab", size=size, aus=ALL_AUS)

@@ -25,6 +25,14 @@ from facekit.fau.model import ResNet, fau_checkpoint, load_fau_weights
 from facekit.fau.augment import wild_augment
 from facekit.fau.points import swaps_on_flip
 from facekit.runtime import adapt_threads
+from facekit.fau.data import load_au_csv
+from facekit.fau.data import make_au_data
+from facekit.fau.metrics import score_domains
+from facekit.fau.model import FAUConfig
+from facekit.fau.model import build_fau_model
+from facekit.fau.model import load_fau_model
+from facekit.runtime import seed_everything
+import hashlib
 
 
 class FAUTrainingDiverged(RuntimeError):
@@ -33,8 +41,6 @@ class FAUTrainingDiverged(RuntimeError):
 
 def data_fingerprint(data: FaceSet | None) -> str | None:
     """A short hash of a data set's faces and labels: a resumed run must see the same data."""
-    import hashlib
-
     if data is None:
         return None
     step = max(1, len(data) // 64)
@@ -43,7 +49,7 @@ def data_fingerprint(data: FaceSet | None) -> str | None:
     return f"{len(data)} faces, sha1 {h.hexdigest()[:12]}"
 
 
-def check_resume(recipe: dict, stored: dict | None, path) -> None:
+def _check_resume(recipe: dict, stored: dict | None, path) -> None:
     """Refuse to resume ``path`` when its stored recipe differs from this run's, naming every difference."""
     if not stored:
         return
@@ -125,7 +131,7 @@ class WeightedMSELoss(nn.Module):
         return err.mean() if self.weights is None else (err * self.weights).mean()
 
 
-def point_weights(points: torch.Tensor, config, fg_weight: float, sigma: float = 2.0) -> torch.Tensor:
+def _point_weights(points: torch.Tensor, config, fg_weight: float, sigma: float = 2.0) -> torch.Tensor:
     """Weights (B, 2A, map, map) for :class:`WeightedMSELoss` from (B, A, 2, 2) input-pixel points."""
     ones = torch.ones(points.shape[:2])
     return 1 + fg_weight * make_heatmaps(points, ones, config.map_size, sigma=sigma, image_size=config.input_size)
@@ -196,7 +202,7 @@ def set_backbone_frozen(model: ResNet, frozen: bool = True) -> int:
 def _resume(model: ResNet, optimizer, scheduler, recipe: dict, ckpt_path) -> tuple[list[dict], int]:
     """Load a run's weights, optimizer and scheduler from ``ckpt_path``; the history so far and the next epoch."""
     ckpt = load_checkpoint(ckpt_path)
-    check_resume(recipe, ckpt.get("recipe"), ckpt_path)
+    _check_resume(recipe, ckpt.get("recipe"), ckpt_path)
     load_fau_weights(model, ckpt, source=str(ckpt_path))
     if "optimizer" in ckpt:
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -217,7 +223,7 @@ def _epoch_steps(model: ResNet, train: FaceSet, order, bar, g, optimizer, schedu
         x, y, pts = make_batch(train, idx, model.config, sigma=sigma, augment=augment, generator=g,
                                with_points=True, robust=robust)
         if fg_weight:
-            loss_fn = WeightedMSELoss(point_weights(pts, model.config, fg_weight, sigma).to(device))
+            loss_fn = WeightedMSELoss(_point_weights(pts, model.config, fg_weight, sigma).to(device))
         pts = pts.to(device) if getattr(model.config, "patch_attention", False) else None
         losses.append(train_step(model, x.to(device), y.to(device), optimizer, loss_fn, points=pts))
         if not np.isfinite(losses[-1]):
@@ -297,8 +303,6 @@ def train_fau(model: ResNet, train: FaceSet, val: FaceSet | None = None, *, epoc
 
 def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **extra) -> Path:
     """Copy a training checkpoint without optimizer/scheduler state (what ships in data/checkpoints)."""
-    from facekit.io import load_checkpoint, save_checkpoint
-
     ckpt = load_checkpoint(src)
     for key in ("optimizer", "scheduler"):
         ckpt.pop(key, None)
@@ -327,10 +331,6 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
     ``init_backbone`` starts ``config`` (e.g. :meth:`FAUConfig.all_aus`) from another FAU checkpoint's weights
     except its ``final_layer`` (the only part whose shape depends on the AUs).
     """
-    from facekit.fau.data import load_au_csv, make_au_data
-    from facekit.fau.metrics import score_domains
-    from facekit.fau.model import FAUConfig, build_fau_model, load_fau_model
-    from facekit.runtime import seed_everything
 
     if train_csv and not val_csv:
         raise ValueError("--train-csv needs --val-csv: real AU data is scored on held-out faces at the end. Move "
@@ -364,7 +364,6 @@ def pretrain_fau(ckpt_path: str | os.PathLike, *, config=None, n_train: int = 40
     scores = score_domains({k: (d.au.numpy(), predict_intensities(model, d)) for k, d in tests.items()},
                            aus=model.config.aus)
     if ckpt_path:
-        from facekit.io import load_checkpoint, save_checkpoint
 
         ckpt = load_checkpoint(ckpt_path)
         ckpt.update(scores=scores.to_dict(orient="records"), render_seconds=render_s,

@@ -52,7 +52,7 @@ EMFACS: dict[str, tuple[tuple[int, ...], ...]] = {
 }
 
 #: The emotion an annotator confuses each emotion with, and how often (rows sum to 1); used for label noise.
-CONFUSABLE: dict[str, dict[str, float]] = {
+_CONFUSABLE: dict[str, dict[str, float]] = {
     "angry": {"disgust": 0.35, "sad": 0.25, "fear": 0.15, "neutral": 0.25},
     "disgust": {"angry": 0.6, "sad": 0.2, "fear": 0.2},
     "fear": {"surprise": 0.45, "sad": 0.3, "angry": 0.1, "neutral": 0.15},
@@ -66,7 +66,7 @@ CONFUSABLE: dict[str, dict[str, float]] = {
 LABEL_NOISE: float = 0.10
 
 #: Which emotion most often blends into each one (a partial second expression at lower intensity).
-BLEND_WITH: dict[str, tuple[str, ...]] = {
+_BLEND_WITH: dict[str, tuple[str, ...]] = {
     "angry": ("disgust", "sad"), "disgust": ("angry", "sad"), "fear": ("surprise", "sad"),
     "happy": ("surprise",), "sad": ("angry", "fear"), "surprise": ("fear", "happy"), "neutral": ("sad",),
 }
@@ -85,7 +85,7 @@ def label_confusion(noise: float = LABEL_NOISE) -> torch.Tensor:
     m = torch.zeros(len(EMOTIONS), len(EMOTIONS))
     for i, name in enumerate(EMOTIONS):
         m[i, i] = 1.0 - noise
-        for other, p in CONFUSABLE[name].items():
+        for other, p in _CONFUSABLE[name].items():
             m[i, EMOTIONS.index(other)] += noise * p
     return m
 
@@ -142,7 +142,7 @@ def sample_expressions(emotion: torch.Tensor, gen: torch.Generator, *, subtle: f
     partner = torch.zeros(n, dtype=torch.long)
     pick = torch.rand(n, generator=gen)
     for e, name in enumerate(EMOTIONS):
-        options = torch.tensor([EMOTIONS.index(o) for o in BLEND_WITH[name]])
+        options = torch.tensor([EMOTIONS.index(o) for o in _BLEND_WITH[name]])
         rows = emotion == e
         partner[rows] = options[(pick[rows] * len(options)).long().clamp(max=len(options) - 1)]
     second = _pick_prototypes(partner, gen)

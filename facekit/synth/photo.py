@@ -8,7 +8,7 @@ the Action Units:
   Faces in the Wild. :data:`NEUTRAL_LFW` lists the 45 whose face shows no expression of its own (mouth closed, no
   smile, no frown; coded by eye from the crops, the way a FACS coder marks a neutral frame), so the only expression a
   rendered face shows is the one its AUs cause. Each identity can be mirrored: 90 textures.
-* **Alignment.** The crops are aligned by the LFW face detector, so one template (:data:`PHOTO_TEMPLATE`, read off the
+* **Alignment.** The crops are aligned by the LFW face detector, so one template (:data:`_PHOTO_TEMPLATE`, read off the
   mean of the 45 crops: eye centres, mouth line, brows, nostrils) places every crop's features; a photo face's
   geometry (:func:`photo_identity`) puts the generator's features on that template, so landmarks, AU points and AU
   region masks sit on the photo's features to within the detector's alignment (about a pixel of the 25 px crop).
@@ -57,14 +57,14 @@ SMILING_LFW: tuple[int, ...] = (
 #: Where the features of the aligned LFW crops sit, in grid_sample coordinates of the crop ([-1, 1], x right, y down),
 #: read off the mean of the :data:`NEUTRAL_LFW` crops (pixel centres: eyes at columns 6 and 15 of row 8, the midline
 #: at column 10.5, the mouth line at row 18, brows at row 6.5, nostrils at row 14).
-PHOTO_TEMPLATE: dict[str, float] = {
+_PHOTO_TEMPLATE: dict[str, float] = {
     "mid_x": -0.12, "eye_dx": 0.36, "eye_y": -0.32, "mouth_y": 0.48,
 }
 
 #: The generator geometry a photo face gets (canonical units, see :func:`facekit.synth.render.face_geometry`): the
 #: template above in the generator's frame (eyes 0.26 from the midline at y -0.12, mouth line at 0.40), with the
 #: brows, nose, mouth width, eye size and chin where the template's are.
-PHOTO_GEOMETRY: dict[str, float] = {
+_PHOTO_GEOMETRY: dict[str, float] = {
     "eye_dx": 0.26, "eye_y": -0.12, "mouth_y": 0.40, "eye_w": 0.09, "eye_h": 0.04, "brow_y": 0.1, "brow_gap": 0.1,
     "brow_len": 0.22, "brow_arch": 0.02, "brow_slant": 0.0, "nose_y": 0.17, "nose_w": 0.09, "mouth_w": 0.18,
     "mouth_curve": 0.0, "face_w": 0.62, "jaw": 0.3, "face_cy": 0.06, "chin_h": 0.66,
@@ -85,7 +85,7 @@ def photo_bank() -> torch.Tensor:
 def photo_identity(ident: dict) -> None:
     """Put a face's geometry on the photo template, in place (identity parameters that place features)."""
     n = len(ident["face_w"])
-    for key, value in PHOTO_GEOMETRY.items():
+    for key, value in _PHOTO_GEOMETRY.items():
         ident[key] = torch.full((n,), value)
     ident["lower_h"] = ident["chin_h"]
     # which photo and whether it is mirrored: a fixed function of the identity's own uniforms (the hue, which a gray
@@ -224,7 +224,7 @@ def sample_photos(ident: dict, g0: dict, x: torch.Tensor, y: torch.Tensor) -> to
     k = len(bank)
     idx = ident["photo"].long()
     flip = torch.where(idx >= k, -1.0, 1.0).view(-1, 1, 1)
-    t = PHOTO_TEMPLATE
+    t = _PHOTO_TEMPLATE
     sx = (t["eye_dx"] / g0["ex"]).view(-1, 1, 1)
     sy = ((t["mouth_y"] - t["eye_y"]) / (g0["my"] - g0["ey"])).view(-1, 1, 1)
     px = t["mid_x"] + flip * x * sx

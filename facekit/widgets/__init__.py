@@ -5,7 +5,7 @@ One module per widget; each has a pure update function (controls in, matplotlib 
 papermill call, and a class whose ``widget()`` wires it to ipywidgets. :mod:`facekit.widgets.live` holds the
 debouncer (never more than one pending update), the blitted redraw and the latency measurement.
 """
-from facekit.widgets.explorer import (LAYERS, TARGETS, ExplorerFaces, GradCamExplorer, explorer_figure,
+from facekit.widgets.explorer import (LAYERS, CAM_TARGETS, ExplorerFaces, GradCamExplorer, explorer_figure,
                                       load_explorer_faces, region_text)
 from facekit.widgets.live import BlitCanvas, Debouncer, Latency, figure_png, latency_text
 from facekit.widgets.photo import PhotoAnalyzer, PhotoError, analyse_photo, decode_photo, photo_figure
@@ -13,7 +13,7 @@ from facekit.widgets.playground import (FACS_LETTERS, Controls, Playground, comp
                                         load_models, measure_latency, playground_figure, prototype_controls,
                                         view_figure)
 
-__all__ = ["FACS_LETTERS", "LAYERS", "TARGETS", "BlitCanvas", "Controls", "Debouncer", "ExplorerFaces",
+__all__ = ["FACS_LETTERS", "LAYERS", "CAM_TARGETS", "BlitCanvas", "Controls", "Debouncer", "ExplorerFaces",
            "GradCamExplorer", "Latency", "PhotoAnalyzer", "PhotoError", "Playground", "analyse_photo",
            "compute_view", "decode_photo", "dependence_text", "explorer_figure", "figure_png", "latency_text", "load_explorer_faces",
            "load_models", "measure_latency", "photo_figure", "playground_figure", "prototype_controls",

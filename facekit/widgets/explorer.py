@@ -4,7 +4,7 @@ the true AU regions.
 
 :func:`explorer_figure` is the update (face and choices in, Figure out); :class:`GradCamExplorer` wires it to
 ipywidgets. The true regions come from the generator: a synthetic case is re-rendered with its geometry
-(:func:`case_region_mask`); a real photo has none, and the figure says so instead of scoring it.
+(:func:`_case_region_mask`); a real photo has none, and the figure says so instead of scoring it.
 """
 from __future__ import annotations
 
@@ -16,11 +16,26 @@ import torch
 
 from facekit.data.fer import EMOTIONS
 from facekit.explain.cam import METHODS
+from facekit.emotion.xception import preprocess
+from facekit.explain.cam import cam_overlay
+from facekit.explain.cam import gradient_image
+from facekit.explain.cam import guided_gradcam
+from facekit.explain.cam import mask_area
+from facekit.explain.cam import pointing_game
+from facekit.explain.cam import region_share
+from facekit.explain.cases import TEST2_CASES
+from facekit.explain.cases import TEST_CASES
+from facekit.explain.cases import emotion_region_masks
+from facekit.explain.cases import load_cases
+from facekit.explain.cases import render_case_batch
+from facekit.plotting import show_image
+from facekit.widgets.live import Debouncer
+from facekit.widgets.live import figure_png
 
 #: The layers offered, from the class maps back towards the input.
 LAYERS = ("last_conv", "block4", "block3", "block2", "block1")
 #: The target choices: the model's own prediction, or any emotion.
-TARGETS = ("predicted", *EMOTIONS)
+CAM_TARGETS = ("predicted", *EMOTIONS)
 
 
 @dataclass
@@ -39,17 +54,13 @@ class ExplorerFaces:
         return self.names.index(name)
 
 
-def case_region_mask(case, size: int = 48) -> np.ndarray:
+def _case_region_mask(case, size: int = 48) -> np.ndarray:
     """bool (size, size): the regions of the case's active prototype AUs on the case's own rendered face."""
-    from facekit.explain.cases import emotion_region_masks, render_case_batch
-
     return emotion_region_masks(render_case_batch(case, size))[0]
 
 
 def load_explorer_faces(size: int = 48, test_dir=None, test2_dir=None, with_real: bool = True) -> ExplorerFaces:
     """``test`` and ``test2`` faces (plus the real photos) with the true AU regions of every synthetic case."""
-    from facekit.explain.cases import TEST2_CASES, TEST_CASES, load_cases
-
     cases = {c.name: c for c in (*TEST_CASES, *TEST2_CASES)}
     images, names, labels, masks = [], [], [], []
     for which, folder in (("test", test_dir), ("test2", test2_dir)):
@@ -59,18 +70,15 @@ def load_explorer_faces(size: int = 48, test_dir=None, test2_dir=None, with_real
             images.append(crops.images[i].numpy())
             names.append(f"{'real' if real else which}/{name}")
             labels.append(crops.emotion_names[i])
-            masks.append(case_region_mask(cases[name], size) if name in cases and not real else None)
+            masks.append(_case_region_mask(cases[name], size) if name in cases and not real else None)
     return ExplorerFaces(np.stack(images), names, labels, masks)
 
 
-def explain_face(model, face: np.ndarray, method: str = "gradcam", layer: str = "last_conv",
+def _explain_face(model, face: np.ndarray, method: str = "gradcam", layer: str = "last_conv",
                  target: str = "predicted"):
-    """:func:`facekit.explain.guided_gradcam` for one uint8 face and a target name from :data:`TARGETS`."""
-    from facekit.emotion.xception import preprocess
-    from facekit.explain.cam import guided_gradcam
-
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}.")
+    """:func:`facekit.explain.guided_gradcam` for one uint8 face and a target name from :data:`CAM_TARGETS`."""
+    if target not in CAM_TARGETS:
+        raise ValueError(f"target must be one of {', '.join(CAM_TARGETS)}, got {target!r}.")
     x = preprocess(torch.as_tensor(np.asarray(face))[None])
     targets = None if target == "predicted" else [EMOTIONS.index(target)]
     return guided_gradcam(model, x, targets, method=method, layer=layer)
@@ -79,7 +87,6 @@ def explain_face(model, face: np.ndarray, method: str = "gradcam", layer: str = 
 def region_text(cam: np.ndarray, mask: np.ndarray | None) -> str:
     """One line: share of the CAM inside the true AU regions vs the share a uniform map would get, and whether the
     peak lands inside; says plainly when there is no ground truth or the map is empty."""
-    from facekit.explain.cam import mask_area, pointing_game, region_share
 
     if mask is None or not mask.any():
         return "no true AU regions for this face (real photo or neutral): no region score"
@@ -97,13 +104,11 @@ def explorer_figure(model, faces: ExplorerFaces, name: str, method: str = "gradc
                     target: str = "predicted"):
     """The update function: face, CAM overlay, guided backprop, guided Grad-CAM and the true regions with the
     region score, for one choice of the explorer's controls."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: plotting only; the CLI and training paths never load matplotlib
 
-    from facekit.explain.cam import cam_overlay, gradient_image
-    from facekit.plotting import show_image
 
     i = faces.index(name)
-    e = explain_face(model, faces.images[i], method, layer, target)
+    e = _explain_face(model, faces.images[i], method, layer, target)
     pred, tgt = EMOTIONS[int(e.pred[0])], EMOTIONS[int(e.target[0])]
     fig = Figure(figsize=(10, 3.1))
     axes = fig.subplots(1, 5)
@@ -131,7 +136,6 @@ def explorer_figure(model, faces: ExplorerFaces, name: str, method: str = "gradc
 
 class GradCamExplorer:
     """``GradCamExplorer(model, faces).widget()``: dropdowns for face, method, layer and target class."""
-
     def __init__(self, model, faces: ExplorerFaces, threaded: bool = True):
         self.model, self.faces, self.threaded = model, faces, threaded
         self._ui = None
@@ -141,7 +145,6 @@ class GradCamExplorer:
         return explorer_figure(self.model, self.faces, name or self.faces.names[0], method, layer, target)
 
     def update(self, choice: dict):
-        from facekit.widgets.live import figure_png
 
         fig = self.figure(**choice)
         png = figure_png(fig, dpi=80)
@@ -151,15 +154,14 @@ class GradCamExplorer:
         return png
 
     def widget(self):
-        import ipywidgets as w
+        import ipywidgets as w  # lazy: widgets exist only in a notebook front end
 
-        from facekit.widgets.live import Debouncer
 
         style = {"description_width": "60px"}
         face = w.Dropdown(options=self.faces.names, description="face", style=style)
         method = w.Dropdown(options=list(METHODS), value="gradcam", description="method", style=style)
         layer = w.Dropdown(options=list(LAYERS), value="last_conv", description="layer", style=style)
-        target = w.Dropdown(options=list(TARGETS), value="predicted", description="target", style=style)
+        target = w.Dropdown(options=list(CAM_TARGETS), value="predicted", description="target", style=style)
         image, text = w.Image(format="png", layout=w.Layout(width="820px")), w.HTML()
         self._ui = {"image": image, "text": text}
 

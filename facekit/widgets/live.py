@@ -13,9 +13,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 
 def figure_png(fig, dpi: int = 72) -> bytes:
     """The PNG bytes of a matplotlib ``Figure`` (Agg canvas, no pyplot)."""
+    # lazy: plotting only; the CLI and training paths never load matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
@@ -101,7 +104,6 @@ class Debouncer:
 @dataclass
 class Latency:
     """Update times in milliseconds."""
-
     times_ms: list[float]
 
     @property
@@ -137,6 +139,7 @@ class BlitCanvas:
     """
 
     def __init__(self, fig, dynamic, dpi: int = 72, fmt: str = "jpeg"):
+        # lazy: plotting only; the CLI and training paths never load matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         self.fig, self.dynamic, self.fmt = fig, list(dynamic), fmt
@@ -146,8 +149,7 @@ class BlitCanvas:
 
     def png(self) -> bytes:
         """The current picture, encoded as :attr:`fmt` (JPEG by default: 5x faster to encode than PNG)."""
-        import cv2
-        import numpy as np
+        import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
         if self._background is None:
             for artist in self.dynamic:

@@ -17,9 +17,19 @@ import torch
 
 from facekit.data.fer import EMOTIONS
 from facekit.data.images import ImageTooLarge, check_pixel_count
+from facekit.data.faces import detect_face
+from facekit.data.faces import to_gray
+from facekit.emotion.xception import preprocess
+from facekit.explain.cam import cam_overlay
+from facekit.explain.cam import compute_cams
+from facekit.fau.demo import AU_LABELS
+from facekit.fau.demo import predict_results
+from facekit.fau.register import register_face
+from facekit.plotting import show_image
+from facekit.widgets.live import figure_png
 
 #: What the upload control accepts.
-ACCEPT = ".jpg,.jpeg,.png,image/jpeg,image/png"
+_ACCEPT = ".jpg,.jpeg,.png,image/jpeg,image/png"
 _MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 
 
@@ -29,7 +39,7 @@ class PhotoError(ValueError):
 
 def decode_photo(data: bytes, name: str = "photo") -> np.ndarray:
     """RGB uint8 (H, W, 3) of a JPEG or PNG, turned upright by its EXIF orientation tag."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError  # lazy: Pillow is needed only to decode photo files
 
     data = bytes(data)
     if not data:
@@ -64,7 +74,7 @@ def _to_rgb8(img) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
-def read_photo_file(path: str | os.PathLike) -> bytes:
+def _read_photo_file(path: str | os.PathLike) -> bytes:
     """The bytes of a photo on disk, with a clear error for a missing path or a folder."""
     path = Path(path).expanduser()
     if not path.exists():
@@ -102,13 +112,8 @@ class PhotoResult:
 def analyse_photo(data: bytes, name: str, emotion_model, fau_model, cam_layer: str = "last_conv") -> PhotoResult:
     """Decode, find the face (Haar cascade; :class:`PhotoError` when there is none), classify, explain and measure
     the AUs of one photo."""
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
-    from facekit.data.faces import detect_face, to_gray
-    from facekit.emotion.xception import preprocess
-    from facekit.explain.cam import compute_cams
-    from facekit.fau.demo import predict_results
-    from facekit.fau.register import register_face
 
     image = decode_photo(data, name)
     gray = to_gray(image)
@@ -131,12 +136,9 @@ def analyse_photo(data: bytes, name: str, emotion_model, fau_model, cam_layer: s
 
 def photo_figure(result: PhotoResult):
     """The photo with its face box, the classifier's probabilities and Grad-CAM, and the five AU heatmaps."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
+    from matplotlib.figure import Figure  # lazy: plotting only; the CLI and training paths never load matplotlib
+    from matplotlib.patches import Rectangle  # lazy: plotting only; the CLI and training paths never load matplotlib
 
-    from facekit.explain.cam import cam_overlay
-    from facekit.fau.demo import AU_LABELS
-    from facekit.plotting import show_image
 
     fig = Figure(figsize=(11, 4.6))
     gs = fig.add_gridspec(2, 6, left=0.02, right=0.99, top=0.88, bottom=0.03, wspace=0.3, hspace=0.35)
@@ -168,7 +170,7 @@ def photo_figure(result: PhotoResult):
     return fig
 
 
-def photo_message(exc: BaseException) -> str:
+def _photo_message(exc: BaseException) -> str:
     """HTML for the widget's message line: the PhotoError text, or a short line naming any other failure."""
     text = str(exc) if isinstance(exc, PhotoError) else f"Could not analyse this photo: {type(exc).__name__}: {exc}"
     return f"<span style='color:#b00'>{html.escape(text)}</span>"
@@ -176,7 +178,6 @@ def photo_message(exc: BaseException) -> str:
 
 class PhotoAnalyzer:
     """``PhotoAnalyzer(emotion_model, fau_model).widget(path=None)``: a FileUpload and a path box."""
-
     def __init__(self, emotion_model, fau_model):
         self.emotion_model, self.fau_model = emotion_model, fau_model
         self.result: PhotoResult | None = None
@@ -188,17 +189,15 @@ class PhotoAnalyzer:
         return photo_figure(self.result)
 
     def analyse_path(self, path):
-        return self.analyse(read_photo_file(path), Path(path).name)
+        return self.analyse(_read_photo_file(path), Path(path).name)
 
     def show(self, data: bytes, name: str) -> bool:
         """Analyse for the widget: picture and summary on success, the message on failure (never a traceback)."""
-        from facekit.widgets.live import figure_png
-
         ui = self._ui
         try:
             png = figure_png(self.analyse(data, name), dpi=80)
         except Exception as exc:  # noqa: BLE001 - the widget shows a message, never a traceback
-            ui["message"].value = photo_message(exc)
+            ui["message"].value = _photo_message(exc)
             ui["image"].layout.display = "none"
             return False
         ui["image"].value = png
@@ -207,9 +206,9 @@ class PhotoAnalyzer:
         return True
 
     def widget(self, path=None):
-        import ipywidgets as w
+        import ipywidgets as w  # lazy: widgets exist only in a notebook front end
 
-        upload = w.FileUpload(accept=ACCEPT, multiple=False, description="upload photo")
+        upload = w.FileUpload(accept=_ACCEPT, multiple=False, description="upload photo")
         box = w.Text(value=str(path or ""), description="path", placeholder="or a path to a JPEG/PNG",
                      layout=w.Layout(width="480px"))
         go = w.Button(description="analyse path")
@@ -226,9 +225,9 @@ class PhotoAnalyzer:
 
         def from_path(_=None):
             try:
-                data = read_photo_file(box.value.strip())
+                data = _read_photo_file(box.value.strip())
             except PhotoError as exc:
-                message.value = photo_message(exc)
+                message.value = _photo_message(exc)
                 return
             self.show(data, Path(box.value.strip()).name)
 

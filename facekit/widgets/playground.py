@@ -17,19 +17,35 @@ import torch
 from facekit.data.fer import EMOTIONS
 from facekit.synth.facs import AU_NAMES, AUS, EMFACS
 from facekit.synth.render import DOMAINS
+from facekit.emotion.checkpoint import load_emotion_model
+from facekit.emotion.xception import preprocess
+from facekit.explain.cam import cam_overlay
+from facekit.explain.cam import compute_cams
+from facekit.fau.data import au_columns
+from facekit.fau.demo import AU_LABELS
+from facekit.fau.demo import predict_results
+from facekit.fau.model import load_fau_model
+from facekit import paths
+from facekit.plotting import show_image
+from facekit.synth.render import _generator
+from facekit.synth.render import draw_identity
+from facekit.synth.render import draw_nuisance
+from facekit.synth.render import render_chunk
+from facekit.widgets.live import BlitCanvas
+from facekit.widgets.live import Debouncer
+from facekit.widgets.live import time_calls
 
 #: FACS intensity letters: 0 = absent, A (trace) .. E (maximum) = 1 .. 5.
 FACS_LETTERS = ("0", "A", "B", "C", "D", "E")
 #: The five AUs the Task 2 model measures, as columns of :data:`facekit.synth.AUS`.
 FAU_COLUMNS = (6, 10, 12, 14, 17)
 #: Intensity the prototype buttons set (D on the FACS scale).
-PROTOTYPE_INTENSITY = 4
+_PROTOTYPE_INTENSITY = 4
 
 
 @dataclass(frozen=True)
 class Controls:
     """One position of every playground control."""
-
     au: tuple[int, ...] = (0,) * len(AUS)
     identity: int = 0
     domain: str = "lab"
@@ -53,7 +69,7 @@ class Controls:
 
 
 def prototype_controls(emotion: str, base: Controls | None = None, which: int = 0,
-                       intensity: int = PROTOTYPE_INTENSITY) -> Controls:
+                       intensity: int = _PROTOTYPE_INTENSITY) -> Controls:
     """``base`` with every AU at 0 except those of the emotion's ``which``-th EMFACS prototype (at ``intensity``)."""
     if emotion not in EMFACS:
         raise ValueError(f"Unknown emotion {emotion!r}; choose one of {', '.join(EMFACS)}.")
@@ -61,14 +77,13 @@ def prototype_controls(emotion: str, base: Controls | None = None, which: int = 
     return replace(base or Controls(), au=tuple(intensity if a in combo else 0 for a in AUS))
 
 
-def render_controls(c: Controls, sizes=(48, 128), extra_au: torch.Tensor | None = None) -> dict[int, np.ndarray]:
+def _render_controls(c: Controls, sizes=(48, 128), extra_au: torch.Tensor | None = None) -> dict[int, np.ndarray]:
     """uint8 faces (n, S, S) per size for the controls (row 0) and any ``extra_au`` rows (same identity and light).
 
     The face is seeded by ``identity`` (identity and, in the wild domain, background and texture); pose is the
     ``yaw`` slider (no roll or shift), light a side light of strength ``light``; no occluder and no pixel noise, so
     two renders differ only where the AUs differ (what the finite differences need).
     """
-    from facekit.synth.render import _generator, draw_identity, draw_nuisance, render_chunk
 
     au = torch.tensor([c.au], dtype=torch.float32)
     if extra_au is not None:
@@ -102,7 +117,6 @@ def au_steps(au: tuple[int, ...]) -> tuple[torch.Tensor, np.ndarray]:
 @dataclass
 class PlaygroundView:
     """Everything one playground update shows (arrays for one face)."""
-
     controls: Controls
     face48: np.ndarray
     face128: np.ndarray
@@ -137,15 +151,10 @@ def dependence_text(emotion: str, prob: float, sensitivity, top: int = 3, floor:
 
 def compute_view(c: Controls, emotion_model, fau_model) -> PlaygroundView:
     """Render, classify, explain and measure the AUs for one position of the controls."""
-    from facekit.emotion.xception import preprocess
-    from facekit.explain.cam import compute_cams
-    from facekit.fau.data import au_columns
-    from facekit.fau.demo import predict_results
-
     t0 = time.perf_counter()
     rows, step = au_steps(c.au)
-    faces = render_controls(c, sizes=(48,), extra_au=rows)[48]
-    face128 = render_controls(c, sizes=(128,))[128][0]
+    faces = _render_controls(c, sizes=(48,), extra_au=rows)[48]
+    face128 = _render_controls(c, sizes=(128,))[128][0]
     t1 = time.perf_counter()
     x = preprocess(torch.from_numpy(faces))
     emotion_model.eval()
@@ -199,16 +208,13 @@ def view_figure(view: PlaygroundView, fig=None):
 
 
 def _cam_rgb(view: PlaygroundView) -> np.ndarray:
-    from facekit.explain.cam import cam_overlay
 
     return cam_overlay(view.face48, view.cam)
 
 
 def _build_figure(view: PlaygroundView):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: plotting only; the CLI and training paths never load matplotlib
 
-    from facekit.fau.demo import AU_LABELS
-    from facekit.plotting import show_image
 
     fig = Figure(figsize=(11, 4.6))
     gs = fig.add_gridspec(2, 6, left=0.02, right=0.99, top=0.86, bottom=0.03, wspace=0.35, hspace=0.4)
@@ -252,7 +258,7 @@ def _build_figure(view: PlaygroundView):
     return fig
 
 
-def dynamic_artists(fig) -> list:
+def _dynamic_artists(fig) -> list:
     """The artists :func:`view_figure` changes, in drawing order (for :class:`facekit.widgets.live.BlitCanvas`)."""
     a = fig._playground
     shown = [a["face"], a["face_title"], a["cam"], a["cam_title"], *a["prob_bars"], *a["prob_labels"],
@@ -269,12 +275,8 @@ def playground_figure(controls: Controls, emotion_model, fau_model):
 def load_models(ckpt_dir=None, emotion_checkpoint: str = "emotion_minixception.pt",
                 fau_checkpoint: str = "fau_resnet.pt"):
     """The Task 1 classifier and the Task 2 AU model (this run's checkpoints first, then ``data/checkpoints/``)."""
-    from facekit.emotion.checkpoint import load_emotion_model
-    from facekit.fau.model import load_fau_model
-    from facekit.paths import find_checkpoint
-
     emotion = load_emotion_model(emotion_checkpoint, ckpt_dir=ckpt_dir)
-    fau = load_fau_model(find_checkpoint(fau_checkpoint, ckpt_dir))
+    fau = load_fau_model(paths.find_checkpoint(fau_checkpoint, ckpt_dir))
     return emotion.eval(), fau.eval()
 
 
@@ -297,8 +299,6 @@ class Playground:
 
     def update(self, controls: Controls) -> PlaygroundView:
         """Recompute and redraw for ``controls``; records the time taken (render + models + Grad-CAM + PNG)."""
-        from facekit.widgets.live import BlitCanvas
-
         t = time.perf_counter()
         view = compute_view(controls, self.emotion_model, self.fau_model)
         if self._canvas is None:
@@ -306,7 +306,7 @@ class Playground:
             # live, the numbers go to the text lines under the picture (text is the slowest thing to draw)
             for artist in (*fig._playground["prob_labels"], fig._playground["sens"]):
                 artist.set_visible(False)
-            self._canvas = BlitCanvas(fig, dynamic_artists(fig))
+            self._canvas = BlitCanvas(fig, _dynamic_artists(fig))
         else:
             view_figure(view, self._canvas.fig)
         png = self._canvas.png()
@@ -330,9 +330,8 @@ class Playground:
     def widget(self):
         """Sliders (17 AUs with FACS letters, identity, domain, pose, light), one button per EMFACS prototype,
         the picture and the computed "depends most on" line."""
-        import ipywidgets as w
+        import ipywidgets as w  # lazy: widgets exist only in a notebook front end
 
-        from facekit.widgets.live import Debouncer
 
         c = self.controls
         style, layout = {"description_width": "52px"}, w.Layout(width="236px")
@@ -389,7 +388,6 @@ def measure_latency(playground: Playground, moves: int = 20, au: int = 12):
     """Move one AU slider ``moves`` times (0 -> 5 and back, after one untimed first draw) through
     :meth:`Playground.update`; a
     :class:`facekit.widgets.live.Latency` of the full updates (render + both models + Grad-CAM + redraw to PNG)."""
-    from facekit.widgets.live import time_calls
 
     values = [(k % 10) if k % 10 <= 5 else 10 - k % 10 for k in range(1, moves + 1)]
     start = playground.controls.with_au(au, 0)

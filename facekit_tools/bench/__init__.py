@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 
-from facekit_tools.bench.suite import COLUMNS, TARGETS, BenchPlan, BenchResult, print_report, run_bench
+from facekit_tools.bench.suite import COLUMNS, BENCH_TARGETS, BenchPlan, BenchResult, print_report, run_bench
 from facekit.throughput import conv_throughput, plot_throughput
 
-__all__ = ["COLUMNS", "TARGETS", "BenchPlan", "BenchResult", "conv_throughput", "plot_throughput", "print_report",
+__all__ = ["COLUMNS", "BENCH_TARGETS", "BenchPlan", "BenchResult", "conv_throughput", "plot_throughput", "print_report",
            "add_command", "run_bench"]
 
 

@@ -25,7 +25,7 @@ from facekit.emotion.xception import PIXEL_CENTER, PIXEL_SCALE, MiniXception
 
 def starter_transforms(crop: int = 44, flip: bool = True):
     """The starter kit's per-sample training transforms (PIL image in, float tensor (1, crop, crop) out)."""
-    from torchvision import transforms
+    from torchvision import transforms  # lazy: only the naive starter pipeline of the benchmark uses torchvision
 
     steps = [transforms.RandomCrop(crop)]
     if flip:
@@ -49,7 +49,7 @@ class PILFaceDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int):
-        from PIL import Image
+        from PIL import Image  # lazy: Pillow is needed only to decode photo files
 
         face = Image.fromarray(self.images[i], mode="L")
         return self.transform(face), int(self.labels[i])

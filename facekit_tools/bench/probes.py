@@ -23,6 +23,38 @@ from typing import Callable
 import numpy as np
 import torch
 
+from facekit.data.faceset import FaceSet
+from facekit.data.fer import EMOTIONS
+from facekit.emotion.augment import center_crop
+from facekit.emotion.metrics import predict
+from facekit.emotion.train import TrainConfig
+from facekit.emotion.train import Trainer
+from facekit.emotion.train import safe_batch_size
+from facekit.emotion.xception import MiniXception
+from facekit.emotion.xception import preprocess
+from facekit.explain.cam import guided_gradcam as explain
+from facekit.fau.demo import predict_results
+from facekit.fau.demo import subject_figure
+from facekit.fau.fewshot import load_fewshot_faces
+from facekit.fau.fewshot import tune_fewshot
+from facekit.fau.model import FAUConfig
+from facekit.fau.model import FAU_AUS
+from facekit.fau.model import build_fau_model
+from facekit.fau.model import fau_checkpoint
+from facekit.fau.model import load_fau_model
+from facekit.fau.train import train_fau
+from facekit.io import save_checkpoint
+from facekit.io import save_fig
+from facekit import paths
+from facekit.runtime import set_threads
+from facekit.runtime import thread_governor
+from facekit.synth import render_faces
+from facekit_tools.bench.naive import train_naive
+import facekit.emotion
+from pathlib import Path
+import tempfile
+import torch.nn.functional as F
+
 #: FER2013 Training / PublicTest+PrivateTest sizes (the 1x of the scaling runs and the per-epoch evaluation).
 FER_TRAIN_SIZE = 28_709
 FER_EVAL_SIZE = 7_178
@@ -41,9 +73,6 @@ def probe(fn: Callable[..., dict]) -> Callable[..., dict]:
 # ------------------------------------------------------------------------------------------------ random inputs
 def random_fer(n_train: int, n_eval: int = 0, seed: int = 0):
     """A FaceSet of random 48x48 faces: ``n_train`` Training rows, then ``n_eval`` PublicTest rows."""
-    from facekit.data.faceset import FaceSet
-    from facekit.data.fer import EMOTIONS
-
     g = torch.Generator().manual_seed(seed)
     n = n_train + n_eval
     usage = torch.cat([torch.zeros(n_train, dtype=torch.int64), torch.ones(n_eval, dtype=torch.int64)])
@@ -53,9 +82,6 @@ def random_fer(n_train: int, n_eval: int = 0, seed: int = 0):
 
 def random_au_data(n: int, size: int = 128, seed: int = 0):
     """A FaceSet of ``n`` random grey ``size`` x ``size`` faces with random intensities and plausible AU points."""
-    from facekit.data.faceset import FaceSet
-    from facekit.fau.model import FAU_AUS
-
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
     intensities = rng.uniform(0, 5, (n, len(FAU_AUS))).astype(np.float32)
@@ -65,7 +91,6 @@ def random_au_data(n: int, size: int = 128, seed: int = 0):
 
 
 def _trainer(n_train: int, batch_size: int, device: str, seed: int = 0):
-    from facekit.emotion.train import Trainer, TrainConfig
 
     return Trainer(random_fer(n_train, seed=seed), TrainConfig(batch_size=batch_size, seed=seed), device=device,
                    progress=False)
@@ -80,16 +105,12 @@ def _sync(device: str) -> None:
 @probe
 def idle(device: str = "cpu") -> dict:
     """Python + torch + facekit imported, nothing run: the memory every other probe starts from."""
-    import facekit.emotion  # noqa: F401
-
     return {"items": 0, "seconds": 0.0}
 
 
 @probe
 def render(n: int, size: int = 48, domain: str = "lab", device: str = "cpu") -> dict:
     """Faces per second of ``facekit.synth.render_faces`` at ``size`` (a small warm-up render first)."""
-    from facekit.synth import render_faces
-
     render_faces(min(n, 64), seed=1, domain=domain, size=size)
     t0, c0 = time.perf_counter(), time.process_time()
     batch = render_faces(n, seed=0, domain=domain, size=size)
@@ -105,7 +126,6 @@ def trainer(steps: int | None, batch_size: int = 128, n_train: int | None = None
     """The facekit trainer (:meth:`Trainer.train_epoch`): ``steps`` timed steps (``None``: one whole epoch);
     ``late_busy`` busy processes start when the timed steps do (after the warm-up), as other work appears in the
     middle of training. ``threads_end`` is the thread count at the end; ``thread_changes`` what the governor did."""
-    from facekit.runtime import thread_governor
 
     n_train = n_train or batch_size * ((steps or 1) + warmup)
     tr = _trainer(n_train, batch_size, device)
@@ -130,9 +150,7 @@ def ceiling(steps: int, batch_size: int = 128, warmup: int = 2, channels_last: b
             device: str = "cpu") -> dict:
     """The practical ceiling: the trainer's model and optimizer, forward + cross-entropy + backward + step on one
     pre-made random batch (no data handling at all). ``channels_last=None`` uses the trainer's choice."""
-    import torch.nn.functional as F
 
-    from facekit.emotion.train import TrainConfig, Trainer, safe_batch_size
 
     cfg = TrainConfig(batch_size=batch_size, seed=0, channels_last=channels_last)
     tr = Trainer(random_fer(batch_size), cfg, device=device, progress=False)
@@ -168,8 +186,6 @@ def ceiling(steps: int, batch_size: int = 128, warmup: int = 2, channels_last: b
 def naive(steps: int, batch_size: int = 128, num_workers: int = 0, warmup: int = 2, n_train: int | None = None,
           device: str = "cpu") -> dict:
     """The starter-kit baseline (:func:`facekit_tools.bench.naive.train_naive`): DataLoader + per-sample PIL transforms."""
-    from facekit_tools.bench.naive import train_naive
-
     n_train = n_train or batch_size * (steps + warmup)
     run = train_naive(random_fer(n_train), steps, warmup=warmup, batch_size=batch_size, num_workers=num_workers,
                       device=device)
@@ -182,9 +198,6 @@ def naive(steps: int, batch_size: int = 128, num_workers: int = 0, warmup: int =
 @probe
 def inference(n: int, batch_size: int = 512, channels_last: bool = False, device: str = "cpu") -> dict:
     """``facekit.emotion.predict`` (centre crop, preprocess, eval-mode forward) on ``n`` faces."""
-    from facekit.emotion.metrics import predict
-    from facekit.emotion.xception import MiniXception
-
     torch.manual_seed(0)
     model = MiniXception().to(device).eval()
     if channels_last:
@@ -201,10 +214,6 @@ def inference(n: int, batch_size: int = 512, channels_last: bool = False, device
 @probe
 def guided_gradcam(n: int, batch_size: int = 16, device: str = "cpu") -> dict:
     """``facekit.explain.guided_gradcam`` (predictions + Grad-CAM + guided backprop) on ``n`` faces, in batches."""
-    from facekit.emotion.augment import center_crop
-    from facekit.emotion.xception import MiniXception, preprocess
-    from facekit.explain.cam import guided_gradcam as explain
-
     torch.manual_seed(0)
     model = MiniXception().to(device).eval()
     x = preprocess(center_crop(random_fer(n).images)).to(device)
@@ -218,9 +227,6 @@ def guided_gradcam(n: int, batch_size: int = 16, device: str = "cpu") -> dict:
 @probe
 def fau_pretrain(steps: int, batch_size: int = 32, warmup: int = 1, device: str = "cpu") -> dict:
     """``facekit.fau.train.train_fau`` (augmented batches, heatmap targets, Adam) on random 128x128 faces."""
-    from facekit.fau.model import FAUConfig, build_fau_model
-    from facekit.fau.train import train_fau
-
     torch.manual_seed(0)
     model = build_fau_model(FAUConfig())
     if warmup:
@@ -233,18 +239,14 @@ def fau_pretrain(steps: int, batch_size: int = 32, warmup: int = 1, device: str 
 
 def _fau_checkpoint(tmp_dir: str) -> str:
     """The shipped FAU checkpoint when present, else a freshly initialised one saved to ``tmp_dir``."""
-    from pathlib import Path
 
-    from facekit.paths import find_checkpoint
 
     try:
-        path = find_checkpoint("fau_resnet.pt")
+        path = paths.find_checkpoint("fau_resnet.pt")
         if path is not None and Path(path).is_file():
             return str(path)
     except Exception:  # not shipped yet: benchmark an untrained model of the same architecture
         pass
-    from facekit.fau.model import FAUConfig, build_fau_model, fau_checkpoint
-    from facekit.io import save_checkpoint
 
     torch.manual_seed(0)
     path = Path(tmp_dir) / "fau_resnet.pt"
@@ -254,7 +256,6 @@ def _fau_checkpoint(tmp_dir: str) -> str:
 
 def _fewshot_faces(n: int):
     try:
-        from facekit.fau.fewshot import load_fewshot_faces
 
         data = load_fewshot_faces()
         return data.subset(np.arange(min(n, len(data)))), "the shipped few-shot faces"
@@ -266,9 +267,7 @@ def _fewshot_faces(n: int):
 def fau_fewshot(epochs: int = 5, n: int = 10, batch_size: int = 4, device: str = "cpu") -> dict:
     """``facekit.fau.fewshot.tune_fewshot`` at its defaults (lr 1e-4, batch 4, augmentation) on ``n`` faces;
     timed: the training epochs (from the trainer's history), loading and the before/after losses excluded."""
-    import tempfile
 
-    from facekit.fau.fewshot import tune_fewshot
 
     faces, what = _fewshot_faces(n)
     with tempfile.TemporaryDirectory() as tmp:
@@ -286,16 +285,12 @@ def fau_demo(subjects: int = 5, device: str = "cpu") -> dict:
     """Seconds per subject of the Task 2 demo, one subject at a time as the notebook's ``visualize/`` loop does:
     :func:`facekit.fau.demo.predict_results` (heatmaps + intensities), :func:`~facekit.fau.demo.subject_figure`
     (face + five overlays) and saving it as PNG. ``model_seconds`` is the prediction part alone."""
-    import tempfile
 
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
-    from facekit.fau.demo import predict_results, subject_figure
-    from facekit.fau.model import load_fau_model
-    from facekit.io import save_fig
 
     faces, what = _fewshot_faces(subjects)
     with tempfile.TemporaryDirectory() as tmp:
@@ -349,7 +344,6 @@ def execute(name: str, threads: int | None = None, device: str = "cpu", auto_thr
         raise KeyError(f"Unknown benchmark probe {name!r}; known: {', '.join(PROBES)}")
     before = torch.get_num_threads()
     if auto_threads:
-        from facekit.runtime import set_threads
 
         set_threads()
     elif threads:

@@ -26,6 +26,14 @@ import torch
 from tqdm.auto import tqdm
 
 from facekit_tools.bench.probes import FER_EVAL_SIZE, FER_TRAIN_SIZE, run_probe
+from facekit import paths
+from facekit.io import atomic_write_text
+from facekit.io import save_fig
+from facekit.io import save_metrics
+from facekit.io import save_table
+from facekit.runtime import pick_device
+from facekit_tools.bench.load import POLICIES
+from facekit_tools.bench.load import measure_policies
 
 #: Columns of the benchmark table.
 COLUMNS = ("group", "measure", "value", "unit", "peak_rss_mb", "threads", "cpu_use", "how", "target", "met")
@@ -33,7 +41,7 @@ COLUMNS = ("group", "measure", "value", "unit", "peak_rss_mb", "threads", "cpu_u
 was busy with other work (or the threads idled), so the rate understates what an idle machine gives."""
 
 #: The issue's targets: key -> (comparison, threshold, unit).
-TARGETS: dict[str, tuple[str, float, str]] = {
+BENCH_TARGETS: dict[str, tuple[str, float, str]] = {
     "render_48": (">=", 5000.0, "faces/s"),
     "trainer_vs_ceiling": (">=", 0.85, "x"),
     "trainer_vs_naive": (">=", 2.0, "x"),
@@ -48,7 +56,6 @@ TARGETS: dict[str, tuple[str, float, str]] = {
 @dataclass
 class BenchPlan:
     """Sizes of every measurement. The defaults keep ``facekit bench`` to a few minutes on 2 idle cores."""
-
     batch_size: int = 128                  # Task 1 batch (trainer, ceiling and naive baseline alike)
     steps: int = 40                        # timed Task 1 steps (trainer, ceiling)
     warmup: int = 3                        # untimed steps before each training measurement
@@ -132,7 +139,7 @@ def _load() -> list[float] | None:
 # ---------------------------------------------------------------------------------------------------- targets
 def check_target(key: str, value: float) -> tuple[str, str]:
     """(``">= 5000 faces/s"``, ``"yes"``/``"no"``/``"n/a"``) for target ``key`` and a measured value."""
-    op, threshold, unit = TARGETS[key]
+    op, threshold, unit = BENCH_TARGETS[key]
     text = f"{op} {threshold:g} {unit}"
     if value is None or not math.isfinite(value):
         return text, "n/a"
@@ -198,8 +205,6 @@ def run_bench(plan: BenchPlan | None = None, *, quick: bool = False, device: str
     ``workbook`` / ``tests`` also time ``facekit run`` (the full workbook) and ``pytest`` (the QUICK suite); both
     take many minutes, so they are off by default and their rows then say "not measured".
     """
-    from facekit import paths
-    from facekit.runtime import pick_device
 
     plan = plan or (BenchPlan.quick() if quick else BenchPlan())
     device = pick_device(device)
@@ -212,7 +217,6 @@ def run_bench(plan: BenchPlan | None = None, *, quick: bool = False, device: str
         bar.set_postfix_str(key)
         results[key] = run_probe(name, threads=t, device=str(device), isolate=isolate, timeout=timeout, **kwargs)
     if plan.load_busy and isolate:  # policies are environment variables: they need fresh processes
-        from facekit_tools.bench.load import measure_policies
 
         results.update(measure_policies(plan.load_busy, trainer_steps=plan.load_steps, batch_size=plan.batch_size,
                                         render_n=plan.load_render_n, device=str(device), timeout=timeout))
@@ -348,7 +352,6 @@ def build_table(results: dict[str, dict], plan: BenchPlan, isolate: bool = True)
 def load_rows(results: dict[str, dict], plan: BenchPlan, add) -> None:
     """The thread-policy rows (group ``threads``): trainer and renderer rates per policy and number of competing
     busy processes, then the ratios of facekit's default to the old one, measured in the same run."""
-    from facekit_tools.bench.load import POLICIES
 
     if not plan.load_busy:
         add("threads", "thread policies under load", float("nan"), "", None, "not measured (plan.load_busy is empty)")
@@ -404,11 +407,11 @@ def build_scaling(results: dict[str, dict], plan: BenchPlan) -> pd.DataFrame:
 
 def plot_scaling(scaling: pd.DataFrame, machine: dict | None = None):
     """Two panels: training throughput and seconds per epoch vs data size, one line per thread count."""
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     if "matplotlib.pyplot" not in sys.modules:
         matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for t, part in scaling.groupby("threads"):
@@ -481,10 +484,8 @@ def markdown_report(result: BenchResult) -> str:
 def write_outputs(result: BenchResult, out_dir=None, fig_dir=None, quick: bool = False) -> dict:
     """bench.csv, bench.json, bench_scaling.csv, bench.md in ``out_dir`` and bench_scaling.png in ``fig_dir``
     (defaults: ``build/bench`` and ``figures/bench``; ``build/bench/quick`` for both in quick mode), atomically."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
-    from facekit import paths
-    from facekit.io import atomic_write_text, save_fig, save_metrics, save_table
 
     default = paths.build_dir("bench", "quick") if quick else paths.build_dir("bench")
     out = Path(out_dir) if out_dir else Path(default)

@@ -23,6 +23,10 @@ from pathlib import Path
 
 from facekit.glossary import glossary_markdown
 from facekit_tools.handin.report import latex_escape
+from facekit import paths
+from facekit.io import atomic_write_text
+from facekit_tools.notebook_files import NOTEBOOK_PATTERN
+from facekit_tools.notebook_files import read_executed
 
 #: The assignment's questions in its order: Task 1 (notebooks 02-04) then Task 2 (notebooks 05-08).
 QUESTIONS: tuple[str, ...] = tuple(f"T1.Q{k}" for k in range(1, 8)) + tuple(f"T2.Q{k}" for k in range(1, 12))
@@ -48,7 +52,6 @@ class Section:
 @dataclass
 class Answer:
     """One question of the sheet: where it is answered, the question quoted, the answer, the files saved with it."""
-
     question: str
     title: str | None = None
     notebook: str | None = None
@@ -209,7 +212,6 @@ def _resolve(kind: str, name: str, folder: Path) -> list[str]:
 def collect_answers(executed_dir: str | os.PathLike, figures_root: str | os.PathLike) -> tuple[list[Answer], dict]:
     """Read every executed ``NN_*.ipynb`` in ``executed_dir``; return the 18 answers in order and run facts
     (``notebooks``, ``quick`` names of notebooks run in QUICK mode, ``started``/``finished`` times)."""
-    from facekit_tools.runner import NOTEBOOK_PATTERN, read_executed
 
     executed_dir, figures_root = Path(executed_dir), Path(figures_root)
     answers = {q: Answer(q) for q in QUESTIONS}
@@ -397,9 +399,6 @@ def answers_latex(answers: list[Answer], run: dict, source: str) -> str:
 def write_answer_sheet(executed_dir: str | os.PathLike | None = None, figures_root: str | os.PathLike | None = None,
                        out_dir: str | os.PathLike | None = None) -> tuple[Path, Path, list[Answer]]:
     """Write ``answers.md`` and ``answers.tex`` (default: into ``figures/``, from ``build/notebooks/``)."""
-    from facekit import paths
-    from facekit.io import atomic_write_text
-
     executed_dir = Path(executed_dir) if executed_dir else paths.build_dir("notebooks")
     figures_root = Path(figures_root) if figures_root else paths.figures_dir()
     out_dir = Path(out_dir) if out_dir else figures_root

@@ -5,9 +5,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from facekit import paths
+from facekit_tools.handin.answers import QUESTIONS
+from facekit_tools.handin.answers import write_answer_sheet
+from facekit_tools.handin.results import results_table
+from facekit_tools.handin.results import write_results
+from facekit_tools.handin.supplementary import SupplementaryRefused
+from facekit_tools.handin.supplementary import build_supplementary
+from facekit_tools.handin.supplementary import check_run
+
 
 def _cmd_answers(args: argparse.Namespace) -> int:
-    from facekit_tools.handin.answers import QUESTIONS, write_answer_sheet
 
     try:
         md, tex, answers = write_answer_sheet(args.executed, args.figures)
@@ -22,7 +30,6 @@ def _cmd_answers(args: argparse.Namespace) -> int:
 
 
 def _cmd_supplementary(args: argparse.Namespace) -> int:
-    from facekit_tools.handin.supplementary import SupplementaryRefused, build_supplementary, check_run
 
     try:
         root = args.root or _root()
@@ -40,7 +47,6 @@ def _cmd_supplementary(args: argparse.Namespace) -> int:
 
 
 def _cmd_results_table(args: argparse.Namespace) -> int:
-    from facekit_tools.handin.results import results_table, write_results
 
     figures = args.figures or str(_root() / "figures")
     try:
@@ -56,9 +62,8 @@ def _cmd_results_table(args: argparse.Namespace) -> int:
 
 
 def _root():
-    from facekit.paths import repo_root
 
-    return repo_root()
+    return paths.repo_root()
 
 
 def add_command(sub) -> None:

@@ -25,7 +25,7 @@ def snapshot() -> dict:
     torch = sys.modules.get("torch")
     try:
         if torch is None:
-            import torch
+            import torch  # lazy: the environment record must survive a broken torch/CUDA install
         if torch.cuda.is_available():
             gpu = torch.cuda.get_device_name(0)
     except Exception:  # noqa: BLE001 - a broken CUDA set-up must not stop the record

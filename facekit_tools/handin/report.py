@@ -19,6 +19,7 @@ from typing import Iterator
 
 from facekit.io import atomic_write_bytes, atomic_write_text
 from facekit.runtime import current_context
+import pandas as pd
 
 #: IEEE two-column layout: one column and the full text width, in inches.
 COLUMN_WIDTH_IN = 3.5
@@ -68,7 +69,7 @@ def _panel_columns(fig) -> int:
 
 
 def _texts(fig):
-    from matplotlib.text import Text
+    from matplotlib.text import Text  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     return [t for t in fig.findobj(Text) if t.get_text()]
 
@@ -146,7 +147,7 @@ def _tight_inches(fig):
 
 def print_bbox(fig, target: float):
     """The tight bounding box widened (centred) to exactly ``target`` inches: the PDF page of the printed figure."""
-    from matplotlib.transforms import Bbox
+    from matplotlib.transforms import Bbox  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     box = _tight_inches(fig)
     extra = max(target - box.width, 0.0) / 2
@@ -171,7 +172,7 @@ def pdf_bytes(fig, width: str | float | None = None) -> bytes:
     Type 3 fonts (matplotlib's default) are refused by IEEE PDF eXpress; ``pdf.fonttype = 42`` embeds TrueType.
     The creation date is left out, so rerunning a notebook gives the same bytes.
     """
-    import matplotlib
+    import matplotlib  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     if not hasattr(fig.canvas, "get_renderer"):  # a bare ``Figure()`` (e.g. a widget's) has no drawing canvas yet
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -191,7 +192,7 @@ def _native_images(fig) -> Iterator[None]:
     much, the default ``"antialiased"`` is nearest-neighbour anyway, so the page looks the same and the file is
     several times smaller. Images with a chosen interpolation (a smoothed heatmap) keep it.
     """
-    from matplotlib.image import AxesImage
+    from matplotlib.image import AxesImage  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     changed = [im for im in fig.findobj(AxesImage) if im.get_interpolation() in {"antialiased", "auto"}]
     before = [im.get_interpolation() for im in changed]
@@ -244,7 +245,6 @@ def format_cell(value: object, decimals: int = 3, integer_column: bool = False) 
 
 
 def _pd_na():
-    import pandas as pd
 
     return pd.NA
 
@@ -260,7 +260,6 @@ def table_to_latex(df, caption: str, label: str, decimals: int = 3, index: bool 
     labels are joined with `` / ``. Numeric columns are right-aligned, and a float column whose values are all
     whole numbers prints as integers. Tables with more than six columns use ``table*`` (the full page width).
     """
-    import pandas as pd
 
     frame = df.to_frame() if isinstance(df, pd.Series) else df
     if index:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from facekit.io import atomic_write_text
+
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
@@ -213,8 +215,6 @@ def results_table(figures: str | Path) -> str:
 
 def write_results(readme: str | Path, figures: str | Path) -> Path:
     """Replace the table between the results markers of ``readme``; refuses a README without both markers."""
-    from facekit.io import atomic_write_text
-
     readme = Path(readme)
     text = readme.read_text()
     if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):

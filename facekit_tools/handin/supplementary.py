@@ -16,7 +16,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from facekit_tools.runner import ExecutedNotebookError, read_executed
+from facekit_tools.notebook_files import ExecutedNotebookError, read_executed
+from facekit import paths
+from facekit.io import atomic_path
+from facekit_tools.notebook_files import list_notebooks
 
 #: What the zip takes from the checkout (the notebooks come from the executed copies instead).
 INCLUDED = ("facekit", "figures", "tests", "data", "pyproject.toml", "environment.yml", "Makefile")
@@ -114,8 +117,6 @@ def _unfinished(nb: dict, name: str) -> str | None:
 
 def check_run(root: str | os.PathLike, executed_dir: str | os.PathLike | None = None) -> list[ExecutedNotebook]:
     """The executed copies of every notebook, or :class:`SupplementaryRefused` naming what is wrong with the run."""
-    from facekit_tools.runner import list_notebooks
-
     root = Path(root)
     executed_dir = Path(executed_dir) if executed_dir else root / "build" / "notebooks"
     sources = list_notebooks(root / "notebooks")
@@ -166,7 +167,8 @@ def check_run(root: str | os.PathLike, executed_dir: str | os.PathLike | None = 
 
 def notebook_html(path: Path) -> str:
     """A standalone HTML rendering of an executed notebook (nbconvert's lab template, styles and images inline)."""
-    import nbformat
+    import nbformat  # lazy: Jupyter's notebook format, only for reading notebooks
+    # lazy: nbconvert is slow to import, only the supplementary's HTML export needs it
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab")
@@ -232,9 +234,6 @@ def readme(root: Path, runs: list[ExecutedNotebook], built: datetime) -> str:
 def build_supplementary(out: str | os.PathLike, root: str | os.PathLike | None = None,
                         executed_dir: str | os.PathLike | None = None, html: bool = True) -> Supplementary:
     """Check the run, then write ``out`` atomically; refuse to replace a file that is not an earlier such zip."""
-    from facekit import paths
-    from facekit.io import atomic_path
-
     root = Path(root) if root else paths.repo_root()
     out = Path(out)
     if out.exists():
