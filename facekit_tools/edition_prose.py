@@ -28,13 +28,14 @@ PROSE: dict[str, tuple[str, ...]] = {
                                              "fix_verdict", "spread_verdict", "recall_shift_text", "label_noise_text",
                                              "test2_reason_text", "before_after_text"),
     "facekit/explain/sanity.py": ("randomisation_text",),
-    "facekit/fau/answers.py": ("loss_trend_text", "change_text", "verdicts_text", "source_text", "large_rate_text",
-                               "tuning_comparison_text", "reconcile_text", "q5_verdict", "describe_wild_gap",
-                               "five_au_text", "gives_up_text", "per_au_error_text", "predicted_vs_true_text",
-                               "domain_text", "small_rate_text", "metric_agreement_text",
-                               "checkpoint_difference_text", "budget_text", "largest_drop_text",
-                               "attention_spread_text", "limits_text", "run_shows_text", "q26_text", "q27_text",
-                               "q211_text", "q25_text"),
+    "facekit/fau/answers/pretrained.py": ("gives_up_text", "per_au_error_text", "predicted_vs_true_text",
+                                          "domain_text"),
+    "facekit/fau/answers/au_emotion.py": ("q5_verdict", "describe_wild_gap", "five_au_text", "q25_text"),
+    "facekit/fau/answers/fewshot.py": ("loss_trend_text", "change_text", "verdicts_text", "source_text",
+                                       "large_rate_text", "tuning_comparison_text", "small_rate_text",
+                                       "metric_agreement_text", "checkpoint_difference_text", "q26_text", "q27_text"),
+    "facekit/fau/answers/attention.py": ("reconcile_text", "budget_text", "largest_drop_text",
+                                         "attention_spread_text", "limits_text", "run_shows_text", "q211_text"),
 }
 #: Modules (or ``module::function``) whose docstring is the substance of an answer -> the docstring the student
 #: edition gets instead.

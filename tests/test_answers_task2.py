@@ -1,4 +1,4 @@
-"""The rules of Task 2's answer prose (facekit/fau/answers.py): each is fed numbers that should flip its words, and the
+"""The rules of Task 2's answer prose (facekit/fau/answers/): each is fed numbers that should flip its words, and the
 answer sheet's provenance table is collected from any notebook's provenance.csv."""
 from __future__ import annotations
 

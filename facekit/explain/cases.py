@@ -24,12 +24,24 @@ import torch
 
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
+from facekit import assets
+from facekit.data import faces
+from facekit.emotion.xception import preprocess
+from facekit.io import atomic_write_bytes
+from facekit.io import atomic_write_text
+from facekit import paths
+from facekit.synth import AUS
+from facekit.synth import EMFACS
+from facekit.synth import au_index
+from facekit.synth import au_region_masks
+from facekit.synth import render_faces
+from facekit.synth.render import LANDMARK_NAMES, _generator, draw_identity, draw_nuisance, render_chunk
+import pandas as pd
 
 
 @dataclass(frozen=True)
 class Case:
     """One synthetic test face: file stem, true emotion, prototype AUs and intensity, nuisance overrides, why."""
-
     name: str
     emotion: str
     aus: tuple[int, ...]
@@ -72,8 +84,6 @@ TEST2_CASES: tuple[Case, ...] = (
 
 def case_au(case: Case) -> torch.Tensor:
     """The (1, len(AUS)) AU intensities of a case: its prototype AUs at ``intensity``."""
-    from facekit.synth import AUS, au_index
-
     au = torch.zeros(1, len(AUS))
     for a in case.aus:
         au[0, au_index(a)] = case.intensity
@@ -83,8 +93,6 @@ def case_au(case: Case) -> torch.Tensor:
 def render_case_batch(case: Case, size: int = 48):
     """A case rendered as a one-face :class:`facekit.data.FaceSet` (seeded; identity, lighting and pose drawn,
     then overridden by the case), landmarks and geometry included, e.g. for its true AU regions."""
-    from facekit.synth.render import AUS, LANDMARK_NAMES, _generator, draw_identity, draw_nuisance, render_chunk
-
     ident = draw_identity(1, _generator("case-id", case.seed, case.domain), case.domain)
     nuis = draw_nuisance(1, _generator("case-nuis", case.seed, case.domain), case.domain)
     for key, value in case.nuisance.items():
@@ -107,9 +115,8 @@ def render_case(case: Case, size: int = 48) -> np.ndarray:
 
 
 def _write_cases(folder: str | os.PathLike, cases, size: int) -> Path:
-    import cv2
+    import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
-    from facekit.io import atomic_write_bytes, atomic_write_text
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,22 +135,16 @@ def _write_cases(folder: str | os.PathLike, cases, size: int) -> Path:
 
 def write_test_faces(folder: str | os.PathLike | None = None, size: int = 48) -> Path:
     """Write ``data/test/`` (four lab faces + labels.csv); returns the folder."""
-    from facekit.paths import data_dir
-
-    return _write_cases(folder or data_dir("test"), TEST_CASES, size)
+    return _write_cases(folder or paths.data_dir("test"), TEST_CASES, size)
 
 
 def write_test2_faces(folder: str | os.PathLike | None = None, size: int = 48) -> Path:
     """Write ``data/test2/`` (wild-domain failure cases + labels.csv); returns the folder."""
-    from facekit.paths import data_dir
-
-    return _write_cases(folder or data_dir("test2"), TEST2_CASES, size)
+    return _write_cases(folder or paths.data_dir("test2"), TEST2_CASES, size)
 
 
 def emotion_au_set(emotion: str) -> tuple[int, ...]:
     """Every AU that appears in one of the emotion's EMFACS prototypes (empty for neutral)."""
-    from facekit.synth import EMFACS
-
     return tuple(sorted({a for combo in EMFACS[emotion] for a in combo}))
 
 
@@ -154,7 +155,6 @@ def emotion_region_masks(batch, emotions=None, min_intensity: float = 0.5) -> np
     ``batch`` is a :class:`facekit.data.FaceSet`; ``emotions`` (n,) defaults to ``batch.clean_emotion`` (the
     emotion the AUs were drawn for, not the noisy annotator label).
     """
-    from facekit.synth import AUS, au_region_masks
 
     emotions = batch.clean_emotion if emotions is None else torch.as_tensor(emotions)
     regions = au_region_masks(batch).numpy()                      # (n, len(AUS), H, W)
@@ -172,7 +172,6 @@ def emotion_region_masks(batch, emotions=None, min_intensity: float = 0.5) -> np
 def held_out_faces(n_per_class: int, seed: int = 1234, domain: str = "lab", classes=None):
     """A class-balanced synthetic set rendered with a seed the training data never uses, for measuring explanations;
     returns the :class:`facekit.data.FaceSet` (true emotions in ``clean_emotion``)."""
-    from facekit.synth import render_faces
 
     classes = [c for c in range(len(EMOTIONS)) if EMOTIONS[c] != "neutral"] if classes is None else list(classes)
     emotion = torch.tensor(classes).repeat_interleave(n_per_class)
@@ -194,13 +193,10 @@ def load_cases(which: str = "test", folder: str | os.PathLike | None = None, siz
     test/ folder) plus, for test2 and ``with_real``, the real photos shipped inside installed packages, as one
     :class:`facekit.data.FaceSet` at ``size`` x ``size`` (the folder's own ``meta``); ``crop`` (``"facekit"`` or ``"starter"``) cuts the
     folder's faces (:data:`facekit.data.faces.CROPS`)."""
-    from facekit import assets
-    from facekit.data import faces
-    from facekit.paths import data_dir
 
     if which not in ("test", "test2"):
         raise ValueError(f"which must be 'test' or 'test2', got {which!r}")
-    crops = faces.load_face_folder(folder or data_dir(which), size=size, crop=crop)
+    crops = faces.load_face_folder(folder or paths.data_dir(which), size=size, crop=crop)
     if which == "test2" and with_real:
         real = faces.crop_photos(assets.load_real_photos(), size=size)
         extra = {k: (torch.cat([v, real.extra[k]]) if isinstance(v, torch.Tensor) else v + real.extra[k])
@@ -283,7 +279,6 @@ def case_table(crops, expl, model_name: str = "model"):
     probability, the true class's probability, correct, upper-half share of the CAM, the CAM's share in each face
     region (:data:`REGION_COLUMNS`), whether a face was detected / the face-finding note, and the case's ``why``
     from its folder's ``labels.csv`` (``stress``)."""
-    import pandas as pd
 
     rows = []
     labels = crops.emotion_names
@@ -314,10 +309,7 @@ def labelled_accuracy(table) -> float | None:
 def crop_comparison(model, folder: str | os.PathLike, size: int = 48):
     """Both crops of ``folder`` (:data:`facekit.data.faces.CROPS`) through ``model``: one row per face with the true
     label, each crop's prediction and probability, and the mean absolute grey-level difference of the two crops."""
-    import pandas as pd
 
-    from facekit.data import faces
-    from facekit.emotion.xception import preprocess
 
     crops = {c: faces.load_face_folder(folder, size=size, crop=c) for c in faces.CROPS}
     rows = {c: [] for c in crops}

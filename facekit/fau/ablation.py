@@ -7,13 +7,23 @@ import torch
 from torch import nn
 
 from facekit.fau.attention import attention_weights
+from facekit.fau.data import to_input
+from facekit.fau.metrics import score_aus
+from facekit.fau.model import FAUConfig
+from facekit.fau.model import FAU_AUS
+from facekit.fau.train import DEFAULT_PRETRAIN
+from facekit.fau.train import predict_intensities
+from facekit.fau.train import pretrain_fau
+from facekit.io import atomic_write_text
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import time
 
 
 def attention_table(weights: torch.Tensor, aus=None, sides: tuple[str, ...] = ("left", "right")):
     """Mean attention per AU point as a DataFrame (rows AU, columns sides), for the notebook's table."""
-    import pandas as pd
 
-    from facekit.fau.model import FAU_AUS
 
     aus = tuple(aus or FAU_AUS)
     mean = weights.float().mean(0).view(len(aus), len(sides)).numpy()
@@ -28,8 +38,6 @@ def _input_points(model: nn.Module, data, n: int) -> torch.Tensor:
 
 def attention_for(model: nn.Module, data, n: int | None = None) -> torch.Tensor:
     """(n, 10) patch weights for the first ``n`` faces of an :class:`~facekit.data.FaceSet`, at their landmarks."""
-    from facekit.fau.data import to_input
-
     n = len(data) if n is None else min(n, len(data))
     x = to_input(data.images.numpy()[:n], model.config.in_channels, model.config.input_size)
     return attention_weights(model, x, _input_points(model, data, n))
@@ -38,7 +46,6 @@ def attention_for(model: nn.Module, data, n: int | None = None) -> torch.Tensor:
 def predict_variant(model: nn.Module, data, use_points: bool = True):
     """(N, 5) intensities; a patch-attention model gets the faces' landmark points unless ``use_points=False``
     (then it falls back to its learned average positions, as it would with no landmark detector)."""
-    from facekit.fau.train import predict_intensities
 
     return predict_intensities(model, data if use_points else data.images.numpy())
 
@@ -46,9 +53,7 @@ def predict_variant(model: nn.Module, data, use_points: bool = True):
 def compare_variants(variants: dict, sets: dict):
     """``variants``: name -> (model, use_points); ``sets``: name -> FaceSet. Returns ``(table, predictions)``: a long
     table (set, variant, au, icc, pcc, mae) and ``predictions[set][variant]`` (N, 5) for :func:`bootstrap_difference`."""
-    import pandas as pd
 
-    from facekit.fau.metrics import score_aus
 
     frames, preds = [], {}
     for set_name, data in sets.items():
@@ -64,9 +69,7 @@ def compare_variants(variants: dict, sets: dict):
 def bootstrap_difference(y_true, pred_a, pred_b, n_boot: int = 1000, seed: int = 0) -> dict:
     """Paired bootstrap over faces of the mean-over-AUs ICC and MAE difference ``b - a``: point estimate and 95 %
     interval. The same resampled faces score both models, so face-to-face difficulty cancels."""
-    import numpy as np
 
-    from facekit.fau.metrics import score_aus
 
     y_true, pred_a, pred_b = (np.asarray(v, dtype=float) for v in (y_true, pred_a, pred_b))
     if not len(y_true) == len(pred_a) == len(pred_b):
@@ -88,11 +91,9 @@ def bootstrap_difference(y_true, pred_a, pred_b, n_boot: int = 1000, seed: int =
 
 def plot_attention(model: nn.Module, data, n: int = 5):
     """The first ``n`` faces with each AU patch drawn as a square whose opacity is its sigmoid attention weight."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from matplotlib.patches import Rectangle
+    import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
+    from matplotlib.patches import Rectangle  # lazy: plotting only; the CLI and training paths never load matplotlib
 
-    from facekit.fau.model import FAU_AUS
 
     n = min(n, len(data))
     size = model.config.input_size
@@ -127,14 +128,8 @@ def run_seed_ablation(seeds, out_csv, work_dir, variants=(False, True), progress
     This is the command behind ``data/fau/patchattn_seeds.csv`` (see data/README.md); it takes about 15 CPU
     minutes per run on one thread.
     """
-    import time
-    from pathlib import Path
 
-    import pandas as pd
 
-    from facekit.fau.model import FAUConfig
-    from facekit.fau.train import DEFAULT_PRETRAIN, pretrain_fau
-    from facekit.io import atomic_write_text
 
     out_csv, work_dir = Path(out_csv), Path(work_dir)
     rows = pd.read_csv(out_csv).to_dict("records") if out_csv.is_file() else []
@@ -159,7 +154,6 @@ def run_seed_ablation(seeds, out_csv, work_dir, variants=(False, True), progress
 def seed_runs(csv):
     """The pretraining runs of :func:`run_seed_ablation` (one row per seed and variant: lab / wild mean ICC, PCC,
     MAE on the 500 held-out faces each run scores itself on) and the per-seed paired difference attention - baseline."""
-    import pandas as pd
 
     runs = pd.read_csv(csv).sort_values(["seed", "patch_attention"]).drop_duplicates(["seed", "patch_attention"])
     metrics = [c for c in runs.columns if c.split("_")[0] in ("lab", "wild")]

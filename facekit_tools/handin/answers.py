@@ -27,6 +27,7 @@ from facekit import paths
 from facekit.io import atomic_write_text
 from facekit_tools.notebook_files import NOTEBOOK_PATTERN
 from facekit_tools.notebook_files import read_executed
+import pandas as pd
 
 #: The assignment's questions in its order: Task 1 (notebooks 02-04) then Task 2 (notebooks 05-08).
 QUESTIONS: tuple[str, ...] = tuple(f"T1.Q{k}" for k in range(1, 8)) + tuple(f"T2.Q{k}" for k in range(1, 12))
@@ -259,7 +260,6 @@ def collect_answers(executed_dir: str | os.PathLike, figures_root: str | os.Path
 def provenance_markdown(figures_root: str | os.PathLike) -> str:
     """The ``## Checkpoints and face sets`` table from every ``<figures_root>/*/provenance.csv`` (empty when there is
     none): one row per (checkpoint, trained by, face set, faces), with the questions and notebooks that use it."""
-    import pandas as pd
 
     frames = []
     for path in sorted(Path(figures_root).glob("*/provenance.csv")):

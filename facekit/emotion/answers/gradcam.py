@@ -11,7 +11,7 @@ import pandas as pd
 
 from facekit.explain.cases import FACE_REGIONS, REGION_COLUMNS, emotion_face_regions, face_region_areas
 from facekit.kit_formats import checkpoint_label
-from facekit.paths import data_dir
+from facekit import paths
 
 
 #: A face region holding at least this share of a CAM's mass is where the map "mostly" sits.
@@ -263,7 +263,7 @@ def model_label(model, name) -> str:
 
 def folder_label(folder, which: str) -> str:
     """How an answer names a face folder, and whether it holds the shipped synthetic faces or the user's images."""
-    if folder is None or Path(folder).resolve() == data_dir(which).resolve():
+    if folder is None or Path(folder).resolve() == paths.data_dir(which).resolve():
         return f"`data/{which}/` (the shipped **synthetic** faces facekit renders; your photos plug in the same way)"
     return f"`{folder}` (your folder: real images)"
 
