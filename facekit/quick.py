@@ -18,7 +18,7 @@ QUICK_SIZES: dict[str, dict[str, Any | Callable[[Any], Any]]] = {
     "01_data": {"n_scale": 0.02, "bench_faces": 500, "n_per_class": 10, "n_prototype": 10},
     "02_emotion_training": {"epochs": 1, "bn_trace_steps": 5},
     "03_gradcam": {"n_per_class": 2, "road_n": 2, "n_validation": 2},
-    "04_imbalance": {"n_scale": 0.04, "epochs": 1, "train_fraction": 1.0, "max_steps": 4,
+    "04_imbalance": {"n_scale": 0.04, "epochs": 1, "train_fraction": 1.0, "max_steps": 4, "n_validation": 2,
                      "spread_seeds": lambda seeds: tuple(seeds)[:2]},
     "05_fau_demo": {"n_eval": 40},
     "06_au_vs_direct": {"n_train": 140, "n_test": 70, "n_gap": 12},

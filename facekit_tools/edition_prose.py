@@ -18,15 +18,24 @@ from nbconvert.preprocessors import Preprocessor
 #: Module (relative to the repository root) -> the functions that write answer prose (and the UPPER_CASE constants
 #: that hold their sentences: emptied).
 PROSE: dict[str, tuple[str, ...]] = {
-    "facekit/emotion/answers.py": ("convergence_text", "fit_text", "bn_momentum_text"),
-    "facekit/emotion/imbalance.py": ("answer_text", "method_answer_text", "spread_verdict", "fix_verdict",
-                                     "recall_shift_text", "METHOD_REASONS"),
-    "facekit/explain/cases.py": ("test_answer_text", "failure_answer_text", "CASE_CUES"),
+    "facekit/answer_rules.py": ("versus_control_text", "spread_change_text", "source_domain_text", "SOURCE_WORDS"),
+    "facekit/emotion/answers/training.py": ("convergence_text", "fit_text", "bn_momentum_text", "data_text",
+                                            "neutral_sink_text", "confusion_answer_text", "architecture_answer_text",
+                                            "training_answer_text"),
+    "facekit/emotion/answers/gradcam.py": ("map_reason_text", "labelled_faces_text", "test_answer_text",
+                                           "failure_answer_text", "_real_photos_text", "crop_choice_text"),
+    "facekit/emotion/answers/imbalance.py": ("explainer_note", "METHOD_REASONS", "q15_link_text", "method_answer_text",
+                                             "fix_verdict", "spread_verdict", "recall_shift_text", "label_noise_text",
+                                             "test2_reason_text", "before_after_text"),
     "facekit/explain/sanity.py": ("randomisation_text",),
-    "facekit/fau/robustness.py": ("describe_wild_gap",),
-    "facekit/fau/fewshot.py": ("loss_trend_text", "change_text", "verdicts_text", "large_rate_text"),
-    "facekit/fau/ablation.py": ("reconcile_text",),
-    "facekit/fau/au_emotion.py": ("q5_verdict",),
+    "facekit/fau/answers/pretrained.py": ("gives_up_text", "per_au_error_text", "predicted_vs_true_text",
+                                          "domain_text"),
+    "facekit/fau/answers/au_emotion.py": ("q5_verdict", "describe_wild_gap", "five_au_text", "q25_text"),
+    "facekit/fau/answers/fewshot.py": ("loss_trend_text", "change_text", "verdicts_text", "source_text",
+                                       "large_rate_text", "tuning_comparison_text", "small_rate_text",
+                                       "metric_agreement_text", "checkpoint_difference_text", "q26_text", "q27_text"),
+    "facekit/fau/answers/attention.py": ("reconcile_text", "budget_text", "largest_drop_text",
+                                         "attention_spread_text", "limits_text", "run_shows_text", "q211_text"),
 }
 #: Modules (or ``module::function``) whose docstring is the substance of an answer -> the docstring the student
 #: edition gets instead.

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facekit.fau import answers as fa
 from facekit.emotion import answers as A
 from facekit.emotion import imbalance as I
 from facekit.explain import cases as C
@@ -50,10 +51,17 @@ def test_bn_momentum_verdict_follows_the_difference():
     assert "even scores **higher**" in A.bn_momentum_text(0.50, 0.60, 3589)
 
 
-def _case_rows(model, kind, faces, correct, probs=None, upper=0.5):
+STRESS = {"wild_subtle_sad": "subtle sadness (trace level)", "wild_harsh_light_happy": "harsh side light",
+          "wild_pose_surprise": "strong head pose"}
+#: CAM shares (upper face, mid face, mouth, outside the face) of a map on the eyes, on the mouth, off the face.
+EYES, MOUTH, OFF = (0.7, 0.1, 0.1, 0.1), (0.1, 0.1, 0.7, 0.1), (0.1, 0.05, 0.05, 0.8)
+
+
+def _case_rows(model, kind, faces, correct, probs=None, shares=EYES, no_face=False):
     probs = probs or [0.7] * len(faces)
     return [{"model": model, "face": f, "kind": kind, "true": "happy", "pred": "happy" if c else "sad", "prob": p,
-             "p_true": 0.6 if c else 0.1, "correct": c, "upper_face_share": upper}
+             "p_true": 0.6 if c else 0.1, "correct": c, "upper_face_share": shares[0],
+             **dict(zip(C.REGION_COLUMNS, shares)), "no_face_found": no_face, "stress": STRESS.get(f, "")}
             for f, c, p in zip(faces, correct, probs)]
 
 
@@ -64,18 +72,18 @@ def test_failure_text_blames_only_the_cases_that_failed():
             + _case_rows("synthetic", "real photo", real, [True, False], [0.5, 0.5])
             + _case_rows("real-FER2013", "folder", folder, [False, False, True])
             + _case_rows("real-FER2013", "real photo", real, [True, False], [0.9, 0.9]))
-    text = C.failure_answer_text(pd.DataFrame(rows))
-    failed_part = text.split("It copes with")[0]
-    assert "subtle" in failed_part and "shadow" not in failed_part and "pose" not in failed_part
-    assert "harsh side light" in text.split("It copes with")[1]  # handled, not blamed
+    text = A.failure_answer_text(pd.DataFrame(rows))
+    failed_part = text.split("It gets right")[0]
+    assert "subtle" in failed_part and "harsh" not in failed_part and "pose" not in failed_part
+    assert "harsh side light" in text.split("It gets right")[1]  # handled, not blamed
     assert "no accuracy gap" in text and "more confident" in text
     # contrary numbers: the light case fails and the real-FER2013 model wins on the photos
     rows = (_case_rows("synthetic", "folder", folder, [True, False, True])
             + _case_rows("synthetic", "real photo", real, [False, False])
             + _case_rows("real-FER2013", "folder", folder, [True, True, True])
             + _case_rows("real-FER2013", "real photo", real, [True, True]))
-    text = C.failure_answer_text(pd.DataFrame(rows))
-    assert "harsh side light" in text.split("It copes with")[0] and "no accuracy gap" not in text
+    text = A.failure_answer_text(pd.DataFrame(rows))
+    assert "harsh side light" in text.split("It gets right")[0] and "no accuracy gap" not in text
     assert "real-FER2013 model is ahead by 2" in text
 
 
@@ -89,45 +97,45 @@ def _before_after(after_recalls, control=None):
 
 
 def test_recall_shift_names_the_classes_that_paid():
-    text = I.recall_shift_text(_before_after([0.53, 0.80, 0.19, 0.30]))  # the case: neutral fell
+    text = A.recall_shift_text(_before_after([0.53, 0.80, 0.19, 0.30]))  # the case: neutral fell
     assert "neutral (50% -> 19%)" in text.split("paid")[1] and "angry (46% -> 53%)" in text.split("paid")[0]
-    text = I.recall_shift_text(_before_after([0.46, 0.81, 0.50, 0.30]))
+    text = A.recall_shift_text(_before_after([0.46, 0.81, 0.50, 0.30]))
     assert "no class paid" in text and "disgust" in text
     # with a control run the reference is the control, not the model before
-    text = I.recall_shift_text(_before_after([0.53, 0.80, 0.19, 0.30], control=[0.53, 0.80, 0.19, 0.12]))
+    text = A.recall_shift_text(_before_after([0.53, 0.80, 0.19, 0.30], control=[0.53, 0.80, 0.19, 0.12]))
     assert "against the control run" in text and "no class paid" in text
 
 
 def test_method_answer_names_the_method_and_why():
     counts = pd.DataFrame({"Training": [3995, 436, 7215]}, index=["angry", "disgust", "happy"])
-    text = I.method_answer_text("reweight", counts, control=True)
+    text = A.method_answer_text("reweight", counts, control=True)
     assert "**reweight**" in text and "17x" in text and "control run" in text  # 7215 / 436 = 16.5
-    text = I.method_answer_text("finetune", counts, control=False)
+    text = A.method_answer_text("finetune", counts, control=False)
     assert "**finetune**" in text and "balanced sampler" in text and "CONTROL = False" in text
     with pytest.raises(ValueError, match="METHOD"):
-        I.method_answer_text("magic", counts, control=True)
+        A.method_answer_text("magic", counts, control=True)
 
 
 def test_fewshot_loss_trend_and_verdicts_flip():
-    assert "**does not fall**" in fewshot.loss_trend_text(0.0392, 0.0399, 0.046, 0.044)  # the run
-    assert "**falls**" in fewshot.loss_trend_text(0.050, 0.030, 0.046, 0.030)
-    assert "**rises**" in fewshot.loss_trend_text(0.030, 0.050, 0.046, 0.060)
-    assert "(unchanged)" in fewshot.change_text("test2", "icc", 0.380, 0.3798)
-    assert "(**worse**)" in fewshot.change_text("test", "mae", 0.390, 0.413)
-    assert "(better)" in fewshot.change_text("test", "mae", 0.413, 0.390)
-    assert "(better)" in fewshot.change_text("wild", "icc", 0.32, 0.39)
+    assert "**does not fall**" in fa.loss_trend_text(0.0392, 0.0399, 0.046, 0.044)  # the run
+    assert "**falls**" in fa.loss_trend_text(0.050, 0.030, 0.046, 0.030)
+    assert "**rises**" in fa.loss_trend_text(0.030, 0.050, 0.046, 0.060)
+    assert "(unchanged)" in fa.change_text("test2", "icc", 0.380, 0.3798)
+    assert "(**worse**)" in fa.change_text("test", "mae", 0.390, 0.413)
+    assert "(better)" in fa.change_text("test", "mae", 0.413, 0.390)
+    assert "(better)" in fa.change_text("wild", "icc", 0.32, 0.39)
     summary = pd.DataFrame({"before": [0.38, 0.39], "after_mean": [0.38, 0.41]}, index=["test2_icc", "test_mae"])
-    assert fewshot.verdicts_text(summary, ["test2", "test"]).count("test") == 2
+    assert fa.verdicts_text(summary, ["test2", "test"]).count("test") == 2
 
 
 def test_attention_studies_reconciled_by_rule():
     boot = {"d_icc": 0.017, "d_icc_lo": 0.005, "d_icc_hi": 0.028}  # the lab numbers
-    assert "**They disagree**" in ablation.reconcile_text("lab", boot, [-0.013, -0.017, -0.110])
-    assert "**They agree**" in ablation.reconcile_text("lab", boot, [0.013, 0.017, 0.110])
-    assert "**They do not agree**" in ablation.reconcile_text("lab", boot, [0.013, -0.017, 0.11])
+    assert "**They disagree**" in fa.reconcile_text("lab", boot, [-0.013, -0.017, -0.110])
+    assert "**They agree**" in fa.reconcile_text("lab", boot, [0.013, 0.017, 0.110])
+    assert "**They do not agree**" in fa.reconcile_text("lab", boot, [0.013, -0.017, 0.11])
     zero = {"d_icc": 0.009, "d_icc_lo": -0.02, "d_icc_hi": 0.04}
-    assert "**Both find no reliable difference**" in ablation.reconcile_text("wild", zero, [0.01, -0.02, 0.02])
-    assert "not resolved by one run" in ablation.reconcile_text("wild", zero, [0.013, 0.018, 0.020])
+    assert "**Both find no reliable difference**" in fa.reconcile_text("wild", zero, [0.01, -0.02, 0.02])
+    assert "not resolved by one run" in fa.reconcile_text("wild", zero, [0.013, 0.018, 0.020])
 
 
 def test_real_photo_au6_bias_flips():
@@ -218,14 +226,14 @@ def test_randomisation_check_runs_and_its_verdict_flips():
 
 
 def test_fix_verdict_flips_with_the_control_difference():
-    assert "**supported**" in I.fix_verdict(0.20, 0.03, "reweight")
-    assert "**not support**" in I.fix_verdict(0.20, -0.03, "reweight")
-    assert "**mixed**" in I.fix_verdict(-0.01, 0.001, "reweight")
+    assert "**supported**" in A.fix_verdict(0.20, 0.03, "reweight")
+    assert "**not support**" in A.fix_verdict(0.20, -0.03, "reweight")
+    assert "**mixed**" in A.fix_verdict(-0.01, 0.001, "reweight")
 
 
 def test_large_rate_overfitting_claim_flips():
-    assert "**overfit**" in fewshot.large_rate_text(5e-3, 0.80, 0.93)
-    assert "does not hurt" in fewshot.large_rate_text(5e-3, 0.94, 0.93)
+    assert "**overfit**" in fa.large_rate_text(5e-3, 0.80, 0.93)
+    assert "does not hurt" in fa.large_rate_text(5e-3, 0.94, 0.93)
 
 
 def test_trainer_schedule_cosine_decays_and_constant_keeps_the_starter_rate():

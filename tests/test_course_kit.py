@@ -82,7 +82,8 @@ def test_label_named_folder_is_read_as_the_course_has_it(course_tree):
 
 
 def test_unlabelled_faces_are_not_scored_as_wrong(tmp_path):
-    from facekit.explain.cases import labelled_accuracy, test_score_text
+    from facekit.emotion.answers import labelled_faces_text as test_score_text
+    from facekit.explain.cases import labelled_accuracy
 
     table = pd.DataFrame({"face": ["happy", "F001"], "true": ["happy", "no label"], "pred": ["happy", "sad"],
                           "prob": [0.9, 0.8], "correct": [True, None]})

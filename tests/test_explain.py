@@ -166,7 +166,7 @@ def test_plots_return_figures_and_browser_only_browses():
 def test_answer_texts_compute_their_numbers():
     import pandas as pd
 
-    from facekit.explain import cases as C
+    from facekit.emotion import answers as A
 
     rows = [("gradcam", "last_conv", "happy", 0.6, 0.5, 0.1, 0.3, 0.01), ("gradcam", "last_conv", "disgust", np.nan,
             0.0, 1.0, 0.3, 0.0), ("gradcam", "last_conv", "all", 0.6, 0.25, 0.55, 0.3, 0.005),
@@ -174,6 +174,6 @@ def test_answer_texts_compute_their_numbers():
     summary = pd.DataFrame(rows, columns=["method", "layer", "emotion", "region_share", "pointing_hit", "empty_cam",
                                           "chance", "road"])
     test = pd.DataFrame({"face": ["happy"], "pred": ["happy"], "prob": [0.9], "correct": [True]})
-    text = C.test_answer_text(test, summary, 0.5, 12)
+    text = A.test_answer_text(test, summary, 0.5, 12)
     assert "**1 of 1**" in text and "**60%**" in text and "above the 30%" in text and "55% of its maps" in text
     assert "best for happy" in text and "hirescam @ block3" in text and "nan" not in text

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from facekit.fau import answers as fa
 from facekit.fau import au_emotion as ae
 from facekit.fau.augment import affine_points, face_mask, wild_augment
 from facekit.fau.heatmaps import make_heatmaps, read_intensities
@@ -166,29 +167,29 @@ def test_q5_verdict_follows_the_numbers():
     errors = pd.DataFrame({"mae_lab": [0.5, 0.4, 0.3], "mae_wild": [1.5, 0.9, 0.35]},
                           index=["AU4", "AU12", "AU26"]).assign(mae_rise=lambda d: d.mae_wild - d.mae_lab)
     au_wins = _table({("AU", "lab"): 0.60, ("direct", "lab"): 0.55, ("AU", "wild"): 0.55, ("direct", "wild"): 0.25})
-    text = ae.q5_verdict(au_wins, "direct", ["AU"], errors, top=2)
+    text = fa.q5_verdict(au_wins, "direct", ["AU"], errors, top=2)
     assert "On wild faces the AU route wins" in text and "clears the bar" in text
     assert "On lab faces neither wins clearly" in text
     assert "AU4 (MAE 0.50 -> 1.50), AU12" in text and "steadiest AU is AU26" in text
     direct_wins = _table({("AU", "lab"): 0.30, ("direct", "lab"): 0.55, ("AU", "wild"): 0.20, ("direct", "wild"): 0.40})
-    text = ae.q5_verdict(direct_wins, "direct", ["AU"], errors)
+    text = fa.q5_verdict(direct_wins, "direct", ["AU"], errors)
     assert "On wild faces the direct classifier wins" in text and "misses the bar" in text
     assert "On lab faces the direct classifier wins" in text
     small = _table({("AU", "lab"): 0.6, ("direct", "lab"): 0.5, ("AU", "wild"): 0.33, ("direct", "wild"): 0.25})
-    assert "misses the bar" in ae.q5_verdict(small, "direct", ["AU"], errors)   # apart, but under 10 points
+    assert "misses the bar" in fa.q5_verdict(small, "direct", ["AU"], errors)   # apart, but under 10 points
 
 
 def test_q5_verdict_blames_the_reader_or_the_aus():
     errors = pd.DataFrame({"mae_lab": [0.5], "mae_wild": [1.5]}, index=["AU4"]).assign(mae_rise=1.0)
     acc = {("AU", "lab"): 0.4, ("direct", "lab"): 0.55, ("AU", "wild"): 0.3, ("direct", "wild"): 0.25,
            ("oracle", "lab"): 0.8, ("oracle", "wild"): 0.8}
-    text = ae.q5_verdict(_table(acc), "direct", ["AU"], errors, oracle="oracle")
-    assert "the miss is the AU reader's: 50.0% of accuracy is lost" in text
+    text = fa.q5_verdict(_table(acc), "direct", ["AU"], errors, oracle="oracle")
+    assert "the miss is the AU reader's: 50.0 pp of accuracy is lost" in text
     acc.update({("oracle", "wild"): 0.3})
-    text = ae.q5_verdict(_table(acc), "direct", ["AU"], errors, oracle="oracle")
+    text = fa.q5_verdict(_table(acc), "direct", ["AU"], errors, oracle="oracle")
     assert "Even the true AUs do not clear it" in text
     acc.update({("AU", "wild"): 0.6, ("oracle", "wild"): 0.8})
-    assert "Reading errors still cost 20.0%" in ae.q5_verdict(_table(acc), "direct", ["AU"], errors, oracle="oracle")
+    assert "Reading errors still cost 20.0 pp" in fa.q5_verdict(_table(acc), "direct", ["AU"], errors, oracle="oracle")
 
 
 def test_loaded_model_carries_its_training_settings(tmp_path):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from facekit.emotion import imbalance as I
+from facekit.emotion import answers as A
 from facekit.data import FaceSet
 from facekit.emotion.train import TrainConfig, Trainer, balanced_order, freeze_layers
 from facekit.emotion.xception import MiniXception
@@ -83,12 +84,20 @@ def check_imbalance_outputs(out, method="reweight"):
     assert metrics["method"] == method and metrics["after"]["recall disgust"] == table.loc["recall disgust", "after"]
     cases = pd.read_csv(out / "test2_before_after.csv")
     assert set(cases["model"]) == {"before", "after", "control"}
+    shares = cases[["share_upper_face", "share_mid_face", "share_mouth", "share_outside_the_face"]].dropna()
+    assert ((shares.sum(axis=1) - 1).abs() < 1e-6).all() and "no_face_found" in cases
+    assert "@" in metrics["explainer"]
 
 
 @pytest.mark.notebook
 def test_imbalance_notebook_writes_before_after(run_notebook):
+    import json
+
     run_notebook("02_emotion_training")  # writes this session's emotion_minixception.pt (else: the shipped one)
-    check_imbalance_outputs(run_notebook("04_imbalance"))
+    out = run_notebook("04_imbalance")
+    check_imbalance_outputs(out)
+    chosen_in_03 = json.loads((run_notebook("03_gradcam") / "metrics.json").read_text())["explainer"]
+    assert json.loads((out / "metrics.json").read_text())["explainer"] == chosen_in_03  # 04 uses 03's explainer
 
 
 @pytest.mark.notebook
@@ -110,12 +119,12 @@ def _answer_inputs():
 
 def test_answer_text_uses_the_numbers():
     table, counts, cases = _answer_inputs()
-    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
-    assert "10.0% to 35.0% (+25.0%)" in text and "+23.0% disgust recall" in text
+    text = A.before_after_text(table, counts, cases, "reweight", 0.25, 2)
+    assert "10.0% -> 35.0% (+25.0 pp)" in text and "+23.0 pp disgust recall" in text
     assert "only 55 disgust faces" in text and "interval of 23%-48%" in text  # Wilson, 19 of 55
     assert "(109 disgust faces)" in text and "never predicts disgust" not in text
     table.loc[["recall disgust", "predicted disgust", "precision disgust"], "after"] = [0.0, 0, float("nan")]
-    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    text = A.before_after_text(table, counts, cases, "reweight", 0.25, 2)
     assert "never predicts disgust" in text and "n/a (no face called disgust)" in text and "0%-7%" in text
 
 
@@ -158,23 +167,23 @@ def _spread(d_recall, d_f1):
 
 
 def test_spread_verdict_stands_only_when_every_seed_agrees():
-    agree = I.spread_verdict(_spread([0.3, 0.45, 0.2], [0.02, 0.01, 0.03]), "reweight")
-    assert "**supported** in every seed" in agree and "+20.0% to +45.0%" in agree and "seeds 0, 1, 2" in agree
-    against = I.spread_verdict(_spread([0.3, 0.47], [-0.02, -0.035]), "reweight")
+    agree = A.spread_verdict(_spread([0.3, 0.45, 0.2], [0.02, 0.01, 0.03]), "reweight")
+    assert "**supported** in every seed" in agree and "+20.0 pp to +45.0 pp" in agree and "seeds 0, 1, 2" in agree
+    against = A.spread_verdict(_spread([0.3, 0.47], [-0.02, -0.035]), "reweight")
     assert "**not supported** in any seed" in against and "-0.035 to -0.020" in against
     assert "buys it with the other classes" in against
-    assert "buys" not in I.spread_verdict(_spread([-0.1, 0.2], [-0.02, -0.03]), "reweight")
-    split = I.spread_verdict(_spread([0.3, 0.1, 0.2], [0.02, -0.03, 0.01]), "reweight")   # one seed reverses it
+    assert "buys" not in A.spread_verdict(_spread([-0.1, 0.2], [-0.02, -0.03]), "reweight")
+    split = A.spread_verdict(_spread([0.3, 0.1, 0.2], [0.02, -0.03, 0.01]), "reweight")   # one seed reverses it
     assert "**disagree** (not supported, supported)" in split and "evidence for reweight is mixed" in split
-    assert "spread over seeds is unknown" in I.spread_verdict(_spread([0.3], [0.02]), "reweight")
-    assert I.fix_kind(0.3, -0.02) == "not supported" and "buys the rare class" in I.fix_verdict(0.3, -0.02, "x")
-    assert "buys" not in I.fix_verdict(-0.1, -0.02, "x")
+    assert "spread over seeds is unknown" in A.spread_verdict(_spread([0.3], [0.02]), "reweight")
+    assert A.fix_kind(0.3, -0.02) == "not supported" and "buys the rare class" in A.fix_verdict(0.3, -0.02, "x")
+    assert "buys" not in A.fix_verdict(-0.1, -0.02, "x")
 
 
 def test_answer_text_takes_the_verdict_from_the_seeds():
     table, counts, cases = _answer_inputs()
-    one = I.answer_text(table, counts, cases, "reweight", 0.25, 2)
+    one = A.before_after_text(table, counts, cases, "reweight", 0.25, 2)
     assert "is **supported** by this run" in one and "(one seed, one run)" in one
     spread = _spread([0.23, -0.05], [0.02, -0.04])   # this run's seed agrees with the table, the next does not
-    text = I.answer_text(table, counts, cases, "reweight", 0.25, 2, spread=spread)
+    text = A.before_after_text(table, counts, cases, "reweight", 0.25, 2, spread=spread)
     assert "**disagree**" in text and "by this run" not in text and "2 seeds give disgust recalls from 25% to 53%" in text

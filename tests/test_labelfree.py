@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import facekit as fk
+from facekit.fau import answers as fa
 from facekit.fau import fewshot, labelfree
 from facekit.data import FaceSet
 from facekit.fau.folders import NO_LABELS, checkpoint_label, face_set_label, is_labelled
@@ -114,16 +115,16 @@ def _summary(lf_mean, lf_std, sup_mean, sup_std, before, metric="wild_icc"):
     ((0.20, 0.02, 0.40, 0.01, 0.30), "**worse than supervised** and worse than untuned"),
 ])
 def test_comparison_verdict_follows_the_numbers(numbers, expected):
-    text = fewshot.tuning_comparison_text(_summary(*numbers), n_seeds=3)
+    text = fa.tuning_comparison_text(_summary(*numbers), n_seeds=3)
     assert expected in text and "Over 3 seeds" in text
 
 
 def test_comparison_verdict_for_mae_is_lower_is_better():
-    text = fewshot.tuning_comparison_text(_summary(0.50, 0.01, 0.70, 0.01, 0.80, metric="wild_mae"), n_seeds=2)
+    text = fa.tuning_comparison_text(_summary(0.50, 0.01, 0.70, 0.01, 0.80, metric="wild_mae"), n_seeds=2)
     assert "**better than supervised** and better than untuned" in text
-    one_seed = fewshot.tuning_comparison_text(_summary(0.50, np.nan, 0.70, np.nan, 0.80, "wild_mae"), n_seeds=1)
+    one_seed = fa.tuning_comparison_text(_summary(0.50, np.nan, 0.70, np.nan, 0.80, "wild_mae"), n_seeds=1)
     assert "better" not in one_seed and "worse" not in one_seed  # no spread, no word of change
-    assert fewshot.tuning_comparison_text(_summary(1, 1, 1, 1, 1, "test_spread"), 2).startswith("No labelled")
+    assert fa.tuning_comparison_text(_summary(1, 1, 1, 1, 1, "test_spread"), 2).startswith("No labelled")
 
 
 def test_checkpoint_names_and_paths(tmp_path, checkpoint, monkeypatch):

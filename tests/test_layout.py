@@ -20,10 +20,12 @@ TOP_LEVEL = {"__init__", "argtypes", "asset_wheels", "assets", "colab", "doctor"
              "plotting", "quick", "runtime",
              "throughput", "data", "emotion", "explain", "fau", "synth",
              # course infrastructure: the student checks and the live widgets
-             "checks", "widgets"}
+             "checks", "widgets",
+             # the answers' wording, shared by every task: the rules over the numbers and the glossary
+             "answer_rules", "glossary"}
 #: Infrastructure modules and public subpackages a notebook may import from (``from facekit.<name> import ...``).
-NOTEBOOK_IMPORTS = {"assets", "checks", "colab", "data", "doctor", "emotion", "explain", "fau", "io", "paths", "plotting",
-                    "runtime", "synth", "throughput", "widgets"}
+NOTEBOOK_IMPORTS = {"answer_rules", "assets", "checks", "colab", "data", "doctor", "emotion", "explain", "fau", "io",
+                    "paths", "plotting", "runtime", "synth", "throughput", "widgets"}
 
 
 def module_names(pkg: Path = PKG) -> dict[str, Path]:

@@ -125,7 +125,7 @@ def test_describe_ablation_follows_the_intervals():
     rows = [("all features", 0.0, 0.0, 0.0), ("without eyes", -0.03, -0.05, -0.01),
             ("without surface", 0.045, 0.02, 0.07), ("without brows", 0.003, -0.015, 0.02)]
     text = realism.describe_ablation(_ablation_table(rows))
-    assert "better with eyes (+3.0%" in text and "worse with surface (-4.5%" in text
+    assert "better with eyes (+3.0 pp" in text and "worse with surface (-4.5 pp" in text
     assert "brows is within the resampling noise" in text and "all features" not in text
     # contrary numbers: the same point changes, but intervals that straddle 0 say nothing
     flat = [("all features", 0.0, 0.0, 0.0), ("without eyes", -0.03, -0.06, 0.004),
@@ -134,11 +134,11 @@ def test_describe_ablation_follows_the_intervals():
     assert "better" not in text and "worse" not in text and "no feature's effect" in text and "eyes, surface" in text
     # an opt-in feature's row is "with X": its effect is the row minus all-on, so the sign is the row's own
     opt = rows + [("with photo", -0.025, -0.045, -0.004)]
-    assert "worse with surface (-4.5%" in realism.describe_ablation(_ablation_table(opt))
-    assert "photo (-2.5%, 95 % interval [-4.5%, -0.4%])" in realism.describe_ablation(_ablation_table(opt))
+    assert "worse with surface (-4.5 pp" in realism.describe_ablation(_ablation_table(opt))
+    assert "photo (-2.5 pp, 95 % interval [-4.5 pp, -0.4 pp])" in realism.describe_ablation(_ablation_table(opt))
     text = realism.describe_ablation(_ablation_table(rows + [("with photo", 0.025, 0.004, 0.045)]))
-    assert "better with eyes (+3.0%" in text and "photo (+2.5%, 95 % interval [+0.4%, +4.5%])" in text
-    assert "worse with surface (-4.5%, 95 % interval [-7.0%, -2.0%]), photo" not in text
+    assert "better with eyes (+3.0 pp" in text and "photo (+2.5 pp, 95 % interval [+0.4 pp, +4.5 pp])" in text
+    assert "worse with surface (-4.5 pp, 95 % interval [-7.0 pp, -2.0 pp]), photo" not in text
     text = realism.describe_ablation(_ablation_table(rows + [("with photo", 0.01, -0.01, 0.03)]))
     assert "brows, photo is within the resampling noise" in text
     clean = pd.DataFrame([(realism.CLEAN_ROW, 0.06, 0.03, 0.09, 0.29, 0.34)],
@@ -146,7 +146,7 @@ def test_describe_ablation_follows_the_intervals():
                                   "delta_balanced_accuracy_hi", "balanced_accuracy", "balanced_accuracy_C_plus"])
     with_clean = pd.concat([_ablation_table(rows), clean.set_index("config")])
     text = realism.describe_ablation(with_clean)
-    assert "clean frontal faces" in text and "does better (+6.0%" in text and "at intensity C or more 34.0%" in text
+    assert "clean frontal faces" in text and "does better (+6.0 pp" in text and "at intensity C or more 34.0%" in text
     clean.loc[0, ["delta_balanced_accuracy_lo", "delta_balanced_accuracy_hi"]] = [-0.01, 0.09]
     text = realism.describe_ablation(pd.concat([_ablation_table(rows), clean.set_index("config")]))
     assert "no differently, within the noise" in text

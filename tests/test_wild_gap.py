@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
+from facekit.fau import answers as fa
 from facekit.fau import robustness as rb
 from facekit.synth import WILD_FACTORS, render_faces
 from facekit.synth import render as R
@@ -63,20 +64,20 @@ def _table(lab, wild, traits, aug, all_nuisance=None):
 
 
 def test_describe_training_is_the_lever():
-    text = rb.describe_wild_gap(_table(0.8, 0.4, {"light": 0.5, "pose": 0.45, "noise": 0.405}, aug=0.42, all_nuisance=0.7), "m")
+    text = fa.describe_wild_gap(_table(0.8, 0.4, {"light": 0.5, "pose": 0.45, "noise": 0.405}, aug=0.42, all_nuisance=0.7), "m")
     assert "loses 0.40" in text and "light (+0.10), pose (+0.05)" in text and "noise" not in text
     assert "more training" in text and "75% of the gap" in text
 
 
 def test_describe_augmentation_misses_wild():
-    text = rb.describe_wild_gap(_table(0.8, 0.4, {"identity": 0.6}, aug=0.78), "m")
+    text = fa.describe_wild_gap(_table(0.8, 0.4, {"identity": 0.6}, aug=0.78), "m")
     assert "misses what wild has" in text and "identity (+0.20)" in text and "more training" not in text
 
 
 def test_describe_both_and_no_gap():
-    assert "both count" in rb.describe_wild_gap(_table(0.8, 0.4, {"blur": 0.401}, aug=0.6), "m")
-    assert "no single trait" in rb.describe_wild_gap(_table(0.8, 0.4, {"blur": 0.401}, aug=0.6), "m")
-    assert "no wild gap" in rb.describe_wild_gap(_table(0.8, 0.78, {}, aug=0.7), "m")
+    assert "both count" in fa.describe_wild_gap(_table(0.8, 0.4, {"blur": 0.401}, aug=0.6), "m")
+    assert "no single trait" in fa.describe_wild_gap(_table(0.8, 0.4, {"blur": 0.401}, aug=0.6), "m")
+    assert "no wild gap" in fa.describe_wild_gap(_table(0.8, 0.78, {}, aug=0.7), "m")
 
 
 def test_wild_gap_runs_and_is_paired(tmp_path):

@@ -21,7 +21,7 @@ with the trainer's momentum of 0.01 a few hundred SGD steps leave them far behin
 2-epoch run then measure those stale statistics more than the fix (measured on the full run: the control's private
 accuracy 58 % -> 63 % once they are re-estimated, the reweighted model's 41 % -> 57 %, and the two seeds' disgust
 recall 84 % and 18 % became 31 % and 49 %). :func:`seed_spread` repeats the fix and its control over seeds, and
-:func:`spread_verdict` calls the method supported only when every seed agrees.
+:func:`facekit.emotion.answers.spread_verdict` calls the method supported only when every seed agrees.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
 from facekit.emotion.batchnorm import rerun_bn_statistics
-from facekit.emotion.metrics import predict, summarize, wilson_interval
+from facekit.emotion.metrics import predict, summarize
 from facekit.emotion.train import TrainConfig, Trainer
 from facekit.emotion.xception import MiniXception
 from facekit.emotion.keras_import import load_keras_minixception
@@ -205,119 +205,23 @@ def subsample_training(data: FaceSet, fraction: float, seed: int = 0) -> FaceSet
     return data.subset(keep)
 
 
-def _pct(value: float) -> str:
-    return "n/a (no face called disgust)" if not np.isfinite(value) else f"{value:.1%}"
-
-
-def answer_text(table: pd.DataFrame, counts: pd.DataFrame, cases: pd.DataFrame, method: str,
-                train_fraction: float, epochs: int, spread: pd.DataFrame | None = None) -> str:
-    """The Q1.7 answer (Markdown) with every number taken from the before/after ``table``, the class ``counts``
-    (``FaceSet.class_counts()``), the test2 ``cases`` table (columns model, correct) and, when given, the
-    :func:`seed_spread` table (its verdict replaces the one-seed verdict)."""
-    t = table
-    p = float(t.loc["recall disgust", "after"])
-    n_private = int(counts.loc["disgust", "PrivateTest"])
-    n_train = int(counts.loc["disgust", "Training"])
-    lo, hi = wilson_interval(round(p * n_private), n_private)
-    acc2 = cases.groupby("model")["correct"].mean()
-    text = (f"**Answer.** With **{method}**, disgust recall goes from {t.loc['recall disgust', 'before']:.1%} to "
-            f"{p:.1%} ({p - t.loc['recall disgust', 'before']:+.1%}); the model calls "
-            f"{int(t.loc['predicted disgust', 'before'])} -> {int(t.loc['predicted disgust', 'after'])} private faces "
-            f"disgust (precision {_pct(t.loc['precision disgust', 'before'])} -> "
-            f"{_pct(t.loc['precision disgust', 'after'])}); macro-F1 {t.loc['macro-F1', 'before']:.3f} -> "
-            f"{t.loc['macro-F1', 'after']:.3f}; balanced accuracy {t.loc['balanced accuracy', 'before']:.3f} -> "
-            f"{t.loc['balanced accuracy', 'after']:.3f}; private accuracy {t.loc['private accuracy', 'before']:.3f} "
-            f"-> {t.loc['private accuracy', 'after']:.3f}.")
-    if "control" in t:
-        text += (f" The control run (same start and schedule, no fix) reaches disgust recall "
-                 f"{t.loc['recall disgust', 'control']:.1%} and macro-F1 {t.loc['macro-F1', 'control']:.3f}: the fix "
-                 f"itself accounts for {p - t.loc['recall disgust', 'control']:+.1%} disgust recall and "
-                 f"{t.loc['macro-F1', 'after'] - t.loc['macro-F1', 'control']:+.3f} macro-F1. "
-                 + (fix_verdict(t.loc["recall disgust", "after"] - t.loc["recall disgust", "control"],
-                                t.loc["macro-F1", "after"] - t.loc["macro-F1", "control"], method)
-                    if spread is None or len(spread) < 2 else spread_verdict(spread, method)))
-    if int(t.loc["predicted disgust", "after"]) == 0:
-        text += (" The retrained model still never predicts disgust: for this start and schedule the fix is too weak "
-                 "(more epochs or a larger TRAIN_FRACTION, a higher LR, or METHOD='finetune', whose balanced "
-                 "sampler shows disgust in every batch).")
-    text += " " + recall_shift_text(t)
-    text += (f" On `test2` the model gets {acc2.get('before', float('nan')):.0%} of the faces right before and "
-             f"{acc2.get('after', float('nan')):.0%} after.\n\n"
-             f"**Limitations.** The private set holds only {n_private} disgust faces, so a disgust recall of {p:.1%} "
-             f"is known only to within a 95 % interval of {lo:.0%}-{hi:.0%}: differences of a few points are noise "
-             + ("(one seed, one run). " if spread is None or len(spread) < 2 else
-                f"(and {len(spread)} seeds give disgust recalls from {spread['after_recall_disgust'].min():.0%} to "
-                f"{spread['after_recall_disgust'].max():.0%}). ")
-             + "About 10 % of the labels are annotator noise, much of it anger/disgust confusion, which no weighting undoes. "
-             f"Retraining used {train_fraction:.0%} of the Training split ({round(n_train * train_fraction)} disgust "
-             f"faces) for {epochs} epoch(s) on synthetic faces, so the size of the effect need not carry over to real "
-             "FER2013. The `test2` cases fail mostly for reasons that are not imbalance (light, pose, occlusion, real "
-             "photos): rebalancing does not address domain shift.")
-    return text
-
-
-#: A per-class recall change smaller than this (2 points) is not called a gain or a cost.
-RECALL_STEP = 0.02
-
-#: Why each method may be chosen (design reasons, independent of any run's numbers).
-METHOD_REASONS: dict[str, str] = {
-    "reweight": ("it changes one thing, the loss, and keeps the data, the sampler and the architecture: each "
-                 "disgust face counts {ratio:.0f}x as much as a happy face, so the gradient no longer ignores the "
-                 "rare classes, and it is the easiest fix to compare with a control run"),
-    "finetune": ("it shows every class equally often (a balanced sampler) while the frozen early blocks keep the "
-                 "general features learnt on all faces, so the few disgust faces ({n_disgust:,}) adapt only the top "
-                 "of the network and cannot be memorised as quickly"),
-    "transfer": ("the real-FER2013 weights already separate the classes on real faces; starting there gives the "
-                 "rare classes features learnt from far more examples than our {n_disgust:,} disgust faces"),
-}
-
-
-def method_answer_text(method: str, counts: pd.DataFrame, control: bool) -> str:
-    """The Q1.6 answer (Markdown): which method this run uses and why, with the class counts that motivate it, and
-    where the run tests the choice (the control run, when there is one)."""
-    if method not in METHODS:
-        raise ValueError(f"METHOD must be one of {', '.join(METHODS)}, got {method!r}.")
-    train = counts["Training"]
-    weights = class_weights(torch.as_tensor(np.repeat(np.arange(len(train)), train.to_numpy().astype(int))))
-    w = dict(zip(train.index, weights.tolist()))
-    ratio = w.get("disgust", float("nan")) / w.get("happy", float("nan"))
-    why = METHOD_REASONS[method].format(ratio=ratio, n_disgust=int(train.get("disgust", 0)))
-    text = (f"**Answer.** This run uses **{method}** (`METHOD = \"{method}\"`; the others are one parameter away). "
-            f"The training split holds {int(train.max()):,} {train.idxmax()} but only {int(train.min()):,} "
-            f"{train.idxmin()} faces. Why {method}: {why}.")
-    if control:
-        text += (" Whether the choice was right is measured in Q1.7 against a control run with the same start and "
-                 "schedule but no fix; only the difference after - control is credited to the method.")
-    else:
-        text += (" `CONTROL = False`: without the control run, Q1.7 cannot separate the fix from simply training "
-                 "longer.")
-    return text
-
-
-def fix_kind(d_recall: float, d_macro_f1: float, step: float = 0.005) -> str:
-    """The rule behind :func:`fix_verdict`: ``"supported"`` when the fix's own effect (after - control) raises
-    disgust recall and macro-F1 (by more than ``step``), ``"not supported"`` when macro-F1 falls by more than
-    ``step``, else ``"mixed"``."""
-    if d_recall > 0 and d_macro_f1 > step:
-        return "supported"
-    if d_macro_f1 < -step:
-        return "not supported"
-    return "mixed"
-
-
-def fix_verdict(d_recall: float, d_macro_f1: float, method: str, step: float = 0.005) -> str:
-    """Whether this run supports the choice of ``method`` (Q1.6), in words (:func:`fix_kind`)."""
-    kind = fix_kind(d_recall, d_macro_f1, step)
-    if kind == "supported":
-        return (f"So the choice of {method} is **supported** by this run: the rare class gains and the macro "
-                "average gains with it, beyond what the same training without the fix does.")
-    if kind == "not supported":
-        trade = (f" while disgust recall rises ({d_recall:+.1%}): the fix buys the rare class with the others"
-                 if d_recall > 0 else "")
-        return (f"So this run does **not support** {method}: against the control the macro-F1 falls"
-                f"{trade}; try another METHOD.")
-    return (f"So the evidence for {method} is **mixed**: disgust recall {d_recall:+.1%} and macro-F1 "
-            f"{d_macro_f1:+.3f} against the control.")
+def label_noise(data: FaceSet, split: str = "Training") -> dict | None:
+    """How many of ``split``'s labels differ from the emotion each face was rendered with (``clean_emotion``; the
+    generator's annotator noise): ``{"rate", "n", "pairs"}`` with ``pairs`` a Series (clean, label) -> count of the
+    noisy faces, largest first, and ``"into"`` / ``"out_of"`` per class: the share of the faces *labelled* c that show
+    another emotion, and of the faces *showing* c that carry another label. ``None`` when the face set records no
+    clean emotion (real FER2013)."""
+    part = data.split(split) if split else data
+    if part.clean_emotion is None or len(part) == 0:
+        return None
+    label, clean = part.emotion.numpy(), part.clean_emotion.numpy()
+    noisy = label != clean
+    pairs = pd.Series([(EMOTIONS[c], EMOTIONS[l]) for c, l in zip(clean[noisy], label[noisy])], dtype=object)
+    pairs = pairs.value_counts() if len(pairs) else pd.Series(dtype=int)
+    into = {e: float(noisy[label == k].mean()) if (label == k).any() else float("nan") for k, e in enumerate(EMOTIONS)}
+    out_of = {e: float(noisy[clean == k].mean()) if (clean == k).any() else float("nan")
+              for k, e in enumerate(EMOTIONS)}
+    return {"rate": float(noisy.mean()), "n": int(len(part)), "pairs": pairs, "into": into, "out_of": out_of}
 
 
 def seed_spread(data: FaceSet, start: nn.Module, control_start: nn.Module, config: ImbalanceConfig, seeds,
@@ -343,48 +247,3 @@ def seed_spread(data: FaceSet, start: nn.Module, control_start: nn.Module, confi
                      "control_macro_f1": c["macro_f1"], "d_recall": a["recall_disgust"] - c["recall_disgust"],
                      "d_macro_f1": a["macro_f1"] - c["macro_f1"]})
     return pd.DataFrame(rows)
-
-
-def spread_verdict(spread: pd.DataFrame, method: str, step: float = 0.005) -> str:
-    """:func:`fix_verdict` over seeds: the verdict of every seed's (``d_recall``, ``d_macro_f1``); when all seeds
-    give the same one it stands, with the range of the effects; otherwise the evidence is mixed because the seeds
-    disagree. One seed cannot carry a conclusion that the next seed reverses."""
-    if spread.empty:
-        return ""
-    kinds = {fix_kind(r.d_recall, r.d_macro_f1, step) for r in spread.itertuples()}
-    seeds = ", ".join(str(int(x)) for x in spread["seed"])
-    rng = (f"disgust recall {spread['d_recall'].min():+.1%} to {spread['d_recall'].max():+.1%} and macro-F1 "
-           f"{spread['d_macro_f1'].min():+.3f} to {spread['d_macro_f1'].max():+.3f} against the control")
-    if len(spread) == 1:
-        return f"With one seed ({seeds}) the fix's effect is {rng}; the spread over seeds is unknown."
-    if len(kinds) > 1:
-        return (f"Over seeds {seeds} the fix's effect is {rng}: the seeds **disagree** "
-                f"({', '.join(sorted(kinds))}), so the evidence for {method} is mixed.")
-    kind = kinds.pop()
-    word = {"supported": "**supported** in every seed", "not supported": "**not supported** in any seed",
-            "mixed": "**mixed** in every seed"}[kind]
-    trade = (": disgust recall rises in every seed, but the fix buys it with the other classes"
-             if kind == "not supported" and (spread["d_recall"] > 0).all() else "")
-    return f"Over seeds {seeds} the fix's effect is {rng}: {method} is {word}{trade}."
-
-
-def recall_shift_text(table: pd.DataFrame, step: float = RECALL_STEP) -> str:
-    """Which classes gained and which paid: per-class recall after vs the reference (the control run when the
-    table has one, so the effect of the fix itself; else before). Changes within ``step`` are called unchanged."""
-    rows = [r for r in table.index if r.startswith("recall ")]
-    if not rows:
-        return ""
-    ref = "control" if "control" in table else "before"
-    delta = (table.loc[rows, "after"] - table.loc[rows, ref]).astype(float)
-    delta.index = [r.removeprefix("recall ") for r in rows]
-    fmt = lambda names: ", ".join(  # noqa: E731
-        f"{n} ({table.loc['recall ' + n, ref]:.0%} -> {table.loc['recall ' + n, 'after']:.0%})" for n in names)
-    gained = delta[delta > step].sort_values(ascending=False).index.tolist()
-    paid = delta[delta < -step].sort_values().index.tolist()
-    against = "the control run" if ref == "control" else "the model before"
-    text = f"Per class, against {against}: "
-    text += (f"recall rose for {fmt(gained)}" if gained else "no class gained more than "
-             f"{step * 100:.0f} points of recall")
-    text += (f"; the classes that paid for it are {fmt(paid)}." if paid else
-             f"; no class lost more than {step * 100:.0f} points, so no class paid for the fix.")
-    return text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 _CURVES = (("train", "training (augmented crops)", "-"), ("public", "PublicTest", "--"),
            ("private", "PrivateTest", ":"))
@@ -28,6 +29,7 @@ def _plot_curves(history: pd.DataFrame, metric: str, ylabel: str, title: str, ch
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole numbers
     if len(history) == 1:
         ax.set_xticks(history["epoch"])
     ax.grid(alpha=0.3)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facekit.answer_rules import pp
 from facekit.data.fer import EMOTIONS
 from facekit import assets
 from facekit.argtypes import bounded
@@ -241,7 +242,7 @@ def describe_ablation(table: "pd.DataFrame") -> str:
         else:
             continue
         lo, hi = sorted((sign * row["delta_balanced_accuracy_lo"], sign * row["delta_balanced_accuracy_hi"]))
-        text = f"{name} ({sign * row['delta_balanced_accuracy']:+.1%}, 95 % interval [{lo:+.1%}, {hi:+.1%}])"
+        text = f"{name} ({pp(sign * row['delta_balanced_accuracy'])}, 95 % interval [{pp(lo)}, {pp(hi)}])"
         if lo > 0:
             helps.append(text)
         elif hi < 0:
@@ -265,7 +266,7 @@ def describe_ablation(table: "pd.DataFrame") -> str:
         lo, hi = row["delta_balanced_accuracy_lo"], row["delta_balanced_accuracy_hi"]
         effect = ("better" if lo > 0 else "worse" if hi < 0 else "no differently, within the noise,")
         text += (f" Without any nuisance (clean frontal faces, same identities and expressions) the judge does "
-                 f"{effect} ({row['delta_balanced_accuracy']:+.1%}, [{lo:+.1%}, {hi:+.1%}])")
+                 f"{effect} ({pp(row['delta_balanced_accuracy'])}, [{pp(lo)}, {pp(hi)}])")
         if "balanced_accuracy" in row and "balanced_accuracy_C_plus" in row:
             text += (f": balanced accuracy {row['balanced_accuracy']:.1%}, at intensity C or more "
                      f"{row['balanced_accuracy_C_plus']:.1%}")

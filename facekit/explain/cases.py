@@ -24,7 +24,6 @@ import torch
 
 from facekit.data.faceset import FaceSet
 from facekit.data.fer import EMOTIONS
-from facekit.kit_formats import checkpoint_label
 from facekit import assets
 from facekit.data import faces
 from facekit.emotion.xception import preprocess
@@ -215,62 +214,89 @@ def upper_face_share(cams: np.ndarray) -> np.ndarray:
     return np.where(total > 0, cams[:, :half].sum(axis=(1, 2)) / np.where(total > 0, total, 1), np.nan)
 
 
+#: Where the parts of a face lie in a face crop, as fractions of the crop's side: the face ellipse (centre x, y and
+#: half-axes) and the heights that split it into bands. Fitted to the generator's mean landmarks (brows at 0.21,
+#: eyes 0.32, nose tip 0.55, lips 0.69-0.79, chin 0.98, jaw 0.11-0.86 of the width) and close to a Haar face box
+#: grown by 15 % (:func:`facekit.data.faces.detect_face`). Without a detected face (centre crop) it is only a guess.
+FACE_LAYOUT = {"centre": (0.5, 0.52), "half_axes": (0.42, 0.48), "upper_below": 0.45, "mouth_from": 0.62}
+#: The regions of :func:`face_region_masks`, in order.
+FACE_REGIONS: tuple[str, ...] = ("upper face", "mid face", "mouth", "outside the face")
+#: The face region each AU of the generator acts in (brows and eyes; nose and cheeks; mouth and chin).
+AU_FACE_REGION: dict[int, str] = {**{a: "upper face" for a in (1, 2, 4, 5, 6, 7)}, 9: "mid face",
+                                  **{a: "mouth" for a in (10, 12, 14, 15, 16, 17, 20, 23, 25, 26)}}
+
+
+def face_region_masks(size: int) -> np.ndarray:
+    """bool (len(FACE_REGIONS), size, size): the upper face (brows, eyes), the mid face (nose, cheeks), the mouth
+    and chin inside the face ellipse of :data:`FACE_LAYOUT`, and everything outside it (background, hair, ears)."""
+    (cx, cy), (ax, ay) = FACE_LAYOUT["centre"], FACE_LAYOUT["half_axes"]
+    y, x = (np.mgrid[0:size, 0:size] + 0.5) / size
+    face = ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 <= 1
+    upper, mouth = y < FACE_LAYOUT["upper_below"], y >= FACE_LAYOUT["mouth_from"]
+    return np.stack([face & upper, face & ~upper & ~mouth, face & mouth, ~face])
+
+
+def face_region_areas(size: int = 48) -> dict[str, float]:
+    """The share of the crop each region of :func:`face_region_masks` covers: what a uniform map puts there."""
+    return dict(zip(FACE_REGIONS, face_region_masks(size).mean(axis=(1, 2)).tolist()))
+
+
+def cam_region_shares(cams: np.ndarray) -> np.ndarray:
+    """(N, len(FACE_REGIONS)): the share of each CAM's (positive) mass in each region of :func:`face_region_masks`;
+    rows of NaN for an all-zero map."""
+    cams = np.clip(np.asarray(cams, dtype=np.float64), 0, None)
+    masks = face_region_masks(cams.shape[-1]).astype(np.float64)
+    mass = np.einsum("nhw,rhw->nr", cams, masks)
+    total = cams.sum(axis=(1, 2))[:, None]
+    return np.where(total > 0, mass / np.where(total > 0, total, 1), np.nan)
+
+
+def emotion_face_regions(emotion: str) -> tuple[str, ...]:
+    """The face regions (:data:`AU_FACE_REGION`) where the emotion's prototype AUs act, in :data:`FACE_REGIONS`
+    order (empty for neutral)."""
+    used = {AU_FACE_REGION[a] for a in emotion_au_set(emotion)}
+    return tuple(r for r in FACE_REGIONS if r in used)
+
+
+def _stress(path) -> str:
+    """The ``why`` column of the face's ``labels.csv`` row (what the case was built to test), or ``""``."""
+    if path is None:
+        return ""
+    labels = Path(path).parent / "labels.csv"
+    if not labels.is_file():
+        return ""
+    with labels.open(newline="", encoding="utf-8-sig") as fh:
+        rows = {Path(r.get("file", "")).stem: (r.get("why") or "").strip() for r in csv.DictReader(fh)}
+    return rows.get(Path(path).stem, "")
+
+
+#: The case-table columns of :func:`cam_region_shares`.
+REGION_COLUMNS: tuple[str, ...] = tuple("share_" + r.replace(" ", "_") for r in FACE_REGIONS)
+
+
 def case_table(crops, expl, model_name: str = "model"):
     """One row per face: name, kind (``folder`` file or ``real photo`` from a package), true label, prediction and its
-    probability, the true class's probability, correct, upper-face share of the CAM, and the face-finding note."""
+    probability, the true class's probability, correct, upper-half share of the CAM, the CAM's share in each face
+    region (:data:`REGION_COLUMNS`), whether a face was detected / the face-finding note, and the case's ``why``
+    from its folder's ``labels.csv`` (``stress``)."""
 
     rows = []
     labels = crops.emotion_names
+    shares = cam_region_shares(expl.cam)
     for i, name in enumerate(crops.names):
         pred = EMOTIONS[int(expl.pred[i])]
         true = labels[i]
-        kind = "folder" if crops.extra["sources"][i] is not None else "real photo"
-        rows.append({"model": model_name, "face": name, "kind": kind, "true": true or "no label", "pred": pred,
+        source = crops.extra["sources"][i]
+        note = crops.extra["notes"][i].split(": ", 1)[-1]
+        rows.append({"model": model_name, "face": name, "kind": "folder" if source is not None else "real photo",
+                     "true": true or "no label", "pred": pred,
                      "prob": float(expl.probs[i, expl.pred[i]]),
                      "p_true": float(expl.probs[i, EMOTIONS.index(true)]) if true in EMOTIONS else float("nan"),
                      "correct": (pred == true) if true else None,
                      "upper_face_share": float(upper_face_share(expl.cam[i:i + 1])[0]),
-                     "note": crops.extra["notes"][i].split(": ", 1)[-1]})
+                     **dict(zip(REGION_COLUMNS, shares[i].tolist())),
+                     "no_face_found": note.startswith("no face found"), "note": note, "stress": _stress(source)})
     return pd.DataFrame(rows)
-
-
-def test_answer_text(test_table, summary, held_accuracy: float, n_held: int) -> str:
-    """The Q1.4 answer (Markdown) from the test ``case_table`` and the region-score ``summary``
-    (``facekit.explain.summarize_scores``); every number is computed."""
-    overall = summary[summary["emotion"] == "all"].set_index(["method", "layer"])
-    base = overall.loc[("gradcam", "last_conv")]
-    best = overall["region_share"].idxmax()
-    per = summary[(summary["method"] == "gradcam") & (summary["layer"] == "last_conv") & (summary["emotion"] != "all")]
-    per = per.dropna(subset=["region_share"])  # an emotion whose maps are all empty has no region share
-    lift = (per["region_share"] - per["chance"]).to_numpy()
-    text = "**Answer.** " + test_score_text(test_table) + " "
-    text += (
-            f"On {n_held} held-out synthetic faces ({held_accuracy:.0%} correct), Grad-CAM at `last_conv` puts "
-            f"**{base.region_share:.0%}** of its mass inside the true emotion's AU regions, "
-            f"{'above' if base.region_share > base.chance else 'not above'} the {base.chance:.0%} a uniform map "
-            f"would get; its peak lands inside them for **{base.pointing_hit:.0%}** of faces ({base.empty_cam:.0%} "
-            f"of its maps are empty: no positive evidence for the true class at that layer); ROAD {base.road:+.3f}.")
-    if len(per):
-        top, low = per.iloc[lift.argmax()], per.iloc[lift.argmin()]
-        text += (f" Per emotion it localises best for {top.emotion} ({top.region_share:.0%} vs chance "
-                 f"{top.chance:.0%}) and worst for {low.emotion} ({low.region_share:.0%} vs {low.chance:.0%}).")
-    text += (f" The best-localised map is **{best[0]} @ {best[1]}**: {overall.loc[best, 'region_share']:.0%} in the "
-             f"regions, pointing game {overall.loc[best, 'pointing_hit']:.0%}, ROAD {overall.loc[best, 'road']:+.3f}. "
-             "The `last_conv` maps are 3x3 blobs (`cam_methods_layers.png`), so they cannot separate neighbouring "
-             "regions; guided backpropagation adds pixel-level edges (lip contours, brows, eye openings) inside "
-             "them, which is what guided Grad-CAM shows; whether those edges reflect the trained model or just the "
-             "image is what the randomisation check measures.")
-    return text
-
-
-#: What each test2 case stresses, in a few words (the cue a failure there can be blamed on).
-CASE_CUES: dict[str, str] = {
-    "wild_subtle_sad": "a subtle (trace-level) expression",
-    "wild_harsh_light_happy": "harsh side light with half the face in shadow",
-    "wild_pose_surprise": "strong head pose",
-    "wild_hand_over_mouth_happy": "a hand over the mouth",
-    "wild_disgust": "the rare disgust class",
-}
 
 
 def labelled_accuracy(table) -> float | None:
@@ -278,92 +304,6 @@ def labelled_accuracy(table) -> float | None:
     with no label is never scored as wrong."""
     scored = table["correct"].dropna()
     return float(scored.astype(bool).mean()) if len(scored) else None
-
-
-def test_score_text(table, where: str = "`test`") -> str:
-    """"On `test` the model gets 3 of 4 labelled faces right (...)" with every face's prediction; unlabelled faces
-    are listed as "no label", and with no label at all the sentence says nothing was scored."""
-    scored = table["correct"].dropna().astype(bool)
-    unlabelled = int(table["correct"].isna().sum())
-    faces = ", ".join(f"{r.face}: {r.pred} {r.prob:.0%}" + (" (no label)" if getattr(r, "true", None) == "no label" else "")
-                      for r in table.itertuples())
-    if not len(scored):
-        return f"On {where} no face has a true label, so nothing is scored ({faces})."
-    which = "labelled faces" if unlabelled else "faces"
-    text = f"On {where} the model gets **{int(scored.sum())} of {len(scored)}** {which} right ({faces})."
-    if unlabelled:
-        text += f" {unlabelled} face(s) have no label and are not scored."
-    return text
-
-
-def _count(frame) -> str:
-    return f"{int(frame['correct'].sum())} of {len(frame)}"
-
-
-def failure_answer_text(both) -> str:
-    """The Q1.5 answer (Markdown) from the test2 case tables of both models (``case_table`` rows, models
-    ``synthetic`` and ``real-FER2013``).
-
-    Rules: a stress (light, pose, occlusion ...) is blamed only for the cases that the synthetic-data model got
-    *wrong*; cases it got right are listed as handled. Between the two models on the real photos an accuracy gap is
-    claimed only when they get a different number right; otherwise the answer says they tie and compares their
-    confidence (mean top probability) instead."""
-    both = both[both["correct"].notna()]  # a face with no label is never scored as wrong
-    both = both.assign(correct=both["correct"].astype(bool))
-    syn = both[both["model"] == "synthetic"]
-    folder, real = syn[syn["kind"] == "folder"], both[both["kind"] == "real photo"]
-    failed, handled = folder[~folder["correct"]], folder[folder["correct"]]
-    cue = lambda r: CASE_CUES.get(r.face, "its own nuisance")  # noqa: E731
-    parts = [f"**Answer.** On the wild synthetic cases the synthetic-data model gets **{_count(folder)}** right."]
-    if len(failed):
-        parts.append("It fails on " + "; ".join(
-            f"**{r.face}** ({cue(r)}: true {r.true}, predicted {r.pred} at {r.prob:.0%}, true class {r.p_true:.0%}, "
-            f"{r.upper_face_share:.0%} of the CAM on the upper face)" for r in failed.itertuples()) + ".")
-    else:
-        parts.append("It fails on none of them.")
-    if len(handled):
-        parts.append("It copes with " + ", ".join(f"{cue(r)} ({r.face}, {r.pred} at {r.prob:.0%})"
-                                                  for r in handled.itertuples())
-                     + ": those stresses do not explain a failure in this run.")
-    if len(failed) and len(handled):
-        up_fail, up_ok = failed["upper_face_share"].mean(), handled["upper_face_share"].mean()
-        parts.append(f"Its CAM puts {up_fail:.0%} of its mass on the upper face when it fails and {up_ok:.0%} when it "
-                     f"is right" + (" (no clear difference: the map's position does not separate failures from "
-                                    "successes here)." if abs(up_fail - up_ok) < 0.1 else "."))
-    if len(real):
-        by = {m: g for m, g in real.groupby("model")}
-        syn_r, fer_r = by.get("synthetic"), by.get("real-FER2013")
-        if syn_r is not None and fer_r is not None:
-            k_syn, k_fer = int(syn_r["correct"].sum()), int(fer_r["correct"].sum())
-            conf_syn, conf_fer = syn_r["prob"].mean(), fer_r["prob"].mean()
-            if k_syn == k_fer:
-                who = "more" if conf_fer > conf_syn else "less"
-                parts.append(f"On the {len(syn_r)} real photos both models get **{k_syn} of {len(syn_r)}** right: "
-                             f"no accuracy gap between them; the real-FER2013 model is only {who} confident (mean "
-                             f"top probability {conf_fer:.0%} vs {conf_syn:.0%}).")
-            else:
-                better, worse = ("real-FER2013", "synthetic-data") if k_fer > k_syn else ("synthetic-data",
-                                                                                         "real-FER2013")
-                parts.append(f"On the {len(syn_r)} real photos the real-FER2013 model gets {k_fer} right and the "
-                             f"synthetic-data model {k_syn}: the {better} model is ahead by {abs(k_fer - k_syn)} "
-                             f"photo(s) (mean top probability {conf_fer:.0%} vs {conf_syn:.0%}); with "
-                             f"{len(syn_r)} photos one face is {1 / len(syn_r):.0%}, so this is a hint, not a measured "
-                             f"gap.")
-            wrong = real[(real["model"] == "synthetic") & ~real["correct"]]
-            if len(wrong):
-                parts.append("The synthetic-data model misreads " + ", ".join(
-                    f"{r.face} (true {r.true} -> {r.pred})" for r in wrong.itertuples())
-                             + "; real photos differ from the synthetic faces in texture, shading and proportions "
-                               "(domain shift).")
-        fer_folder = both[(both["model"] == "real-FER2013") & (both["kind"] == "folder")]
-        if len(fer_folder):
-            parts.append(f"The real-FER2013 model gets {_count(fer_folder)} of the wild synthetic cases right"
-                         + (": it never saw the synthetic faces' look." if fer_folder["correct"].mean() < 0.5
-                            else "."))
-    parts.append("\n\nWhat to look at: in `test2/guided_gradcam.jpg`, for each failed row, whether the map sits on "
-                 "the cue the case removes (the mouth under the hand, the shadowed half) or on other regions; the "
-                 "maps alone cannot prove why a prediction was made.")
-    return " ".join(parts)
 
 
 def crop_comparison(model, folder: str | os.PathLike, size: int = 48):
@@ -386,51 +326,3 @@ def crop_comparison(model, folder: str | os.PathLike, size: int = 48):
                     "grey_level_diff": float(np.abs(a.images[i].numpy().astype(np.int16)
                                                      - b.images[i].numpy().astype(np.int16)).mean())})
     return pd.DataFrame(out)
-
-
-def crop_choice_text(table, chosen: str) -> str:
-    """What CROP changes, from :func:`crop_comparison`'s table: the pixel difference, how many predictions differ,
-    and the score of each crop on the labelled faces (a difference is claimed only when the counts differ)."""
-    diff = table["grey_level_diff"]
-    changed = table[table["pred_facekit"] != table["pred_starter"]]
-    labelled = table[table["true"] != "no label"]
-    right = {c: int((labelled[f"pred_{c}"] == labelled["true"]).sum()) for c in ("facekit", "starter")}
-    text = (f"**What `CROP` changes** (this run uses `{chosen}`). The two crops of the same {len(table)} files differ "
-            f"by {diff.mean():.0f} grey levels on average ({diff.min():.0f}-{diff.max():.0f} per face). ")
-    if len(changed):
-        text += (f"{len(changed)} of {len(table)} predictions change: " + ", ".join(
-            f"{r.face} {r.pred_facekit} {r.prob_facekit:.0%} (facekit) vs {r.pred_starter} {r.prob_starter:.0%} "
-            f"(starter)" for r in changed.itertuples()) + ". ")
-    else:
-        text += f"No prediction changes (the crops move the probabilities by up to " \
-                f"{(table['prob_facekit'] - table['prob_starter']).abs().max():.0%}). "
-    if len(labelled):
-        if right["facekit"] == right["starter"]:
-            text += f"Both crops get {right['facekit']} of {len(labelled)} labelled faces right."
-        else:
-            better = max(right, key=right.get)
-            text += (f"On the {len(labelled)} labelled faces the facekit crop gets {right['facekit']} right and the "
-                     f"starter crop {right['starter']}: the {better} crop matches this model better here (a model "
-                     "trained on one crop expects its framing and grey conversion).")
-    return text
-
-
-def model_label(model, name) -> str:
-    """How an answer names a model: the checkpoint (file name) and its format (:func:`facekit.kit_formats.checkpoint_label`)."""
-    return checkpoint_label(model, name)
-
-
-def folder_label(folder, which: str) -> str:
-    """How an answer names a face folder, and whether it holds the shipped synthetic faces or the user's images."""
-    if folder is None or Path(folder).resolve() == paths.data_dir(which).resolve():
-        return f"`data/{which}/` (the shipped synthetic faces)"
-    return f"`{folder}` (your folder: real images)"
-
-
-def context_text(model, name, folder, which: str, crops) -> str:
-    """One line that every Task 1 answer on a face folder starts with: which model, which folder, which crop, and
-    where the labels came from."""
-    labels = {"labels.csv": "labels from labels.csv", "file names": "labels from the file names",
-              "none": "no labels"}[getattr(crops, "label_source", "labels.csv")]
-    return (f"*Model {model_label(model, name)}; faces from {folder_label(folder, which)}, "
-            f"`{getattr(crops, 'crop', 'facekit')}` crop, {labels}.*")

@@ -87,13 +87,15 @@ def plot_region_scores(summary):
     axes[0].scatter(range(len(chance)), chance.values, marker="_", s=600, color="black", zorder=5,
                     label="chance (region area)")
     axes[0].set_ylabel("share of CAM mass in the emotion's AU regions")
-    axes[0].legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].get_legend().remove()
     sns.barplot(data=data, x="emotion", y="pointing_hit", hue="method @ layer", ax=axes[1], legend=False)
     axes[1].set_ylabel("pointing-game hit rate")
     for ax in axes:
         ax.set_ylim(0, 1)
         ax.tick_params(axis="x", labelrotation=30)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))           # room below the axes: the legend never covers a bar
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=7, frameon=False)
     return fig
 
 
@@ -103,13 +105,35 @@ def plot_before_after(table):
     import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
 
     fig, ax = plt.subplots(figsize=(10, 3.6))
-    table.drop(index=[i for i in table.index if str(i).startswith("predicted")]).plot.bar(ax=ax, width=0.8)
+    shown = table.drop(index=[i for i in table.index if str(i).startswith("predicted")])
+    shown.plot.bar(ax=ax, width=0.8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("score")
     ax.tick_params(axis="x", labelrotation=35)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)   # beside the bars
+    notes = missing_bar_notes(table)
+    fig.tight_layout(rect=(0, 0.08 * len(notes), 1, 1))
+    for k, note in enumerate(notes):                   # below the axes, one line each: never over a bar
+        fig.text(0.01, 0.08 * (len(notes) - k) - 0.05, "no bar: " + note, fontsize=7, va="bottom")
     return fig
+
+
+def missing_bar_notes(table) -> list[str]:
+    """Why a bar of :func:`plot_before_after` is missing: one note per undefined (NaN) cell, e.g. a disgust
+    precision of a model that never predicts disgust (0 faces called disgust: precision is 0/0)."""
+    notes = []
+    for row in table.index:
+        missing = [m for m in table.columns if not np.isfinite(float(table.loc[row, m]))]
+        if not missing:
+            continue
+        who = ", ".join(missing)
+        if str(row) == "precision disgust" and "predicted disgust" in table.index:
+            notes.append(f"{row} of {who}: {'it calls' if len(missing) == 1 else 'each calls'} 0 faces disgust, so "
+                         "precision is 0/0, undefined")
+        else:
+            notes.append(f"{row} of {who}: not defined in this run")
+    return notes
 
 
 def browse_cams(faces: np.ndarray, cams: dict, names=None):

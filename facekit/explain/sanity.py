@@ -65,6 +65,28 @@ def select_explainer(model: nn.Module, candidates, n_per_class: int = 10, seed: 
     return choose_explainer(summary, score), summary
 
 
+#: The (method, layer) pairs notebook 03 compares and :func:`resolve_explainer` chooses among (QUICK: the first 3).
+CANDIDATES: tuple[tuple[str, str], ...] = (("gradcam", "last_conv"), ("gradcam", "block3"), ("hirescam", "block3"),
+                                           ("gradcam", "block2"), ("gradcam++", "block3"))
+
+
+def candidates(quick: bool = False) -> list[tuple[str, str]]:
+    """:data:`CANDIDATES`, or its first three in a QUICK run."""
+    return list(CANDIDATES[:3] if quick else CANDIDATES)
+
+
+def resolve_explainer(model: nn.Module, spec: str = "auto", quick: bool = False, n_per_class: int = 10,
+                      seed: int = 4321) -> tuple[dict, pd.DataFrame | None]:
+    """The explainer of the ``guided_gradcam.jpg`` rows, as notebooks 03 and 04 both choose it: ``spec`` ``"auto"``
+    runs :func:`select_explainer` over :func:`candidates` (same faces, seed and rule in both notebooks, so the same
+    model gets the same choice); anything else is parsed by :func:`parse_explainer` (``by = "parameter"``). Returns
+    (choice, validation summary or None)."""
+    if spec == "auto":
+        return select_explainer(model, candidates(quick), n_per_class=n_per_class, seed=seed)
+    method, layer = parse_explainer(spec)
+    return {"method": method, "layer": layer, "score": float("nan"), "by": "parameter"}, None
+
+
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Spearman rank correlation of each pair of maps (N, H, W) -> (N,), ties given their average rank; NaN when
     a map is constant."""

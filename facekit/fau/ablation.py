@@ -163,38 +163,3 @@ def seed_runs(csv):
     return runs.reset_index(drop=True), paired
 
 
-def _sign(lo: float, hi: float) -> int:
-    """+1 / -1 when an interval lies above / below 0, 0 when it contains 0."""
-    return 1 if lo > 0 else -1 if hi < 0 else 0
-
-
-def reconcile_text(domain: str, boot: dict, seed_diffs) -> str:
-    """Reconcile the two studies of the component on one domain: the paired bootstrap over the evaluation faces of
-    *one* training run (``boot``: d_icc, d_icc_lo, d_icc_hi) and the per-seed paired ICC differences of the small
-    multi-seed study (``seed_diffs``). Rule: the bootstrap's sign (0 when its interval holds 0) against the seed
-    study's sign (0 when the seeds disagree in sign). Same non-zero sign: they agree; one says nothing: the
-    evidence is one-sided; opposite signs, or a bootstrap effect smaller than the seed-to-seed spread: the
-    single-run difference is a property of that training run, not of the component."""
-
-    seeds = np.asarray(list(seed_diffs), dtype=float)
-    b = _sign(boot["d_icc_lo"], boot["d_icc_hi"])
-    s = 0 if len(seeds) < 2 else (1 if (seeds > 0).all() else -1 if (seeds < 0).all() else 0)
-    spread = float(seeds.std(ddof=1)) if len(seeds) > 1 else float("nan")
-    nums = (f"On {domain} faces the bootstrap over one run's evaluation faces gives {boot['d_icc']:+.3f} "
-            f"[{boot['d_icc_lo']:+.3f}, {boot['d_icc_hi']:+.3f}]; the {len(seeds)} pretraining seeds give "
-            f"{seeds.mean():+.3f} on average (per seed {', '.join(f'{v:+.3f}' for v in seeds)}; std {spread:.3f}).")
-    word = {1: "better", -1: "worse"}
-    if b != 0 and b == s:
-        return nums + f" **They agree**: the component is {word[b]} on {domain} faces, across runs too."
-    if b != 0 and s == -b:
-        return (nums + f" **They disagree**: this run's component is {word[b]}, but every seed of the seed study "
-                f"finds it {word[s]}; the bootstrap covers only the choice of evaluation faces, not the training run, "
-                "so the single-run difference is not a property of the component.")
-    if b != 0:
-        return (nums + f" **They do not agree**: the bootstrap finds this run's component {word[b]}, but the seeds "
-                f"disagree in sign (spread {spread:.3f} vs the {abs(boot['d_icc']):.3f} effect): another training run "
-                "could reverse it, so the component's effect is not established.")
-    if s != 0:
-        return (nums + f" The bootstrap finds no difference for this run, while every seed of the (smaller) seed "
-                f"study finds the component {word[s]}: at most a small effect, not resolved by one run.")
-    return nums + " **Both find no reliable difference**: the component neither helps nor hurts measurably here."

@@ -19,7 +19,7 @@ What this module adds around the trainer:
 * :func:`load_fewshot_sets`: the handful and the evaluation sets from a folder with ``train/``, ``test/``,
   ``test2/`` (``labels.csv`` optional: an unlabelled set is shown, never scored);
 * :func:`compare_tunings` / :func:`summarise_tunings`: supervised against label-free tuning over seeds on the same
-  held-out faces, and :func:`tuning_comparison_text`, the verdict (a word of change only beyond the seed spread).
+  held-out faces (the verdict is :func:`facekit.fau.answers.tuning_comparison_text`).
 """
 from __future__ import annotations
 
@@ -212,7 +212,8 @@ def save_tuned_model(model, path: str | os.PathLike, **extra) -> Path:
 
 def plot_heatmap_comparison(models: dict, data: FaceSet, points: bool = True):
     """Rows = models (e.g. ``{"before": m0, "after": m1}``), columns = the faces of ``data``: each face with the
-    maximum over the model's 10 heatmaps overlaid and the face's mean absolute intensity error in the title.
+    maximum over the model's heatmaps overlaid (colour bar: heatmap height = AU intensity, 0-5), each AU read at
+    1 or more labelled at its peak, and the face's mean absolute intensity error in the title.
 
     Models with patch attention get the faces' points (``points=True``) and show them as white crosses.
     """
@@ -220,18 +221,28 @@ def plot_heatmap_comparison(models: dict, data: FaceSet, points: bool = True):
 
 
     n = len(data)
-    fig, axes = plt.subplots(len(models), n, figsize=(1.9 * n, 2.1 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(len(models), n, figsize=(1.9 * n + 0.8, 2.2 * len(models)), squeeze=False)
     for r, (name, model) in enumerate(models.items()):
         use_points = points and getattr(model.config, "patch_attention", False)
         hm = predict_heatmaps(model, data if use_points else data.images.numpy())
-        pred = read_intensities(hm, model.config.maps_per_au).numpy()
+        k = model.config.maps_per_au
+        pred = read_intensities(hm, k).numpy()
+        aus = list(getattr(model.config, "aus", range(pred.shape[1])))
         for c in range(n):
             ax = axes[r, c]
             size = data.image_size
             ax.imshow(data.images.numpy()[c] if data.images.ndim == 3 else data.images.numpy()[c].mean(0), cmap="gray",
                       extent=(0, size, size, 0))
-            ax.imshow(hm[c].amax(0).clamp(min=0).numpy(), cmap="jet", alpha=0.45, extent=(0, size, size, 0),
-                      vmin=0, vmax=5)
+            heat = ax.imshow(hm[c].amax(0).clamp(min=0).numpy(), cmap="jet", alpha=0.45, extent=(0, size, size, 0),
+                             vmin=0, vmax=5)
+            scale = size / hm.shape[-1]
+            for j, au in enumerate(aus):  # label each AU read >= 1 at the peak of its strongest map
+                if pred[c, j] >= 1.0:
+                    maps = hm[c, j * k:(j + 1) * k]
+                    m = int(maps.amax(dim=(1, 2)).argmax())
+                    y, x = divmod(int(maps[m].argmax()), hm.shape[-1])
+                    ax.text((x + 0.5) * scale, (y + 0.5) * scale, f"AU{au}", color="white", fontsize=5.5,
+                            ha="center", va="center", bbox=dict(boxstyle="round,pad=0.1", fc="black", alpha=0.5, lw=0))
             if use_points:
                 p = data.points.numpy()[c].reshape(-1, 2)
                 ax.plot(p[:, 0], p[:, 1], "w+", ms=4)
@@ -240,6 +251,8 @@ def plot_heatmap_comparison(models: dict, data: FaceSet, points: bool = True):
             ax.set_title(f"{name}: {said}" if c == 0 else said, fontsize=8)
             ax.axis("off")
     fig.tight_layout()
+    fig.colorbar(heat, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01).set_label(
+        "heatmap height = AU intensity (0-5)", fontsize=7)
     return fig
 
 
@@ -292,57 +305,14 @@ def plot_seed_spread(seeds: pd.DataFrame, before: dict, sets: Sequence[str]):
     return fig
 
 
-#: A relative change in the training loss below this (5 %) is "flat", not a fall.
-LOSS_FALL = 0.05
 #: ICC / MAE changes smaller than these are reported as "unchanged".
 ICC_STEP, MAE_STEP = 0.005, 0.005
 
 
-def loss_trend_text(first: float, last: float, clean_before: float, clean_after: float,
-                    fall: float = LOSS_FALL) -> str:
-    """Whether the few-shot training loss fell: ``last`` below ``first`` by more than ``fall`` (relative) is a fall,
-    above by as much is a rise, otherwise flat; the un-augmented handful's MSE before/after is reported beside it."""
-    rel = (last - first) / max(abs(first), 1e-12)
-    clean = f"the heatmap MSE on the un-augmented handful goes {clean_before:.4f} -> {clean_after:.4f}"
-    if rel < -fall:
-        return f"The training loss **falls** ({first:.4f} -> {last:.4f}, {rel:+.0%}) and {clean}."
-    if rel > fall:
-        return (f"The training loss **rises** ({first:.4f} -> {last:.4f}, {rel:+.0%}): the rate is too high for "
-                f"these few faces; {clean}.")
-    return (f"The training loss **does not fall** ({first:.4f} -> {last:.4f}, {rel:+.1%}): on ten augmented faces "
-            f"the per-epoch loss is dominated by each epoch's random draws and the weights move little at this "
-            f"rate; {clean}.")
-
-
-def change_text(name: str, metric: str, before: float, after: float) -> str:
-    """``name metric before -> after`` with a verdict: for ICC higher is better, for MAE lower is better; changes
-    below :data:`ICC_STEP` / :data:`MAE_STEP` are "unchanged"."""
-    step, better_up = (ICC_STEP, True) if metric.lower() == "icc" else (MAE_STEP, False)
-    d = after - before
-    if abs(d) < step:
-        verdict = "unchanged"
-    elif (d > 0) == better_up:
-        verdict = "better"
-    else:
-        verdict = "**worse**"
-    return f"{name} {metric.upper()} {before:.3f} -> {after:.3f} ({verdict})"
-
-
-def verdicts_text(summary: pd.DataFrame, names: Sequence[str] = ("test2", "wild", "test")) -> str:
-    """One clause per set and metric from :func:`summarise_seeds`' table (before vs the seed mean), e.g.
-    "test2 ICC 0.380 -> 0.380 (unchanged)"."""
-    parts = [change_text(n, m, summary.loc[f"{n}_{m}", "before"], summary.loc[f"{n}_{m}", "after_mean"])
-             for n in names for m in ("icc", "mae") if f"{n}_{m}" in summary.index]
-    return "Seed means against the untuned model: " + "; ".join(parts) + "."
-
-
-def large_rate_text(lr: float, test_icc: float, untuned_icc: float, step: float = ICC_STEP) -> str:
-    """What the largest swept rate does to the source domain: the lab ICC on ``test`` at ``lr`` against the untuned
-    model's. Lower by more than ``step``: it overfits the handful at the source's expense; otherwise it does not."""
-    numbers = f"at lr {lr:g} the lab ICC on `test` is {test_icc:.2f}, untuned {untuned_icc:.2f}"
-    if test_icc < untuned_icc - step:
-        return f"what a too-large rate does instead is **overfit** the ten faces ({numbers})."
-    return f"and the largest rate does not hurt the source domain either ({numbers})."
+def _metric_rule(metric: str) -> tuple[float, bool]:
+    """The tolerance and direction of a metric: ICC higher is better (:data:`ICC_STEP`), MAE lower
+    (:data:`MAE_STEP`)."""
+    return (ICC_STEP, True) if metric.lower() == "icc" else (MAE_STEP, False)
 
 
 # --- supervised against label-free tuning ---------------------------------------------------------------------------
@@ -386,25 +356,3 @@ def compare_word(a_mean: float, a_std: float, b_mean: float, b_std: float, highe
     return "better" if (d > 0) == higher_is_better else "worse"
 
 
-def _versus(word: str, other: str) -> str:
-    return f"the same as {other} within the seed spread" if word.startswith("the same") else f"{word} than {other}"
-
-
-def tuning_comparison_text(summary: pd.DataFrame, n_seeds: int, sets: Sequence[str] = ("wild", "test2", "test")) -> str:
-    """The answer's verdict on label-free against supervised tuning, from :func:`summarise_tunings`: per set, ICC
-    and MAE of both (mean ± std over ``n_seeds`` seeds) and the untuned value, each with words chosen by
-    :func:`compare_word` (ICC higher is better, MAE lower), against supervised and against untuned."""
-    said = []
-    for name in sets:
-        for metric, up in (("icc", True), ("mae", False)):
-            if f"{name}_{metric}" not in summary.index:
-                continue
-            r = summary.loc[f"{name}_{metric}"]
-            lf, sup = (r["label-free_mean"], r["label-free_std"]), (r["supervised_mean"], r["supervised_std"])
-            said.append(f"`{name}` {metric.upper()} label-free {lf[0]:.3f} ± {lf[1]:.3f}, supervised {sup[0]:.3f} ± "
-                        f"{sup[1]:.3f}, untuned {r['before']:.3f}: label-free is "
-                        f"**{_versus(compare_word(*lf, *sup, higher_is_better=up), 'supervised')}** and "
-                        f"{_versus(compare_word(lf[0], lf[1], r['before'], 0.0, higher_is_better=up), 'untuned')}")
-    if not said:
-        return "No labelled face set to compare the tunings on."
-    return f"Over {n_seeds} seeds (mean ± std): " + "; ".join(said) + "."

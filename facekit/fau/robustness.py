@@ -134,39 +134,3 @@ def wild_gap(models: dict, n: int, seed: int, size: int = 128, factors=None) -> 
     return out
 
 
-def describe_wild_gap(table: pd.DataFrame, model: str, margin: float = 0.05) -> str:
-    """One paragraph on ``model``'s rows of :func:`wild_gap`: the gap, the traits that recover most of it, and a
-    verdict by rule on the augmentation row (within ``margin`` ICC of wild: the model has not learnt the invariance
-    its augmentation asks for, so training is the lever; within ``margin`` of lab: the augmentation misses what
-    wild has; else both)."""
-    t = table[table.model == model].set_index("condition")
-    if LAB not in t.index or WILD not in t.index:
-        raise ValueError(f"describe_wild_gap: no lab/wild rows for model {model!r}")
-    lab, wild = float(t.loc[LAB, "icc"]), float(t.loc[WILD, "icc"])
-    gap = lab - wild
-    traits = t.drop(index=[c for c in (LAB, WILD, ALL_NUISANCE, AUGMENTED) if c in t.index])
-    traits = traits.sort_values("recovered", ascending=False)
-    if gap <= margin:
-        return (f"The {model} reads wild faces about as well as lab faces (mean ICC {wild:.2f} vs {lab:.2f}): "
-                "there is no wild gap to explain.")
-    named = [f"{c.removeprefix('wild, ').removesuffix(' as lab')} ({r:+.2f})"
-             for c, r in traits["recovered"].items() if r > 0.01][:3]
-    text = (f"The {model} loses {gap:.2f} mean ICC from lab ({lab:.2f}) to wild ({wild:.2f}). Drawing one trait "
-            f"from lab's ranges, with everything else the same face, recovers most for "
-            + (", ".join(named) if named else "no single trait (none recovers more than 0.01)") + ".")
-    if ALL_NUISANCE in t.index:
-        text += (f" Every nuisance trait as lab together recovers {t.loc[ALL_NUISANCE, 'recovered']:+.2f} "
-                 f"({t.loc[ALL_NUISANCE, 'share']:.0%} of the gap); the rest is identity and how the traits combine.")
-    if AUGMENTED in t.index:
-        aug = float(t.loc[AUGMENTED, "icc"])
-        text += f" Lab faces through the model's own training augmentation score {aug:.2f}: "
-        if aug <= wild + margin:
-            text += ("as low as wild, so the augmentation already spans the wild domain and the model has not learnt "
-                     "to ignore it: more training (or capacity), not wider augmentation, is the lever.")
-        elif aug >= lab - margin:
-            text += ("as high as lab, so the model ignores its augmentation but the augmentation misses what wild "
-                     "has: the traits above are what it must add.")
-        else:
-            text += ("between the two, so both count: the model has not fully learnt the augmentation's invariance, "
-                     "and the augmentation does not cover all of wild.")
-    return text

@@ -4,6 +4,13 @@ computed and the figures and tables saved in its section (``figures/answers.md``
 Answer cells follow the workbook's convention: tag ``answer``, ``metadata.facekit.question`` = ``"T1.Q3"``, and an
 output (or, for prose-only questions, markdown) that holds the answer. The section of a question runs from its
 ``## Q1.3 ...`` heading to the next ``## `` heading. Nothing in the sheet is typed by hand.
+
+Provenance: any notebook may write ``provenance.csv`` into its figures folder (``figures/<notebook>/provenance.csv``,
+e.g. with ``fk.save_table(rows, "provenance", index=False)``), one row per (checkpoint, face set) its answers use,
+with the columns :data:`PROVENANCE_COLUMNS` (``checkpoint``: the file name; ``trained_by``: what trained it;
+``face_set``: the faces scored; ``n_faces``; ``answers``: the questions that use the numbers, e.g. ``T2.Q4``).
+:func:`provenance_markdown` collects every such file, whatever the task, into one table near the top of the
+sheet (``## Checkpoints and face sets``); rows that name the same checkpoint and face set are merged.
 """
 from __future__ import annotations
 
@@ -14,18 +21,25 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facekit.glossary import glossary_markdown
 from facekit_tools.handin.report import latex_escape
 from facekit import paths
 from facekit.io import atomic_write_text
 from facekit_tools.notebook_files import NOTEBOOK_PATTERN
 from facekit_tools.notebook_files import read_executed
+import pandas as pd
 
 #: The assignment's questions in its order: Task 1 (notebooks 02-04) then Task 2 (notebooks 05-08).
 QUESTIONS: tuple[str, ...] = tuple(f"T1.Q{k}" for k in range(1, 8)) + tuple(f"T2.Q{k}" for k in range(1, 12))
 
+#: The columns of a notebook's ``provenance.csv`` (see the module docstring).
+PROVENANCE_COLUMNS = ("checkpoint", "trained_by", "face_set", "n_faces", "answers")
+
 _HEADING = re.compile(r"^##\s+(?!#)(.*)$")
 _QUESTION_HEADING = re.compile(r"^Q(\d)\.(\d+)\b\s*(.*)$")
 ANSWER_MARK = "**Answer.**"
+#: An italic note line ahead of the answer (the checkpoint and face set it is about), kept in the sheet.
+_NOTE = re.compile(r"^\*[^*\n][^\n]*\*\s*\n\s*\n")
 
 
 @dataclass
@@ -115,7 +129,7 @@ def _answer_texts(cell: dict) -> tuple[list[str], list[str]]:
                 texts.append(_text(data["text/plain"]).strip())
         elif kind == "stream" and _text(out.get("text", "")).lstrip().startswith(ANSWER_MARK):
             texts.append(_text(out["text"]).strip())
-    marked = [t for t in texts if t.startswith(ANSWER_MARK)]
+    marked = [t for t in texts if _NOTE.sub("", t, count=1).startswith(ANSWER_MARK)]
     if errors:
         return marked, errors
     if not marked:
@@ -239,7 +253,33 @@ def collect_answers(executed_dir: str | os.PathLike, figures_root: str | os.Path
             where = f" (its section is in {a.notebook})" if a.notebook else ""
             a.problems.append(f"no answer cell yet: no executed notebook has a cell tagged `answer` with "
                               f"metadata.facekit.question = \"{a.question}\"{where}")
+    run["provenance"] = provenance_markdown(figures_root)
     return [answers[q] for q in QUESTIONS] + extra, run
+
+
+def provenance_markdown(figures_root: str | os.PathLike) -> str:
+    """The ``## Checkpoints and face sets`` table from every ``<figures_root>/*/provenance.csv`` (empty when there is
+    none): one row per (checkpoint, trained by, face set, faces), with the questions and notebooks that use it."""
+
+    frames = []
+    for path in sorted(Path(figures_root).glob("*/provenance.csv")):
+        t = pd.read_csv(path, dtype=str).fillna("")
+        missing = [c for c in PROVENANCE_COLUMNS if c not in t.columns]
+        if missing:
+            raise ValueError(f"{path}: provenance.csv lacks the columns {missing} (expected {list(PROVENANCE_COLUMNS)})")
+        frames.append(t[list(PROVENANCE_COLUMNS)].assign(notebook=path.parent.name))
+    if not frames:
+        return ""
+    t = pd.concat(frames)
+    keys = ["checkpoint", "trained_by", "face_set", "n_faces"]
+    rows = t.groupby(keys, sort=False).agg(lambda v: ", ".join(dict.fromkeys(v))).reset_index()
+    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
+    lines = ["## Checkpoints and face sets", "",
+             "Every number in the answers comes from one of these checkpoints scored on one of these face sets "
+             "(each notebook's `provenance.csv`).", "",
+             "| checkpoint | trained by | face set | faces | answers | notebook |", "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(cell(r[c]) for c in [*keys, "answers", "notebook"]) + " |" for _, r in rows.iterrows()]
+    return "\n".join(lines) + "\n"
 
 
 def _heading(a: Answer) -> str:
@@ -251,12 +291,16 @@ def answers_markdown(answers: list[Answer], run: dict, source: str) -> str:
     """The sheet as Markdown: a header with the run, then one ``##`` section per question."""
     lines = ["# Answer sheet", "",
              f"Generated by `facekit answers` from the executed notebooks in `{source}` "
-             f"({_run_span(run)}). Do not edit: rerun the notebooks and regenerate it.", ""]
+             f"({_run_span(run)}). Do not edit: rerun the notebooks and regenerate it.", "",
+             "The quoted questions are paraphrases: the assignment's own wording is not in this repository. "
+             "Sections marked *extra* are not among the assignment's questions.", ""]
     if run["quick"]:
         lines += [f"**Warning: QUICK run** ({', '.join(run['quick'])}): small data, one epoch; not for the report.",
                   ""]
     answered = sum(a.answered for a in answers[:len(QUESTIONS)])
     lines += [f"{answered} of {len(QUESTIONS)} questions have a computed answer.", ""]
+    if run.get("provenance"):
+        lines += [run["provenance"]]
     for a in answers:
         lines += [f"## {_heading(a)}", ""]
         if a.notebook:
@@ -271,7 +315,13 @@ def answers_markdown(answers: list[Answer], run: dict, source: str) -> str:
             lines += ["*Figures:* " + ", ".join(f"`{f}`" for f in a.figures), ""]
         if a.tables:
             lines += ["*Tables:* " + ", ".join(f"`{t}`" for t in a.tables), ""]
+    lines += [_glossary(answers)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _glossary(answers: list[Answer]) -> str:
+    """The ``## Glossary`` section for the terms the answers use (empty when they use none)."""
+    return glossary_markdown("\n".join(text for a in answers for text in a.texts))
 
 
 def _run_span(run: dict) -> str:
@@ -342,6 +392,8 @@ def answers_latex(answers: list[Answer], run: dict, source: str) -> str:
             if files:
                 lines += [rf"\noindent\emph{{{label}:}} " + ", ".join(rf"\texttt{{{latex_escape(f)}}}" for f in files)
                           + ".", ""]
+    if glossary := _glossary(answers):
+        lines += [r"\subsection*{Glossary}", markdown_to_latex(glossary.split("\n", 2)[2]), ""]
     lines += [r"\end{document}", ""]
     return "\n".join(lines)
 
