@@ -31,6 +31,7 @@ assets: install
 
 workbook: install
 	$(BIN)/facekit run
+	$(BIN)/facekit answers
 	$(BIN)/facekit results-table --write README.md
 
 quick: install

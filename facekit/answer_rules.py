@@ -20,7 +20,8 @@ def pp(diff: float, digits: int = 1, signed: bool = True) -> str:
 def versus_control_kind(before: float, after: float, control: float, step: float = 0.0) -> str:
     """The rule behind :func:`versus_control_text`: ``"credited"`` when ``after`` beats both the baseline ``before``
     and the ``control`` run by more than ``step``; ``"control"`` when it beats the baseline but the control run
-    scores as well or better (the gain is not the fix's); else ``"no gain"``."""
+    scores as well or better (the gain is not the fix's); else ``"no gain"`` (then :func:`versus_control_text` still
+    says whether the fix did better or worse than the control, its own effect)."""
     if not after > before + step:
         return "no gain"
     if not after > control + step:
@@ -44,7 +45,15 @@ def versus_control_text(name: str, before: float, after: float, control: float |
                  if after < control - step else "")
         return (f"{numbers}, but the control run scored {pct(control, digits)}, so the gain over the baseline is "
                 f"not the fix's{loses}.")
-    return f"{numbers}: no gain over the baseline (the control run scored {pct(control, digits)})."
+    d = after - control  # no gain over the baseline; the control still tells what the fix itself did
+    if d > step and control < before:
+        return (f"{numbers}: no gain over the baseline. The control run scored {pct(control, digits)}: retraining "
+                f"alone costs {pp(before - control, digits, signed=False)}, and the fix wins back "
+                f"{pp(d, digits, signed=False)} of it.")
+    if d < -step:
+        return (f"{numbers}: no gain over the baseline, and the control run scored {pct(control, digits)}: against "
+                f"it the fix loses {pp(-d, digits, signed=False)}.")
+    return f"{numbers}: no gain over the baseline (the control run scored {pct(control, digits)}, as much)."
 
 
 def beyond_spread(before: float, after: float, low: float, high: float) -> bool:
@@ -56,11 +65,12 @@ def beyond_spread(before: float, after: float, low: float, high: float) -> bool:
 def spread_change_text(name: str, before: float, after: float, spread: tuple[float, float] | None,
                        up: str = "rises", down: str = "falls", fmt: str = ".4f") -> str:
     """``name`` before -> after with a claim of change (``up`` / ``down``, in bold) only when the change is beyond
-    the seed ``spread`` (:func:`beyond_spread`); otherwise it "changes within the seed spread (a-b)". Without a
+    the seed ``spread`` (:func:`beyond_spread`); otherwise the change is "within the seed spread (a-b)". Without a
     spread, any change is worded as ``up`` / ``down``."""
     numbers = f"{before:{fmt}} -> {after:{fmt}}"
     if spread is not None and not beyond_spread(before, after, *spread):
-        return f"{name} changes within the seed spread ({spread[0]:{fmt}}-{spread[1]:{fmt}}) ({numbers})"
+        return (f"{name} goes {numbers}, a change within the seed spread ({spread[0]:{fmt}}-{spread[1]:{fmt}}), "
+                "so no change is claimed")
     word = up if after > before else down
     return f"{name} **{word}** ({numbers})"
 

@@ -38,6 +38,13 @@ def test_versus_control_rule():
     assert R.versus_control_kind(0.4, 0.5, 0.3) == "credited"
     assert R.versus_control_kind(0.5, 0.4, 0.3) == "no gain"
     assert "no gain over the baseline" in R.versus_control_text("x", 0.5, 0.4, None)
+    # no gain over the baseline, yet the fix's own effect (after - control) still has a sign: say it
+    assert R.versus_control_text("x", 0.5, 0.4, 0.3, digits=0) == (
+        "x goes 50% -> 40% (-10 pp): no gain over the baseline. The control run scored 30%: retraining alone costs "
+        "20 pp, and the fix wins back 10 pp of it.")
+    assert R.versus_control_text("x", 0.5, 0.4, 0.45, digits=0).endswith(
+        "no gain over the baseline, and the control run scored 45%: against it the fix loses 5 pp.")
+    assert R.versus_control_text("x", 0.5, 0.4, 0.4, digits=0).endswith("(the control run scored 40%, as much).")
 
 
 def test_rate_differences_are_percentage_points():
@@ -52,7 +59,8 @@ def test_rate_differences_are_percentage_points():
 def test_a_change_is_claimed_only_beyond_the_seed_spread():
     # the sheet's run: 0.0529 -> 0.0464 against a seed range 0.0407-0.0520
     assert R.spread_change_text("The training loss", 0.0529, 0.0464, (0.0407, 0.0520)) == \
-        "The training loss changes within the seed spread (0.0407-0.0520) (0.0529 -> 0.0464)"
+        "The training loss goes 0.0529 -> 0.0464, a change within the seed spread (0.0407-0.0520), so no change is " \
+        "claimed"
     assert R.spread_change_text("The training loss", 0.0529, 0.0300, (0.0407, 0.0520)).startswith(
         "The training loss **falls**")
     assert "**rises**" in R.spread_change_text("x", 0.03, 0.05, (0.040, 0.041))
@@ -73,8 +81,8 @@ def test_fewshot_loss_claims_a_fall_only_beyond_the_seed_range():
     text = fa.loss_trend_text(0.0529, 0.0464, 0.0425, 0.0427, spread=(0.0407, 0.0520),
                                    clean_spread=(0.0415, 0.0429))
     assert "**falls**" not in text and "**rises**" not in text
-    assert "The training loss changes within the seed spread (0.0407-0.0520)" in text
-    assert "un-augmented handful changes within the seed spread (0.0415-0.0429)" in text
+    assert "The training loss goes 0.0529 -> 0.0464, a change within the seed spread (0.0407-0.0520)" in text
+    assert "un-augmented handful goes 0.0425 -> 0.0427, a change within the seed spread (0.0415-0.0429)" in text
     text = fa.loss_trend_text(0.0529, 0.0300, 0.0425, 0.0600, spread=(0.0290, 0.0310),
                                    clean_spread=(0.0590, 0.0610))
     assert "The training loss **falls**" in text and "handful **rises**" in text

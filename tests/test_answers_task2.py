@@ -118,17 +118,26 @@ def test_largest_drop_and_attention_spread_rules():
     assert "no AU's ICC falls by more than 0.3" in fa.largest_drop_text(table, "test")
     table.loc[(table.au == "AU17") & (table.variant == "patch attention"), "icc"] = 0.204
     text = fa.largest_drop_text(table, "test")
-    assert "AU17's ICC falls most, 0.900 -> 0.204" in text and "few faces" in text
+    assert "AU17's ICC falls most, 0.900 -> 0.204" in text and "lead to check" in text  # no generated set to check on
     assert fa.largest_drop_text(table, "test2") == ""
+    lab = table.assign(set="lab")
+    steady = fa.largest_drop_text(pd.concat([table, lab.assign(icc=0.9)]), "test", n_check=300)
+    assert "on the 300 generated lab faces it does not (0.900 -> 0.900" in steady and "not to the component" in steady
+    falls = fa.largest_drop_text(pd.concat([table, lab]), "test", n_check=300)
+    assert "it falls too (0.900 -> 0.204): a cost of the component for AU17" in falls
+    drops = fa.au_drops(pd.concat([table, lab]), ["lab", "wild"])
+    assert drops.index[0] == ("lab", "AU17") and drops.iloc[0] == pytest.approx(0.696)
+    assert fa.au_drops(table, ["wild"]).empty
     uniform = pd.DataFrame({"left": [0.42, 0.73], "right": [0.5, 0.6]})
     assert "**nearly uniform**" in fa.attention_spread_text(uniform) and "0.42-0.73" in fa.attention_spread_text(uniform)
     assert "separates the patches" in fa.attention_spread_text(pd.DataFrame({"left": [0.05, 0.95]}))
 
 
 def test_limits_say_how_and_whether_the_run_shows_each():
-    shown = fa.limits_text(0.048, -0.065, 0.31, 0.70, seeds_agree=False)
+    shown = fa.limits_text(0.048, -0.065, 0.31, 0.07, seeds_agree=False)
     assert shown.count("**shown by this run**") == 4 and shown.count("Address:") == 5
-    quiet = fa.limits_text(0.048, 0.06, 0.9, 0.1, seeds_agree=True)
+    assert "largest per-AU ICC drop on the generated lab and wild faces +0.070, threshold 0.05" in shown
+    quiet = fa.limits_text(0.048, 0.06, 0.9, 0.013, seeds_agree=True)
     assert "**shown by this run**" not in quiet and quiet.count("not shown by this run") == 4
 
 

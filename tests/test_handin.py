@@ -486,6 +486,18 @@ def test_a_folder_of_per_face_figures_is_one_line_per_file_type(tmp_path):
     assert sheet._resolve("fig", "visualize/test/subject_1", folder) == ["05_fau_demo/visualize/test/subject_1.png"]
 
 
+def test_per_face_figures_in_wildcard_folders_are_found(tmp_path):
+    """``save_visualize(res, f"visualize/{name}")`` is read as ``visualize/*``: the files sit one folder deeper."""
+    folder = tmp_path / "07_fewshot"
+    for name in ("test", "test2"):
+        (folder / "visualize" / name).mkdir(parents=True)
+        for i in range(3):
+            (folder / "visualize" / name / f"subject_{i}.png").write_text("x")
+    (folder / "visualize" / "test" / "notes.txt").write_text("x")
+    assert sheet._resolve("fig", "visualize/*/*", folder) == ["07_fewshot/visualize/*/*.png (6 files)"]
+    assert sheet._resolve("fig", "visualize/*/*/*", folder) == ["07_fewshot/visualize/*/*/*.png (not found)"]
+
+
 def test_printed_suptitle_stays_above_the_column_titles():
     """A tall grid of faces (like 01's AU sweep) shrunk to the page: the suptitle must not cover the top titles."""
     fig, axes = plt.subplots(9, 6, figsize=(9.6, 15.3))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from facekit.glossary import undefined_terms
-from facekit_tools.handin.answers import QUESTIONS, _quote, _sections, _source
+from facekit_tools.handin.answers import QUESTIONS, _quote, _sections, _source, sheet_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAPHRASE = "*Question (paraphrased from the assignment):*"
@@ -55,3 +55,16 @@ def test_a_missing_marker_is_caught():
 def test_the_shipped_answer_sheet_defines_every_term_it_uses():
     sheet = (ROOT / "figures" / "answers.md").read_text(encoding="utf-8")
     assert undefined_terms(sheet.split("## Glossary")[0]) == []
+
+
+def test_dangling_pointers_and_missing_files_are_caught():
+    assert sheet_problems("The rule is the weight table above. See `loss.png`.") == [
+        "dangling reference: 'weight table above'"]
+    assert sheet_problems("Figures: `07_fewshot/visualize/*/*.png (not found)`") == [
+        "missing file: 07_fewshot/visualize/*/*.png"]
+    assert sheet_problems("The points come from the landmarks (`au_regions_vs_pyfeat.csv`); above 0.5 is high.") == []
+
+
+@pytest.mark.skipif(not (ROOT / "figures" / "answers.md").is_file(), reason="no answer sheet generated yet")
+def test_the_shipped_answer_sheet_points_only_at_what_it_holds():
+    assert sheet_problems((ROOT / "figures" / "answers.md").read_text(encoding="utf-8")) == []

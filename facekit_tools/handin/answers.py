@@ -193,14 +193,11 @@ def _resolve(kind: str, name: str, folder: Path) -> list[str]:
     """The saved files for one name: ``loss.png``, ``loss.pdf`` (figures) or ``x.csv``, ``x.tex`` (tables)."""
     stem = re.sub(r"\.(png|jpe?g|pdf|svg|csv)$", "", name)
     suffixes = (".png", ".jpg", ".jpeg", ".pdf", ".svg") if kind == "fig" else (".csv", ".tex")
-    if folder.is_dir():
-        sub, _, pattern = stem.rpartition("/")
-        base = folder / sub if sub else folder
-        files = sorted(p for p in base.glob("*") if p.suffix in suffixes and fnmatch.fnmatchcase(p.stem, pattern)) \
-            if base.is_dir() else []
-        if len(files) > 4 and "*" in pattern:  # a folder of per-face figures: one line per file type
-            base_rel = (base / pattern).relative_to(folder.parent)
-            return [f"{base_rel}{suffix} ({n} files)" for suffix in suffixes
+    if folder.is_dir():  # the stem may hold wildcards in folder names too (``visualize/*/*``, from an f-string)
+        files = sorted(p for p in folder.glob(stem + ".*") if p.suffix in suffixes
+                       and fnmatch.fnmatchcase(p.relative_to(folder).with_suffix("").as_posix(), stem))
+        if len(files) > 4 and "*" in stem:  # folders of per-face figures: one line per file type
+            return [f"{folder.name}/{stem}{suffix} ({n} files)" for suffix in suffixes
                     if (n := sum(p.suffix == suffix for p in files))]
         if files:
             return [str(p.relative_to(folder.parent)) for p in files]
@@ -396,6 +393,19 @@ def answers_latex(answers: list[Answer], run: dict, source: str) -> str:
         lines += [r"\subsection*{Glossary}", markdown_to_latex(glossary.split("\n", 2)[2]), ""]
     lines += [r"\end{document}", ""]
     return "\n".join(lines)
+
+
+# "(table above)" reads fine in a notebook and dangles on the sheet, where the table is a file, not a neighbour
+_DANGLING = re.compile(r"\b(?:table|figure|plot|cell|section|weight table|evaluation)s? (?:above|below)\b"
+                       r"|\b(?:reconciled|shown|computed|see) (?:above|below)\b", re.IGNORECASE)
+
+
+def sheet_problems(markdown: str) -> list[str]:
+    """What a reader of the sheet cannot follow: a pointer to something "above"/"below" that is not on the sheet,
+    or a figure or table named in the code but absent from ``figures/`` (flagged "(not found)")."""
+    problems = [f"dangling reference: '{m.group(0)}'" for m in _DANGLING.finditer(markdown)]
+    problems += [f"missing file: {m.group(1)}" for m in re.finditer(r"`([^`]+) \(not found\)`", markdown)]
+    return problems
 
 
 def write_answer_sheet(executed_dir: str | os.PathLike | None = None, figures_root: str | os.PathLike | None = None,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from facekit import paths
 from facekit_tools.handin.answers import QUESTIONS
+from facekit_tools.handin.answers import sheet_problems
 from facekit_tools.handin.answers import write_answer_sheet
 from facekit_tools.handin.results import results_table
 from facekit_tools.handin.results import write_results
@@ -26,6 +27,8 @@ def _cmd_answers(args: argparse.Namespace) -> int:
     print(f"facekit answers: {md} ({len(md.read_text().splitlines())} lines) and {tex}; "
           f"{len(QUESTIONS) - len(missing)} of {len(QUESTIONS)} questions answered"
           + (f"; no computed answer for {', '.join(missing)}" if missing else ""))
+    for problem in sheet_problems(md.read_text(encoding="utf-8")):
+        print(f"facekit answers: {md.name}: {problem}", file=sys.stderr)
     return 0
 
 

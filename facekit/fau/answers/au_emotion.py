@@ -146,4 +146,4 @@ def q25_text(table: pd.DataFrame, m: dict, icc: dict, faces: str, five: str, all
             f"{pp(-drop[m['p17']])}, the true-AU oracle by {pp(-drop[m['o17']])} (its input does not depend on "
             f"pixels). Most frequent wild errors: mini-Xception {errors[m['mx']]}; 17-AU pipeline {errors[m['p17']]}. "
             f"Interpretability: every AU decision is a sentence, e.g. '{example}', and the classifier's whole rule is "
-            "the weight table above.\n\n" + gap_text)
+            "one weight per AU and emotion (`weights_predicted_17_aus.csv`).\n\n" + gap_text)

@@ -25,7 +25,7 @@ def loss_trend_text(first: float, last: float, clean_before: float, clean_after:
         clean = (spread_change_text("the heatmap MSE on the un-augmented handful", clean_before, clean_after,
                                     clean_spread) if clean_spread is not None else
                  f"the heatmap MSE on the un-augmented handful goes {clean_before:.4f} -> {clean_after:.4f}")
-        return spread_change_text("The training loss", first, last, spread) + f" and {clean}."
+        return spread_change_text("The training loss", first, last, spread) + f"; {clean}."
     clean = f"the heatmap MSE on the un-augmented handful goes {clean_before:.4f} -> {clean_after:.4f}"
     if rel < -fall:
         return f"The training loss **falls** ({first:.4f} -> {last:.4f}, {rel:+.0%}) and {clean}."
@@ -101,6 +101,15 @@ def tuning_comparison_text(summary: pd.DataFrame, n_seeds: int, sets: Sequence[s
     if not said:
         return "No labelled face set to compare the tunings on."
     return f"Over {n_seeds} seeds (mean ± std): " + "; ".join(said) + "."
+
+
+def tuning_answer_text(summary: pd.DataFrame, n_seeds: int) -> str:
+    """Q2.7's second answer, supervised against label-free tuning: the verdicts of :func:`tuning_comparison_text`,
+    the rule behind their words, and what label-free tuning can and cannot do by construction."""
+    return ("**Answer.** Supervised against label-free tuning. " + tuning_comparison_text(summary, n_seeds)
+            + " A word of change is said only where the difference of the means exceeds the larger seed standard "
+            "deviation. By construction, label-free tuning only re-fits the model to the handful's statistics and to "
+            "its own mirror-averaged maps; without labels nothing tells it where a reading is wrong.")
 
 
 def small_rate_text(lr_small: float, gain_small: float, gain_best: float) -> str:
