@@ -199,12 +199,15 @@ def _jsonable(value: Any) -> Any:
 
 
 def _repo_relative(value: Any, root: Path) -> Any:
-    """``value`` with every ``Path`` inside the repository written relative to its root (POSIX separators), so a
-    metrics file names the same files on every machine; paths outside the repository stay as they are."""
+    """``value`` with every path inside the repository written relative to its root (POSIX separators), so a
+    metrics file names the same files on every machine: a ``Path``, or a string that is an absolute path (notebooks
+    often pass ``str(path)``); paths outside the repository and other strings stay as they are."""
     if isinstance(value, dict):
         return {k: _repo_relative(v, root) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_repo_relative(v, root) for v in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        value = Path(value)
     if isinstance(value, Path):
         try:
             return value.resolve().relative_to(root).as_posix()

@@ -3,6 +3,7 @@ and a contrary set, and the text must change its verdict."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +163,11 @@ def test_metrics_json_paths_are_repo_relative(tmp_path):
     saved = json.loads(Path(path).read_text())
     assert saved["checkpoint"] == "build/checkpoints/model.pt" and saved["nested"]["p"] == [saved["checkpoint"]]
     assert saved["outside"] == str(outside) and saved["n"] == 1
+    # notebooks often pass str(path): an absolute string inside the repository is made relative too
+    path = fk.save_metrics({"checkpoint": str(inside), "outside": str(outside), "name": "fau_resnet.pt"},
+                           out_dir=tmp_path)
+    saved = json.loads(Path(path).read_text())
+    assert saved == {"checkpoint": "build/checkpoints/model.pt", "outside": str(outside), "name": "fau_resnet.pt"}
 
 
 def test_explainer_choice_reads_no_test_folder(monkeypatch):
@@ -256,3 +262,20 @@ def test_trainer_schedule_cosine_decays_and_constant_keeps_the_starter_rate():
     assert cos["lr"].is_monotonic_decreasing and cos["lr"].iloc[-1] < 0.01 * 0.1
     const = Trainer(data, TrainConfig(epochs=2, batch_size=8, schedule="constant"), progress=False).fit()
     assert (const["lr"] == 0.01).all()
+
+
+def test_committed_metrics_hold_no_absolute_path():
+    """A metrics file names files relative to the repository: an absolute path is this machine's, not the reader's."""
+    root = Path(__file__).resolve().parents[1]
+
+    def strings(value):
+        if isinstance(value, dict):
+            yield from (s for v in value.values() for s in strings(v))
+        elif isinstance(value, list):
+            yield from (s for v in value for s in strings(v))
+        elif isinstance(value, str):
+            yield value
+
+    found = {f.relative_to(root).as_posix(): s for f in root.glob("figures/*/metrics.json")
+             for s in strings(json.loads(f.read_text())) if os.path.isabs(s)}
+    assert not found, f"absolute paths in committed metrics: {found}"
