@@ -33,8 +33,8 @@ PROSE: dict[str, tuple[str, ...]] = {
     "facekit/fau/answers/au_emotion.py": ("q5_verdict", "describe_wild_gap", "five_au_text", "q25_text"),
     "facekit/fau/answers/fewshot.py": ("loss_trend_text", "change_text", "verdicts_text", "source_text",
                                        "large_rate_text", "tuning_comparison_text", "tuning_answer_text",
-                                       "small_rate_text",
-                                       "metric_agreement_text", "checkpoint_difference_text", "q26_text", "q27_text"),
+                                       "small_rate_text", "metric_agreement_text", "checkpoint_difference_text",
+                                       "q26_text", "q27_text"),
     "facekit/fau/answers/attention.py": ("reconcile_text", "budget_text", "largest_drop_text",
                                          "attention_spread_text", "limits_text", "run_shows_text", "q211_text"),
 }

@@ -117,7 +117,6 @@ def render_case(case: Case, size: int = 48) -> np.ndarray:
 def _write_cases(folder: str | os.PathLike, cases, size: int) -> Path:
     import cv2  # lazy: OpenCV's native libraries load only when an image is decoded or a face detected
 
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rows = io.StringIO()
@@ -309,7 +308,6 @@ def labelled_accuracy(table) -> float | None:
 def crop_comparison(model, folder: str | os.PathLike, size: int = 48):
     """Both crops of ``folder`` (:data:`facekit.data.faces.CROPS`) through ``model``: one row per face with the true
     label, each crop's prediction and probability, and the mean absolute grey-level difference of the two crops."""
-
 
     crops = {c: faces.load_face_folder(folder, size=size, crop=c) for c in faces.CROPS}
     rows = {c: [] for c in crops}

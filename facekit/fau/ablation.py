@@ -24,7 +24,6 @@ import time
 def attention_table(weights: torch.Tensor, aus=None, sides: tuple[str, ...] = ("left", "right")):
     """Mean attention per AU point as a DataFrame (rows AU, columns sides), for the notebook's table."""
 
-
     aus = tuple(aus or FAU_AUS)
     mean = weights.float().mean(0).view(len(aus), len(sides)).numpy()
     return pd.DataFrame(mean, index=pd.Index([f"AU{a}" for a in aus], name="AU"), columns=list(sides))
@@ -54,7 +53,6 @@ def compare_variants(variants: dict, sets: dict):
     """``variants``: name -> (model, use_points); ``sets``: name -> FaceSet. Returns ``(table, predictions)``: a long
     table (set, variant, au, icc, pcc, mae) and ``predictions[set][variant]`` (N, 5) for :func:`bootstrap_difference`."""
 
-
     frames, preds = [], {}
     for set_name, data in sets.items():
         preds[set_name] = {}
@@ -69,7 +67,6 @@ def compare_variants(variants: dict, sets: dict):
 def bootstrap_difference(y_true, pred_a, pred_b, n_boot: int = 1000, seed: int = 0) -> dict:
     """Paired bootstrap over faces of the mean-over-AUs ICC and MAE difference ``b - a``: point estimate and 95 %
     interval. The same resampled faces score both models, so face-to-face difficulty cancels."""
-
 
     y_true, pred_a, pred_b = (np.asarray(v, dtype=float) for v in (y_true, pred_a, pred_b))
     if not len(y_true) == len(pred_a) == len(pred_b):
@@ -93,7 +90,6 @@ def plot_attention(model: nn.Module, data, n: int = 5):
     """The first ``n`` faces with each AU patch drawn as a square whose opacity is its sigmoid attention weight."""
     import matplotlib.pyplot as plt  # lazy: plotting only; the CLI and training paths never load matplotlib
     from matplotlib.patches import Rectangle  # lazy: plotting only; the CLI and training paths never load matplotlib
-
 
     n = min(n, len(data))
     size = model.config.input_size
@@ -128,8 +124,6 @@ def run_seed_ablation(seeds, out_csv, work_dir, variants=(False, True), progress
     This is the command behind ``data/fau/patchattn_seeds.csv`` (see data/README.md); it takes about 15 CPU
     minutes per run on one thread.
     """
-
-
 
     out_csv, work_dir = Path(out_csv), Path(work_dir)
     rows = pd.read_csv(out_csv).to_dict("records") if out_csv.is_file() else []

@@ -24,10 +24,11 @@ def _cmd_answers(args: argparse.Namespace) -> int:
         print(f"facekit answers: {exc}", file=sys.stderr)
         return 1
     missing = [a.question for a in answers[:len(QUESTIONS)] if not a.answered]
-    print(f"facekit answers: {md} ({len(md.read_text().splitlines())} lines) and {tex}; "
+    sheet = md.read_text(encoding="utf-8")
+    print(f"facekit answers: {md} ({len(sheet.splitlines())} lines) and {tex}; "
           f"{len(QUESTIONS) - len(missing)} of {len(QUESTIONS)} questions answered"
           + (f"; no computed answer for {', '.join(missing)}" if missing else ""))
-    for problem in sheet_problems(md.read_text(encoding="utf-8")):
+    for problem in sheet_problems(sheet):
         print(f"facekit answers: {md.name}: {problem}", file=sys.stderr)
     return 0
 

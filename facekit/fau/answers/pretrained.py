@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from facekit.fau.au_emotion import (
-    ACTIVE_THRESHOLD,
-)
+from facekit.fau.au_emotion import ACTIVE_THRESHOLD
 from facekit.fau.folders import NO_LABELS
 
 _WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
