@@ -189,6 +189,10 @@ def saved_names(code: str) -> list[tuple[str, str]]:
     return sorted(set(found), key=found.index)
 
 
+#: How the sheet flags a figure or table that the code saves but ``figures/`` lacks (:func:`sheet_problems` reads it).
+NOT_FOUND = "(not found)"
+
+
 def _resolve(kind: str, name: str, folder: Path) -> list[str]:
     """The saved files for one name: ``loss.png``, ``loss.pdf`` (figures) or ``x.csv``, ``x.tex`` (tables)."""
     stem = re.sub(r"\.(png|jpe?g|pdf|svg|csv)$", "", name)
@@ -202,7 +206,7 @@ def _resolve(kind: str, name: str, folder: Path) -> list[str]:
         if files:
             return [str(p.relative_to(folder.parent)) for p in files]
     first = Path(name).suffix if Path(name).suffix in suffixes else suffixes[0]
-    return [f"{folder.name}/{stem}{first} (not found)"]
+    return [f"{folder.name}/{stem}{first} {NOT_FOUND}"]
 
 
 # --- the sheet -----------------------------------------------------------------------------------------------------
@@ -402,9 +406,9 @@ _DANGLING = re.compile(r"\b(?:table|figure|plot|cell|section|weight table|evalua
 
 def sheet_problems(markdown: str) -> list[str]:
     """What a reader of the sheet cannot follow: a pointer to something "above"/"below" that is not on the sheet,
-    or a figure or table named in the code but absent from ``figures/`` (flagged "(not found)")."""
+    or a figure or table named in the code but absent from ``figures/`` (flagged :data:`NOT_FOUND`)."""
     problems = [f"dangling reference: '{m.group(0)}'" for m in _DANGLING.finditer(markdown)]
-    problems += [f"missing file: {m.group(1)}" for m in re.finditer(r"`([^`]+) \(not found\)`", markdown)]
+    problems += [f"missing file: {m.group(1)}" for m in re.finditer(rf"`([^`]+) {re.escape(NOT_FOUND)}`", markdown)]
     return problems
 
 
